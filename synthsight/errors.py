@@ -1,0 +1,40 @@
+"""Errors that carry a one-line message for the user and the exit code the CLI returns.
+
+Exit codes follow DESIGN.md: 1 the run itself failed, 2 usage or environment error
+(bad option, missing model, TensorRT or GPU absent when asked for), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class SynthsightError(Exception):
+    """Base class: its message is shown to the user as one line, never with a traceback."""
+
+    exit_code = EXIT_FAILED
+
+
+class UsageError(SynthsightError):
+    """The user asked for something that cannot work here (bad option, missing file, no GPU)."""
+
+    exit_code = EXIT_USAGE
+
+
+class ModelFileError(UsageError):
+    """A model file is missing, unreadable, untrusted or inconsistent."""
+
+
+class BackendUnavailable(UsageError):
+    """The requested backend or device is not present on this machine (e.g. TensorRT without a GPU)."""
+
+
+class DecodeError(SynthsightError):
+    """One image could not be turned into pixels. `reason` is a short machine-readable cause."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(f"{reason}: {message}")
+        self.reason = reason

@@ -1,0 +1,189 @@
+"""The only module that knows timm: build a ConvNeXt classifier, save and load model bundles.
+
+A bundle is a directory holding ``model.safetensors`` (weights, never a pickle) and
+``model.json`` (the ModelSpec), or the pair ``NAME.safetensors`` + ``NAME.json``.
+The network takes raw uint8 NHWC pixels: cast, layout change and mean/std normalisation
+live inside :class:`PixelModel`, so PyTorch, ONNX and TensorRT all see the same input.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from synthsight import __version__
+from synthsight.errors import ModelFileError, UsageError
+from synthsight.spec import ModelSpec
+
+WEIGHTS_NAME = "model.safetensors"
+SPEC_NAME = "model.json"
+
+
+class PixelModel(nn.Module):
+    """uint8 ``[N, H, W, 3]`` pixels -> float32 logits ``[N, C]`` around a timm classifier."""
+
+    def __init__(self, net: nn.Module, spec: ModelSpec):
+        super().__init__()
+        self.net = net
+        self.spec = spec
+        mean = torch.tensor(spec.preprocess.mean, dtype=torch.float32).view(1, 3, 1, 1) * 255.0
+        std = torch.tensor(spec.preprocess.std, dtype=torch.float32).view(1, 3, 1, 1) * 255.0
+        self.register_buffer("mean", mean, persistent=False)
+        self.register_buffer("inv_std", 1.0 / std, persistent=False)
+
+    def normalize(self, pixels: torch.Tensor) -> torch.Tensor:
+        """uint8 NHWC -> normalised float32 NCHW (channels_last memory, no copy of the layout)."""
+        x = pixels.permute(0, 3, 1, 2).float()
+        return (x - self.mean) * self.inv_std
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.net(self.normalize(pixels))
+
+
+def build(spec: ModelSpec, init: str | Path = "random") -> PixelModel:
+    """Create the network of ``spec``; ``init`` is ``random``, ``imagenet`` (timm hub) or a weights path."""
+    import timm
+
+    pretrained = str(init) == "imagenet"
+    try:
+        net = timm.create_model(spec.arch, pretrained=pretrained, num_classes=spec.num_classes)
+    except RuntimeError as exc:
+        if "Unknown model" in str(exc):
+            raise UsageError(f"unknown architecture {spec.arch!r} (any timm model name works)") from None
+        raise
+    except Exception as exc:
+        if pretrained:
+            raise UsageError(
+                f"cannot fetch ImageNet weights for {spec.arch} from the Hugging Face hub "
+                f"({type(exc).__name__}); use --init random or --init PATH to a local checkpoint"
+            ) from None
+        raise
+    model = PixelModel(net, spec)
+    if not pretrained and str(init) != "random":
+        _load_weights_into(model, Path(init))
+    return model
+
+
+def _load_weights_into(model: PixelModel, path: Path) -> None:
+    if not path.exists():
+        raise ModelFileError(f"weights not found: {path}")
+    if path.is_dir() or path.suffix in (".safetensors", ".json"):
+        state = _read_safetensors(_bundle_paths(path)[0])
+    else:
+        state = _read_torch_checkpoint(path)
+    own = model.net.state_dict()
+    # An ImageNet checkpoint has a 1000-class head: keep the backbone, start the head fresh.
+    dropped = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
+    for key in dropped:
+        del state[key]
+    missing, unexpected = model.net.load_state_dict(state, strict=False)
+    missing = [k for k in missing if k not in dropped]
+    if missing or unexpected:
+        raise ModelFileError(
+            f"{path}: weights do not fit {model.spec.arch} "
+            f"(missing {len(missing)} tensors, e.g. {missing[:2]}; unexpected {len(unexpected)}, e.g. {unexpected[:2]})"
+        )
+
+
+def _read_torch_checkpoint(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ModelFileError(
+            f"{path}: refused to load - not a plain weights file ({type(exc).__name__}). synthsight never "
+            "unpickles arbitrary objects; save a state_dict or use a safetensors bundle"
+        ) from None
+    for key in ("state_dict", "model", "model_state_dict", "state_dict_ema"):
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+            break
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise ModelFileError(f"{path}: expected a state_dict of tensors")
+    prefixes = ("module.", "net.", "model.")
+    return {next((k[len(p) :] for p in prefixes if k.startswith(p)), k): v for k, v in obj.items()}
+
+
+def _bundle_paths(path: str | Path) -> tuple[Path, Path]:
+    path = Path(path)
+    if path.is_dir():
+        return path / WEIGHTS_NAME, path / SPEC_NAME
+    if path.suffix in (".safetensors", ".json"):
+        return path.with_suffix(".safetensors"), path.with_suffix(".json")
+    raise ModelFileError(f"{path}: not a model bundle (a directory, or NAME.safetensors + NAME.json)")
+
+
+def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    if not path.exists():
+        raise ModelFileError(f"bundle weights not found: {path}")
+    try:
+        return load_file(str(path))
+    except Exception as exc:
+        raise ModelFileError(f"{path}: unreadable safetensors file ({exc})") from None
+
+
+def read_spec(path: str | Path) -> ModelSpec:
+    """The ModelSpec of a bundle, without touching its weights."""
+    spec_path = _bundle_paths(path)[1]
+    if not spec_path.exists():
+        raise ModelFileError(f"bundle spec not found: {spec_path}")
+    return ModelSpec.from_json(spec_path.read_text(encoding="utf-8"))
+
+
+def is_bundle(path: str | Path) -> bool:
+    try:
+        return all(p.exists() for p in _bundle_paths(path))
+    except ModelFileError:
+        return False
+
+
+def save_bundle(model: PixelModel, spec: ModelSpec, path: str | Path) -> Path:
+    """Write weights (safetensors) and spec (JSON) to directory ``path``; returns the directory."""
+    from safetensors.torch import save_file
+
+    out = Path(path)
+    out.mkdir(parents=True, exist_ok=True)
+    if not spec.created:
+        spec.created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    spec.versions = {**runtime_versions(), **spec.versions}
+    state = {k: v.detach().cpu().contiguous() for k, v in model.net.state_dict().items()}
+    weights, spec_path = out / WEIGHTS_NAME, out / SPEC_NAME
+    save_file(state, str(weights), metadata={"synthsight.spec": spec.to_json(indent=None)})
+    spec_path.write_text(spec.to_json() + "\n", encoding="utf-8")
+    return out
+
+
+def load_bundle(path: str | Path, device: str = "cpu") -> tuple[PixelModel, ModelSpec]:
+    """Load a bundle into an eval-mode :class:`PixelModel` on ``device``."""
+    spec = read_spec(path)
+    model = build(spec, "random")
+    state = _read_safetensors(_bundle_paths(path)[0])
+    try:
+        model.net.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise ModelFileError(f"{path}: weights do not match spec arch {spec.arch} ({first})") from None
+    return model.eval().to(device), spec
+
+
+def runtime_versions() -> dict[str, str]:
+    import timm
+
+    return {
+        "synthsight": __version__,
+        "torch": torch.__version__,
+        "timm": timm.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def describe(path: str | Path) -> dict:
+    """Small summary for `synthsight info`."""
+    spec = read_spec(path)
+    return {"kind": "bundle", "path": str(path), "spec": json.loads(spec.to_json())}

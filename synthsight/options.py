@@ -1,0 +1,34 @@
+"""Option decorators shared by several commands (one definition each, no copy-pasted blocks)."""
+
+from __future__ import annotations
+
+import click
+
+model_option = click.option(
+    "--model",
+    "-m",
+    "model",
+    required=True,
+    type=click.Path(exists=True, dir_okay=True),
+    help="Model bundle directory, .onnx file or .engine file.",
+)
+backend_option = click.option(
+    "--backend",
+    type=click.Choice(["auto", "tensorrt", "onnxruntime", "torch"]),
+    default="auto",
+    show_default=True,
+    help="Runtime; auto picks by file type and what this machine has.",
+)
+device_option = click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+precision_option = click.option(
+    "--precision",
+    type=click.Choice(["auto", "fp32", "fp16", "bf16"]),
+    default="auto",
+    show_default=True,
+    help="PyTorch backend precision (ONNX/TensorRT precision is fixed by the exported file).",
+)
+
+
+def runtime_options(func):
+    """--backend, --device and --precision together."""
+    return backend_option(device_option(precision_option(func)))

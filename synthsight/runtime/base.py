@@ -1,0 +1,107 @@
+"""Backend: one small interface over TensorRT, ONNX Runtime and PyTorch (Polygraphy-runner style).
+
+Input is checked once here, at the boundary, so a wrong dtype or shape is a clear error
+rather than a crash inside a native library. Batches larger than ``max_batch`` are chunked.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+from synthsight.errors import UsageError
+from synthsight.preprocess import PreprocessSpec
+from synthsight.spec import ModelSpec
+
+
+class Backend(ABC):
+    """Runs uint8 ``[N, H, W, 3]`` pixels to float32 logits ``[N, C]``.
+
+    Subclasses set ``name`` (``onnxruntime`` / ``tensorrt`` / ``torch``), ``device``
+    (``cpu`` / ``cuda:0``), ``precision`` (``fp32`` / ``fp16`` / ``bf16``) and implement ``_infer``.
+    """
+
+    name: str = "backend"
+    device: str = "cpu"
+    precision: str = "fp32"
+
+    def __init__(self, model_spec: ModelSpec, max_batch: int | None = None, source: str = ""):
+        self.model_spec = model_spec
+        self.max_batch = max_batch
+        self.source = source
+        self._closed = False
+
+    @property
+    def spec(self) -> PreprocessSpec:
+        return self.model_spec.preprocess
+
+    @property
+    def classes(self) -> list[str]:
+        return self.model_spec.classes
+
+    @property
+    def positive_index(self) -> int:
+        return self.model_spec.positive_index
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        s = self.spec.size
+        return (s, s, 3)
+
+    def check_input(self, pixels: np.ndarray) -> np.ndarray:
+        if self._closed:
+            raise UsageError(f"{self.name} backend is closed")
+        if not isinstance(pixels, np.ndarray):
+            raise UsageError(f"expected a numpy uint8 array, got {type(pixels).__name__}")
+        if pixels.dtype != np.uint8:
+            raise UsageError(
+                f"expected uint8 pixels, got {pixels.dtype} (pass preprocess output, not normalised floats)"
+            )
+        if pixels.ndim != 4 or tuple(pixels.shape[1:]) != self.input_shape:
+            raise UsageError(
+                f"expected pixels of shape [N, {', '.join(map(str, self.input_shape))}], got {list(pixels.shape)}"
+            )
+        if pixels.shape[0] == 0:
+            raise UsageError("empty batch")
+        return np.ascontiguousarray(pixels)
+
+    def infer(self, pixels: np.ndarray) -> np.ndarray:
+        """Logits for a batch of any size (chunked to ``max_batch``)."""
+        pixels = self.check_input(pixels)
+        step = self.max_batch or pixels.shape[0]
+        if pixels.shape[0] <= step:
+            return self._infer(pixels)
+        return np.concatenate([self._infer(pixels[i : i + step]) for i in range(0, pixels.shape[0], step)])
+
+    def scores(self, pixels: np.ndarray) -> np.ndarray:
+        """Probability of the positive (AI-generated) class for each image."""
+        return scores_from_logits(self.infer(pixels), self.positive_index)
+
+    @abstractmethod
+    def _infer(self, pixels: np.ndarray) -> np.ndarray: ...
+
+    def close(self) -> None:
+        self._closed = True
+
+    def __enter__(self) -> Backend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def describe(self) -> dict:
+        return {
+            "backend": self.name,
+            "device": self.device,
+            "precision": self.precision,
+            "model": self.source,
+        }
+
+
+def scores_from_logits(logits: np.ndarray, positive_index: int) -> np.ndarray:
+    """Softmax probability of class ``positive_index``, computed stably in float64."""
+    z = np.asarray(logits, dtype=np.float64)
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return (e[:, positive_index] / e.sum(axis=1)).astype(np.float64)

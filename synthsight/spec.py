@@ -1,0 +1,129 @@
+"""ModelSpec: everything a model carries besides its weights (stdlib only).
+
+The spec travels with every artifact - bundle JSON, ONNX ``metadata_props`` and the
+TensorRT engine sidecar - so a model is always scanned the way it was trained.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from synthsight.errors import ModelFileError
+from synthsight.preprocess import PreprocessSpec
+
+FORMAT_VERSION = 1
+ONNX_METADATA_KEY = "synthsight.spec"
+
+# Folder names mapped to the two canonical classes (DESIGN.md "Model bundle").
+AI_ALIASES = ("ai", "fake", "generated", "synthetic")
+REAL_ALIASES = ("nature", "real", "authentic")
+AI_CLASS = "ai"
+REAL_CLASS = "real"
+
+
+def canonical_class(folder_name: str) -> str | None:
+    """Map a class folder name to ``ai`` / ``real``, or None when it is neither."""
+    name = folder_name.strip().lower()
+    if name in AI_ALIASES:
+        return AI_CLASS
+    if name in REAL_ALIASES:
+        return REAL_CLASS
+    return None
+
+
+@dataclass
+class ModelSpec:
+    """Architecture, classes in logit order, preprocessing and decision threshold of a model."""
+
+    arch: str = "convnext_tiny"
+    classes: list[str] = field(default_factory=lambda: [AI_CLASS, REAL_CLASS])
+    positive_class: str = AI_CLASS
+    preprocess: PreprocessSpec = field(default_factory=PreprocessSpec)
+    threshold: float = 0.5
+    threshold_source: str = "default (0.5)"
+    data: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    created: str = ""
+    format_version: int = FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    @property
+    def positive_index(self) -> int:
+        return self.classes.index(self.positive_class)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def validate(self) -> None:
+        """Refuse specs that would silently produce wrong verdicts."""
+        if not isinstance(self.arch, str) or not self.arch:
+            raise ModelFileError("model spec: 'arch' must be a non-empty timm model name")
+        if (
+            not isinstance(self.classes, list)
+            or len(self.classes) < 2
+            or len(set(self.classes)) != len(self.classes)
+        ):
+            raise ModelFileError(
+                f"model spec: 'classes' must list at least two distinct names, got {self.classes!r}"
+            )
+        if self.positive_class not in self.classes:
+            raise ModelFileError(
+                f"model spec: positive class {self.positive_class!r} is not among classes {self.classes}"
+            )
+        if not isinstance(self.threshold, (int, float)) or not 0.0 <= float(self.threshold) <= 1.0:
+            raise ModelFileError(f"model spec: threshold must be in [0, 1], got {self.threshold!r}")
+        if not isinstance(self.preprocess, PreprocessSpec):
+            raise ModelFileError("model spec: 'preprocess' is missing or malformed")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["preprocess"] = self.preprocess.to_dict()
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
+        if not isinstance(data, dict):
+            raise ModelFileError("model spec: expected a JSON object")
+        version = data.get("format_version", FORMAT_VERSION)
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise ModelFileError(
+                f"model spec: format version {version!r} is newer than this synthsight understands "
+                f"({FORMAT_VERSION}); upgrade synthsight"
+            )
+        known = {f for f in cls.__dataclass_fields__}
+        kwargs = {k: v for k, v in data.items() if k in known}
+        try:
+            kwargs["preprocess"] = PreprocessSpec.from_dict(data.get("preprocess", {}))
+            return cls(**kwargs)
+        except (TypeError, ValueError) as exc:
+            raise ModelFileError(f"model spec: {exc}") from None
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelSpec:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ModelFileError(f"model spec: not valid JSON ({exc})") from None
+        return cls.from_dict(data)
+
+    def to_onnx_metadata(self) -> dict[str, str]:
+        """Key/value pairs for an ONNX model's ``metadata_props``."""
+        return {ONNX_METADATA_KEY: self.to_json(indent=None)}
+
+    @classmethod
+    def from_onnx_metadata(cls, props: dict[str, str]) -> ModelSpec:
+        if ONNX_METADATA_KEY not in props:
+            raise ModelFileError(
+                f"ONNX file has no '{ONNX_METADATA_KEY}' metadata: it was not exported by synthsight "
+                "(re-export it with `synthsight export`)"
+            )
+        return cls.from_json(props[ONNX_METADATA_KEY])
