@@ -1,0 +1,57 @@
+"""Shared fixtures: a tiny random-init model bundle and the shared corpora (skipped when absent).
+
+Every part tests against the same small model (convnext_atto at 64 px): the same code
+paths as convnext_tiny at 224 px, fast enough for a 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+CORPORA = REPO.parent / "shared" / "corpora"
+TINY_ARCH = "convnext_atto"
+TINY_SIZE = 64
+
+
+def _corpus(name: str) -> Path:
+    path = CORPORA / name
+    if not path.is_dir():
+        pytest.skip(f"shared corpus {path} is absent (it lives beside the checkout, not in the repository)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def badinputs_dir() -> Path:
+    return _corpus("badinputs")
+
+
+@pytest.fixture(scope="session")
+def realworld_dir() -> Path:
+    return _corpus("realworld")
+
+
+@pytest.fixture(scope="session")
+def tiny_spec():
+    from synthsight.preprocess import PreprocessSpec
+    from synthsight.spec import ModelSpec
+
+    return ModelSpec(arch=TINY_ARCH, preprocess=PreprocessSpec(size=TINY_SIZE))
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory, tiny_spec) -> Path:
+    """A random-init convnext_atto bundle (seeded): for plumbing, not for accuracy claims."""
+    import torch
+
+    from synthsight.model import build, save_bundle
+
+    torch.manual_seed(0)
+    model = build(tiny_spec, "random").eval()
+    return save_bundle(model, tiny_spec, tmp_path_factory.mktemp("bundle") / "tiny")
