@@ -20,7 +20,7 @@ COMMANDS = {
     "info": "synthsight.runtime.commands:info",
     "scan": "synthsight.scanner.commands:scan",
     "explain": "synthsight.scanner.commands:explain",
-    "bench": "synthsight.scanner.commands:bench",
+    "bench": "synthsight.scanner.benchmark:bench",
 }
 
 
