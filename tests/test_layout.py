@@ -1,0 +1,37 @@
+"""The package's shape: imports flow one way, and the CLI starts without heavy libraries."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+HEAVY = ("torch", "onnxruntime", "tensorrt", "timm", "onnx", "pytorch_grad_cam", "matplotlib", "sklearn")
+
+
+def test_import_contracts_hold():
+    lint = Path(sys.executable).with_name("lint-imports")
+    result = subprocess.run([str(lint)], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_help_loads_no_heavy_library():
+    code = (
+        "import sys; from synthsight.cli import cli\n"
+        "try:\n    cli.main(['--help'], standalone_mode=False)\nexcept SystemExit:\n    pass\n"
+        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines and lines[-1] == "", f"--help imported {lines[-1] if lines else '?'}"
+    for name in ("synth", "train", "eval", "export", "info", "scan", "explain", "bench"):
+        assert f"  {name} " in result.stdout, f"command {name} missing from --help"
+    assert "unavailable" not in result.stdout
+
+
+def test_import_synthsight_is_light():
+    code = f"import sys, synthsight, synthsight.spec, synthsight.preprocess; print([m for m in {HEAVY!r} if m in sys.modules])"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr
