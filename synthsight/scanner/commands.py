@@ -1,0 +1,93 @@
+"""`synthsight scan` and `synthsight explain`: thin click wrappers (heavy imports inside the bodies)."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+
+import click
+
+from synthsight.errors import EXIT_INTERRUPTED
+from synthsight.options import model_option, runtime_options
+
+
+def _resume_command() -> str:
+    args = [a for a in sys.argv[1:] if a != "--overwrite"]
+    return shlex.join(["synthsight", *args, *([] if "--resume" in args else ["--resume"])])
+
+
+@click.command("scan")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@model_option
+@runtime_options
+@click.option(
+    "--out", "outputs", multiple=True, type=click.Path(), help="Report file: .csv, .jsonl or .json (repeatable)."
+)
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1), help="Images per inference batch.")
+@click.option(
+    "--workers",
+    type=click.IntRange(0),
+    default=None,
+    help="Decode processes (0: decode in this process). Default: the cores inference does not use.",
+)
+@click.option(
+    "--threads", type=click.IntRange(1), default=None, help="Inference threads on CPU (default: the runtime's choice)."
+)
+@click.option("--recursive/--no-recursive", default=True, show_default=True, help="Descend into sub-folders.")
+@click.option("--include", multiple=True, help="Only files whose name or path matches this glob (repeatable).")
+@click.option("--exclude", multiple=True, help="Leave out files and folders matching this glob (repeatable).")
+@click.option(
+    "--follow-symlinks", is_flag=True, help="Follow symbolic links inside folders (each file still scanned once)."
+)
+@click.option("--all-files", is_flag=True, help="Give non-image files a 'skipped' record instead of ignoring them.")
+@click.option(
+    "--threshold", type=click.FloatRange(0, 1), default=None, help="Decision threshold (default: the model's)."
+)
+@click.option("--resume", is_flag=True, help="Continue an interrupted scan from its .csv/.jsonl report.")
+@click.option("--overwrite", is_flag=True, help="Replace existing report files.")
+@click.option("--hash/--no-hash", "hash_files", default=True, show_default=True, help="SHA-256 of every file.")
+@click.option("--max-pixels", type=click.IntRange(1), default=None, help="Refuse images larger than this many pixels.")
+@click.option(
+    "--gradcam",
+    "gradcam_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Write Grad-CAM overlays into this folder.",
+)
+@click.option("--gradcam-for", type=click.Choice(["ai", "all", "none"]), default="ai", show_default=True)
+@click.option("--gradcam-layer", default=None, help="Target layer (default for ConvNeXt: the last stage).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress and no summary line.")
+def scan(paths: tuple[str, ...], model: str, outputs: tuple[str, ...], **options) -> None:
+    """Scan image files and folders; one record per file in each --out report."""
+    from synthsight.scanner.pipeline import scan as run_scan
+
+    if options["max_pixels"] is None:
+        del options["max_pixels"]
+    options.update(include=tuple(options["include"]), exclude=tuple(options["exclude"]))
+    summary = run_scan(
+        list(paths), model, list(outputs), command_line=shlex.join(["synthsight", *sys.argv[1:]]), **options
+    )
+    if not options["quiet"] or summary.interrupted:
+        click.echo(summary.line, err=True)
+    if summary.interrupted:
+        click.echo(f"interrupted: the reports are valid; to finish the scan run:\n  {_resume_command()}", err=True)
+        raise click.exceptions.Exit(EXIT_INTERRUPTED)
+
+
+@click.command("explain")
+@click.argument("image", type=click.Path(exists=True, dir_okay=False))
+@model_option
+@runtime_options
+@click.option(
+    "--out", type=click.Path(dir_okay=False), default=None, help="Overlay PNG (default: ./<name>-<hash>.gradcam.png)."
+)
+@click.option("--gradcam-layer", default=None, help="Target layer (default for ConvNeXt: the last stage).")
+def explain(image: str, model: str, out: str | None, gradcam_layer: str | None, **backend_options) -> None:
+    """Verdict and Grad-CAM overlay for one image."""
+    from synthsight.scanner.gradcam import explain as run_explain
+
+    result = run_explain(image, model, out, gradcam_layer, **backend_options)
+    click.echo(
+        f"{result['verdict']}  score {result['score']:.4f} (threshold {result['threshold']:.4f})  {result['image']}"
+    )
+    click.echo(f"Grad-CAM overlay ({result['layer']}): {result['overlay']}")

@@ -1,0 +1,431 @@
+"""Decode pool: worker processes turn files into uint8 pixels written straight into shared memory.
+
+Why a small pool of our own (multiprocessing + shared_memory) rather than torch's DataLoader or
+concurrent.futures: a forensic scan must survive a decoder that segfaults or is OOM-killed on one
+hostile file. DataLoader aborts the whole loader when a worker dies and ProcessPoolExecutor marks
+itself broken (every pending future fails, and it cannot tell which file killed it). Here each
+worker has its own pipe and the parent knows exactly which file each worker holds, so a dead
+worker costs one error record and a replacement process.
+
+Memory is bounded: pixels live in a fixed ring of ``slots`` batch slots (one SharedMemory block);
+only small metadata crosses the pipes, never arrays. Batches are formed in walk order whatever the
+number of workers, so results do not depend on it. A dispatcher thread keeps the workers fed while
+the caller runs inference on earlier batches (decode overlaps inference). ``workers=0`` decodes in
+the calling thread with the same code and the same batches.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import queue
+import signal
+import stat
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from multiprocessing import connection, get_context
+from multiprocessing.shared_memory import SharedMemory
+from typing import Any
+
+import numpy as np
+
+from synthsight.errors import DecodeError, SynthsightError
+from synthsight.preprocess import DEFAULT_MAX_PIXELS, PreprocessSpec, decode
+from synthsight.scanner.walk import Entry
+
+CHUNK = 1 << 20
+MAX_STARTUP_DEATHS = 5
+
+
+@dataclass(eq=False)
+class Item:
+    """One entry in a batch; ``meta`` is filled when its file has been read."""
+
+    seq: int
+    entry: Entry
+    row: int | None = None  # row in the batch slot, for images
+    batch: int = -1
+    attempts: int = 0
+    meta: dict[str, Any] | None = None
+
+
+@dataclass(eq=False)
+class Batch:
+    index: int
+    slot: int
+    items: list[Item]
+    pixels: np.ndarray  # [batch_size, S, S, 3] view of the slot
+    pending: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def decoded(self) -> list[Item]:
+        return [i for i in self.items if i.row is not None and i.meta is not None and not i.meta.get("error")]
+
+
+def read_file(path: str, spec: PreprocessSpec, max_pixels: int, want_hash: bool, want_pixels: bool):
+    """(meta, pixels or None) for one file; every failure becomes ``meta['error']``, nothing raises."""
+    meta: dict[str, Any] = {}
+    try:
+        # O_NONBLOCK: a file swapped for a fifo after the walk must not hang the worker.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        meta["error"] = _open_error(exc)
+        return meta, None
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fd)
+        meta.update(bytes=st.st_size, mtime_ns=st.st_mtime_ns)
+        if not stat.S_ISREG(st.st_mode):
+            meta["error"] = "unreadable: not a regular file"
+            return meta, None
+        try:
+            if want_hash:
+                digest = hashlib.sha256()
+                while chunk := fh.read(CHUNK):
+                    digest.update(chunk)
+                meta["sha256"] = digest.hexdigest()
+                fh.seek(0)
+            if not want_pixels:
+                return meta, None
+            out = decode(fh, spec, max_pixels)
+        except DecodeError as exc:
+            meta["error"] = str(exc)
+            return meta, None
+        except OSError as exc:
+            meta["error"] = _open_error(exc)
+            return meta, None
+    meta.update(format=out.format, width=out.width, height=out.height, notes=out.notes)
+    return meta, out.pixels
+
+
+def _open_error(exc: OSError) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return "missing: file not found (deleted during the scan?)"
+    if isinstance(exc, PermissionError):
+        return "unreadable: permission denied"
+    return f"unreadable: {exc.strerror or type(exc).__name__}"
+
+
+def _worker_main(conn, shm_name: str, spec: dict, max_pixels: int, want_hash: bool) -> None:
+    """Decode tasks from ``conn`` until it closes; pixels go to shared memory, metadata back on ``conn``."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = "1"
+    shm = SharedMemory(shm_name)
+    flat = np.ndarray((shm.size,), dtype=np.uint8, buffer=shm.buf)
+    pspec = PreprocessSpec.from_dict(spec)
+    try:
+        while True:
+            try:
+                task = conn.recv()
+            except (EOFError, OSError):
+                break
+            if task is None:
+                break
+            task_id, path, offset, want_pixels = task
+            meta, pixels = read_file(path, pspec, max_pixels, want_hash, want_pixels)
+            if pixels is not None:
+                flat[offset : offset + pixels.size] = pixels.reshape(-1)
+            conn.send((task_id, meta))
+    finally:
+        del flat
+        shm.close()
+
+
+class _Batcher:
+    """Cuts the entry stream into batches of at most ``batch_size`` images, in walk order."""
+
+    def __init__(self, entries: Iterator[Entry], batch_size: int, skip=None):
+        self.entries = iter(entries)
+        self.batch_size = batch_size
+        self.max_items = batch_size * 8  # bounds a batch made of non-images
+        self.seq = 0
+        self.done = False
+        self.skip = skip
+
+    def cut(self, index: int, slot: int, pixels: np.ndarray) -> Batch | None:
+        items: list[Item] = []
+        rows = 0
+        while rows < self.batch_size and len(items) < self.max_items:
+            entry = next(self.entries, None)
+            if entry is None:
+                self.done = True
+                break
+            if self.skip is not None and self.skip(entry):
+                continue
+            item = Item(self.seq, entry, rows if entry.kind == "image" else None, index)
+            self.seq += 1
+            rows += item.row is not None
+            items.append(item)
+        return Batch(index, slot, items, pixels) if items else None
+
+
+def default_workers(inference_threads: int = 1) -> int:
+    """The cores inference does not need, at least one."""
+    return max(1, (os.cpu_count() or 1) - inference_threads)
+
+
+class DecodePool:
+    """Iterate ready :class:`Batch` objects in order; call :meth:`release` when done with one."""
+
+    def __init__(
+        self,
+        entries: Iterator[Entry],
+        spec: PreprocessSpec,
+        batch_size: int = 32,
+        workers: int = 1,
+        slots: int | None = None,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        hash_files: bool = True,
+        skip=None,
+        decode_timeout: float = 300.0,
+        start_method: str = "forkserver",
+    ):
+        self.spec, self.batch_size, self.workers = spec, batch_size, workers
+        self.max_pixels, self.hash_files, self.decode_timeout = max_pixels, hash_files, decode_timeout
+        self.batcher = _Batcher(entries, batch_size, skip)
+        self.slots = slots or (2 if workers == 0 else max(3, workers + 2))
+        self.image_bytes = spec.size * spec.size * 3
+        self.slot_bytes = batch_size * self.image_bytes
+        self.deaths = 0
+        self._startup_deaths = 0
+        self._stop = threading.Event()
+        self._ready: queue.Queue = queue.Queue()
+        self._free: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._procs: list[_Worker] = []
+        if workers == 0:
+            self.shm = None
+            self.buffer = np.zeros((self.slots, batch_size, spec.size, spec.size, 3), np.uint8)
+        else:
+            self.shm = SharedMemory(create=True, size=self.slots * self.slot_bytes)
+            self.buffer = np.ndarray(
+                (self.slots, batch_size, spec.size, spec.size, 3), dtype=np.uint8, buffer=self.shm.buf
+            )
+            self.ctx = get_context(start_method)
+            if start_method == "forkserver":
+                self.ctx.set_forkserver_preload(["synthsight.scanner.pool"])
+        for slot in range(self.slots):
+            self._free.put(slot)
+
+    # -- consumer side -------------------------------------------------------------------------
+    def __iter__(self) -> Iterator[Batch]:
+        if self.workers == 0:
+            yield from self._inline()
+            return
+        self._thread = threading.Thread(target=self._run_safely, name="synthsight-dispatch", daemon=True)
+        self._thread.start()
+        while True:
+            try:
+                got = self._ready.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if got is None:
+                return
+            if isinstance(got, BaseException):
+                raise got
+            yield got
+
+    def release(self, batch: Batch) -> None:
+        batch.pixels = None  # drop the view into shared memory
+        self._free.put(batch.slot)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        for w in self._procs:
+            w.stop()
+        self._procs = []
+        if self.shm is not None:
+            self.buffer = None
+            with contextlib.suppress(BufferError):  # a caller still holds a view; unlink frees it at exit
+                self.shm.close()
+            self.shm.unlink()
+            self.shm = None
+
+    def __enter__(self) -> DecodePool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def pids(self) -> list[int]:
+        return [w.proc.pid for w in self._procs if w.proc.pid]
+
+    # -- workers=0 -----------------------------------------------------------------------------
+    def _inline(self) -> Iterator[Batch]:
+        index = 0
+        while not self.batcher.done:
+            slot = self._free.get()
+            batch = self.batcher.cut(index, slot, self.buffer[slot])
+            if batch is None:
+                self._free.put(slot)
+                break
+            for item in batch.items:
+                meta, pixels = self._read(item)
+                item.meta = meta
+                if pixels is not None:
+                    batch.pixels[item.row] = pixels
+            index += 1
+            yield batch
+
+    def _read(self, item: Item):
+        entry = item.entry
+        if entry.kind == "error" or not entry.is_regular or (entry.kind == "skipped" and not self.hash_files):
+            return {}, None
+        return read_file(entry.path, self.spec, self.max_pixels, self.hash_files, item.row is not None)
+
+    # -- dispatcher thread ---------------------------------------------------------------------
+    def _run_safely(self) -> None:
+        try:
+            self._run()
+            self._ready.put(None)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            self._ready.put(exc)
+
+    def _run(self) -> None:
+        self._procs = [self._spawn() for _ in range(self.workers)]
+        tasks: deque = deque()  # (task_id, item, batch) waiting for a worker
+        open_batches: dict[int, Batch] = {}
+        next_out, index = 0, 0
+        while not self._stop.is_set():
+            while not self.batcher.done and len(tasks) < 4 * self.workers * self.batch_size:
+                try:
+                    slot = self._free.get_nowait()
+                except queue.Empty:
+                    break
+                batch = self.batcher.cut(index, slot, self.buffer[slot])
+                if batch is None:
+                    self._free.put(slot)
+                    break
+                open_batches[index], index = batch, index + 1
+                for item in batch.items:
+                    if self._needs_worker(item):
+                        batch.pending += 1
+                        tasks.append(item)
+                    else:
+                        item.meta = {}
+            self._feed(tasks, open_batches)
+            while next_out in open_batches and open_batches[next_out].pending == 0:
+                self._ready.put(open_batches.pop(next_out))
+                next_out += 1
+            if self.batcher.done and not open_batches and not tasks:
+                return
+            self._collect(tasks, open_batches)
+
+    def _needs_worker(self, item: Item) -> bool:
+        entry = item.entry
+        return entry.kind != "error" and entry.is_regular and (entry.kind == "image" or self.hash_files)
+
+    def _feed(self, tasks: deque, open_batches: dict[int, Batch]) -> None:
+        for w in self._procs:
+            while tasks and len(w.held) < 2:  # two in hand: a worker never waits for our round trip
+                item = tasks.popleft()
+                w.give(item, self._offset(item, open_batches))
+
+    def _offset(self, item: Item, open_batches: dict[int, Batch]) -> int:
+        if item.row is None:
+            return -1
+        batch = open_batches[item.batch]
+        return (batch.slot * self.batch_size + item.row) * self.image_bytes
+
+    def _collect(self, tasks: deque, open_batches: dict[int, Batch]) -> None:
+        by_conn = {w.conn: w for w in self._procs}
+        by_sentinel = {w.proc.sentinel: w for w in self._procs}
+        ready = connection.wait(list(by_conn) + list(by_sentinel), timeout=0.02)
+        for obj in ready:
+            if obj in by_conn:
+                self._drain(by_conn[obj], open_batches)
+        for obj in ready:
+            if obj in by_sentinel:
+                self._replace(by_sentinel[obj], tasks, open_batches)
+        now = time.monotonic()
+        for w in list(self._procs):
+            if w.held and now - w.since > self.decode_timeout:
+                w.timed_out = True
+                w.proc.kill()
+
+    def _drain(self, w: _Worker, open_batches: dict[int, Batch]) -> None:
+        try:
+            while w.conn.poll():
+                task_id, meta = w.conn.recv()
+                self._finish(w.take(task_id), meta, open_batches)
+                self._startup_deaths = 0
+        except (EOFError, OSError):
+            pass  # the worker died; its sentinel says so
+
+    def _finish(self, item: Item, meta: dict, open_batches: dict[int, Batch]) -> None:
+        item.meta = meta
+        open_batches[item.batch].pending -= 1
+
+    def _replace(self, w: _Worker, tasks: deque, open_batches: dict[int, Batch]) -> None:
+        self._drain(w, open_batches)
+        w.proc.join(timeout=1)
+        code = w.proc.exitcode
+        self._procs.remove(w)
+        w.stop()
+        self.deaths += 1
+        if w.fresh:
+            # Died before answering anything: maybe it never started. Give its files one more chance.
+            self._startup_deaths += 1
+            if self._startup_deaths > MAX_STARTUP_DEATHS:
+                raise SynthsightError(f"decode workers die at startup (exit code {code}); see the messages above")
+        if w.held:
+            culprit = w.held[0]
+            culprit.attempts += 1
+            if not w.fresh or culprit.attempts > 1:
+                w.held.popleft()
+                self._finish(culprit, {"error": self._death_message(w, code)}, open_batches)
+            tasks.extendleft(reversed(w.held))  # the others go back, in order, to another worker
+        self._procs.append(self._spawn())
+
+    def _death_message(self, w: _Worker, code: int | None) -> str:
+        if w.timed_out:
+            return f"decode timed out after {self.decode_timeout:.0f} s; the worker was stopped"
+        how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+        return f"decode worker died ({how}) while reading this file"
+
+    def _spawn(self) -> _Worker:
+        parent, child = self.ctx.Pipe(duplex=True)
+        proc = self.ctx.Process(
+            target=_worker_main,
+            args=(child, self.shm.name, self.spec.to_dict(), self.max_pixels, self.hash_files),
+            name="synthsight-decode",
+            daemon=True,
+        )
+        proc.start()
+        child.close()
+        return _Worker(proc, parent)
+
+
+class _Worker:
+    def __init__(self, proc, conn):
+        self.proc, self.conn = proc, conn
+        self.held: deque[Item] = deque()
+        self.ids: deque[int] = deque()
+        self.since = time.monotonic()
+        self.timed_out = False
+        self.fresh = True
+
+    def give(self, item: Item, offset: int) -> None:
+        if not self.held:
+            self.since = time.monotonic()
+        self.held.append(item)
+        self.conn.send((item.seq, item.entry.path, offset, item.row is not None))
+
+    def take(self, task_id: int) -> Item:
+        item = self.held.popleft()
+        assert item.seq == task_id, "decode results arrive in the order sent"
+        self.since = time.monotonic()
+        self.fresh = False
+        return item
+
+    def stop(self) -> None:
+        if self.proc.is_alive():
+            self.proc.kill()
+        self.proc.join(timeout=2)
+        self.conn.close()

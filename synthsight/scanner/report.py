@@ -1,0 +1,298 @@
+"""Scan records and the writers that store them: one table, one record schema for every format.
+
+Record columns (DESIGN.md "Scan records" plus what a forensic reader needs):
+``path, path_b64, sha256, bytes, mtime, format, width, height, verdict, score, error, notes``.
+
+Paths hold any bytes. ``path`` is always valid UTF-8 text for display: bytes that are not UTF-8
+appear as ``\\xNN``, control characters (newline, tab...) as Python escapes. Whenever that text is
+not the exact name, ``path_b64`` holds the exact bytes in base64 and is the authority, so every
+path round-trips losslessly, in CSV as in JSON(L). A CSV record is always one physical line.
+CSV cells that a spreadsheet would run as a formula (starting with ``= + - @``, tab or CR) get a
+leading ``'``; the path's exact bytes are then in ``path_b64``.
+
+CSV and JSONL are streamed and flushed after each batch (crash-safe, resumable); JSON (records +
+run manifest) is written to a temporary file beside the target and renamed at the end (atomic).
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TextIO
+
+from synthsight.errors import UsageError
+
+VERDICTS = ("ai", "real", "error", "skipped")
+COLUMNS = (
+    "path",
+    "path_b64",
+    "sha256",
+    "bytes",
+    "mtime",
+    "format",
+    "width",
+    "height",
+    "verdict",
+    "score",
+    "error",
+    "notes",
+)
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+WORKER_DIED = "decode worker died"  # errors starting so are retried by --resume (not a property of the file)
+
+
+@dataclass
+class Record:
+    """The outcome for one file. ``path`` is the OS path (``str``, surrogate-escaped bytes allowed)."""
+
+    path: str
+    verdict: str
+    sha256: str = ""
+    bytes: int | None = None
+    mtime: str = ""
+    format: str = ""
+    width: int | None = None
+    height: int | None = None
+    score: float | None = None
+    error: str = ""
+    notes: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Serialisable form: the display path plus ``path_b64`` when the display text is not exact."""
+        text, b64 = encode_path(self.path)
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["path"], out["path_b64"] = text, b64
+        out["error"], out["notes"] = _printable(self.error), _printable(self.notes)
+        return {k: out[k] for k in COLUMNS}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Record:
+        def num(key: str, kind: type) -> Any:
+            value = data.get(key)
+            return None if value in (None, "") else kind(value)
+
+        return cls(
+            path=decode_path(data.get("path") or "", data.get("path_b64") or ""),
+            verdict=data.get("verdict") or "",
+            sha256=data.get("sha256") or "",
+            bytes=num("bytes", int),
+            mtime=data.get("mtime") or "",
+            format=data.get("format") or "",
+            width=num("width", int),
+            height=num("height", int),
+            score=num("score", float),
+            error=data.get("error") or "",
+            notes=data.get("notes") or "",
+        )
+
+    @property
+    def transient(self) -> bool:
+        """True when the record says nothing about the file itself (retried on resume)."""
+        return self.verdict == "error" and self.error.startswith(WORKER_DIED)
+
+
+def mtime_text(mtime_ns: int | None) -> str:
+    """ISO-8601 UTC with microseconds; also the key --resume compares."""
+    if mtime_ns is None:
+        return ""
+    secs, ns = divmod(mtime_ns, 1_000_000_000)
+    return datetime.fromtimestamp(secs, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S") + f".{ns // 1000:06d}Z"
+
+
+def _printable(text: str) -> str:
+    """Valid UTF-8 on one line: undecodable bytes as \\xNN, control characters escaped."""
+    raw = os.fsencode(text) if isinstance(text, str) else bytes(text)
+    shown = raw.decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii") for c in shown)
+
+
+def encode_path(path: str) -> tuple[str, str]:
+    """(display text, base64 of the exact bytes or '' when the text is exact and spreadsheet-safe)."""
+    raw = os.fsencode(path)
+    text = _printable(path)
+    exact = text.encode("utf-8") == raw and not text.startswith(FORMULA_START)
+    return text, "" if exact else base64.b64encode(raw).decode("ascii")
+
+
+def decode_path(text: str, b64: str) -> str:
+    if b64:
+        return os.fsdecode(base64.b64decode(b64))
+    return os.fsdecode(text.encode("utf-8"))
+
+
+def _csv_safe(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6f}"
+    text = str(value)
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def _csv_unsafe(text: str) -> str:
+    return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_START) else text
+
+
+class StreamWriter:
+    """Base of the appendable line formats: ``write`` a batch of records, flushed at once."""
+
+    extension = ""
+
+    def __init__(self, path: Path, append: bool = False):
+        self.path = Path(path)
+        self.fh: TextIO = open(self.path, "a" if append else "w", encoding="utf-8", newline="")  # noqa: SIM115
+        if self.fh.tell() == 0:
+            self._header()
+
+    def _header(self) -> None:
+        pass
+
+    def write(self, records: Iterable[Record]) -> None:
+        # One write call per batch: an interruption between batches never leaves half a line.
+        text = "".join(self._line(r) for r in records)
+        if text:
+            self.fh.write(text)
+            self.fh.flush()
+
+    def _line(self, record: Record) -> str:
+        raise NotImplementedError
+
+    def close(self, manifest: dict[str, Any] | None = None) -> None:
+        if not self.fh.closed:
+            self.fh.flush()
+            os.fsync(self.fh.fileno())
+            self.fh.close()
+
+
+class _LineBuffer:
+    def __init__(self) -> None:
+        self.text = ""
+
+    def write(self, text: str) -> None:
+        self.text += text
+
+
+class CsvWriter(StreamWriter):
+    extension = ".csv"
+
+    def _header(self) -> None:
+        self.write_raw(",".join(COLUMNS) + "\r\n")
+
+    def write_raw(self, text: str) -> None:
+        self.fh.write(text)
+        self.fh.flush()
+
+    def _line(self, record: Record) -> str:
+        buf = _LineBuffer()
+        row = record.to_dict()
+        csv.writer(buf).writerow([_csv_safe(row[c]) for c in COLUMNS])
+        return buf.text
+
+    @staticmethod
+    def parse(lines: list[str]) -> list[Record]:
+        rows = list(csv.reader(lines))
+        if not rows or tuple(rows[0]) != COLUMNS:
+            raise UsageError("not a synthsight scan CSV (unexpected header)")
+        return [
+            Record.from_dict({c: _csv_unsafe(v) for c, v in zip(COLUMNS, row, strict=False)}) for row in rows[1:] if row
+        ]
+
+
+class JsonlWriter(StreamWriter):
+    extension = ".jsonl"
+
+    def _line(self, record: Record) -> str:
+        return json.dumps(record.to_dict(), ensure_ascii=False) + "\n"
+
+    @staticmethod
+    def parse(lines: list[str]) -> list[Record]:
+        return [Record.from_dict(json.loads(line)) for line in lines if line.strip()]
+
+
+class JsonWriter:
+    """``{"records": [...], "manifest": {...}}`` streamed to a temporary file, renamed on close."""
+
+    extension = ".json"
+
+    def __init__(self, path: Path, append: bool = False):
+        self.path = Path(path)
+        self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        self.fh = open(self.tmp, "w", encoding="utf-8")  # noqa: SIM115
+        self.fh.write('{"records": [')
+        self.count = 0
+
+    def write(self, records: Iterable[Record]) -> None:
+        for record in records:
+            self.fh.write(("\n" if self.count == 0 else ",\n") + json.dumps(record.to_dict(), ensure_ascii=False))
+            self.count += 1
+
+    def close(self, manifest: dict[str, Any] | None = None) -> None:
+        if self.fh.closed:
+            return
+        self.fh.write('\n],\n"manifest": ' + json.dumps(manifest or {}, indent=2, ensure_ascii=False) + "}\n")
+        self.fh.flush()
+        os.fsync(self.fh.fileno())
+        self.fh.close()
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        self.fh.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+WRITERS: dict[str, type] = {w.extension: w for w in (CsvWriter, JsonlWriter, JsonWriter)}
+STREAM_FORMATS = (".csv", ".jsonl")
+
+
+def writer_for(path: str | Path) -> type:
+    suffix = Path(path).suffix.lower()
+    if suffix not in WRITERS:
+        raise UsageError(f"--out {path}: unknown format {suffix or '(none)'}; use one of {', '.join(WRITERS)}")
+    return WRITERS[suffix]
+
+
+def check_output(path: str | Path, resume: bool, overwrite: bool) -> Path:
+    """Refuse, before any scanning, an output that cannot be written or would destroy a report."""
+    out = Path(os.path.abspath(path))
+    writer_for(out)
+    if out.is_dir():
+        raise UsageError(f"--out {out}: is a folder; give a file name ending in {', '.join(WRITERS)}")
+    if not out.parent.is_dir():
+        raise UsageError(f"--out {out}: folder {out.parent} does not exist")
+    if not os.access(out.parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise UsageError(f"--out {out}: not writable")
+    if out.exists() and out.stat().st_size > 0 and not (resume or overwrite):
+        raise UsageError(f"--out {out} already exists: pass --resume to continue that scan or --overwrite")
+    return out
+
+
+def read_records(path: str | Path) -> tuple[list[Record], int]:
+    """Records of a CSV/JSONL/JSON report, and the byte length of its complete lines.
+
+    A stream cut mid-line (power loss, kill -9) is read up to its last complete line; the
+    caller truncates the file there before appending.
+    """
+    path = Path(path)
+    data = path.read_bytes()
+    if path.suffix.lower() == ".json":
+        doc = json.loads(data.decode("utf-8"))
+        return [Record.from_dict(r) for r in doc.get("records", [])], len(data)
+    good = data.rfind(b"\n") + 1
+    lines = data[:good].decode("utf-8").splitlines(keepends=True)
+    parse = CsvWriter.parse if path.suffix.lower() == ".csv" else JsonlWriter.parse
+    if not lines:
+        return [], good
+    return parse(lines), good
+
+
+def summary_line(counts: dict[str, int], seconds: float, images: int, outputs: Iterable[Path]) -> str:
+    rate = images / seconds if seconds > 0 else 0.0
+    parts = ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS)
+    where = ", ".join(str(p) for p in outputs) or "(no --out given)"
+    return f"scanned {sum(counts.values())} files: {parts}; {rate:.1f} images/s; report: {where}"

@@ -1,0 +1,264 @@
+"""Find the files a scan must account for, in a deterministic order.
+
+Rules (documented in the README):
+- Paths named on the command line are always reported: a named file that is not an image gets a
+  ``skipped`` record; a named path that does not exist is refused before scanning (exit 2).
+- Inside folders (recursive unless ``recursive=False``), entries are visited in byte order of their
+  names, depth first. A file is an image when its extension is a known image extension OR its first
+  bytes carry an image signature (a PNG named ``.dat`` is scanned; a text file named ``.jpg`` is
+  tried and gets an error record). Other files are ignored, or get a ``skipped`` record with
+  ``all_files=True``. Fifos, sockets and devices are never opened.
+- Symbolic links inside folders are not followed unless ``follow_symlinks=True``: each gets a
+  ``skipped`` record saying so. When following, every file and folder is visited once (keyed by
+  device and inode); a link to an already visited folder (a loop) or file gets a ``skipped`` record.
+  Links named on the command line are followed (as ``find -H`` does).
+- An unreadable folder or a dangling/looping link gets an ``error`` record; nothing here is fatal.
+- Paths are ``str`` holding any bytes: Python decodes file names with ``surrogateescape``, and
+  ``os.fsencode`` gives the exact bytes back.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import stat
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from synthsight.errors import UsageError
+
+IMAGE_EXTENSIONS = frozenset(
+    [
+        ".jpg",
+        ".jpeg",
+        ".jpe",
+        ".jfif",
+        ".png",
+        ".apng",
+        ".gif",
+        ".bmp",
+        ".dib",
+        ".tif",
+        ".tiff",
+        ".webp",
+        ".ppm",
+        ".pgm",
+        ".pbm",
+        ".pnm",
+        ".tga",
+        ".ico",
+        ".jp2",
+        ".j2k",
+        ".jpx",
+        ".psd",
+        ".pcx",
+        ".sgi",
+        ".dds",
+        ".qoi",
+        ".heic",
+        ".heif",
+        ".avif",
+    ]
+)
+# (offset, magic) pairs of formats Pillow can open; enough bytes to recognise a renamed image.
+SIGNATURES = (
+    (0, b"\xff\xd8\xff"),  # JPEG
+    (0, b"\x89PNG\r\n\x1a\n"),
+    (0, b"GIF87a"),
+    (0, b"GIF89a"),
+    (0, b"BM"),
+    (0, b"II*\x00"),
+    (0, b"MM\x00*"),
+    (8, b"WEBP"),
+    (0, b"\x00\x00\x00\x0cjP  "),  # JPEG 2000
+    (0, b"\xff\x4f\xff\x51"),  # JPEG 2000 codestream
+    (0, b"8BPS"),
+    (0, b"qoif"),
+    (0, b"\x00\x00\x01\x00"),  # ICO
+    (4, b"ftypavif"),
+    (4, b"ftypheic"),
+    (4, b"ftypmif1"),
+    (0, b"P1"),
+    (0, b"P2"),
+    (0, b"P3"),
+    (0, b"P4"),
+    (0, b"P5"),
+    (0, b"P6"),
+)
+SNIFF_BYTES = 16
+
+
+@dataclass
+class Entry:
+    """One path found by the walk. ``kind`` is ``image``, ``skipped`` (a record, no decode) or ``error``."""
+
+    path: str
+    kind: str
+    message: str = ""
+    size: int | None = None
+    mtime_ns: int | None = None
+
+    @property
+    def is_regular(self) -> bool:
+        return self.size is not None
+
+
+def is_image_name(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
+def sniff(path: str) -> bool:
+    """True when the file starts with a known image signature (never raises)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(SNIFF_BYTES)
+    except OSError:
+        return False
+    return any(head[off : off + len(magic)] == magic for off, magic in SIGNATURES)
+
+
+def check_roots(paths: Iterable[str]) -> list[str]:
+    """Absolute paths of the scan roots; refuses missing ones before any work starts."""
+    roots = []
+    for raw in paths:
+        path = os.fsdecode(raw)
+        if not os.path.lexists(path):
+            raise UsageError(f"no such file or folder: {path!r}")
+        roots.append(os.path.abspath(path))
+    return roots
+
+
+class Walker:
+    """Iterates :class:`Entry` objects for the given roots (see the module docstring for the rules)."""
+
+    def __init__(
+        self,
+        roots: Iterable[str],
+        recursive: bool = True,
+        include: Iterable[str] = (),
+        exclude: Iterable[str] = (),
+        follow_symlinks: bool = False,
+        all_files: bool = False,
+    ):
+        self.roots = check_roots(roots)
+        self.recursive = recursive
+        self.include = tuple(include)
+        self.exclude = tuple(exclude)
+        self.follow = follow_symlinks
+        self.all_files = all_files
+        self._seen_dirs: set[tuple[int, int]] = set()
+        self._seen_files: dict[tuple[int, int], str] = {}
+
+    def copy(self) -> Walker:
+        """A fresh walker over the same roots with the same rules (a walker is iterated once)."""
+        return Walker(self.roots, self.recursive, self.include, self.exclude, self.follow, self.all_files)
+
+    def __iter__(self) -> Iterator[Entry]:
+        for root in self.roots:
+            yield from self._root(root)
+
+    def _root(self, root: str) -> Iterator[Entry]:
+        try:
+            st = os.stat(root)  # named paths are followed, links included
+        except OSError as exc:
+            yield Entry(root, "error", f"cannot read: {_why(exc)}")
+            return
+        if stat.S_ISDIR(st.st_mode):
+            yield from self._tree(root, st)
+        else:
+            yield from self._file(root, st, named=True)
+
+    def _file(self, path: str, st: os.stat_result, named: bool) -> Iterator[Entry]:
+        if not stat.S_ISREG(st.st_mode):
+            if named or self.all_files:
+                yield Entry(path, "skipped", "not a regular file (fifo, socket or device)")
+            return
+        key = (st.st_dev, st.st_ino)
+        if self.follow and key in self._seen_files:
+            yield Entry(path, "skipped", f"same file as {self._seen_files[key]!r} (reached again through a link)")
+            return
+        if self.follow:
+            self._seen_files[key] = path
+        entry = Entry(path, "image", size=st.st_size, mtime_ns=st.st_mtime_ns)
+        if is_image_name(path) or sniff(path):
+            yield entry
+        elif named or self.all_files:
+            entry.kind, entry.message = "skipped", "not an image (unknown extension, no image signature)"
+            yield entry
+
+    def _tree(self, top: str, st: os.stat_result) -> Iterator[Entry]:
+        self._seen_dirs.add((st.st_dev, st.st_ino))
+        # An explicit stack of iterators: a very deep tree must not hit Python's recursion limit.
+        stack = [self._listing(top)]
+        while stack:
+            item = next(stack[-1], None)
+            if item is None:
+                stack.pop()
+                continue
+            if isinstance(item, Entry):
+                yield item
+                continue
+            path, is_dir, st = item
+            if is_dir:
+                stack.append(self._listing(path))
+            else:
+                yield from self._file(path, st, named=False)
+
+    def _listing(self, folder: str) -> Iterator[Entry | tuple[str, bool, os.stat_result]]:
+        try:
+            with os.scandir(folder) as it:
+                names = sorted((e.name for e in it), key=os.fsencode)
+        except OSError as exc:
+            yield Entry(folder, "error", f"folder unreadable: {_why(exc)}")
+            return
+        for name in names:
+            path = os.path.join(folder, name)
+            if self._excluded(path, name):
+                continue
+            yield from self._classify(path, name)
+
+    def _classify(self, path: str, name: str) -> Iterator[Entry | tuple[str, bool, os.stat_result]]:
+        try:
+            lst = os.lstat(path)
+        except OSError as exc:
+            yield Entry(path, "error", f"cannot read: {_why(exc)}")
+            return
+        st = lst
+        if stat.S_ISLNK(lst.st_mode):
+            if not self.follow:
+                yield Entry(path, "skipped", "symbolic link not followed (use --follow-symlinks)")
+                return
+            try:
+                st = os.stat(path)
+            except OSError as exc:
+                yield Entry(path, "error", f"broken symbolic link: {_why(exc)}")
+                return
+        if stat.S_ISDIR(st.st_mode):
+            if not self.recursive:
+                return
+            key = (st.st_dev, st.st_ino)
+            if key in self._seen_dirs:
+                yield Entry(path, "skipped", "symbolic link loop: this folder is already being scanned")
+                return
+            self._seen_dirs.add(key)
+            yield (path, True, st)
+            return
+        if self.include and not self._matches(path, name, self.include):
+            return
+        yield (path, False, st)
+
+    def _excluded(self, path: str, name: str) -> bool:
+        return bool(self.exclude) and self._matches(path, name, self.exclude)
+
+    @staticmethod
+    def _matches(path: str, name: str, patterns: tuple[str, ...]) -> bool:
+        return any(fnmatch.fnmatch(name, p) or fnmatch.fnmatch(path, p) for p in patterns)
+
+
+def walk(paths: Iterable[str], **options) -> Iterator[Entry]:
+    """Entries for ``paths`` (files and folders); options as :class:`Walker`."""
+    return iter(Walker(paths, **options))
+
+
+def _why(exc: OSError) -> str:
+    return exc.strerror.lower() if exc.strerror else type(exc).__name__
