@@ -170,11 +170,12 @@ def time_backend(target: dict[str, str], files: list[Path], config: BenchConfig,
         row["batches"] = []
         for batch_size in config.batch_sizes:
             batch = np.ascontiguousarray(np.resize(pool, (batch_size, *pool.shape[1:])))
-            row["batches"].append(_latency(backend.infer, batch, config.seconds))
+            row["batches"].append(measure_latency(backend.infer, batch, config.seconds))
     return row, spec
 
 
-def _latency(infer, batch, seconds: float) -> dict[str, float]:
+def measure_latency(infer, batch, seconds: float) -> dict[str, float]:
+    """Call ``infer(batch)`` for ``seconds`` (at least 3 times) after 2 warm-up calls; latency percentiles."""
     import time
 
     import numpy as np
