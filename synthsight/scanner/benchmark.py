@@ -221,23 +221,22 @@ def _decoded(files: list[Path], spec) -> Any:
 
 
 def decode_rates(by_class: dict[str, list[Path]], spec, workers: int | None) -> dict[str, Any]:
-    """Images/s of decode + resize per size class, with ``workers`` processes (default: all cores)."""
-    import multiprocessing
-    import os
+    """Images/s of the scanner's decode pool (decode + resize + hash into shared memory) per size class."""
     import time
-    from concurrent.futures import ProcessPoolExecutor
 
-    from synthsight.preprocess import load_image
+    from synthsight.scanner.pool import DecodePool, default_workers
+    from synthsight.scanner.walk import Walker
 
-    n = workers or os.cpu_count() or 1
-    rates = {}
-    # spawn: forking a process that already runs torch / ONNX Runtime thread pools can deadlock
-    with ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn")) as pool:
-        list(pool.map(load_image, [p for g in by_class.values() for p in g[:1]], [spec] * len(by_class)))  # warm-up
-        for name, group in by_class.items():
-            t0 = time.perf_counter()
-            list(pool.map(load_image, group, [spec] * len(group), chunksize=1))
-            rates[name] = {"images": len(group), "images_per_s": len(group) / (time.perf_counter() - t0)}
+    def run(files: list[Path]) -> float:
+        t0 = time.perf_counter()  # worker start-up included (a scan pays it too); the forkserver is warm
+        with DecodePool(iter(Walker([str(p) for p in files])), spec, 32, n) as pool:
+            for batch in pool:
+                pool.release(batch)
+        return time.perf_counter() - t0
+
+    n = default_workers() if workers is None else workers
+    run([next(iter(by_class.values()))[0]])  # starts the forkserver once
+    rates = {name: {"images": len(g), "images_per_s": len(g) / run(g)} for name, g in by_class.items()}
     return {"workers": n, "classes": rates}
 
 
