@@ -214,10 +214,13 @@ class DecodePool:
     # -- consumer side -------------------------------------------------------------------------
     def __iter__(self) -> Iterator[Batch]:
         if self.workers == 0:
-            yield from self._inline()
-            return
+            return self._inline()
+        # Started here, not on the first next(): decoding begins while the caller gets ready.
         self._thread = threading.Thread(target=self._run_safely, name="synthsight-dispatch", daemon=True)
         self._thread.start()
+        return self._consume()
+
+    def _consume(self) -> Iterator[Batch]:
         while True:
             try:
                 got = self._ready.get(timeout=0.2)

@@ -260,9 +260,9 @@ def writer_for(path: str | Path) -> type:
 def check_output(path: str | Path, resume: bool, overwrite: bool) -> Path:
     """Refuse, before any scanning, an output that cannot be written or would destroy a report."""
     out = Path(os.path.abspath(path))
-    writer_for(out)
     if out.is_dir():
         raise UsageError(f"--out {out}: is a folder; give a file name ending in {', '.join(WRITERS)}")
+    writer_for(out)
     if not out.parent.is_dir():
         raise UsageError(f"--out {out}: folder {out.parent} does not exist")
     if not os.access(out.parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):

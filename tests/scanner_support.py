@@ -1,0 +1,91 @@
+"""Helpers for the scanner tests: a generated file tree whose expected outcome per file is known."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from synthsight.runtime.base import Backend
+
+FORMATS = [("PNG", ".png"), ("JPEG", ".jpg"), ("BMP", ".bmp"), ("GIF", ".gif"), ("WEBP", ".webp"), ("TIFF", ".tif")]
+# Names a forensic scan meets in the wild (bytes: some are not UTF-8).
+NASTY_NAMES = [
+    b"comma, and space.png",
+    b'double "quoted".png',
+    b"new\nline.png",
+    b"=HYPERLINK(1).png",
+    b"+plus.png",
+    b"-minus.png",
+    b"@at.png",
+    b"\tTab.png",
+    b"latin1-\xe9t\xe9.png",
+    b"\xff\xfe-not-utf8.png",
+    "unicode-\u00e9\u4e2d.png".encode(),
+]
+
+
+class MeanBackend(Backend):
+    """A deterministic numpy 'model' for pool and plumbing tests (logit = brightness)."""
+
+    name = "numpy-test"
+
+    def _infer(self, pixels: np.ndarray) -> np.ndarray:
+        m = pixels.reshape(len(pixels), -1).mean(1, dtype=np.float64)
+        return np.stack([(m - 127.0) / 10.0, np.zeros_like(m)], 1).astype(np.float32)
+
+
+def image_bytes(fmt: str, w: int, h: int, seed: int) -> bytes:
+    rng = np.random.default_rng(seed)
+    arr = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    im = Image.fromarray(arr)
+    if fmt == "GIF":
+        im = im.convert("P")
+    buf = io.BytesIO()
+    im.save(buf, fmt)
+    return buf.getvalue()
+
+
+def make_tree(root: Path, n_images: int = 900) -> dict[str, str]:
+    """Build a tree under ``root``; returns {path: expected} with expected in ok|error|skipped|ignored."""
+    expected: dict[str, str] = {}
+    root.mkdir(parents=True, exist_ok=True)
+
+    def put(rel: bytes | str, data: bytes, outcome: str) -> None:
+        raw = os.fsencode(root) + b"/" + (rel if isinstance(rel, bytes) else rel.encode())
+        os.makedirs(os.path.dirname(raw), exist_ok=True)
+        with open(raw, "wb") as fh:
+            fh.write(data)
+        expected[os.fsdecode(raw)] = outcome
+
+    for i in range(n_images):
+        fmt, ext = FORMATS[i % len(FORMATS)]
+        folder = f"d{i % 7}/sub{i % 3}" if i % 2 else f"d{i % 7}"
+        put(f"{folder}/img{i:04d}{ext}", image_bytes(fmt, 8 + (i * 7) % 90, 8 + (i * 13) % 70, i), "ok")
+    jpeg = image_bytes("JPEG", 64, 64, 1)
+    png = image_bytes("PNG", 20, 20, 2)
+    for i in range(20):
+        put(f"broken/trunc{i:02d}.jpg", jpeg[: 200 + i], "error")
+        put(f"broken/zero{i:02d}.png", b"", "error")
+        put(f"broken/text{i:02d}.jpg", b"not an image at all\n" * (i + 1), "error")
+        put(f"misc/notes{i:02d}.txt", b"hello", "ignored")
+        put(f"misc/data{i:02d}.json", b"{}", "ignored")
+    put("misc/png-named.dat", png, "ok")
+    put("misc/jpeg-named.jpg.bak", jpeg, "ok")
+    for name in NASTY_NAMES:
+        put(b"nasty/" + name, png, "ok")
+    loop = root / "d0" / "loop-to-root"
+    os.symlink("../", loop)
+    expected[str(loop)] = "skipped"
+    return expected
+
+
+def records_by_path(records) -> dict[str, object]:
+    out = {}
+    for r in records:
+        assert r.path not in out, f"two records for {r.path!r}"
+        out[r.path] = r
+    return out

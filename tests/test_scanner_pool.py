@@ -1,0 +1,85 @@
+"""pool: the same batches whatever the number of workers; a killed worker costs one error record, not the scan."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scanner_support import image_bytes
+
+from synthsight.preprocess import PreprocessSpec, decode
+from synthsight.scanner.pool import DecodePool
+from synthsight.scanner.walk import walk
+
+SPEC = PreprocessSpec(size=32)
+
+
+@pytest.fixture(scope="module")
+def small_tree(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("pooltree")
+    for i in range(60):
+        fmt, ext = [("PNG", ".png"), ("JPEG", ".jpg"), ("WEBP", ".webp")][i % 3]
+        (root / f"f{i:03d}{ext}").write_bytes(image_bytes(fmt, 10 + i, 12 + i // 2, i))
+    (root / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    (root / "empty.png").write_bytes(b"")
+    (root / "readme.txt").write_text("not an image")
+    return root
+
+
+def run(root: Path, workers: int, **kw) -> list[tuple]:
+    out = []
+    with DecodePool(walk([root], all_files=True), SPEC, batch_size=8, workers=workers, **kw) as pool:
+        for batch in pool:
+            for item in batch.items:
+                meta = item.meta or {}
+                pix = batch.pixels[item.row].copy() if item in batch.decoded() else None
+                out.append((batch.index, item.entry.path, item.row, meta.get("error", ""), meta.get("sha256"), pix))
+            pool.release(batch)
+    return out
+
+
+def test_batches_identical_for_0_1_2_workers_and_equal_to_direct_decode(small_tree: Path):
+    results = {w: run(small_tree, w) for w in (0, 1, 2)}
+    for w in (1, 2):
+        assert len(results[w]) == len(results[0])
+        for a, b in zip(results[0], results[w], strict=True):
+            assert a[:5] == b[:5]
+            assert (a[5] is None and b[5] is None) or np.array_equal(a[5], b[5])
+    by_name = {os.path.basename(r[1]): r for r in results[2]}
+    assert len(by_name) == 63
+    assert by_name["broken.jpg"][3] and by_name["empty.png"][3] and by_name["readme.txt"][5] is None
+    direct = decode(small_tree / "f007.jpg", SPEC).pixels
+    assert np.array_equal(by_name["f007.jpg"][5], direct)
+
+
+def test_killed_worker_is_replaced_and_its_file_gets_an_error(tmp_path: Path):
+    for i in range(12):
+        (tmp_path / f"a{i:02d}.png").write_bytes(image_bytes("PNG", 16, 16, i))
+    with open(tmp_path / "m-huge.jpg", "wb") as fh:  # sparse: hashing it keeps a worker busy ~1 s
+        fh.truncate(384 << 20)
+    for i in range(12):
+        (tmp_path / f"z{i:02d}.png").write_bytes(image_bytes("PNG", 16, 16, 100 + i))
+    records = {}
+    with DecodePool(walk([tmp_path]), SPEC, batch_size=4, workers=2) as pool:
+        killed = False
+        deadline = time.monotonic() + 30
+        batches = iter(pool)
+        while not killed and time.monotonic() < deadline:
+            for w in list(pool._procs):
+                if w.held and w.held[0].entry.path.endswith("m-huge.jpg") and time.monotonic() - w.since > 0.1:
+                    os.kill(w.proc.pid, signal.SIGKILL)
+                    killed = True
+            time.sleep(0.02)
+        assert killed, "no worker was seen reading the big file"
+        for batch in batches:
+            for item in batch.items:
+                records[os.path.basename(item.entry.path)] = item.meta.get("error", "")
+            pool.release(batch)
+        assert pool.deaths == 1
+    assert len(records) == 25
+    assert records["m-huge.jpg"] == "decode worker died (signal 9) while reading this file"
+    assert all(err == "" for name, err in records.items() if name != "m-huge.jpg")

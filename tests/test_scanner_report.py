@@ -1,0 +1,116 @@
+"""report: every writer round-trips every record (nasty paths included); CSV is spreadsheet-safe; outputs checked early."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import pytest
+from scanner_support import NASTY_NAMES
+
+from synthsight.errors import UsageError
+from synthsight.scanner.report import WRITERS, Record, check_output, read_records
+
+
+def sample_records() -> list[Record]:
+    records = []
+    for i, name in enumerate(NASTY_NAMES):
+        records.append(
+            Record(
+                path=os.fsdecode(b"/evidence/" + name),
+                verdict=["ai", "real", "error", "skipped"][i % 4],
+                sha256="ab" * 32,
+                bytes=100 + i,
+                mtime="2024-01-02T03:04:05.123456Z",
+                format="PNG",
+                width=10,
+                height=20,
+                score=0.25 + i / 100 if i % 4 < 2 else None,
+                error="=cmd|' /C calc'!A0" if i % 4 == 2 else "",
+                notes="first frame" if i == 0 else "",
+            )
+        )
+    return records
+
+
+@pytest.mark.parametrize("ext", sorted(WRITERS))
+def test_every_writer_round_trips_losslessly(tmp_path: Path, ext: str):
+    records = sample_records()
+    out = tmp_path / f"report{ext}"
+    writer = WRITERS[ext](out)
+    writer.write(records[:5])
+    writer.write(records[5:])
+    writer.close({"status": "complete"})
+    back, _ = read_records(out)
+    assert [os.fsencode(r.path) for r in back] == [os.fsencode(r.path) for r in records]
+    for a, b in zip(back, records, strict=True):
+        assert a.verdict == b.verdict and a.error == b.error and a.bytes == b.bytes and a.mtime == b.mtime
+        assert (a.score is None) == (b.score is None) and (a.score is None or abs(a.score - b.score) < 1e-6)
+
+
+def test_csv_is_one_line_per_record_and_neutralises_formulas(tmp_path: Path):
+    out = tmp_path / "r.csv"
+    w = WRITERS[".csv"](out)
+    w.write(sample_records())
+    w.close()
+    raw = out.read_bytes()
+    assert raw.count(b"\n") == len(NASTY_NAMES) + 1  # header + one physical line per record
+    raw.decode("utf-8")  # valid UTF-8 even for non-UTF-8 file names
+    rows = list(csv.DictReader(raw.decode("utf-8").splitlines()))
+    for row in rows:
+        for value in row.values():
+            assert not value.startswith(("=", "+", "-", "@", "\t", "\r")), value
+    assert any(r["path"].startswith("/evidence/") and r["path_b64"] for r in rows)
+
+
+def test_jsonl_lines_are_valid_json_with_exact_path_bytes(tmp_path: Path):
+    out = tmp_path / "r.jsonl"
+    w = WRITERS[".jsonl"](out)
+    w.write(sample_records())
+    w.close()
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == len(NASTY_NAMES)
+    docs = [json.loads(line) for line in lines]
+    odd = next(d for d in docs if "not-utf8" in d["path"])
+    assert "\\xff\\xfe" in odd["path"] and odd["path_b64"]
+
+
+def test_json_is_written_atomically_at_close(tmp_path: Path):
+    out = tmp_path / "r.json"
+    w = WRITERS[".json"](out)
+    w.write(sample_records())
+    assert not out.exists()
+    w.close({"status": "complete", "counts": {"ai": 3}})
+    doc = json.loads(out.read_text())
+    assert doc["manifest"]["status"] == "complete" and len(doc["records"]) == len(NASTY_NAMES)
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_a_cut_last_line_is_ignored_when_read(tmp_path: Path):
+    out = tmp_path / "r.jsonl"
+    w = WRITERS[".jsonl"](out)
+    w.write(sample_records()[:3])
+    w.close()
+    whole = out.stat().st_size
+    with open(out, "ab") as fh:
+        fh.write(b'{"path": "/half')
+    records, good = read_records(out)
+    assert len(records) == 3 and good == whole
+
+
+def test_outputs_are_checked_before_scanning(tmp_path: Path):
+    with pytest.raises(UsageError, match="is a folder"):
+        check_output(tmp_path, False, False)
+    (tmp_path / "d.csv").mkdir()
+    with pytest.raises(UsageError, match="is a folder"):
+        check_output(tmp_path / "d.csv", False, False)
+    with pytest.raises(UsageError, match="does not exist"):
+        check_output(tmp_path / "missing" / "r.csv", False, False)
+    with pytest.raises(UsageError, match="unknown format"):
+        check_output(tmp_path / "r.xlsx", False, False)
+    (tmp_path / "old.csv").write_text("x")
+    with pytest.raises(UsageError, match="already exists"):
+        check_output(tmp_path / "old.csv", False, False)
+    assert check_output(tmp_path / "old.csv", True, False) == tmp_path / "old.csv"
