@@ -1,4 +1,4 @@
-"""report: every writer round-trips every record (nasty paths included); CSV is spreadsheet-safe; outputs checked early."""
+"""report: every writer round-trips every record (nasty paths too); CSV is spreadsheet-safe; outputs checked early."""
 
 from __future__ import annotations
 
