@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from synthsight.runtime.base import Backend
@@ -91,21 +90,3 @@ def records_by_path(records) -> dict[str, object]:
         out[r.path] = r
     return out
 
-
-@pytest.fixture(scope="session")
-def backend(tiny_bundle, tmp_path_factory):
-    """The tiny model through ONNX Runtime when the runtime is there, else the numpy stand-in."""
-    try:
-        from synthsight.runtime import open_backend
-    except ImportError:
-        from synthsight.model import read_spec
-
-        yield MeanBackend(read_spec(tiny_bundle), source=str(tiny_bundle))
-        return
-    from synthsight.export.onnx import export_onnx
-    from synthsight.model import load_bundle
-
-    model, spec = load_bundle(tiny_bundle)
-    onnx = export_onnx(model, spec, tmp_path_factory.mktemp("onnx") / "tiny.onnx")
-    with open_backend(str(onnx), backend="onnxruntime", device="cpu", threads=1) as b:
-        yield b

@@ -11,12 +11,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scanner_support import backend, make_tree, records_by_path  # noqa: F401 (fixture)
+from scanner_support import make_tree, records_by_path
 
 from synthsight.preprocess import decode
 from synthsight.runtime.base import Backend, scores_from_logits
 from synthsight.scanner import scan
 from synthsight.scanner.report import read_records
+
+pytest_plugins = ["scanner_fixtures"]  # the `backend` fixture
 
 
 @pytest.fixture(scope="module")
