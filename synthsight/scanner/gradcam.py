@@ -84,7 +84,7 @@ class GradCam:
         from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
         index = self.spec.classes.index(target)
-        x = torch.from_numpy(np.ascontiguousarray(pixels)[None]).to(self.device)
+        x = torch.tensor(pixels[None], dtype=torch.uint8, device=self.device)  # a copy: slots get reused
         with torch.no_grad():
             x = self.model.normalize(x)
         return self.cam(input_tensor=x, targets=[ClassifierOutputTarget(index)])[0]

@@ -28,6 +28,7 @@ from synthsight.scanner.pool import Batch, DecodePool, Item, default_workers
 from synthsight.scanner.progress import Progress
 from synthsight.scanner.report import (
     STREAM_FORMATS,
+    ConsoleWriter,
     Record,
     check_output,
     mtime_text,
@@ -213,6 +214,8 @@ class _Run:
         return ScanSummary(dict(self.counts), self.images, seconds, self.outs, interrupted, manifest)
 
     def _open_writers(self) -> list:
+        if not self.outs:
+            return [ConsoleWriter(sys.stdout)]
         writers = []
         for out in self.outs:
             append = self.opts.resume and out.suffix.lower() in STREAM_FORMATS and out.exists()

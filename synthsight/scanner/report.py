@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
-from synthsight.errors import UsageError
+from synthsight.errors import SynthsightError, UsageError
 
 VERDICTS = ("ai", "real", "error", "skipped")
 COLUMNS = (
@@ -244,6 +244,30 @@ class JsonWriter:
     def abort(self) -> None:
         self.fh.close()
         self.tmp.unlink(missing_ok=True)
+
+
+class ConsoleWriter:
+    """Without --out: one tab-separated line per file on stdout (verdict, score, path, error)."""
+
+    path = None
+
+    def __init__(self, stream: TextIO):
+        self.fh = stream
+
+    def write(self, records: Iterable[Record]) -> None:
+        lines = []
+        for r in records:
+            score = "" if r.score is None else f"{r.score:.4f}"
+            lines.append("\t".join([r.verdict, score, encode_path(r.path)[0], _printable(r.error)]) + "\n")
+        try:
+            self.fh.write("".join(lines))
+            self.fh.flush()
+        except BrokenPipeError:  # `synthsight scan ... | head`: the reader is gone, so is the point of going on
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self.fh.fileno())
+            raise SynthsightError("standard output was closed; scan stopped") from None
+
+    def close(self, manifest: dict[str, Any] | None = None) -> None:
+        self.fh.flush()
 
 
 WRITERS: dict[str, type] = {w.extension: w for w in (CsvWriter, JsonlWriter, JsonWriter)}
