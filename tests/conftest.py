@@ -55,3 +55,16 @@ def tiny_bundle(tmp_path_factory, tiny_spec) -> Path:
     torch.manual_seed(0)
     model = build(tiny_spec, "random").eval()
     return save_bundle(model, tiny_spec, tmp_path_factory.mktemp("bundle") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx(tiny_bundle, tmp_path_factory) -> dict[str, Path]:
+    """tiny_bundle exported once per session: {"onnx": FP32 model.onnx, "fp16": mixed-FP16 model.fp16.onnx}."""
+    from synthsight.export.fp16 import convert_fp16
+    from synthsight.export.onnx import export_onnx
+    from synthsight.model import load_bundle
+
+    model, spec = load_bundle(tiny_bundle)
+    out = tmp_path_factory.mktemp("tiny_onnx")
+    fp32 = export_onnx(model, spec, out / "model.onnx")
+    return {"onnx": fp32, "fp16": convert_fp16(fp32, out / "model.fp16.onnx")}

@@ -86,11 +86,15 @@ def _cpu_eval_copy(model):
 
 
 def set_metadata(proto, spec: ModelSpec) -> None:
-    """Replace the synthsight keys of ``proto.metadata_props`` with ``spec`` (other keys are kept)."""
-    wanted = spec.to_onnx_metadata()
-    kept = [(p.key, p.value) for p in proto.metadata_props if p.key not in wanted]
+    """Embed ``spec`` in ``proto.metadata_props`` (replacing an older one)."""
+    set_props(proto, spec.to_onnx_metadata())
+
+
+def set_props(proto, values: dict[str, str]) -> None:
+    """Set ``metadata_props`` keys of ``proto``; keys not in ``values`` are kept."""
+    kept = [(p.key, p.value) for p in proto.metadata_props if p.key not in values]
     del proto.metadata_props[:]
-    for key, value in [*kept, *wanted.items()]:
+    for key, value in [*kept, *values.items()]:
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
 
