@@ -1,0 +1,185 @@
+"""FP16 ONNX -> strongly typed TensorRT engine (a pure plan) + ``NAME.engine.json`` sidecar.
+
+Written against the TensorRT 10.12+ / 11.x Python API. Precision comes from the graph
+(export/fp16.py): the network is strongly typed - requested with
+``NetworkDefinitionCreationFlag.STRONGLY_TYPED`` on 10.x, always on in 11.x (where the flag is
+deprecated and ignored, so it is not passed) - and no precision builder flag is used
+(``BuilderFlag.FP16`` was removed in 11.0). ``tensorrt`` is imported lazily: without it, or
+without a CUDA GPU, :func:`require_tensorrt` raises BackendUnavailable naming what is missing.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from synthsight.errors import BackendUnavailable, ModelFileError, SynthsightError, UsageError
+from synthsight.spec import ModelSpec
+
+INPUT_NAME = "pixels"
+MIN_VERSION = (10, 12)
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """How to build: optimisation profile (min 1 / opt / max), workspace limit, timing cache file."""
+
+    batch: int = 32
+    max_batch: int = 256
+    workspace_gb: float = 4.0
+    timing_cache: Path | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.batch <= self.max_batch:
+            raise UsageError(f"need 1 <= --batch ({self.batch}) <= --max-batch ({self.max_batch})")
+        if self.workspace_gb <= 0:
+            raise UsageError(f"--workspace must be positive, got {self.workspace_gb} GB")
+
+
+def require_tensorrt():
+    """The ``tensorrt`` module and the CUDA device name, or BackendUnavailable saying what is missing."""
+    try:
+        import tensorrt as trt
+    except ImportError:
+        raise BackendUnavailable(
+            "TensorRT engine export needs the 'tensorrt' Python package (pip install tensorrt) "
+            "and an NVIDIA GPU; tensorrt is not installed"
+        ) from None
+    import torch
+
+    if not torch.cuda.is_available():
+        raise BackendUnavailable("TensorRT engine export needs an NVIDIA CUDA GPU; torch sees none on this machine")
+    version = tuple(int(p) for p in trt.__version__.split(".")[:2])
+    if version < MIN_VERSION:
+        raise BackendUnavailable(
+            f"TensorRT {trt.__version__} is too old: strongly typed FP16 engines need TensorRT >= "
+            f"{'.'.join(map(str, MIN_VERSION))}"
+        )
+    return trt
+
+
+def build_engine(onnx_path: str | Path, engine_path: str | Path, spec: ModelSpec, config: EngineConfig) -> Path:
+    """Parse ``onnx_path`` (normally model.fp16.onnx), build and write ``engine_path`` + its JSON sidecar."""
+    trt = require_tensorrt()
+    logger = _make_logger(trt)
+    builder = trt.Builder(logger)
+    network = builder.create_network(_network_flags(trt))
+    _parse(trt, network, logger, Path(onnx_path))
+    _check_input(network, spec, onnx_path)
+
+    build_config = builder.create_builder_config()
+    build_config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(config.workspace_gb * (1 << 30)))
+    size = spec.preprocess.size
+    profile = builder.create_optimization_profile()
+    shapes = [(n, size, size, 3) for n in (1, config.batch, config.max_batch)]
+    profile.set_shape(INPUT_NAME, *shapes)
+    build_config.add_optimization_profile(profile)
+    cache = _load_timing_cache(build_config, config.timing_cache)
+    build_config.set_timing_cache(cache, ignore_mismatch=False)
+
+    plan = builder.build_serialized_network(network, build_config)
+    if plan is None:
+        raise SynthsightError(f"TensorRT could not build an engine from {onnx_path}: {logger.summary()}")
+    if config.timing_cache is not None:
+        _atomic_write(Path(config.timing_cache), build_config.get_timing_cache().serialize())
+    engine_path = Path(engine_path)
+    _atomic_write(engine_path, plan)  # a pure plan: trtexec --loadEngine reads it as is
+    write_sidecar(engine_path, spec, trt.__version__, config)
+    return engine_path
+
+
+def _network_flags(trt) -> int:
+    if int(trt.__version__.split(".")[0]) >= 11:
+        return 0  # strongly typed is the only mode; STRONGLY_TYPED is deprecated and ignored
+    return 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
+
+
+def _parse(trt, network, logger, onnx_path: Path) -> None:
+    if not onnx_path.is_file():
+        raise ModelFileError(f"ONNX file not found: {onnx_path}")
+    parser = trt.OnnxParser(network, logger)
+    if parser.parse_from_file(str(onnx_path)):
+        return
+    errors = [_describe_parser_error(parser.get_error(i)) for i in range(parser.num_errors)]
+    raise ModelFileError(f"TensorRT cannot parse {onnx_path}: " + "; ".join(errors or [logger.summary()]))
+
+
+def _describe_parser_error(error) -> str:
+    where = ""
+    name, op = getattr(error, "node_name", None), getattr(error, "node_operator", None)
+    if callable(name) and name():
+        where = f" at node {name()}" + (f" ({op()})" if callable(op) and op() else "")
+    return f"{error.desc()}{where}"
+
+
+def _check_input(network, spec: ModelSpec, onnx_path) -> None:
+    inputs = [network.get_input(i) for i in range(network.num_inputs)]
+    names = [t.name for t in inputs]
+    if names != [INPUT_NAME]:
+        raise ModelFileError(f"{onnx_path}: expected one input named {INPUT_NAME!r}, found {names}")
+    shape = tuple(inputs[0].shape)
+    size = spec.preprocess.size
+    if shape[1:] != (size, size, 3) or shape[0] != -1:
+        raise ModelFileError(f"{onnx_path}: input shape {shape} is not [-1, {size}, {size}, 3] (re-export it)")
+
+
+def _load_timing_cache(build_config, path: Path | None):
+    data = b""
+    if path is not None and Path(path).is_file():
+        data = Path(path).read_bytes()
+    return build_config.create_timing_cache(data)
+
+
+def _atomic_write(path: Path, data) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(memoryview(data))
+    os.replace(tmp, path)
+
+
+def write_sidecar(engine_path: Path, spec: ModelSpec, trt_version: str, config: EngineConfig) -> Path:
+    """``NAME.engine.json``: the spec plus TensorRT version, GPU, compute capability and profile."""
+    import torch
+
+    from synthsight.runtime.engine_sidecar import make_sidecar
+
+    major, minor = torch.cuda.get_device_capability()
+    profile = {"input": INPUT_NAME, "min": 1, "opt": config.batch, "max": config.max_batch}
+    sidecar = make_sidecar(
+        spec,
+        tensorrt_version=trt_version,
+        gpu_name=torch.cuda.get_device_name(),
+        compute_capability=f"{major}.{minor}",
+        profile=profile,
+    )
+    path = engine_path.with_name(engine_path.name + ".json")
+    path.write_text(sidecar if isinstance(sidecar, str) else _json(sidecar), encoding="utf-8")
+    return path
+
+
+def _json(data) -> str:
+    import json
+
+    return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+
+def _make_logger(trt):
+    """A TensorRT logger that prints warnings and keeps errors, so a failed build can say why in one line."""
+
+    class Logger(trt.ILogger):
+        def __init__(self):
+            trt.ILogger.__init__(self)
+            self.errors: list[str] = []
+
+        def log(self, severity, msg):
+            if int(severity) <= int(trt.ILogger.Severity.ERROR):
+                self.errors.append(msg)
+            if int(severity) <= int(trt.ILogger.Severity.WARNING):
+                print(f"[TensorRT] {msg}", flush=True)
+
+        def summary(self) -> str:
+            return self.errors[-1] if self.errors else "no error message from TensorRT"
+
+    return Logger()
