@@ -170,8 +170,14 @@ def measure(name: str, cores: set[int] | None = None, **kwargs) -> dict:
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child, args=(child, cores, name, kwargs))
     proc.start()
-    result = parent.recv() if parent.poll(3600) else {"error": "no answer"}
+    child.close()  # so that a child that dies shows as EOF here instead of a hang
+    try:
+        result = parent.recv()
+    except EOFError:
+        result = {"error": "the child process died"}
     proc.join()
+    if "error" in result and proc.exitcode:
+        result["error"] += f" (exit code {proc.exitcode})"
     if "error" not in result:
         result["images_per_s"] = result["images"] / result["seconds"]
     return result
@@ -303,11 +309,11 @@ def _error(results: list[dict]) -> str:
 
 def main() -> None:
     p = parser(__doc__.splitlines()[0])
-    p.add_argument("--images", type=int, default=None, help="corpus size (default 64; 4 with --quick)")
-    p.add_argument("--repeats", type=int, default=None, help="runs of each pipeline (default 3; 1 with --quick)")
+    p.add_argument("--images", type=int, default=None, help="corpus size (default 48; 4 with --quick)")
+    p.add_argument("--repeats", type=int, default=None, help="runs of each pipeline (default 2; 1 with --quick)")
     args = p.parse_args()
-    n = args.images or (4 if args.quick else 64)
-    repeats = args.repeats or (1 if args.quick else 3)
+    n = args.images or (4 if args.quick else 48)
+    repeats = args.repeats or (1 if args.quick else 2)
     log(f"bench_scan: generating / reusing {n} images in {args.cache}")
     files = [str(f) for f in mixed_corpus(args.cache, n)]
     with tempfile.TemporaryDirectory(prefix="bench-scan-") as tmp:
