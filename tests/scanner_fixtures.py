@@ -7,8 +7,8 @@ from scanner_support import MeanBackend
 
 
 @pytest.fixture(scope="session")
-def backend(tiny_bundle, tmp_path_factory):
-    """The tiny model through ONNX Runtime when the runtime is there, else the numpy stand-in."""
+def backend(tiny_bundle, tiny_onnx):
+    """The tiny model through ONNX Runtime (the numpy stand-in only while the runtime is absent)."""
     try:
         from synthsight.runtime import open_backend
     except ImportError:
@@ -16,10 +16,5 @@ def backend(tiny_bundle, tmp_path_factory):
 
         yield MeanBackend(read_spec(tiny_bundle), source=str(tiny_bundle))
         return
-    from synthsight.export.onnx import export_onnx
-    from synthsight.model import load_bundle
-
-    model, spec = load_bundle(tiny_bundle)
-    onnx = export_onnx(model, spec, tmp_path_factory.mktemp("onnx") / "tiny.onnx")
-    with open_backend(str(onnx), backend="onnxruntime", device="cpu", threads=1) as b:
+    with open_backend(str(tiny_onnx["onnx"]), backend="onnxruntime", device="cpu", threads=1) as b:
         yield b

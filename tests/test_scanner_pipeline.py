@@ -99,24 +99,25 @@ def test_shared_corpora_never_crash_and_every_file_has_a_record(corpus, request,
 class InterruptingBackend(Backend):
     """Wraps a backend; sends this process SIGINT during its n-th batch (a user pressing Ctrl-C)."""
 
-    def __init__(self, inner: Backend, at_call: int):
+    def __init__(self, inner: Backend, at_call: int, signum: int = signal.SIGINT):
         super().__init__(inner.model_spec, source=inner.source)
-        self.inner, self.at_call, self.calls = inner, at_call, 0
+        self.inner, self.at_call, self.calls, self.signum = inner, at_call, 0, signum
         self.name, self.device, self.precision = inner.name, inner.device, inner.precision
 
     def _infer(self, pixels: np.ndarray) -> np.ndarray:
         self.calls += 1
         if self.calls == self.at_call:
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), self.signum)
         return self.inner.infer(pixels)
 
 
-def test_interrupt_then_resume_equals_an_uninterrupted_run(tree, backend, tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_then_resume_equals_an_uninterrupted_run(signum, tree, backend, tmp_path):
     root, _ = tree
     whole = outputs(tmp_path, "whole")
     scan([str(root)], backend, whole, workers=1, batch_size=32, quiet=True)
     parts = outputs(tmp_path, "part")
-    first = scan([str(root)], InterruptingBackend(backend, 5), parts, workers=1, batch_size=32, quiet=True)
+    first = scan([str(root)], InterruptingBackend(backend, 5, signum), parts, workers=1, batch_size=32, quiet=True)
     assert first.interrupted and 4 * 32 <= first.images < 900
     assert json.loads(parts[2].read_text())["manifest"]["status"] == "interrupted"
     done = read_all(parts[:2])
