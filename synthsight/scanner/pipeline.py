@@ -282,6 +282,13 @@ class _Run:
             path = self.cam.save(pixels[k], item.entry.path, target="ai" if is_ai else "real")
             item.meta["notes"] = "; ".join(filter(None, [item.meta.get("notes", ""), f"gradcam: {path}"]))
 
+    def _all_counts(self) -> dict[str, int]:
+        """Counts over every record of the reports: this run's plus the earlier runs' still standing."""
+        total = dict(self.counts)
+        for r in self.previous.remaining():
+            total[r.verdict] = total.get(r.verdict, 0) + 1
+        return total
+
     def _manifest(self, seconds: float, interrupted: bool, failed: bool, workers: int) -> dict[str, Any]:
         b = self.backend
         source = getattr(b, "source", "") or ""
@@ -310,6 +317,7 @@ class _Run:
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "seconds": round(seconds, 3),
             "counts": dict(self.counts),
+            "counts_with_earlier_runs": self._all_counts() if self.previous else None,
             "images_per_second": round(self.images / seconds, 2) if seconds > 0 else None,
             "outputs": [str(p) for p in self.outs],
         }
