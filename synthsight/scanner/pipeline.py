@@ -24,7 +24,7 @@ from synthsight.errors import UsageError
 from synthsight.preprocess import DEFAULT_MAX_PIXELS
 from synthsight.runtime.base import Backend, scores_from_logits
 from synthsight.scanner import resume as resume_mod
-from synthsight.scanner.pool import Batch, DecodePool, Item, default_workers
+from synthsight.scanner.pool import Batch, DecodePool, Item, default_inference_threads, default_workers
 from synthsight.scanner.progress import Progress
 from synthsight.scanner.report import (
     STREAM_FORMATS,
@@ -139,10 +139,11 @@ def _open(model: str | Path | Backend, opts: ScanOptions) -> tuple[Backend, bool
         return model, False
     from synthsight.runtime import open_backend
 
+    # Threads are sized for the CPU case (the workers' default there); a GPU backend ignores them.
+    workers = default_workers("cpu") if opts.workers is None else opts.workers
+    threads = opts.threads or default_inference_threads(workers)
     kwargs = dict(backend=opts.backend, device=opts.device, precision=opts.precision, max_batch=opts.batch_size)
-    if opts.threads:
-        kwargs["threads"] = opts.threads
-    return open_backend(str(model), **kwargs), True
+    return open_backend(str(model), threads=threads, **kwargs), True
 
 
 def _gradcam(model: str | Path | Backend, opts: ScanOptions):
@@ -173,7 +174,7 @@ class _Run:
 
     def go(self) -> ScanSummary:
         opts = self.opts
-        workers = default_workers() if opts.workers is None else opts.workers
+        workers = default_workers(self.backend.device) if opts.workers is None else opts.workers
         skip = self.previous.should_skip if self.previous else None
         writers = self._open_writers()
         t0 = time.perf_counter()

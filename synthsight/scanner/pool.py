@@ -163,9 +163,18 @@ class _Batcher:
         return Batch(index, slot, items, pixels) if items else None
 
 
-def default_workers(inference_threads: int = 1) -> int:
-    """The cores inference does not need, at least one."""
-    return max(1, (os.cpu_count() or 1) - inference_threads)
+def default_workers(device: str = "cpu") -> int:
+    """Decode processes for a scan: on a GPU every core but one (the one feeding the GPU); on a CPU a quarter
+    of the cores, at least one, since ConvNeXt inference costs several times the decode of an image."""
+    cores = os.cpu_count() or 1
+    if str(device).startswith("cuda"):
+        return max(1, cores - 1)
+    return max(1, cores // 4)
+
+
+def default_inference_threads(workers: int) -> int:
+    """CPU inference threads: the cores the decode workers leave."""
+    return max(1, (os.cpu_count() or 1) - workers)
 
 
 class DecodePool:
