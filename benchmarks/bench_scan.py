@@ -98,19 +98,13 @@ def dataloader_loop(files: list[str], workers: int) -> int:
 
 
 def synthsight_scan(files: list[str], onnx: str, out: str, workers: int | None) -> int:
-    """(c) the whole synthsight scan: walk, decode pool, ONNX Runtime, verdicts, CSV (hashes included).
-
-    The backend is opened and warmed before the clock starts, as the seeds' model is built before theirs."""
-    import numpy as np
-
-    from synthsight.runtime import open_backend
+    """(c) the whole synthsight scan as `synthsight scan` runs it: opening the ONNX Runtime session (its
+    thread split), walk, decode pool, inference, verdicts, CSV with hashes. The clock includes the opening."""
     from synthsight.scanner import scan
 
     options = {"quiet": True} if workers is None else {"quiet": True, "workers": workers}
-    with open_backend(onnx, max_batch=BATCH) as backend:
-        backend.infer(np.zeros((BATCH, SIZE, SIZE, 3), np.uint8))
-        _start()
-        summary = scan(files, backend, [out], **options)
+    _start()
+    summary = scan(files, onnx, [out], batch_size=BATCH, **options)
     if summary.counts.get("error"):
         raise RuntimeError(f"{summary.counts['error']} files failed to scan: {summary.line}")
     return len(files)
@@ -131,14 +125,15 @@ def decode_only(files: list[str], workers: int | None) -> int:
 
 
 def inference_only(onnx: str, images: int) -> int:
-    """The runtime alone on ready uint8 batches (the inference side of the bound)."""
+    """The runtime alone on ready uint8 batches, with the threads the scan gives it (the inference side)."""
     import numpy as np
 
     from synthsight.runtime import open_backend
+    from synthsight.scanner.pool import default_inference_threads, default_workers
 
-    rng = np.random.default_rng(0)
-    with open_backend(onnx) as backend:
-        batch = rng.integers(0, 256, (BATCH, SIZE, SIZE, 3), dtype=np.uint8)
+    threads = default_inference_threads(default_workers("cpu"))
+    batch = np.random.default_rng(0).integers(0, 256, (BATCH, SIZE, SIZE, 3), dtype=np.uint8)
+    with open_backend(onnx, max_batch=BATCH, threads=threads) as backend:
         backend.infer(batch)
         _start()
         for _ in range(max(1, images // BATCH)):
