@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -16,19 +17,20 @@ def _runtime_or_skip():
         pytest.skip("synthsight.runtime.open_backend has not landed yet")
 
 
-def test_bench_smoke_reports_backends_decode_scan_and_machine(tiny_bundle, tmp_path):
+def test_bench_smoke_reports_backends_decode_scan_and_machine(tiny_onnx, tmp_path):
     _runtime_or_skip()
     out = tmp_path / "bench.json"
-    args = ["--model", str(tiny_bundle), "--synthetic", "4", "--batch-sizes", "1,2", "--seconds", "0.05"]
+    args = ["--model", str(tiny_onnx["onnx"]), "--synthetic", "4", "--batch-sizes", "1,2", "--seconds", "0.05"]
     result = CliRunner().invoke(benchmark.bench, [*args, "--workers", "1", "--json", str(out)])
     assert result.exit_code == 0, result.output
     assert "images/s" in result.output and "end-to-end scan" in result.output
     data = json.loads(out.read_text())
     assert data["machine"]["cores"] >= 1 and data["machine"]["cpu"]
     ran = [b for b in data["backends"] if "batches" in b]
-    assert {(b["backend"], b["precision"]) for b in ran} >= {("torch", "fp32")}
+    # the FP32 file given and the FP16 file found beside it, both through ONNX Runtime
+    assert {Path(b["path"]).name for b in ran} == {"model.onnx", "model.fp16.onnx"}
     for b in ran:
-        assert [r["batch"] for r in b["batches"]] == [1, 2]
+        assert b["backend"] == "onnxruntime" and [r["batch"] for r in b["batches"]] == [1, 2]
         for r in b["batches"]:
             assert r["images_per_s"] > 0 and 0 < r["p50_ms"] <= r["p99_ms"] and r["calls"] >= 3
     assert set(data["decode"]["classes"]) == set(benchmark.SYNTHETIC_CLASSES)
@@ -38,9 +40,10 @@ def test_bench_smoke_reports_backends_decode_scan_and_machine(tiny_bundle, tmp_p
 def test_bad_batch_sizes_are_one_clear_usage_error(tiny_bundle):
     from synthsight.errors import UsageError
 
-    result = CliRunner().invoke(benchmark.bench, ["--model", str(tiny_bundle), "--batch-sizes", "1,x"])
-    assert isinstance(result.exception, UsageError) and result.exception.exit_code == 2
-    assert "--batch-sizes" in str(result.exception)
+    for option, value in (("--batch-sizes", "1,x"), ("--batch-sizes", "0"), ("--backends", "torch,tensorflow")):
+        result = CliRunner().invoke(benchmark.bench, ["--model", str(tiny_bundle), option, value])
+        assert isinstance(result.exception, UsageError) and result.exception.exit_code == 2
+        assert option in str(result.exception)
 
 
 def test_targets_cover_the_bundle_and_the_onnx_files_beside_it(tmp_path):

@@ -25,6 +25,7 @@ SYNTHETIC_CLASSES = {
     "PNG 512px": (512, 512, "PNG"),
 }
 UNIQUE_PER_CLASS = 4  # generating a 12 MP picture takes ~1 s: make a few, copy the rest
+BACKENDS = ("torch", "onnxruntime", "tensorrt")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 
 
@@ -56,7 +57,7 @@ class BenchConfig:
 )
 @click.option(
     "--seconds",
-    type=click.FloatRange(0.1),
+    type=click.FloatRange(0.01),
     default=2.0,
     show_default=True,
     help="Time spent per backend and batch size (after warm-up).",
@@ -76,6 +77,8 @@ def bench(model, backends, batch_sizes, images, synthetic, seconds, workers, no_
     if not sizes or min(sizes) < 1:
         raise UsageError("--batch-sizes needs at least one batch size >= 1")
     wanted = tuple(b.strip() for b in backends.split(",") if b.strip())
+    if set(wanted) - set(BACKENDS):
+        raise UsageError(f"--backends takes a comma list of {', '.join(BACKENDS)}, got {backends!r}")
     config = BenchConfig(Path(model), wanted, sizes, images, synthetic, seconds, workers, not no_decode, not no_scan)
     result = run_bench(config, progress=lambda msg: click.echo(msg, err=True))
     click.echo(format_result(result))
