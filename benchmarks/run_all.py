@@ -12,6 +12,7 @@ section that says so; the others still run.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -98,6 +99,20 @@ def run_one(name: str, quick: bool, limit: float) -> tuple[str, str, float]:
     return done.stdout, shown, seconds
 
 
+def busy_note(load_before: float | None) -> str:
+    """Say whether other work shared the machine: the figures are only comparable on a quiet one."""
+    if load_before is None:
+        return ""
+    cores = os.cpu_count() or 1
+    if load_before > 0.5 * cores:
+        return (
+            f"**The machine was busy before this run started** (5-minute load average {load_before:.1f} on "
+            f"{cores} cores): other processes competed for the cores, so absolute figures are low and ratios "
+            "against PyTorch baselines that use every core are inflated (their threads stall when a core is taken)."
+        )
+    return f"The machine was quiet before the run (5-minute load average {load_before:.1f} on {cores} cores)."
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument(
@@ -112,6 +127,7 @@ def main() -> None:
         p.error(f"unknown benchmark(s) {unknown}; choose among {list(SUITE)}")
     started, t0 = datetime.now(timezone.utc), time.perf_counter()
     machine = machine_line()
+    load_before = os.getloadavg()[1] if hasattr(os, "getloadavg") else None
     timings = {}
     for name in names:
         log(f"== {name} ==")
@@ -127,7 +143,8 @@ def main() -> None:
     )
     summary = (
         f"Run of `{command}` (what `make bench` runs) started {started:%Y-%m-%d %H:%M UTC}, "
-        f"took {total / 60:.1f} min ({', '.join(f'{n} {s:.0f} s' for n, s in timings.items())})."
+        f"took {total / 60:.1f} min ({', '.join(f'{n} {s:.0f} s' for n, s in timings.items())}).\n\n"
+        + busy_note(load_before)
     )
     update_section(args.results, "summary", summary, command, machine, f"{started:%Y-%m-%d %H:%M UTC}", "Last run")
     log(f"wrote {args.results} in {total / 60:.1f} min")
