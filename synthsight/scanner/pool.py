@@ -301,7 +301,7 @@ class DecodePool:
 
     def _run(self) -> None:
         self._procs = [self._spawn() for _ in range(self.workers)]
-        tasks: deque = deque()  # (task_id, item, batch) waiting for a worker
+        tasks: deque = deque()  # items waiting for a worker, in walk order
         open_batches: dict[int, Batch] = {}
         next_out, index = 0, 0
         while not self._stop.is_set():
