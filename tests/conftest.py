@@ -68,3 +68,37 @@ def tiny_onnx(tiny_bundle, tmp_path_factory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("tiny_onnx")
     fp32 = export_onnx(model, spec, out / "model.onnx")
     return {"onnx": fp32, "fp16": convert_fp16(fp32, out / "model.fp16.onnx")}
+
+
+@pytest.fixture(scope="session")
+def trained_bundle(tmp_path_factory) -> Path:
+    """convnext_atto (64 px) trained from random init on a small synthetic set to >= 90 % val accuracy.
+
+    For tests that need trained weights (FP16 parity, scanner verdicts). The training data lies
+    beside the bundle: ``trained_bundle.parent / "data"`` (synthsight.train.synthetic layout, seed 0).
+    """
+    from synthsight.model import read_spec
+    from synthsight.train.loop import TrainConfig, fit
+    from synthsight.train.synthetic import make_synthetic
+
+    root = tmp_path_factory.mktemp("trained")
+    data = make_synthetic(root / "data", n=320, size=TINY_SIZE, seed=0)
+    config = TrainConfig(
+        data=str(data),
+        out=str(root / "bundle"),
+        arch=TINY_ARCH,
+        size=TINY_SIZE,
+        init="random",
+        epochs=8,
+        batch_size=32,
+        lr=1e-3,
+        patience=2,
+        seed=0,
+        workers=0,
+        progress=False,
+    )
+    bundle = fit(config)
+    accuracy = read_spec(bundle).metrics["accuracy"]
+    if accuracy < 0.9:
+        pytest.fail(f"trained_bundle reached only {accuracy:.3f} validation accuracy (needs >= 0.9)")
+    return bundle

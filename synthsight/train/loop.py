@@ -1,0 +1,355 @@
+"""Train a timm ConvNeXt on labelled image folders and write a model bundle.
+
+AdamW, cross-entropy, early stopping on validation loss (keeping the best epoch), random
+horizontal flips for training batches only, seeded, AMP + channels_last on CUDA, a checkpoint
+every epoch (safetensors weights + a tensors-only state file) that ``resume`` continues from.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from synthsight.errors import UsageError
+from synthsight.model import PixelModel, build, save_bundle
+from synthsight.preprocess import DEFAULT_MAX_PIXELS, PreprocessSpec
+from synthsight.spec import ModelSpec
+from synthsight.train.data import CLASSES, DataIndex, ImageDataset, collate, discover
+
+CHECKPOINT_DIR = "checkpoints"
+LAST_WEIGHTS, LAST_STATE, BEST_WEIGHTS = "last.safetensors", "last_state.pt", "best.safetensors"
+
+
+@dataclass
+class TrainConfig:
+    data: str
+    out: str
+    arch: str = "convnext_tiny"
+    size: int = 224
+    init: str = "imagenet"
+    epochs: int = 50
+    batch_size: int = 32
+    lr: float = 1e-4
+    weight_decay: float = 0.05
+    patience: int = 3
+    seed: int = 42
+    device: str = "auto"
+    workers: int | None = None
+    deterministic: bool = False
+    resume: str | None = None
+    val_fraction: float = 0.1
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    progress: bool = True
+    shuffle_labels: bool = False  # control experiment: train on permuted labels (the task must become unlearnable)
+
+
+def fit(config: TrainConfig) -> Path:
+    """Train per ``config``; returns the bundle directory (``config.out``)."""
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    seed_everything(config.seed, config.deterministic)
+    device = resolve_device(config.device)
+    spec = ModelSpec(arch=config.arch, classes=list(CLASSES), preprocess=PreprocessSpec(size=config.size))
+    index = discover(
+        config.data, spec.preprocess, config.seed, config.val_fraction, config.workers, max_pixels=config.max_pixels
+    )
+    index.write_report(out)
+    _require_both_classes(index)
+    train_set, val_set = _datasets(index, spec, config)
+    model = build(spec, config.init).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
+    state = _TrainState()
+    if config.resume:
+        state = _load_checkpoint(Path(config.resume), model, optimizer, scaler)
+    run = _Run(config, model, optimizer, scaler, device, out)
+    for epoch in range(state.epoch + 1, config.epochs + 1):
+        t0 = time.perf_counter()
+        train_loss, train_acc = run.train_epoch(train_set, epoch)
+        val_loss, val_acc = run.evaluate(val_set)
+        row = dict(epoch=epoch, train_loss=train_loss, train_acc=train_acc, val_loss=val_loss, val_acc=val_acc)
+        row["seconds"] = round(time.perf_counter() - t0, 2)
+        state.history.append(row)
+        improved = val_loss < state.best_loss
+        if improved:
+            state.best_loss, state.best_epoch, state.bad_epochs = val_loss, epoch, 0
+        else:
+            state.bad_epochs += 1
+        state.epoch = epoch
+        _save_checkpoint(out / CHECKPOINT_DIR, model, optimizer, scaler, state, improved)
+        _log(
+            config,
+            f"epoch {epoch}: train loss {train_loss:.4f} acc {train_acc:.3f} | val loss {val_loss:.4f} "
+            f"acc {val_acc:.3f}{' *' if improved else ''}",
+        )
+        _write_history(out, state.history)
+        if state.bad_epochs >= config.patience:
+            _log(
+                config, f"early stop: val loss has not improved for {config.patience} epochs (best {state.best_epoch})"
+            )
+            break
+    return _finish(config, model, spec, index, val_set, state, device, out)
+
+
+class _TrainState:
+    def __init__(self) -> None:
+        self.epoch = 0
+        self.best_loss = math.inf
+        self.best_epoch = 0
+        self.bad_epochs = 0
+        self.history: list[dict] = []
+
+
+class _Run:
+    """One training run's moving parts: model, optimiser, AMP and the loaders' seeding."""
+
+    def __init__(self, config: TrainConfig, model: PixelModel, optimizer, scaler, device: torch.device, out: Path):
+        self.config, self.model, self.optimizer, self.scaler = config, model, optimizer, scaler
+        self.device, self.out = device, out
+        self.criterion = nn.CrossEntropyLoss()
+        self.amp = device.type == "cuda"
+
+    def _loader(self, dataset: ImageDataset, shuffle: bool, epoch: int = 0):
+        workers = 0 if dataset.cache is not None else _workers(self.config.workers)
+        # A per-epoch seeded generator makes order and flips a function of (seed, epoch): resume repeats them.
+        gen = torch.Generator().manual_seed(self.config.seed * 1000 + epoch)
+        return torch.utils.data.DataLoader(
+            dataset,
+            batch_size=self.config.batch_size,
+            shuffle=shuffle,
+            generator=gen,
+            num_workers=workers,
+            collate_fn=collate,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=False,
+            worker_init_fn=_worker_init if workers else None,
+        )
+
+    def train_epoch(self, dataset: ImageDataset, epoch: int) -> tuple[float, float]:
+        from tqdm import tqdm
+
+        self.model.train()
+        flip_gen = torch.Generator().manual_seed(self.config.seed * 1000 + epoch + 1)
+        total, loss_sum, correct = 0, 0.0, 0
+        bar = tqdm(
+            self._loader(dataset, True, epoch),
+            desc=f"epoch {epoch}",
+            leave=False,
+            disable=not self.config.progress,
+            unit="batch",
+        )
+        for pixels, labels in bar:
+            if not len(labels):
+                continue
+            flip = torch.rand(len(labels), generator=flip_gen) < 0.5
+            pixels = torch.where(flip.view(-1, 1, 1, 1), pixels.flip(2), pixels)  # NHWC: dim 2 is width
+            pixels, labels = pixels.to(self.device, non_blocking=True), labels.to(self.device, non_blocking=True)
+            with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
+                logits = self.model(pixels)
+                loss = self.criterion(logits.float(), labels)
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            total += len(labels)
+            loss_sum += float(loss.detach()) * len(labels)
+            correct += int((logits.argmax(1) == labels).sum())
+            bar.set_postfix(loss=f"{loss_sum / total:.4f}", acc=f"{correct / total:.3f}")
+        return loss_sum / max(total, 1), correct / max(total, 1)
+
+    @torch.inference_mode()
+    def logits(self, dataset: ImageDataset) -> tuple[np.ndarray, np.ndarray]:
+        self.model.eval()
+        outs, labels = [], []
+        for pixels, y in self._loader(dataset, False):
+            if not len(y):
+                continue
+            with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
+                outs.append(self.model(pixels.to(self.device)).float().cpu())
+            labels.append(y)
+        if not outs:
+            return np.zeros((0, len(CLASSES)), np.float32), np.zeros((0,), np.int64)
+        return torch.cat(outs).numpy(), torch.cat(labels).numpy()
+
+    def evaluate(self, dataset: ImageDataset) -> tuple[float, float]:
+        logits, labels = self.logits(dataset)
+        if not len(labels):
+            return math.nan, math.nan
+        loss = float(nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels)))
+        return loss, float((logits.argmax(1) == labels).mean())
+
+
+def _finish(config, model, spec, index: DataIndex, val_set, state: _TrainState, device, out: Path) -> Path:
+    """Restore the best epoch, measure it on validation data, write the bundle and plots."""
+    from safetensors.torch import load_file
+
+    from synthsight.train.metrics import compute_metrics
+
+    best = out / CHECKPOINT_DIR / BEST_WEIGHTS
+    if best.exists():
+        model.net.load_state_dict(load_file(str(best)))
+    model = model.to(memory_format=torch.contiguous_format)
+    run = _Run(config, model, None, None, device, out)
+    logits, labels = run.logits(val_set)
+    spec.metrics = compute_metrics(labels, logits, spec, generators=[s.generator for s in val_set.samples])
+    spec.metrics.update(best_epoch=state.best_epoch, epochs_run=state.epoch)
+    spec.data = {**index.summary(), "train_config": _public_config(config)}
+    save_bundle(model.cpu(), spec, out)
+    _write_history(out, state.history)
+    plot_history(state.history, out / "history.png")
+    m = spec.metrics
+    _log(config, f"best epoch {state.best_epoch}: val accuracy {m['accuracy']:.4f}, ROC-AUC {m['roc_auc']} -> {out}")
+    return out
+
+
+def _datasets(index: DataIndex, spec: ModelSpec, config: TrainConfig) -> tuple[ImageDataset, ImageDataset]:
+    train = index.train
+    if config.shuffle_labels:
+        labels = [s.label for s in train]
+        random.Random(config.seed).shuffle(labels)
+        train = [type(s)(s.path, lab, s.generator) for s, lab in zip(train, labels, strict=True)]
+    return (
+        ImageDataset(train, spec.preprocess, index.cache, config.max_pixels),
+        ImageDataset(index.val, spec.preprocess, index.cache, config.max_pixels),
+    )
+
+
+def _require_both_classes(index: DataIndex) -> None:
+    present = {s.label for s in index.train}
+    if len(present) < len(CLASSES):
+        missing = [c for i, c in enumerate(CLASSES) if i not in present]
+        raise UsageError(f"{index.root}: training data has no images of class {missing} (after excluding bad files)")
+
+
+def _save_checkpoint(folder: Path, model, optimizer, scaler, state: _TrainState, improved: bool) -> None:
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    weights = {k: v.detach().cpu().contiguous() for k, v in model.net.state_dict().items()}
+    save_file(weights, str(folder / LAST_WEIGHTS))
+    if improved:
+        save_file(weights, str(folder / BEST_WEIGHTS))
+    payload = {
+        "optimizer": optimizer.state_dict(),
+        "scaler": scaler.state_dict(),
+        "epoch": state.epoch,
+        "best_loss": state.best_loss,
+        "best_epoch": state.best_epoch,
+        "bad_epochs": state.bad_epochs,
+        "history": state.history,
+    }
+    tmp = folder / (LAST_STATE + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, folder / LAST_STATE)
+
+
+def _load_checkpoint(path: Path, model, optimizer, scaler) -> _TrainState:
+    """Resume from a checkpoint folder (or its ``last_state.pt``); loads tensors and plain values only."""
+    from safetensors.torch import load_file
+
+    folder = path if path.is_dir() else path.parent
+    if (folder / CHECKPOINT_DIR).is_dir():
+        folder = folder / CHECKPOINT_DIR
+    state_file, weights = folder / LAST_STATE, folder / LAST_WEIGHTS
+    if not state_file.exists() or not weights.exists():
+        raise UsageError(f"no checkpoint to resume in {folder} (expected {LAST_STATE} and {LAST_WEIGHTS})")
+    try:
+        payload = torch.load(state_file, map_location="cpu", weights_only=True)
+        model.net.load_state_dict(load_file(str(weights)))
+        optimizer.load_state_dict(payload["optimizer"])
+        scaler.load_state_dict(payload["scaler"])
+    except Exception as exc:
+        raise UsageError(f"cannot resume from {folder}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+    state = _TrainState()
+    state.epoch, state.best_loss = int(payload["epoch"]), float(payload["best_loss"])
+    state.best_epoch, state.bad_epochs = int(payload["best_epoch"]), int(payload["bad_epochs"])
+    state.history = list(payload["history"])
+    return state
+
+
+def _write_history(out: Path, history: list[dict]) -> None:
+    if not history:
+        return
+    (out / "history.json").write_text(json.dumps(history, indent=2) + "\n", encoding="utf-8")
+    with open(out / "history.csv", "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(history[0]))
+        writer.writeheader()
+        writer.writerows(history)
+
+
+def plot_history(history: list[dict], path: Path) -> Path | None:
+    """Loss and accuracy curves (train and val) side by side in one PNG."""
+    if not history:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [h["epoch"] for h in history]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, key, title in ((ax_loss, "loss", "loss"), (ax_acc, "acc", "accuracy")):
+        ax.plot(epochs, [h[f"train_{key}"] for h in history], marker="o", label="train")
+        ax.plot(epochs, [h[f"val_{key}"] for h in history], marker="o", label="val")
+        ax.set_xlabel("epoch")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UsageError(f"unknown device {name!r} (use auto, cpu, cuda or cuda:N)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"device {name} requested but CUDA is not available on this machine")
+    return device
+
+
+def _workers(requested: int | None) -> int:
+    return requested if requested is not None else min(4, os.cpu_count() or 1)
+
+
+def _worker_init(_: int) -> None:
+    torch.set_num_threads(1)
+
+
+def _public_config(config: TrainConfig) -> dict:
+    return {k: v for k, v in asdict(config).items() if k not in ("progress",)}
+
+
+def _log(config: TrainConfig, message: str) -> None:
+    if config.progress:
+        from tqdm import tqdm
+
+        tqdm.write(message)
