@@ -136,6 +136,18 @@ def read_spec(path: str | Path) -> ModelSpec:
     return ModelSpec.from_json(spec_path.read_text(encoding="utf-8"))
 
 
+def write_spec(spec: ModelSpec, path: str | Path) -> Path:
+    """Replace the spec JSON of an existing bundle (e.g. a new threshold); weights are not touched."""
+    spec_path = _bundle_paths(path)[1]
+    if not spec_path.exists():
+        raise ModelFileError(f"bundle spec not found: {spec_path}")
+    spec.validate()
+    tmp = spec_path.with_name(spec_path.name + ".tmp")
+    tmp.write_text(spec.to_json() + "\n", encoding="utf-8")
+    tmp.replace(spec_path)
+    return spec_path
+
+
 def is_bundle(path: str | Path) -> bool:
     try:
         return all(p.exists() for p in _bundle_paths(path))

@@ -207,7 +207,8 @@ def _from_unsplit(root: Path, generator: str, seed: int, val_fraction: float):
     for class_dir, label in classes.items():
         samples = [Sample(str(p), label, generator) for p in _files(class_dir)]
         rng.shuffle(samples)
-        n_val = max(1, round(len(samples) * val_fraction)) if len(samples) > 1 else 0
+        # val_fraction 0 keeps everything in one list (evaluation of an unsplit folder)
+        n_val = max(1, round(len(samples) * val_fraction)) if len(samples) > 1 and val_fraction > 0 else 0
         val += samples[:n_val]
         train += samples[n_val:]
     ignored = [str(p) for p in _subdirs(root) if p not in classes]

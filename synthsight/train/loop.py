@@ -208,6 +208,8 @@ def _finish(config, model, spec, index: DataIndex, val_set, state: _TrainState, 
     spec.data = {**index.summary(), "train_config": _public_config(config)}
     save_bundle(model.cpu(), spec, out)
     _write_history(out, state.history)
+    from synthsight.train.plots import plot_history
+
     plot_history(state.history, out / "history.png")
     m = spec.metrics
     _log(config, f"best epoch {state.best_epoch}: val accuracy {m['accuracy']:.4f}, ROC-AUC {m['roc_auc']} -> {out}")
@@ -287,30 +289,6 @@ def _write_history(out: Path, history: list[dict]) -> None:
         writer = csv.DictWriter(fh, fieldnames=list(history[0]))
         writer.writeheader()
         writer.writerows(history)
-
-
-def plot_history(history: list[dict], path: Path) -> Path | None:
-    """Loss and accuracy curves (train and val) side by side in one PNG."""
-    if not history:
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = [h["epoch"] for h in history]
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, key, title in ((ax_loss, "loss", "loss"), (ax_acc, "acc", "accuracy")):
-        ax.plot(epochs, [h[f"train_{key}"] for h in history], marker="o", label="train")
-        ax.plot(epochs, [h[f"val_{key}"] for h in history], marker="o", label="val")
-        ax.set_xlabel("epoch")
-        ax.set_title(title)
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:

@@ -1,0 +1,202 @@
+"""`synthsight eval`: score a model on labelled folders, choose a threshold, test robustness, plot.
+
+The clean pass feeds the model exactly what the scanner would (``preprocess.decode``). Each
+``--perturb`` pass re-opens the file, applies the perturbation to the full decoded image
+(JPEG re-compression or downscaling, in memory, what social media does to evidence) and then
+the model's own resize.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from synthsight.errors import DecodeError, ModelFileError
+from synthsight.preprocess import DEFAULT_MAX_PIXELS, PreprocessSpec, resize, to_rgb
+from synthsight.runtime.base import scores_from_logits
+from synthsight.spec import ModelSpec
+from synthsight.train.data import DataIndex, ImageDataset, Sample, collate, discover
+from synthsight.train.metrics import (
+    EvalResult,
+    Perturbation,
+    compute_metrics,
+    parse_perturbations,
+    threshold_for_fpr,
+)
+
+
+@dataclass
+class EvalConfig:
+    model: str
+    data: str
+    json_path: str | None = None
+    plots: str | None = None
+    target_fpr: float | None = None
+    write_threshold: bool = False
+    perturb: tuple[str, ...] | list[str] = field(default_factory=tuple)
+    batch_size: int = 64
+    device: str = "auto"
+    workers: int | None = None
+    max_pixels: int = DEFAULT_MAX_PIXELS
+
+
+def evaluate_model(config: EvalConfig) -> EvalResult:
+    """Metrics on the evaluation images of ``config.data`` (its val/test split, or all of it when unsplit)."""
+    perturbations = parse_perturbations(config.perturb)
+    infer, spec, close = _open_model(config)
+    try:
+        index = discover(
+            config.data, spec.preprocess, val_fraction=0.0, workers=config.workers,
+            max_pixels=config.max_pixels, require_val=False,
+        )  # fmt: skip
+        samples = index.val or index.train
+        generators = [s.generator for s in samples]
+        labels, logits = _predict(infer, ImageDataset(samples, spec.preprocess, index.cache), config)
+        threshold, source = spec.threshold, spec.threshold_source
+        if config.target_fpr is not None:
+            real = scores_from_logits(logits, spec.positive_index)[labels != spec.positive_index]
+            threshold = threshold_for_fpr(real, config.target_fpr)
+            source = f"target FPR {config.target_fpr:g} on {len(real)} real images of {config.data}"
+        metrics = compute_metrics(labels, logits, spec, threshold, generators)
+        metrics.update(threshold_source=source, model=str(config.model), data=str(config.data))
+        metrics.update(excluded_files=len(index.bad), layout=index.layout)
+        result = EvalResult(metrics)
+        for pert in perturbations:
+            dataset = PerturbedDataset(samples, spec.preprocess, pert, config.max_pixels)
+            p_labels, p_logits = _predict(infer, dataset, config)
+            result.rows[pert.name] = compute_metrics(p_labels, p_logits, spec, threshold, generators=None)
+    finally:
+        close()
+    if config.write_threshold:
+        _write_threshold(config.model, threshold, source, metrics)
+    _write_outputs(config, result, index, labels, logits, spec)
+    return result
+
+
+def _open_model(config: EvalConfig) -> tuple[Callable[[np.ndarray], np.ndarray], ModelSpec, Callable[[], None]]:
+    """A bundle runs through PyTorch; other files through runtime.open_backend when that exists."""
+    from synthsight.model import is_bundle, load_bundle
+
+    if is_bundle(config.model):
+        import torch
+
+        from synthsight.train.loop import resolve_device
+
+        device = resolve_device(config.device)
+        model, spec = load_bundle(config.model, device=str(device))
+
+        @torch.inference_mode()
+        def infer(pixels: np.ndarray) -> np.ndarray:
+            return model(torch.from_numpy(pixels).to(device)).float().cpu().numpy()
+
+        return infer, spec, lambda: None
+    try:
+        from synthsight.runtime import open_backend
+    except ImportError:
+        raise ModelFileError(f"{config.model}: eval takes a model bundle directory") from None
+    backend = open_backend(config.model, device=config.device)
+    return backend.infer, backend.model_spec, backend.close
+
+
+def _predict(infer, dataset, config: EvalConfig) -> tuple[np.ndarray, np.ndarray]:
+    import torch
+
+    workers = 0 if getattr(dataset, "cache", None) is not None else (config.workers or 0)
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=config.batch_size, shuffle=False, num_workers=workers, collate_fn=collate
+    )
+    labels, logits = [], []
+    for pixels, y in loader:
+        if len(y):
+            logits.append(np.asarray(infer(pixels.numpy()), dtype=np.float32))
+            labels.append(y.numpy())
+    if not labels:
+        raise ModelFileError(f"{config.data}: no readable images to evaluate")
+    return np.concatenate(labels), np.concatenate(logits)
+
+
+class PerturbedDataset(ImageDataset):
+    """Like ImageDataset, with a perturbation between decoding the full image and the model's resize."""
+
+    def __init__(self, samples: list[Sample], spec: PreprocessSpec, perturbation: Perturbation, max_pixels: int):
+        super().__init__(samples, spec, None, max_pixels)
+        self.perturbation = perturbation
+
+    def pixels(self, i: int) -> np.ndarray:
+        from PIL import Image, ImageOps
+
+        try:
+            with Image.open(self.samples[i].path) as im:
+                if im.width * im.height > self.max_pixels:
+                    raise DecodeError("too-large", f"{im.width}x{im.height} exceeds the pixel cap")
+                im.load()
+                rgb = to_rgb(ImageOps.exif_transpose(im) or im)
+        except DecodeError:
+            raise
+        except Exception as exc:
+            raise DecodeError("corrupt", str(exc)) from None
+        return resize(self.perturbation.apply(rgb), self.spec)
+
+
+def _write_threshold(model_path: str, threshold: float, source: str, metrics: dict) -> None:
+    from synthsight.model import read_spec, write_spec
+
+    spec = read_spec(model_path)
+    spec.threshold, spec.threshold_source = threshold, source
+    spec.metrics = {**spec.metrics, "threshold_eval": {k: metrics.get(k) for k in ("false_positive_rate", "n")}}
+    write_spec(spec, model_path)
+
+
+def _write_outputs(config: EvalConfig, result: EvalResult, index: DataIndex, labels, logits, spec: ModelSpec) -> None:
+    if config.json_path:
+        path = Path(config.json_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(result.to_json() + "\n", encoding="utf-8")
+        if index.bad:
+            _write_excluded(path.parent / "excluded_files.csv", index.bad)
+    if config.plots:
+        from synthsight.train.plots import plot_confusion, plot_roc
+
+        out = Path(config.plots)
+        out.mkdir(parents=True, exist_ok=True)
+        plot_confusion(result.metrics["confusion_matrix"], spec.classes, out / "confusion_matrix.png")
+        plot_roc(labels == spec.positive_index, scores_from_logits(logits, spec.positive_index), out / "roc.png")
+
+
+def _write_excluded(path: Path, bad: list[tuple[str, str]]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["path", "error"])
+        writer.writerows(bad)
+
+
+def format_report(result: EvalResult) -> str:
+    """Human-readable summary: per-class table, confusion matrix, and one row per perturbation."""
+    m = result.metrics
+    lines = [
+        f"{m['n']} images ({m['excluded_files']} excluded), threshold {m['threshold']:.4f} ({m['threshold_source']})"
+    ]
+    lines.append(f"{'class':<8}{'precision':>10}{'recall':>8}{'f1':>8}{'support':>9}")
+    for c in m["classes"]:
+        lines.append(f"{c:<8}{m['precision'][c]:>10.4f}{m['recall'][c]:>8.4f}{m['f1'][c]:>8.4f}{m['support'][c]:>9}")
+    cm = m["confusion_matrix"]
+    lines.append("confusion (rows true, cols predicted " + "/".join(m["classes"]) + "): " + json.dumps(cm))
+    lines.append(f"{'condition':<16}{'accuracy':>9}{'roc_auc':>9}{'ap':>8}{'fpr':>8}{'tpr':>8}")
+    rows = {"clean": m, **result.rows}
+    if "per_generator" in m:
+        rows.update({f"gen:{g}": v for g, v in m["per_generator"].items()})
+    for name, row in rows.items():
+        lines.append(
+            f"{name:<16}{_f(row['accuracy']):>9}{_f(row['roc_auc']):>9}{_f(row['average_precision']):>8}"
+            f"{_f(row['false_positive_rate']):>8}{_f(row['true_positive_rate']):>8}"
+        )
+    return "\n".join(lines)
+
+
+def _f(value) -> str:
+    return "-" if value is None else f"{value:.4f}"
