@@ -1,0 +1,142 @@
+"""What `synthsight export` runs: bundle -> model.onnx -> model.fp16.onnx -> model.engine, each checked.
+
+Every file is compared with the PyTorch fp32 model on the same decoded images (export/verify.py)
+and its parity figures are written into its own metadata (``metrics["parity"]`` of the spec in
+ONNX ``metadata_props`` or in the engine sidecar).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from synthsight.errors import BackendUnavailable, ModelFileError, UsageError
+from synthsight.export import verify
+from synthsight.export.onnx import DEFAULT_OPSET
+from synthsight.export.tensorrt import EngineConfig
+from synthsight.spec import ModelSpec
+
+FORMATS = ("onnx", "fp16", "engine", "all")
+FILE_NAMES = {"onnx": "model.onnx", "fp16": "model.fp16.onnx", "engine": "model.engine"}
+# Parity bounds the export warns about (the acceptance bounds of the export issue).
+EXPECTED = {"onnx": (1e-4, 1.0), "fp16": (0.02, 0.995), "engine": (0.02, 0.995)}
+
+
+@dataclass
+class ExportConfig:
+    model: Path
+    format: str = "all"
+    out: Path | None = None  # default: the bundle directory
+    opset: int = DEFAULT_OPSET
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    check_images: Path | None = None
+    check: bool = True
+
+    def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {self.format!r}")
+
+
+@dataclass
+class ExportResult:
+    files: dict[str, Path] = field(default_factory=dict)  # format -> path
+    parity: dict[str, verify.Parity] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # format -> why
+
+
+def export_model(config: ExportConfig, echo: Callable[[str], None] = print) -> ExportResult:
+    """Write the requested files; a missing TensorRT/GPU fails ``--format engine`` and skips it under ``all``."""
+    from synthsight.model import is_bundle, load_bundle
+
+    if not is_bundle(config.model):
+        raise ModelFileError(f"{config.model}: export needs a model bundle (model.safetensors + model.json)")
+    wanted = ("onnx", "fp16", "engine") if config.format == "all" else (config.format,)
+    result = ExportResult()
+    if "engine" in wanted:
+        try:
+            from synthsight.export.tensorrt import require_tensorrt
+
+            require_tensorrt()
+        except BackendUnavailable as exc:
+            if config.format == "engine":
+                raise
+            result.skipped["engine"] = str(exc)
+    out = Path(config.out) if config.out else Path(config.model)
+    model, spec = load_bundle(config.model)
+    paths = {fmt: out / name for fmt, name in FILE_NAMES.items()}
+
+    _timed(result, "onnx", lambda: _onnx(model, spec, paths["onnx"], config.opset), echo)
+    if {"fp16", "engine"} & set(wanted):
+        _timed(result, "fp16", lambda: _fp16(paths["onnx"], paths["fp16"]), echo)
+    if "engine" in wanted and "engine" not in result.skipped:
+        _timed(result, "engine", lambda: _engine(paths["fp16"], paths["engine"], spec, config.engine), echo)
+    if "engine" in result.skipped:
+        echo(f"engine skipped: {result.skipped['engine']}")
+    if config.check:
+        _check_all(config, spec, result, echo)
+    return result
+
+
+def _timed(result: ExportResult, fmt: str, make: Callable[[], Path], echo) -> None:
+    start = time.perf_counter()
+    path = make()
+    result.seconds[fmt] = time.perf_counter() - start
+    result.files[fmt] = path
+    echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) in {result.seconds[fmt]:.1f} s")
+
+
+def _onnx(model, spec: ModelSpec, path: Path, opset: int) -> Path:
+    from synthsight.export.onnx import export_onnx
+
+    return export_onnx(model, spec, path, opset=opset)
+
+
+def _fp16(src: Path, dst: Path) -> Path:
+    from synthsight.export.fp16 import convert_fp16
+
+    return convert_fp16(src, dst)
+
+
+def _engine(src: Path, dst: Path, spec: ModelSpec, engine: EngineConfig) -> Path:
+    from synthsight.export.tensorrt import build_engine
+
+    return build_engine(src, dst, spec, engine)
+
+
+def _check_all(config: ExportConfig, spec: ModelSpec, result: ExportResult, echo) -> None:
+    """Parity of every written file against PyTorch fp32, printed and stored in the file's metadata."""
+    from synthsight.runtime import open_backend
+
+    check = verify.check_set(spec.preprocess, config.check_images)
+    with open_backend(config.model, backend="torch", device="cpu", precision="fp32") as ref:
+        ref_scores = verify.scores(ref, check.pixels)
+        ref_name = verify.label(ref)
+    for fmt, path in result.files.items():
+        device = "cuda" if fmt == "engine" else "cpu"
+        with open_backend(path, backend="tensorrt" if fmt == "engine" else "onnxruntime", device=device) as cand:
+            cand_scores = verify.scores(cand, check.pixels)
+            names = (ref_name, f"{path.name} ({verify.label(cand)})")
+        parity = verify.compare_scores(ref_scores, cand_scores, spec.threshold, names=names, images=check.description)
+        result.parity[fmt] = parity
+        echo(parity.report())
+        max_abs, agreement = EXPECTED[fmt]
+        if parity.max_abs > max_abs or parity.agreement < agreement:
+            echo(f"WARNING: {path.name} parity is outside max |dp| <= {max_abs}, agreement >= {agreement}")
+        _store_parity(fmt, path, spec, parity, config.engine)
+
+
+def _store_parity(fmt: str, path: Path, spec: ModelSpec, parity: verify.Parity, engine: EngineConfig) -> None:
+    stored = ModelSpec.from_dict({**spec.to_dict(), "metrics": {**spec.metrics, "parity": parity.to_dict()}})
+    if fmt == "engine":
+        import tensorrt
+
+        from synthsight.export.tensorrt import write_sidecar
+
+        write_sidecar(path, stored, tensorrt.__version__, engine)
+    else:
+        from synthsight.export.onnx import write_spec
+
+        write_spec(path, stored)
