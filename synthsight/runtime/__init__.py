@@ -1,5 +1,110 @@
-"""Run exported models behind one Backend interface: TensorRT, ONNX Runtime or PyTorch."""
+"""Run exported models behind one Backend interface: TensorRT, ONNX Runtime or PyTorch.
 
+``open_backend`` picks the backend from the file type through one dispatch table; the
+backend modules (and torch / onnxruntime / tensorrt) are imported only when chosen.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from synthsight.errors import ModelFileError, UsageError
 from synthsight.runtime.base import Backend, scores_from_logits
 
-__all__ = ["Backend", "scores_from_logits"]
+# backend name -> "module:class", imported lazily.
+BACKENDS: dict[str, str] = {
+    "tensorrt": "synthsight.runtime.tensorrt:TensorRTBackend",
+    "onnxruntime": "synthsight.runtime.onnxrt:OnnxRuntimeBackend",
+    "torch": "synthsight.runtime.torch:TorchBackend",
+}
+# model kind -> the backends that run it, the automatic choice first.
+RUNS_ON: dict[str, tuple[str, ...]] = {"engine": ("tensorrt",), "onnx": ("onnxruntime",), "bundle": ("torch",)}
+SUFFIXES: dict[str, str] = {
+    ".engine": "engine",
+    ".plan": "engine",
+    ".onnx": "onnx",
+    ".safetensors": "bundle",
+    ".json": "bundle",
+}
+# What to tell a user who asks a backend for a kind it cannot run.
+CONVERT_HINT: dict[str, str] = {
+    "bundle": "export it first: synthsight export MODEL --format onnx|engine",
+    "onnx": "ONNX files run on onnxruntime (or build an engine: synthsight export BUNDLE --format engine)",
+    "engine": "TensorRT engines run on tensorrt only",
+}
+BUNDLE_FILES = ("model.safetensors", "model.json")  # the directory form of a bundle (synthsight.model)
+
+
+def model_kind(path: str | Path) -> str:
+    """``bundle``, ``onnx`` or ``engine`` by what ``path`` is; ModelFileError when it is none of them."""
+    path = Path(path)
+    if path.is_dir():
+        if all((path / name).is_file() for name in BUNDLE_FILES):
+            return "bundle"
+        raise ModelFileError(f"{path}: directory is not a model bundle (needs {' and '.join(BUNDLE_FILES)})")
+    if not path.exists():
+        raise ModelFileError(f"{path}: model file not found")
+    if path.name.lower().endswith(".engine.json"):
+        engine = path.name[: -len(".json")]
+        raise ModelFileError(f"{path}: this is a TensorRT engine's sidecar; pass {engine} itself")
+    kind = SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        raise ModelFileError(
+            f"{path}: not a model file (expected a bundle directory, NAME.safetensors, .onnx or .engine)"
+        )
+    return kind
+
+
+def backend_class(name: str) -> type[Backend]:
+    if name not in BACKENDS:
+        raise UsageError(f"--backend {name!r}: expected auto, {', '.join(BACKENDS)}")
+    module, attr = BACKENDS[name].split(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def choose_backend(kind: str, backend: str = "auto") -> str:
+    """The backend that runs a ``kind`` file: the automatic choice, or ``backend`` if it can."""
+    if backend in (None, "", "auto"):
+        return RUNS_ON[kind][0]
+    if backend not in BACKENDS:
+        raise UsageError(f"--backend {backend!r}: expected auto, {', '.join(BACKENDS)}")
+    if backend not in RUNS_ON[kind]:
+        raise UsageError(f"--backend {backend} cannot run a {_KIND_NAMES[kind]}: {CONVERT_HINT[kind]}")
+    return backend
+
+
+_KIND_NAMES = {"bundle": "model bundle", "onnx": ".onnx file", "engine": "TensorRT .engine file"}
+
+
+def open_backend(
+    path: str | Path,
+    backend: str = "auto",
+    device: str = "auto",
+    precision: str = "auto",
+    max_batch: int | None = None,
+    threads: int | None = None,
+) -> Backend:
+    """Open ``path`` (bundle directory / NAME.safetensors, .onnx or .engine) on the best backend here.
+
+    Args:
+        backend: ``auto`` (by file type), ``tensorrt``, ``onnxruntime`` or ``torch``.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        precision: ``auto``, ``fp32``, ``fp16`` or ``bf16`` (PyTorch; exported files run their own).
+        max_batch: larger batches are split into chunks of this size.
+        threads: CPU inference threads (the cores the decode workers leave free).
+
+    Raises:
+        ModelFileError: the file is missing, of an unknown kind or inconsistent.
+        BackendUnavailable: the backend or device is not present on this machine.
+        UsageError: the backend cannot run this kind of file, or a bad option.
+    """
+    if max_batch is not None and int(max_batch) < 1:
+        raise UsageError(f"max_batch must be >= 1, got {max_batch}")
+    if threads is not None and int(threads) < 1:
+        raise UsageError(f"threads must be >= 1, got {threads}")
+    name = choose_backend(model_kind(path), backend)
+    return backend_class(name)(path, device=device, precision=precision, max_batch=max_batch, threads=threads)
+
+
+__all__ = ["BACKENDS", "Backend", "choose_backend", "model_kind", "open_backend", "scores_from_logits"]

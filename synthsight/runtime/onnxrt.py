@@ -1,0 +1,225 @@
+"""ONNX Runtime backend: TensorRT EP > CUDA EP > CPU EP, the spec read from the file's metadata.
+
+The file must be a synthsight export: input ``pixels`` uint8 ``[N, H, W, 3]`` (dynamic N),
+output ``logits`` float32 ``[N, C]`` and the ModelSpec under ``metadata_props["synthsight.spec"]``.
+A file whose metadata is missing or disagrees with its graph is refused before the first batch.
+
+Threading: ONNX Runtime's idle intra-op threads spin by default and steal the cores the
+decode workers need, so when the caller sizes ``threads`` (it shares the machine) spinning
+is turned off; inter-op parallelism is useless for a single-branch CNN, so 1.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from synthsight.errors import BackendUnavailable, ModelFileError, UsageError
+from synthsight.runtime.base import Backend
+from synthsight.spec import ModelSpec
+
+INPUT_NAME = "pixels"
+OUTPUT_NAME = "logits"
+PRECISION_KEY = "synthsight.precision"  # written by export/fp16.py
+TRT_EP, CUDA_EP, CPU_EP = "TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"
+GPU_HINT = "install onnxruntime-gpu (pip install 'synthsight[gpu]') on a machine with an NVIDIA driver"
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def default_cache_dir() -> Path:
+    """Where the TensorRT EP keeps its engines and timing cache (they take minutes to build)."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "synthsight" / "ort-tensorrt"
+
+
+def plan_providers(
+    device: str,
+    available: list[str],
+    *,
+    size: int,
+    max_batch: int | None = None,
+    fp16: bool = True,
+    cache_dir: Path | None = None,
+) -> list[tuple[str, dict[str, Any]]]:
+    """Providers with their options, best first, for ``device`` given the providers this onnxruntime has."""
+    device = (device or "auto").lower()
+    if device == "cpu":
+        return [(CPU_EP, {})]
+    if device != "auto" and device != "cuda" and not device.startswith("cuda:"):
+        raise UsageError(f"--device {device!r}: expected auto, cpu, cuda or cuda:N")
+    gpu = [p for p in (TRT_EP, CUDA_EP) if p in available]
+    if not gpu:
+        if device == "auto":
+            return [(CPU_EP, {})]
+        raise BackendUnavailable(f"--device {device}: this onnxruntime has no CUDA provider ({GPU_HINT})")
+    index = int(device.split(":")[1]) if ":" in device else 0
+    plan: list[tuple[str, dict[str, Any]]] = []
+    if TRT_EP in gpu:
+        plan.append((TRT_EP, _trt_options(index, size, max_batch, fp16, cache_dir or default_cache_dir())))
+    if CUDA_EP in gpu:
+        plan.append((CUDA_EP, {"device_id": index}))
+    return [*plan, (CPU_EP, {})]
+
+
+def _trt_options(index: int, size: int, max_batch: int | None, fp16: bool, cache: Path) -> dict[str, Any]:
+    # One profile covering every batch the runtime will send, so N changes never rebuild the engine.
+    top = max_batch or 64
+    shape = lambda n: f"{INPUT_NAME}:{n}x{size}x{size}x3"  # noqa: E731
+    return {
+        "device_id": index,
+        "trt_fp16_enable": fp16,
+        "trt_engine_cache_enable": True,
+        "trt_engine_cache_path": str(cache),
+        "trt_timing_cache_enable": True,
+        "trt_timing_cache_path": str(cache),
+        "trt_profile_min_shapes": shape(1),
+        "trt_profile_opt_shapes": shape(min(32, top)),
+        "trt_profile_max_shapes": shape(top),
+    }
+
+
+def check_graph(inputs: list, outputs: list, spec: ModelSpec, where: str) -> None:
+    """Refuse a file whose graph does not match its own metadata (objects with name/type/shape)."""
+    size = spec.preprocess.size
+    if len(inputs) != 1 or inputs[0].name != INPUT_NAME:
+        raise ModelFileError(f"{where}: expected one input {INPUT_NAME!r}, found {[i.name for i in inputs]}")
+    pixels = inputs[0]
+    if pixels.type != "tensor(uint8)":
+        raise ModelFileError(f"{where}: input {INPUT_NAME!r} is {pixels.type}, expected uint8 pixels (re-export it)")
+    if len(pixels.shape) != 4 or list(pixels.shape[1:]) != [size, size, 3]:
+        raise ModelFileError(
+            f"{where}: input shape {list(pixels.shape)} does not match the metadata's "
+            f"[N, {size}, {size}, 3] (re-export it)"
+        )
+    logits = next((o for o in outputs if o.name == OUTPUT_NAME), None)
+    if logits is None:
+        raise ModelFileError(f"{where}: no {OUTPUT_NAME!r} output (found {[o.name for o in outputs]})")
+    if logits.type != "tensor(float)":
+        raise ModelFileError(f"{where}: output {OUTPUT_NAME!r} is {logits.type}, expected float32")
+    if len(logits.shape) != 2 or logits.shape[1] != spec.num_classes:
+        raise ModelFileError(
+            f"{where}: output shape {list(logits.shape)} does not match the metadata's "
+            f"{spec.num_classes} classes {spec.classes} (re-export it)"
+        )
+
+
+def session_options(ort, threads: int | None):
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.intra_op_num_threads = int(threads or available_cores())
+    opts.inter_op_num_threads = 1
+    if threads is not None:
+        # The caller sized threads to share the machine with decode workers: do not spin on their cores.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    opts.log_severity_level = 3  # errors only: ORT's warnings are not for our users
+    return opts
+
+
+class OnnxRuntimeBackend(Backend):
+    """Runs a synthsight ``.onnx`` file (FP32 or mixed FP16) with ONNX Runtime."""
+
+    name = "onnxruntime"
+
+    def __init__(
+        self,
+        path: str | Path,
+        device: str = "auto",
+        precision: str = "auto",
+        max_batch: int | None = None,
+        threads: int | None = None,
+        cache_dir: str | Path | None = None,
+    ):
+        import onnxruntime as ort
+
+        path = Path(path)
+        if not path.is_file():
+            raise ModelFileError(f"{path}: ONNX file not found")
+        if precision not in (None, "", "auto", "fp32", "fp16"):
+            raise UsageError(f"--precision {precision}: ONNX Runtime runs the file's own precision (fp32 or fp16)")
+        want_fp16 = precision in (None, "", "auto", "fp16")
+        cache = Path(cache_dir) if cache_dir else None
+        plan = plan_providers(device, ort.get_available_providers(), size=0)
+        if len(plan) == 1:  # CPU: one session, its metadata read back from it
+            self._session = self._open(ort, path, plan, threads)
+            spec, file_precision = self._metadata(self._session, path)
+        else:  # GPU: the TensorRT EP profile needs the image size before the real session exists
+            spec, file_precision = self._metadata(self._open(ort, path, [(CPU_EP, {})], None, light=True), path)
+            fp16 = want_fp16 and file_precision == "fp32"  # an FP16 file's types are obeyed as exported
+            kwargs = dict(size=spec.preprocess.size, max_batch=max_batch, fp16=fp16, cache_dir=cache)
+            plan = plan_providers(device, ort.get_available_providers(), **kwargs)
+            self._session = self._open(ort, path, plan, threads)
+        check_graph(self._session.get_inputs(), self._session.get_outputs(), spec, str(path))
+        super().__init__(spec, max_batch=max_batch, source=str(path))
+        self.providers = self._session.get_providers()
+        self.device, self.precision = self._resolve(device, plan, file_precision, want_fp16)
+        if precision in ("fp16", "fp32") and self.precision != precision:
+            self._session = None
+            raise UsageError(
+                f"--precision {precision}: {path.name} runs as {self.precision} here "
+                f"(precision is fixed by the exported file; export --format fp16 for an FP16 file)"
+            )
+        self._binding = self._session.io_binding() if self.device.startswith("cuda") else None
+
+    @staticmethod
+    def _metadata(session, path: Path) -> tuple[ModelSpec, str]:
+        props = session.get_modelmeta().custom_metadata_map
+        try:
+            spec = ModelSpec.from_onnx_metadata(props)
+        except ModelFileError as exc:
+            raise ModelFileError(f"{path}: {exc}") from None
+        return spec, props.get(PRECISION_KEY, "fp32")
+
+    @staticmethod
+    def _open(ort, path: Path, plan, threads: int | None, light: bool = False):
+        names = [name for name, _ in plan]
+        options = [opts for _, opts in plan]
+        opts = session_options(ort, threads)
+        if light:  # only its metadata is read: skip graph optimisation
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        try:
+            return ort.InferenceSession(str(path), sess_options=opts, providers=names, provider_options=options)
+        except Exception as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ModelFileError(f"{path}: ONNX Runtime could not load it ({first[:200]})") from None
+
+    def _resolve(self, device: str, plan, file_precision: str, want_fp16: bool) -> tuple[str, str]:
+        active = self.providers[0]
+        if active == CPU_EP:
+            if device not in ("auto", "cpu"):
+                raise BackendUnavailable(f"--device {device}: ONNX Runtime's GPU providers failed to load ({GPU_HINT})")
+            return "cpu", file_precision
+        index = dict(plan).get(active, {}).get("device_id", 0)
+        fp16 = file_precision == "fp16" or (active == TRT_EP and want_fp16)
+        return f"cuda:{index}", "fp16" if fp16 else "fp32"
+
+    def describe(self) -> dict:
+        return {**super().describe(), "providers": list(self.providers)}
+
+    def _infer(self, pixels: np.ndarray) -> np.ndarray:
+        if self._binding is None:
+            return self._session.run([OUTPUT_NAME], {INPUT_NAME: pixels})[0]
+        # I/O binding: the input is copied to the GPU once and the output once back, no staging copies.
+        binding = self._binding
+        binding.bind_cpu_input(INPUT_NAME, pixels)
+        binding.bind_output(OUTPUT_NAME, "cpu")
+        self._session.run_with_iobinding(binding)
+        out = binding.copy_outputs_to_cpu()[0]
+        binding.clear_binding_inputs()
+        binding.clear_binding_outputs()
+        return out
+
+    def close(self) -> None:
+        self._session = None
+        self._binding = None
+        super().close()

@@ -1,0 +1,97 @@
+"""PyTorch backend: the bundle's own model, eval mode, inference_mode, channels_last.
+
+The same uint8 NHWC input contract as the exported files: normalisation happens inside
+:class:`synthsight.model.PixelModel`, exactly as in the ONNX graph. Precision: fp32 or bf16
+autocast on CPU; fp16 autocast (default), bf16 or fp32 on CUDA.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from synthsight.errors import BackendUnavailable, UsageError
+from synthsight.runtime.base import Backend
+
+# Which precisions each device type runs, and its default ("auto").
+PRECISIONS = {"cpu": ("fp32", "bf16"), "cuda": ("fp16", "bf16", "fp32")}
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda:0`` when torch sees a GPU, else ``cpu``; ``cuda`` without one is BackendUnavailable."""
+    import torch
+
+    device = (device or "auto").lower()
+    if device == "auto":
+        return "cuda:0" if torch.cuda.is_available() else "cpu"
+    if device == "cpu":
+        return "cpu"
+    if device == "cuda" or device.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise BackendUnavailable(f"--device {device}: torch sees no CUDA GPU on this machine (use --device cpu)")
+        index = int(device.split(":")[1]) if ":" in device else 0
+        if index >= torch.cuda.device_count():
+            raise BackendUnavailable(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) here")
+        return f"cuda:{index}"
+    raise UsageError(f"--device {device!r}: expected auto, cpu, cuda or cuda:N")
+
+
+def resolve_precision(device: str, precision: str) -> str:
+    kind = device.split(":")[0]
+    allowed = PRECISIONS[kind]
+    if precision in (None, "", "auto"):
+        return allowed[0]
+    if precision not in allowed:
+        raise UsageError(f"--precision {precision} is not available for PyTorch on {kind} (use {' or '.join(allowed)})")
+    return precision
+
+
+class TorchBackend(Backend):
+    """Runs a model bundle (directory, or NAME.safetensors + NAME.json) with PyTorch."""
+
+    name = "torch"
+
+    def __init__(
+        self,
+        path: str | Path,
+        device: str = "auto",
+        precision: str = "auto",
+        max_batch: int | None = None,
+        threads: int | None = None,
+    ):
+        import torch
+
+        from synthsight.model import load_bundle
+
+        self.device = resolve_device(device)
+        self.precision = resolve_precision(self.device, precision)
+        if threads and self.device == "cpu":
+            torch.set_num_threads(int(threads))
+        model, spec = load_bundle(path, device=self.device)
+        super().__init__(spec, max_batch=max_batch, source=str(path))
+        # channels_last: ConvNeXt's depthwise convs and the NHWC input both prefer it.
+        self._model = model.eval().to(memory_format=torch.channels_last)
+        self._torch = torch
+        dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[self.precision]
+        self._autocast = (self.device.split(":")[0], dtype)
+
+    @property
+    def model(self):
+        """The underlying PixelModel (for Grad-CAM and tests)."""
+        return self._model
+
+    def _infer(self, pixels: np.ndarray) -> np.ndarray:
+        torch = self._torch
+        device_type, dtype = self._autocast
+        x = torch.from_numpy(pixels).to(self.device, non_blocking=True)
+        with torch.inference_mode(), torch.autocast(device_type, dtype=dtype, enabled=dtype is not None):
+            logits = self._model(x)
+        return logits.float().cpu().numpy()
+
+    def close(self) -> None:
+        if not self._closed:
+            self._model = None
+            if self.device.startswith("cuda"):
+                self._torch.cuda.empty_cache()
+        super().close()
