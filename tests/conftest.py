@@ -91,7 +91,7 @@ def trained_bundle(tmp_path_factory) -> Path:
         init="random",
         epochs=8,
         batch_size=32,
-        lr=1e-3,
+        lr=5e-4,
         patience=2,
         seed=0,
         workers=0,
