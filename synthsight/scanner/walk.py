@@ -58,6 +58,9 @@ IMAGE_EXTENSIONS = frozenset(
         ".heic",
         ".heif",
         ".avif",
+        ".avifs",
+        ".mpo",
+        ".icns",
     ]
 )
 # (offset, magic) pairs of formats Pillow can open; enough bytes to recognise a renamed image.
@@ -76,6 +79,8 @@ SIGNATURES = (
     (0, b"qoif"),
     (0, b"\x00\x00\x01\x00"),  # ICO
     (4, b"ftypavif"),
+    (4, b"ftypavis"),  # AVIF image sequence
+    (0, b"icns"),
     (4, b"ftypheic"),
     (4, b"ftypmif1"),
     (0, b"P1"),
