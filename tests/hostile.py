@@ -15,6 +15,7 @@ Outcomes (``Case.expect``):
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import struct
@@ -445,3 +446,55 @@ def corpus_once(tmp_path_factory) -> tuple[Path, list[Case]]:
 def case_id(case: Case) -> str:
     """A pytest id that is plain ASCII whatever the file name holds."""
     return "".join(c if c.isascii() and (c.isalnum() or c in "._-/") else "_" for c in case.name)[:80]
+
+
+# -- reading reports and measuring memory, independently of the scanner's own code -------------------------------
+
+
+def read_report(path: str | Path) -> list[dict]:
+    """Records of a CSV / JSONL / JSON report parsed with the standard library; AssertionError if invalid.
+
+    Each record gets ``raw_path``: the exact bytes of the scanned path (from ``path_b64`` when present).
+    A CSV must be one physical line per record, with no cell a spreadsheet would run as a formula.
+    """
+    import base64
+    import csv
+    import json
+
+    path = Path(path)
+    text = path.read_bytes().decode("utf-8")  # strict: a report is valid UTF-8
+    if path.suffix == ".json":
+        rows = json.loads(text)["records"]
+    elif path.suffix == ".jsonl":
+        assert text == "" or text.endswith("\n"), f"{path}: last line incomplete"
+        rows = [json.loads(line) for line in text.splitlines()]
+    else:
+        lines = text.split("\r\n")
+        assert lines[-1] == "", f"{path}: last line incomplete"
+        assert not any("\n" in line or "\r" in line for line in lines), f"{path}: a record spans several lines"
+        table = list(csv.reader(lines[:-1]))
+        header, body = table[0], table[1:]
+        assert all(len(r) == len(header) for r in body), f"{path}: ragged rows"
+        for r in body:
+            assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in r), r
+        rows = [dict(zip(header, r, strict=True)) for r in body]
+    for r in rows:
+        b64 = r.get("path_b64") or ""
+        r["raw_path"] = base64.b64decode(b64) if b64 else r["path"].encode("utf-8")
+    return rows
+
+
+def tree_rss(pid: int) -> int:
+    """Resident memory of a process and all its descendants, in bytes (0 once it is gone)."""
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        procs = [proc, *proc.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
+    total = 0
+    for p in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += p.memory_info().rss
+    return total
