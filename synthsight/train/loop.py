@@ -60,13 +60,14 @@ def fit(config: TrainConfig) -> Path:
     seed_everything(config.seed, config.deterministic)
     device = resolve_device(config.device)
     spec = ModelSpec(arch=config.arch, classes=list(CLASSES), preprocess=PreprocessSpec(size=config.size))
+    # The model first: a missing hub or a wrong arch fails in a second, not after checking a million files.
+    model = build(spec, config.init).to(device)
     index = discover(
         config.data, spec.preprocess, config.seed, config.val_fraction, config.workers, max_pixels=config.max_pixels
     )
     index.write_report(out)
     _require_both_classes(index)
     train_set, val_set = _datasets(index, spec, config)
-    model = build(spec, config.init).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
