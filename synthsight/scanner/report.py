@@ -17,6 +17,7 @@ run manifest) is written to a temporary file beside the target and renamed at th
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import json
 import os
@@ -157,17 +158,33 @@ class StreamWriter:
         # One write call per batch: an interruption between batches never leaves half a line.
         text = "".join(self._line(r) for r in records)
         if text:
-            self.fh.write(text)
-            self.fh.flush()
+            try:
+                self.fh.write(text)
+                self.fh.flush()
+            except OSError as exc:
+                raise write_failed(self.path, exc, self.fh) from None
 
     def _line(self, record: Record) -> str:
         raise NotImplementedError
 
     def close(self, manifest: dict[str, Any] | None = None) -> None:
         if not self.fh.closed:
-            self.fh.flush()
-            os.fsync(self.fh.fileno())
-            self.fh.close()
+            try:
+                self.fh.flush()
+                os.fsync(self.fh.fileno())
+                self.fh.close()
+            except OSError as exc:
+                raise write_failed(self.path, exc, self.fh) from None
+
+
+def write_failed(path: Path, exc: OSError, fh: Any) -> SynthsightError:
+    """Disk full, quota, I/O error: one line for the user; the file keeps every complete line written before."""
+    with contextlib.suppress(OSError):
+        fh.close()  # closing retries the flush of the unwritten tail, which may fail again: it is lost anyway
+    return SynthsightError(
+        f"cannot write the report {path}: {exc.strerror or exc}; the lines written before are intact: "
+        "make room and run the same command with --resume"
+    )
 
 
 class _LineBuffer:
@@ -185,8 +202,11 @@ class CsvWriter(StreamWriter):
         self.write_raw(",".join(COLUMNS) + "\r\n")
 
     def write_raw(self, text: str) -> None:
-        self.fh.write(text)
-        self.fh.flush()
+        try:
+            self.fh.write(text)
+            self.fh.flush()
+        except OSError as exc:
+            raise write_failed(self.path, exc, self.fh) from None
 
     def _line(self, record: Record) -> str:
         buf = _LineBuffer()
@@ -242,7 +262,8 @@ class JsonWriter:
         os.replace(self.tmp, self.path)
 
     def abort(self) -> None:
-        self.fh.close()
+        with contextlib.suppress(OSError):  # a full disk fails the final flush too
+            self.fh.close()
         self.tmp.unlink(missing_ok=True)
 
 
