@@ -1,0 +1,225 @@
+"""What a model file is, what it carries, and which backends and devices can run it here.
+
+This is what ``synthsight info`` prints. It reads metadata only (no weights are loaded into a
+backend), and probes this machine cheaply: which packages import, whether torch sees CUDA,
+which ONNX Runtime providers exist, whether an engine's sidecar matches the GPU.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from synthsight.errors import SynthsightError
+from synthsight.runtime import BACKENDS, CONVERT_HINT, RUNS_ON, model_kind
+from synthsight.spec import ModelSpec
+
+KIND_LABELS = {"bundle": "PyTorch model bundle", "onnx": "ONNX model", "engine": "TensorRT engine"}
+
+
+def describe_model(path: str | Path) -> dict[str, Any]:
+    """A JSON-ready description of ``path``: kind, spec, format details and what runs it here."""
+    path = Path(path)
+    kind = model_kind(path)
+    out: dict[str, Any] = {"path": str(path), "kind": kind, "bytes": _size(path, kind)}
+    spec, details = {"bundle": _bundle, "onnx": _onnx, "engine": _engine}[kind](path)
+    out["spec"] = spec.to_dict()
+    out[kind] = details
+    out["runs_on"] = runnable(kind, {**details, "spec": out["spec"]} if kind == "engine" else details)
+    return out
+
+
+def _size(path: Path, kind: str) -> int:
+    if kind == "bundle":
+        files = path.glob("model.*") if path.is_dir() else [path.with_suffix(".safetensors"), path.with_suffix(".json")]
+        return sum(f.stat().st_size for f in files if f.is_file())
+    return path.stat().st_size
+
+
+def _bundle(path: Path) -> tuple[ModelSpec, dict]:
+    spec_path = path / "model.json" if path.is_dir() else path.with_suffix(".json")
+    if not spec_path.is_file():
+        raise SynthsightError(f"{path}: bundle spec {spec_path.name} not found")
+    return ModelSpec.from_json(spec_path.read_text(encoding="utf-8")), {"spec_file": str(spec_path)}
+
+
+def _onnx(path: Path) -> tuple[ModelSpec, dict]:
+    import onnx
+
+    from synthsight.errors import ModelFileError
+
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:
+        raise ModelFileError(f"{path}: not a readable ONNX file ({type(exc).__name__})") from None
+    props = {p.key: p.value for p in proto.metadata_props}
+    spec = ModelSpec.from_onnx_metadata(props)
+    weights = {i.name for i in proto.graph.initializer}
+    counts: dict[str, int] = {}
+    for init in proto.graph.initializer:
+        name = onnx.helper.tensor_dtype_to_np_dtype(init.data_type).name
+        counts[name] = counts.get(name, 0) + 1
+    details = {
+        "opset": next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None),
+        # FP16 when weights are stored as float16 (mixed: the FP32-kept ops keep float32 ones).
+        "precision": "fp16" if counts.get("float16") else "fp32",
+        "initializer_dtypes": counts,
+        "nodes": len(proto.graph.node),
+        "inputs": [_value_info(v) for v in proto.graph.input if v.name not in weights],
+        "outputs": [_value_info(v) for v in proto.graph.output],
+        "producer": f"{proto.producer_name} {proto.producer_version}".strip(),
+        "metadata_keys": sorted(props),
+    }
+    return spec, details
+
+
+def _value_info(value) -> str:
+    import onnx
+
+    t = value.type.tensor_type
+    dims = [d.dim_param or str(d.dim_value) for d in t.shape.dim]
+    return f"{value.name} {onnx.helper.tensor_dtype_to_np_dtype(t.elem_type).name} [{', '.join(dims)}]"
+
+
+def _engine(path: Path) -> tuple[ModelSpec, dict]:
+    from synthsight.runtime.engine_sidecar import read_sidecar
+
+    sidecar = read_sidecar(path)
+    if not isinstance(sidecar.get("spec"), dict):
+        raise SynthsightError(f"{path}: engine sidecar has no model spec")
+    details = {k: v for k, v in sidecar.items() if k != "spec"}
+    return ModelSpec.from_dict(sidecar["spec"]), details
+
+
+def runnable(kind: str, details: dict | None = None) -> list[dict[str, str]]:
+    """One row per backend x device: ``ok`` yes/no and why."""
+    rows = []
+    for name in BACKENDS:
+        if name not in RUNS_ON[kind]:
+            rows.append({"backend": name, "device": "-", "ok": "no", "why": CONVERT_HINT[kind]})
+            continue
+        for device, (ok, why) in _PROBES[name](details or {}).items():
+            rows.append({"backend": name, "device": device, "ok": "yes" if ok else "no", "why": why})
+    return rows
+
+
+def _torch_cuda() -> tuple[bool, str]:
+    try:
+        import torch
+    except ImportError:
+        return False, "torch is not installed"
+    if not torch.cuda.is_available():
+        return False, "torch sees no CUDA GPU (NVIDIA driver + a CUDA build of torch needed)"
+    return True, torch.cuda.get_device_name(0)
+
+
+def _probe_torch(_details: dict) -> dict[str, tuple[bool, str]]:
+    try:
+        import torch
+    except ImportError:
+        return {"cpu": (False, "torch is not installed"), "cuda": (False, "torch is not installed")}
+    return {"cpu": (True, f"torch {torch.__version__} (fp32, bf16)"), "cuda": _with(_torch_cuda(), "fp16, bf16, fp32")}
+
+
+def _probe_onnxruntime(_details: dict) -> dict[str, tuple[bool, str]]:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        missing = (False, "onnxruntime is not installed (pip install onnxruntime)")
+        return {"cpu": missing, "cuda": missing}
+    providers = ort.get_available_providers()
+    gpu = [p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if p in providers]
+    if not gpu:
+        cuda = (False, f"onnxruntime {ort.__version__} has no CUDA provider (install onnxruntime-gpu)")
+    else:
+        cuda = _with(_torch_cuda(), ", ".join(gpu))
+    return {"cpu": (True, f"onnxruntime {ort.__version__} CPUExecutionProvider"), "cuda": cuda}
+
+
+def _probe_tensorrt(details: dict) -> dict[str, tuple[bool, str]]:
+    cpu = (False, "TensorRT engines run on NVIDIA GPUs only")
+    try:
+        import tensorrt as trt
+    except ImportError:
+        return {"cpu": cpu, "cuda": (False, "tensorrt is not installed (pip install 'synthsight[gpu]')")}
+    ok, why = _torch_cuda()
+    if not ok:
+        return {"cpu": cpu, "cuda": (False, why)}
+    if details:
+        import torch
+
+        from synthsight.runtime.engine_sidecar import check_sidecar
+
+        props = torch.cuda.get_device_properties(0)
+        capability = (props.major, props.minor)
+        here = dict(tensorrt_version=trt.__version__, gpu_name=props.name, compute_capability=capability)
+        try:
+            check_sidecar(details, **here)
+        except SynthsightError as exc:
+            return {"cpu": cpu, "cuda": (False, str(exc))}
+    return {"cpu": cpu, "cuda": (True, f"TensorRT {trt.__version__} on {why}")}
+
+
+def _with(probe: tuple[bool, str], what: str) -> tuple[bool, str]:
+    ok, why = probe
+    return (ok, f"{why} ({what})") if ok else probe
+
+
+_PROBES = {"torch": _probe_torch, "onnxruntime": _probe_onnxruntime, "tensorrt": _probe_tensorrt}
+
+
+def format_info(info: dict[str, Any]) -> str:
+    """The human-readable form of :func:`describe_model`."""
+    spec = info["spec"]
+    pre = spec["preprocess"]
+    lines = [
+        f"{info['path']}: {KIND_LABELS[info['kind']]} ({info['bytes'] / 1e6:.1f} MB)",
+        f"  arch         {spec['arch']}",
+        f"  classes      {', '.join(spec['classes'])} (positive: {spec['positive_class']})",
+        f"  threshold    {spec['threshold']:g} ({spec['threshold_source']})",
+        f"  preprocess   {pre['size']} px, {pre['resize']}, {pre['interpolation']}, "
+        f"mean {_floats(pre['mean'])}, std {_floats(pre['std'])}",
+        f"  metrics      {_flat(spec.get('metrics') or {}) or '-'}",
+        f"  versions     {_flat(spec.get('versions') or {}) or '-'}",
+        f"  created      {spec.get('created') or '-'}",
+    ]
+    details = info.get(info["kind"], {})
+    if info["kind"] == "onnx":
+        dtypes = ", ".join(f"{n} {k}" for k, n in sorted(details["initializer_dtypes"].items()))
+        lines += [
+            f"  onnx         opset {details['opset']}, {details['precision']} ({dtypes} initializers), "
+            f"{details['nodes']} nodes",
+            f"  io           {'; '.join(details['inputs'])} -> {'; '.join(details['outputs'])}",
+        ]
+    elif info["kind"] == "engine":
+        lines.append(
+            f"  engine       TensorRT {details.get('tensorrt_version')}, {details.get('gpu_name')} "
+            f"(sm {details.get('compute_capability')}), profile {_flat(details.get('profile') or {})}"
+        )
+    lines.append("runs here:")
+    width = max(len(r["backend"]) for r in info["runs_on"])
+    for row in info["runs_on"]:
+        lines.append(f"  {row['backend']:<{width}}  {row['device']:<4}  {row['ok']:<3}  {row['why']}")
+    return "\n".join(lines)
+
+
+def _floats(values) -> str:
+    return "[" + ", ".join(f"{v:g}" for v in values) + "]"
+
+
+def _flat(data: dict, prefix: str = "") -> str:
+    parts = []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            inner = _flat(value, f"{prefix}{key}.")
+            parts.append(inner) if inner else None
+        elif isinstance(value, float):
+            parts.append(f"{prefix}{key}={value:.4g}")
+        elif not isinstance(value, (list, tuple)):
+            parts.append(f"{prefix}{key}={value}")
+    return ", ".join(p for p in parts if p)
+
+
+def info_json(info: dict[str, Any]) -> str:
+    return json.dumps(info, indent=2, sort_keys=True, default=str)
