@@ -1,7 +1,7 @@
 """Resident memory of each runtime backend over 1000 batches: a leak shows as a positive slope.
 
     python benchmarks/bench_memory.py [--quick] [--arch convnext_atto] [--size 64] [--batches 1000]
-                                      [--batch-size 4] [--threads 1] [--json FILE]
+                                      [--batch-size 2] [--threads 1] [--json FILE]
 
 Each backend runs in its own child process (so one backend's allocations cannot hide or fake
 another's), opened through ``synthsight.runtime.open_backend``. RSS is read from /proc at start
@@ -88,7 +88,7 @@ def main() -> None:
     p.add_argument("--arch", default="convnext_atto")
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--batches", type=int, default=1000)
-    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--batch-size", type=int, default=2)
     p.add_argument("--threads", type=int, default=1, help="CPU threads per backend (RSS does not depend on it)")
     p.add_argument("--child", action="store_true", help=argparse_hidden())
     p.add_argument("--path", type=Path, help=argparse_hidden())
