@@ -34,6 +34,7 @@ def synth(out: str, n: int, size: int, seed: int) -> None:
 @click.option("--lr", type=float, default=1e-4, show_default=True)
 @click.option("--weight-decay", type=float, default=0.05, show_default=True)
 @click.option("--patience", type=click.IntRange(min=1), default=3, show_default=True, help="Early-stopping epochs.")
+@click.option("--min-delta", type=float, default=1e-4, show_default=True, help="Smallest val-loss gain that counts.")
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--workers", type=click.IntRange(min=0), default=None, help="DataLoader workers [min(4, cores)].")

@@ -42,6 +42,7 @@ class TrainConfig:
     lr: float = 1e-4
     weight_decay: float = 0.05
     patience: int = 3
+    min_delta: float = 1e-4  # val loss must drop by more than this to count as progress (ends 1e-5-step creeping)
     seed: int = 42
     device: str = "auto"
     workers: int | None = None
@@ -83,7 +84,7 @@ def fit(config: TrainConfig) -> Path:
         row = dict(epoch=epoch, train_loss=train_loss, train_acc=train_acc, val_loss=val_loss, val_acc=val_acc)
         row["seconds"] = round(time.perf_counter() - t0, 2)
         state.history.append(row)
-        improved = val_loss < state.best_loss
+        improved = val_loss < state.best_loss - config.min_delta
         if improved:
             state.best_loss, state.best_epoch, state.bad_epochs = val_loss, epoch, 0
         else:
