@@ -36,6 +36,7 @@ def held_out(tmp_path_factory) -> Path:
 
 def test_eval_writes_metrics_plots_perturbations_and_threshold(trained_bundle, held_out, tmp_path):
     bundle = Path(shutil.copytree(trained_bundle, tmp_path / "bundle"))
+    (held_out / "ai" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     report, plots = tmp_path / "eval.json", tmp_path / "plots"
     result = _invoke(
         "eval", str(bundle), str(held_out), "--json", str(report), "--plots", str(plots),
@@ -45,6 +46,7 @@ def test_eval_writes_metrics_plots_perturbations_and_threshold(trained_bundle, h
     for key in ("accuracy", "precision", "recall", "f1", "roc_auc", "average_precision", "confusion_matrix"):
         assert key in metrics
     assert metrics["n"] == 160 and metrics["accuracy"] >= 0.9
+    assert metrics["excluded_files"] == 1 and "broken.jpg" in (tmp_path / "excluded_files.csv").read_text()
     assert metrics["false_positive_rate"] <= 0.01  # on the data the threshold was chosen on
     cm = np.array(metrics["confusion_matrix"])
     assert cm[1, 0] <= 0.01 * cm[1].sum()  # real called AI
@@ -97,3 +99,19 @@ def test_user_errors_are_one_line(tmp_path):
     empty.mkdir()
     result = _run("eval", str(empty), str(empty))
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_eval_accepts_an_onnx_model_with_the_same_verdicts(tiny_bundle, tiny_onnx, held_out, tmp_path):
+    reports = {}
+    for name, model in (("bundle", tiny_bundle), ("onnx", tiny_onnx["onnx"])):
+        reports[name] = tmp_path / f"{name}.json"
+        _invoke("eval", str(model), str(held_out), "--json", str(reports[name]), "--device", "cpu")
+    a, b = (json.loads(reports[k].read_text()) for k in ("bundle", "onnx"))
+    assert a["n"] == b["n"] == 160
+    assert a["roc_auc"] == pytest.approx(b["roc_auc"], abs=0.01)
+    assert a["confusion_matrix"] == b["confusion_matrix"]
+    with pytest.raises(Exception, match="needs a model bundle"):
+        CliRunner().invoke(
+            cli, ["eval", str(tiny_onnx["onnx"]), str(held_out), "--target-fpr", "0.1", "--write-threshold"],
+            catch_exceptions=False,
+        )  # fmt: skip

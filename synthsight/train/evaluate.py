@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from synthsight.errors import DecodeError, ModelFileError
+from synthsight.errors import DecodeError, ModelFileError, UsageError
 from synthsight.preprocess import DEFAULT_MAX_PIXELS, PreprocessSpec, resize, to_rgb
 from synthsight.runtime.base import scores_from_logits
 from synthsight.spec import ModelSpec
@@ -47,7 +47,11 @@ class EvalConfig:
 
 def evaluate_model(config: EvalConfig) -> EvalResult:
     """Metrics on the evaluation images of ``config.data`` (its val/test split, or all of it when unsplit)."""
+    from synthsight.model import is_bundle
+
     perturbations = parse_perturbations(config.perturb)
+    if config.write_threshold and not is_bundle(config.model):
+        raise UsageError(f"--write-threshold needs a model bundle directory, not {config.model}")
     infer, spec, close = _open_model(config)
     try:
         index = discover(
