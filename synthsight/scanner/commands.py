@@ -71,7 +71,7 @@ def scan(paths: tuple[str, ...], model: str, outputs: tuple[str, ...], **options
         click.echo(summary.line, err=True)
     if summary.interrupted:
         click.echo(f"interrupted: the reports are valid; to finish the scan run:\n  {_resume_command()}", err=True)
-        raise click.exceptions.Exit(EXIT_INTERRUPTED)
+        sys.exit(EXIT_INTERRUPTED)  # not click's Exit: main() runs click with standalone_mode=False, which returns it
 
 
 @click.command("explain")

@@ -1,0 +1,139 @@
+"""`synthsight scan` / `explain` as a user runs them: exit codes, Ctrl-C and a killed worker, then --resume."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from scanner_support import image_bytes, records_by_path
+
+from synthsight.scanner import scan
+from synthsight.scanner.report import read_records
+
+pytest_plugins = ["scanner_fixtures"]
+REPO = Path(__file__).resolve().parents[1]
+SLOW_NAME = "m-sparse.jpg"
+
+
+def cli(*args: str, **kw) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "synthsight", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    p = cli(*args)
+    out, err = p.communicate(timeout=120)
+    return subprocess.CompletedProcess(p.args, p.returncode, out, err)
+
+
+@pytest.fixture()
+def slow_tree(tmp_path: Path) -> Path:
+    """80 small images around a sparse 384 MiB file: hashing it holds the scan for about a second."""
+    root = tmp_path / "tree"
+    root.mkdir()
+    for i in range(40):
+        (root / f"a{i:02d}.png").write_bytes(image_bytes("PNG", 20 + i, 24, i))
+        (root / f"z{i:02d}.jpg").write_bytes(image_bytes("JPEG", 30, 20 + i, 100 + i))
+    with open(root / SLOW_NAME, "wb") as fh:
+        fh.truncate(384 << 20)
+    return root
+
+
+def wait_for_lines(path: Path, n: int, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if path.exists() and path.read_bytes().count(b"\n") >= n:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"{path} never reached {n} lines (exit {proc.poll()})")
+
+
+def same_records(a: Path, b: Path) -> None:
+    ra, rb = records_by_path(read_records(a)[0]), records_by_path(read_records(b)[0])
+    assert set(ra) == set(rb)
+    for path, rec in ra.items():
+        assert (rec.verdict, rec.sha256, rec.error) == (rb[path].verdict, rb[path].sha256, rb[path].error), path
+
+
+def test_bad_outputs_and_paths_are_refused_before_scanning(tiny_onnx, tmp_path: Path):
+    model = str(tiny_onnx["onnx"])
+    r = run("scan", str(tmp_path), "--model", model, "--out", str(tmp_path))
+    assert r.returncode == 2 and "is a folder" in r.stderr and "Traceback" not in r.stderr
+    r = run("scan", str(tmp_path / "nope"), "--model", model, "--out", str(tmp_path / "r.csv"))
+    assert r.returncode == 2 and "no such file" in r.stderr
+    assert not (tmp_path / "r.csv").exists()
+
+
+def test_ctrl_c_exits_130_with_valid_reports_and_resume_finishes(slow_tree, backend, tiny_onnx, tmp_path: Path):
+    csv_out, json_out = tmp_path / "r.csv", tmp_path / "r.json"
+    args = ["scan", str(slow_tree), "--model", str(tiny_onnx["onnx"]), "--workers", "1", "--batch-size", "4"]
+    proc = cli(*args, "--out", str(csv_out), "--out", str(json_out))
+    wait_for_lines(csv_out, 1 + 8, proc)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    partial = read_records(csv_out)[0]
+    assert 8 <= len(partial) < 81 and csv_out.read_bytes().endswith(b"\n")
+    assert '"status": "interrupted"' in json_out.read_text()
+    command = err.strip().splitlines()[-1].strip()
+    assert command.startswith("synthsight scan") and command.endswith("--resume")
+    again = run(*shlex.split(command)[1:])
+    assert again.returncode == 0, again.stderr
+    reference = tmp_path / "whole.csv"
+    scan([str(slow_tree)], backend, [reference], workers=1, batch_size=4, quiet=True)
+    same_records(reference, csv_out)
+    same_records(reference, json_out)
+
+
+def _decode_workers(pid: int) -> list:
+    import psutil
+
+    # forkserver: the workers are children of the fork server, itself a child of the scan.
+    kids = psutil.Process(pid).children(recursive=True)
+    return [k for k in kids if k.ppid() != pid]
+
+
+def test_killed_decode_worker_costs_one_record_and_resume_repairs_it(slow_tree, backend, tiny_onnx, tmp_path: Path):
+    out = tmp_path / "r.jsonl"
+    args = ["scan", str(slow_tree), "--model", str(tiny_onnx["onnx"]), "--workers", "1", "--batch-size", "1"]
+    proc = cli(*args, "--out", str(out), "--quiet")
+    wait_for_lines(out, 40, proc)  # a00..a39 done: the worker now hashes the sparse file
+    time.sleep(0.2)
+    workers = _decode_workers(proc.pid)
+    assert len(workers) == 1
+    workers[0].send_signal(signal.SIGKILL)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    recs = records_by_path(read_records(out)[0])
+    assert len(recs) == 81
+    assert recs[str(slow_tree / SLOW_NAME)].error == "decode worker died (signal 9) while reading this file"
+    assert all(r.verdict in ("ai", "real") for p, r in recs.items() if not p.endswith(SLOW_NAME))
+    again = run(*args, "--out", str(out), "--quiet", "--resume")
+    assert again.returncode == 0, again.stderr
+    reference = tmp_path / "whole.jsonl"
+    scan([str(slow_tree)], backend, [reference], workers=1, batch_size=1, quiet=True)
+    same_records(reference, out)
+    assert out.read_bytes().count(b"\n") == 81  # the superseded line is gone
+
+
+def test_explain_prints_verdict_and_writes_overlay(tiny_bundle, tmp_path: Path):
+    image = tmp_path / "x.png"
+    image.write_bytes(image_bytes("PNG", 50, 40, 1))
+    r = run("explain", str(image), "--model", str(tiny_bundle), "--out", str(tmp_path / "cam.png"))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split()[0] in ("ai", "real") and "score" in r.stdout
+    assert (tmp_path / "cam.png").stat().st_size > 0
