@@ -119,7 +119,7 @@ class GradCam:
 
     def describe(self) -> dict[str, Any]:
         return {
-            "bundle": str(self.bundle),
+            "bundle": str(self.bundle.resolve()),
             "layer": self.layer,
             "method": "GradCAM (pytorch-grad-cam)",
             "target": "class of the verdict",

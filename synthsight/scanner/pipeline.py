@@ -8,6 +8,7 @@ so every output stays valid and ``--resume`` picks up where the scan stopped.
 from __future__ import annotations
 
 import hashlib
+import os
 import signal
 import sys
 import threading
@@ -292,7 +293,8 @@ class _Run:
 
     def _manifest(self, seconds: float, interrupted: bool, failed: bool, workers: int) -> dict[str, Any]:
         b = self.backend
-        source = getattr(b, "source", "") or ""
+        source = str(getattr(b, "source", "") or "")
+        source = os.path.abspath(source) if source else ""  # a report outlives the working directory
         return {
             "tool": "synthsight",
             "version": __version__,

@@ -1,0 +1,38 @@
+"""`make demo` in miniature: synthetic data, CPU training, ONNX + FP16 export, scan with reports and Grad-CAM."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from synthsight import demo
+from synthsight.scanner.report import read_records
+
+
+def test_reduced_demo_writes_every_output_and_says_what_the_model_is(tmp_path: Path, capsys):
+    out = tmp_path / "demo-output"
+    result = demo.run(out=out, n=48, epochs=1, workers=1)
+    printed = capsys.readouterr().out
+    assert "NOT a detector of real-world AI-generated images" in printed
+    assert str(out / "verdicts.csv") in printed and str(out / "gradcam") in printed
+    records = read_records(out / "verdicts.csv")[0]
+    errors = {Path(r.path).name: r.error for r in records if r.verdict == "error"}
+    assert set(errors) == {"truncated.jpg", "empty.png", "notes-named-as.jpg"}
+    assert all(errors.values())
+    assert result["labelled"] == len(records) - 3 == result["records"] - 3
+    manifest = json.loads((out / "verdicts.json").read_text())["manifest"]
+    assert manifest["status"] == "complete" and manifest["gradcam"]["layer"] == "stages.3"
+    assert (out / "model" / "model.onnx").exists() and (out / "model" / "model.fp16.onnx").exists()
+    ai = [r for r in records if r.verdict == "ai"]
+    assert len(list((out / "gradcam").glob("*.png"))) == len(ai)
+
+
+def test_demo_never_deletes_a_folder_it_did_not_make(tmp_path: Path):
+    foreign = tmp_path / "demo-output"
+    foreign.mkdir()
+    (foreign / "thesis.tex").write_text("precious")
+    with pytest.raises(SystemExit, match="not made by the demo"):
+        demo.prepare(foreign)
+    assert (foreign / "thesis.tex").exists()
