@@ -89,4 +89,3 @@ def records_by_path(records) -> dict[str, object]:
         assert r.path not in out, f"two records for {r.path!r}"
         out[r.path] = r
     return out
-
