@@ -17,11 +17,8 @@ the calling thread with the same code and the same batches.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import queue
-import signal
-import stat
 import threading
 import time
 from collections import deque
@@ -33,9 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from synthsight.errors import DecodeError, SynthsightError
-from synthsight.preprocess import DEFAULT_MAX_PIXELS, PreprocessSpec, decode
+from synthsight.errors import SynthsightError
+from synthsight.preprocess import DEFAULT_MAX_PIXELS, PreprocessSpec
 from synthsight.scanner.walk import Entry
+from synthsight.scanner.worker import read_file, worker_main
 
 CHUNK = 1 << 20
 MAX_STARTUP_DEATHS = 5
@@ -64,75 +62,6 @@ class Batch:
 
     def decoded(self) -> list[Item]:
         return [i for i in self.items if i.row is not None and i.meta is not None and not i.meta.get("error")]
-
-
-def read_file(path: str, spec: PreprocessSpec, max_pixels: int, want_hash: bool, want_pixels: bool):
-    """(meta, pixels or None) for one file; every failure becomes ``meta['error']``, nothing raises."""
-    meta: dict[str, Any] = {}
-    try:
-        # O_NONBLOCK: a file swapped for a fifo after the walk must not hang the worker.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError as exc:
-        meta["error"] = _open_error(exc)
-        return meta, None
-    with os.fdopen(fd, "rb") as fh:
-        st = os.fstat(fd)
-        meta.update(bytes=st.st_size, mtime_ns=st.st_mtime_ns)
-        if not stat.S_ISREG(st.st_mode):
-            meta["error"] = "unreadable: not a regular file"
-            return meta, None
-        try:
-            if want_hash:
-                digest = hashlib.sha256()
-                while chunk := fh.read(CHUNK):
-                    digest.update(chunk)
-                meta["sha256"] = digest.hexdigest()
-                fh.seek(0)
-            if not want_pixels:
-                return meta, None
-            out = decode(fh, spec, max_pixels)
-        except DecodeError as exc:
-            meta["error"] = str(exc)
-            return meta, None
-        except OSError as exc:
-            meta["error"] = _open_error(exc)
-            return meta, None
-    meta.update(format=out.format, width=out.width, height=out.height, notes=out.notes)
-    return meta, out.pixels
-
-
-def _open_error(exc: OSError) -> str:
-    if isinstance(exc, FileNotFoundError):
-        return "missing: file not found (deleted during the scan?)"
-    if isinstance(exc, PermissionError):
-        return "unreadable: permission denied"
-    return f"unreadable: {exc.strerror or type(exc).__name__}"
-
-
-def _worker_main(conn, shm_name: str, spec: dict, max_pixels: int, want_hash: bool) -> None:
-    """Decode tasks from ``conn`` until it closes; pixels go to shared memory, metadata back on ``conn``."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = "1"
-    shm = SharedMemory(shm_name)
-    flat = np.ndarray((shm.size,), dtype=np.uint8, buffer=shm.buf)
-    pspec = PreprocessSpec.from_dict(spec)
-    try:
-        while True:
-            try:
-                task = conn.recv()
-            except (EOFError, OSError):
-                break
-            if task is None:
-                break
-            task_id, path, offset, want_pixels = task
-            meta, pixels = read_file(path, pspec, max_pixels, want_hash, want_pixels)
-            if pixels is not None:
-                flat[offset : offset + pixels.size] = pixels.reshape(-1)
-            conn.send((task_id, meta))
-    finally:
-        del flat
-        shm.close()
 
 
 class _Batcher:
@@ -220,7 +149,7 @@ class DecodePool:
             )
             self.ctx = get_context(start_method)
             if start_method == "forkserver":
-                self.ctx.set_forkserver_preload(["synthsight.scanner.pool"])
+                self.ctx.set_forkserver_preload(["synthsight.scanner.worker"])
         for slot in range(self.slots):
             self._free.put(slot)
 
@@ -408,7 +337,7 @@ class DecodePool:
     def _spawn(self) -> _Worker:
         parent, child = self.ctx.Pipe(duplex=True)
         proc = self.ctx.Process(
-            target=_worker_main,
+            target=worker_main,
             args=(child, self.shm.name, self.spec.to_dict(), self.max_pixels, self.hash_files),
             name="synthsight-decode",
             daemon=True,
