@@ -35,7 +35,6 @@ from synthsight.preprocess import DEFAULT_MAX_PIXELS, PreprocessSpec
 from synthsight.scanner.walk import Entry
 from synthsight.scanner.worker import read_file, worker_main
 
-CHUNK = 1 << 20
 MAX_STARTUP_DEATHS = 5
 
 
