@@ -20,18 +20,21 @@ def test_help_loads_no_heavy_library():
     code = (
         "import sys; from synthsight.cli import cli\n"
         "try:\n    cli.main(['--help'], standalone_mode=False)\nexcept SystemExit:\n    pass\n"
-        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
+        f"print('HEAVY:' + ','.join(m for m in {HEAVY!r} if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 0, result.stderr
-    lines = result.stdout.strip().splitlines()
-    assert lines and lines[-1] == "", f"--help imported {lines[-1] if lines else '?'}"
+    last = result.stdout.strip().splitlines()[-1]
+    assert last == "HEAVY:", f"--help imported {last.removeprefix('HEAVY:')}"
     for name in ("synth", "train", "eval", "export", "info", "scan", "explain", "bench"):
         assert f"  {name} " in result.stdout, f"command {name} missing from --help"
     assert "unavailable" not in result.stdout
 
 
 def test_import_synthsight_is_light():
-    code = f"import sys, synthsight, synthsight.spec, synthsight.preprocess; print([m for m in {HEAVY!r} if m in sys.modules])"
+    code = (
+        "import sys, synthsight, synthsight.spec, synthsight.preprocess\n"
+        f"print([m for m in {HEAVY!r} if m in sys.modules])"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert result.stdout.strip() == "[]", result.stdout + result.stderr

@@ -153,6 +153,8 @@ def write_sidecar(engine_path: Path, spec: ModelSpec, trt_version: str, config: 
         gpu_name=torch.cuda.get_device_name(),
         compute_capability=f"{major}.{minor}",
         profile=profile,
+        # Strongly typed: the engine runs the FP16 ONNX graph's own types, so its precision is that graph's.
+        extra={"precision": "fp16"},
     )
     path = engine_path.with_name(engine_path.name + ".json")
     path.write_text(sidecar if isinstance(sidecar, str) else _json(sidecar), encoding="utf-8")

@@ -56,6 +56,7 @@ def _onnx(path: Path) -> tuple[ModelSpec, dict]:
     props = {p.key: p.value for p in proto.metadata_props}
     spec = ModelSpec.from_onnx_metadata(props)
     weights = {i.name for i in proto.graph.initializer}
+    _check_graph_matches_spec(proto, weights, spec, path)
     counts: dict[str, int] = {}
     for init in proto.graph.initializer:
         name = onnx.helper.tensor_dtype_to_np_dtype(init.data_type).name
@@ -72,6 +73,25 @@ def _onnx(path: Path) -> tuple[ModelSpec, dict]:
         "metadata_keys": sorted(props),
     }
     return spec, details
+
+
+def _check_graph_matches_spec(proto, weights: set[str], spec: ModelSpec, path: Path) -> None:
+    """Refuse what the scanner would refuse: info must not call a file fine that a scan rejects."""
+    from types import SimpleNamespace
+
+    import onnx
+
+    from synthsight.runtime.onnxrt import check_graph
+
+    def arg(value):
+        t = value.type.tensor_type
+        dims = [d.dim_param or (d.dim_value if d.HasField("dim_value") else None) for d in t.shape.dim]
+        return SimpleNamespace(
+            name=value.name, type=f"tensor({onnx.TensorProto.DataType.Name(t.elem_type).lower()})", shape=dims
+        )
+
+    inputs = [arg(v) for v in proto.graph.input if v.name not in weights]
+    check_graph(inputs, [arg(v) for v in proto.graph.output], spec, str(path))
 
 
 def _value_info(value) -> str:
