@@ -64,14 +64,8 @@ class ModelSpec:
         """Refuse specs that would silently produce wrong verdicts."""
         if not isinstance(self.arch, str) or not self.arch:
             raise ModelFileError("model spec: 'arch' must be a non-empty timm model name")
-        if (
-            not isinstance(self.classes, list)
-            or len(self.classes) < 2
-            or len(set(self.classes)) != len(self.classes)
-        ):
-            raise ModelFileError(
-                f"model spec: 'classes' must list at least two distinct names, got {self.classes!r}"
-            )
+        if not isinstance(self.classes, list) or len(self.classes) < 2 or len(set(self.classes)) != len(self.classes):
+            raise ModelFileError(f"model spec: 'classes' must list at least two distinct names, got {self.classes!r}")
         if self.positive_class not in self.classes:
             raise ModelFileError(
                 f"model spec: positive class {self.positive_class!r} is not among classes {self.classes}"
