@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 from scanner_support import make_tree, records_by_path
 
 from synthsight.preprocess import decode
@@ -128,3 +129,25 @@ def test_interrupt_then_resume_equals_an_uninterrupted_run(signum, tree, backend
         assert set(a) == set(b)
         for path, rec in a.items():
             assert (rec.verdict, rec.sha256, rec.error) == (b[path].verdict, b[path].sha256, b[path].error)
+
+
+def test_resume_refuses_a_different_model(tiny_onnx, tmp_path):
+    from synthsight.errors import UsageError
+
+    images = tmp_path / "images"
+    images.mkdir()
+    for i in range(6):
+        Image.fromarray(np.full((40, 40, 3), 40 * i, np.uint8)).save(images / f"{i}.png")
+    report = tmp_path / "r.csv"
+    scan([str(images)], str(tiny_onnx["onnx"]), [report], workers=0, quiet=True)
+    manifest = json.loads((tmp_path / "r.csv.manifest.json").read_text())
+    assert manifest["status"] == "complete" and len(manifest["model"]["sha256"]) == 64
+    before = report.read_bytes()
+    with pytest.raises(UsageError, match="model sha256"):
+        scan([str(images)], str(tiny_onnx["fp16"]), [report], workers=0, quiet=True, resume=True)
+    with pytest.raises(UsageError, match="threshold"):
+        scan([str(images)], str(tiny_onnx["onnx"]), [report], workers=0, quiet=True, resume=True, threshold=0.01)
+    assert report.read_bytes() == before, "a refused resume leaves the report alone"
+    scan([str(images)], str(tiny_onnx["onnx"]), [report], workers=0, quiet=True, resume=True)
+    manifest = json.loads((tmp_path / "r.csv.manifest.json").read_text())
+    assert manifest["resumed"] and [r["status"] for r in manifest["earlier_runs"]] == ["complete"]

@@ -21,9 +21,10 @@ from typing import Any
 import numpy as np
 
 from synthsight import __version__
-from synthsight.errors import UsageError
+from synthsight.errors import SynthsightError, UsageError
 from synthsight.preprocess import DEFAULT_MAX_PIXELS
 from synthsight.runtime.base import Backend, scores_from_logits
+from synthsight.scanner import provenance
 from synthsight.scanner import resume as resume_mod
 from synthsight.scanner.pool import Batch, DecodePool, Item, default_inference_threads, default_workers
 from synthsight.scanner.progress import Progress
@@ -172,11 +173,17 @@ class _Run:
         self.counts = {"ai": 0, "real": 0, "error": 0, "skipped": 0}
         self.images = 0
         self.started = datetime.now(timezone.utc)
+        source = str(getattr(backend, "source", "") or "")
+        self.model_path = os.path.abspath(source) if source else ""  # a report outlives the working directory
+        self.model_sha256 = _sha256(self.model_path)
+        self.pool = None
+        self.earlier_runs: dict[Path, list[dict[str, Any]]] = {}
 
     def go(self) -> ScanSummary:
         opts = self.opts
         workers = default_workers(self.backend.device) if opts.workers is None else opts.workers
         skip = self.previous.should_skip if self.previous else None
+        self._start_manifests(workers)
         writers = self._open_writers()
         t0 = time.perf_counter()
         interrupted, failed = False, True
@@ -211,9 +218,31 @@ class _Run:
             seconds = time.perf_counter() - t0
             manifest = self._manifest(seconds, interrupted, failed, workers)
             self._close_writers(writers, manifest, failed)
+            self._end_manifests(manifest, failed)
         if not interrupted and self.previous:
             self.previous.compact()
         return ScanSummary(dict(self.counts), self.images, seconds, self.outs, interrupted, manifest)
+
+    def _stream_outs(self) -> list[Path]:
+        return [o for o in self.outs if o.suffix.lower() in STREAM_FORMATS]
+
+    def _start_manifests(self, workers: int) -> None:
+        """Refuse to resume a report made by another model, then mark each streamed report as running."""
+        manifest = self._manifest(0.0, False, False, workers, status="running")
+        for out in self._stream_outs():
+            earlier = provenance.read_manifest(out) if self.opts.resume and out.exists() else None
+            provenance.check_resumable(out, earlier, manifest)
+            self.earlier_runs[out] = provenance.history(earlier)
+        for out in self._stream_outs():
+            provenance.write_manifest(out, manifest, self.earlier_runs[out])
+
+    def _end_manifests(self, manifest: dict[str, Any], failed: bool) -> None:
+        for out in self._stream_outs():
+            try:
+                provenance.write_manifest(out, manifest, self.earlier_runs.get(out, []))
+            except SynthsightError:
+                if not failed:  # when a report write already failed, that error is the one to show
+                    raise
 
     def _open_writers(self) -> list:
         if not self.outs:
@@ -291,17 +320,17 @@ class _Run:
             total[r.verdict] = total.get(r.verdict, 0) + 1
         return total
 
-    def _manifest(self, seconds: float, interrupted: bool, failed: bool, workers: int) -> dict[str, Any]:
+    def _manifest(
+        self, seconds: float, interrupted: bool, failed: bool, workers: int, status: str | None = None
+    ) -> dict[str, Any]:
         b = self.backend
-        source = str(getattr(b, "source", "") or "")
-        source = os.path.abspath(source) if source else ""  # a report outlives the working directory
         return {
             "tool": "synthsight",
             "version": __version__,
             "command_line": self.opts.command_line or " ".join(sys.argv),
-            "status": "failed" if failed else "interrupted" if interrupted else "complete",
+            "status": status or ("failed" if failed else "interrupted" if interrupted else "complete"),
             "resumed": bool(self.previous),
-            "model": {"path": source, "sha256": _sha256(source), "arch": b.model_spec.arch},
+            "model": {"path": self.model_path, "sha256": self.model_sha256, "arch": b.model_spec.arch},
             "backend": b.name,
             "device": b.device,
             "precision": b.precision,

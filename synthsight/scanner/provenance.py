@@ -1,0 +1,83 @@
+"""The run manifest beside each streamed report, and the check that keeps --resume from mixing models.
+
+A CSV or JSONL report holds records only, so ``REPORT.manifest.json`` next to it says which model,
+threshold and preprocessing produced them, for every run that wrote to it (an audit trail for
+resumed scans). It is written when a scan starts (status ``running``) and rewritten when it ends.
+``--resume`` refuses to append to a report whose manifest names another model file, threshold or
+preprocessing: such a report would hold verdicts that no single model gave.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from synthsight.errors import SynthsightError, UsageError
+
+# What must be equal for earlier records to stand beside new ones.
+IDENTITY = (
+    ("model sha256", lambda m: (m.get("model") or {}).get("sha256")),
+    ("threshold", lambda m: m.get("threshold")),
+    ("preprocessing", lambda m: m.get("preprocess")),
+    ("classes", lambda m: m.get("classes")),
+)
+
+
+def manifest_path(report: Path) -> Path:
+    return report.with_name(report.name + ".manifest.json")
+
+
+def read_manifest(report: Path) -> dict[str, Any] | None:
+    """The manifest beside ``report``, or None when there is none (a report from before this file existed)."""
+    path = manifest_path(report)
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--resume: {path} is unreadable ({exc}); move it away to resume without the check") from None
+    return data if isinstance(data, dict) else None
+
+
+def check_resumable(report: Path, earlier: dict[str, Any] | None, now: dict[str, Any]) -> None:
+    """Refuse to resume ``report`` with a different model, threshold, preprocessing or classes."""
+    if earlier is None:
+        return
+    differ = [name for name, get in IDENTITY if get(earlier) != get(now)]
+    if not differ:
+        return
+    before = earlier.get("model") or {}
+    raise UsageError(
+        f"--resume: {report} was written by {before.get('path') or 'another model'} "
+        f"(sha256 {str(before.get('sha256'))[:12]}, threshold {earlier.get('threshold')}); "
+        f"this run differs in {', '.join(differ)}: resume with the same model and --threshold, "
+        "or write a new report (another --out, or --overwrite)"
+    )
+
+
+def history(earlier: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Earlier runs of a resumed report, oldest first, each without its own history."""
+    if earlier is None:
+        return []
+    runs = list(earlier.get("earlier_runs") or [])
+    runs.append({k: v for k, v in earlier.items() if k != "earlier_runs"})
+    return runs
+
+
+def write_manifest(report: Path, manifest: dict[str, Any], earlier_runs: list[dict[str, Any]]) -> None:
+    """Atomically (temporary file + rename) write the manifest beside ``report``."""
+    path = manifest_path(report)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    data = {**manifest, "report": str(report), "earlier_runs": earlier_runs}
+    try:
+        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise SynthsightError(
+            f"cannot write {path}: {exc.strerror or exc}; make room and run the same command with --resume"
+        ) from None
