@@ -7,9 +7,11 @@ The model is a random-init timm ConvNeXt (throughput does not depend on the weig
 bundle and exported to FP32 and mixed-FP16 ONNX with synthsight's own exporter, then opened with
 ``open_backend`` exactly as the scanner does. Inputs are uint8 ``[N, H, W, 3]`` pixels (decode is
 measured elsewhere). Baseline: PyTorch eager fp32 at batch 1 (the seeds' per-image loop), measured
-in the same run. Cells are measured round-robin (one sample of every cell per round), so a burst of
-load on a shared machine hits all cells alike instead of one; each figure is the median of the
-rounds, after one warm-up round that is not counted.
+in the same run. PyTorch bf16 autocast runs at batch 1 only by default (``--bf16-batches``): on a
+CPU without native bf16 it is ~10x slower than fp32, and batch 32 would take most of `make bench`'s
+time for a figure nobody would choose. Cells are measured round-robin (one sample of every cell per
+round), so a burst of load on a shared machine hits all cells alike instead of one; each figure is
+the median of the rounds, after one warm-up call per cell that is not counted.
 """
 
 from __future__ import annotations
@@ -86,25 +88,36 @@ def open_all(files, threads: int | None, max_batch: int):
     return opened, skipped
 
 
-def measure(opened, batch_sizes: list[int], rounds: int, min_images: int, size: int) -> dict:
-    """{(index, batch): [images/s per round]}, round-robin over every cell; round 0 is warm-up."""
+def cells(opened, batch_sizes: list[int], bf16_batches: list[int]) -> list[tuple[int, int]]:
+    """(backend index, batch) pairs to measure: every batch size, bf16 only at ``bf16_batches``."""
+    return [
+        (i, bs)
+        for i, (_, backend) in enumerate(opened)
+        for bs in batch_sizes
+        if backend.precision != "bf16" or bs in bf16_batches
+    ]
+
+
+def measure(opened, todo: list[tuple[int, int]], rounds: int, min_images: int, size: int) -> dict:
+    """{(index, batch): [images/s per round]}, round-robin over the cells after one warm-up call each."""
     import numpy as np
 
-    pixels = np.random.default_rng(0).integers(0, 256, (max(batch_sizes), size, size, 3), dtype=np.uint8)
+    pixels = np.random.default_rng(0).integers(0, 256, (max(bs for _, bs in todo), size, size, 3), dtype=np.uint8)
+    log("warm-up: one call per cell")
+    for i, bs in todo:
+        opened[i][1].infer(pixels[:bs])
     rates: dict[tuple[int, int], list[float]] = {}
-    for r in range(rounds + 1):
-        log(f"round {r}/{rounds}" + (" (warm-up)" if r == 0 else ""))
-        for i, (_, backend) in enumerate(opened):
-            for bs in batch_sizes:
-                time.sleep(SETTLE)
-                batch = pixels[:bs]
-                calls = max(1, -(-min_images // bs))
-                t0 = time.perf_counter()
-                for _ in range(calls):
-                    backend.infer(batch)
-                rate = calls * bs / (time.perf_counter() - t0)
-                if r > 0:
-                    rates.setdefault((i, bs), []).append(rate)
+    for r in range(1, rounds + 1):
+        log(f"round {r}/{rounds}")
+        for i, bs in todo:
+            backend = opened[i][1]
+            time.sleep(SETTLE)
+            batch = pixels[:bs]
+            calls = max(1, -(-min_images // bs))
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                backend.infer(batch)
+            rates.setdefault((i, bs), []).append(calls * bs / (time.perf_counter() - t0))
     return rates
 
 
@@ -115,6 +128,8 @@ def report(opened, rates: dict, batch_sizes: list[int], args, skipped: list[str]
     rows, data = [], []
     for i, (label, b) in enumerate(opened):
         for bs in batch_sizes:
+            if (i, bs) not in medians:
+                continue
             ips = medians[(i, bs)]
             same = ips / medians[(base_index, bs)]
             spread = (max(rates[(i, bs)]) - min(rates[(i, bs)])) / ips
@@ -123,7 +138,8 @@ def report(opened, rates: dict, batch_sizes: list[int], args, skipped: list[str]
     headers = ["backend", "precision", "device", "batch", "images/s", "vs torch fp32 b1", "vs torch fp32 same batch"]
     md = [
         f"Model: {args.arch} at {args.size} px (random init), uint8 input, {args.repeats} timed rounds after "
-        f"1 warm-up round, >= {args.min_images} images per sample; CPU inference threads: "
+        f"1 warm-up call per cell, >= {args.min_images} images per sample; bf16 at batch "
+        f"{args.bf16_batches} only; CPU inference threads: "
         f"{args.threads or 'all cores (ORT spinning on)'}. Machine: {machine_line()}.",
         "",
         table([*headers, "spread (max-min)/median"], rows),
@@ -144,8 +160,9 @@ def main() -> None:
     p.add_argument("--arch", default="convnext_tiny")
     p.add_argument("--size", type=int, default=224)
     p.add_argument("--batch-sizes", default="1,8,32")
-    p.add_argument("--repeats", type=int, default=5, help="timed rounds (medians are over these)")
-    p.add_argument("--min-images", type=int, default=8, help="images per timed sample (batch 1 repeats calls)")
+    p.add_argument("--repeats", type=int, default=3, help="timed rounds (medians are over these)")
+    p.add_argument("--min-images", type=int, default=4, help="images per timed sample (batch 1 repeats calls)")
+    p.add_argument("--bf16-batches", default="1", help="batch sizes for PyTorch bf16 (slow on CPUs without bf16)")
     p.add_argument("--threads", type=int, default=None, help="CPU inference threads [default: all cores]")
     p.add_argument("--out", type=Path, help="also write the markdown table to this file")
     args = p.parse_args()
@@ -155,7 +172,8 @@ def main() -> None:
     files = build_models(args.arch, args.size, args.cache or CACHE)
     opened, skipped = open_all(files, args.threads, max(batch_sizes))
     try:
-        rates = measure(opened, batch_sizes, args.repeats, args.min_images, args.size)
+        bf16 = [int(b) for b in args.bf16_batches.split(",") if b.strip()]
+        rates = measure(opened, cells(opened, batch_sizes, bf16), args.repeats, args.min_images, args.size)
         md, data = report(opened, rates, batch_sizes, args, skipped)
     finally:
         for _, b in opened:

@@ -104,7 +104,7 @@ def synthsight_scan(files: list[str], onnx: str, out: str, workers: int | None) 
 
     options = {"quiet": True} if workers is None else {"quiet": True, "workers": workers}
     _start()
-    summary = scan(files, onnx, [out], batch_size=BATCH, **options)
+    summary = scan(files, onnx, [out], batch_size=BATCH, overwrite=True, **options)
     if summary.counts.get("error"):
         raise RuntimeError(f"{summary.counts['error']} files failed to scan: {summary.line}")
     return len(files)

@@ -28,8 +28,8 @@ SUITE = {
     "backends": ("bench_backends.py", "Runtime backends: images/s by backend, precision and batch size", 150, []),
     "decode": ("bench_decode.py", "Decoding fast paths and their effect on verdicts", 100, []),
     "scan": ("bench_scan.py", "End-to-end scan against the seeds' loop and a DataLoader", 240, []),
-    "memory": ("bench_memory.py", "Backend memory over 1000 batches", 100, []),
-    "load": ("bench_load.py", "Load", 60, []),
+    "memory": ("bench_memory.py", "Backend memory over 1000 batches", 90, []),
+    "load": ("bench_load.py", "Load: 20,000 files, memory and throughput over time", 110, []),
 }
 GPU_TITLE = "GPU (make gpu-check)"
 HEADER = """# Benchmark results

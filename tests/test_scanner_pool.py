@@ -83,3 +83,20 @@ def test_killed_worker_is_replaced_and_its_file_gets_an_error(tmp_path: Path):
     assert len(records) == 25
     assert records["m-huge.jpg"] == "decode worker died (signal 9) while reading this file"
     assert all(err == "" for name, err in records.items() if name != "m-huge.jpg")
+
+
+def test_a_file_that_hangs_a_worker_times_out_and_the_scan_goes_on(tmp_path: Path):
+    for i in range(6):
+        (tmp_path / f"a{i:02d}.png").write_bytes(image_bytes("PNG", 16, 16, i))
+    with open(tmp_path / "m-huge.jpg", "wb") as fh:  # sparse: hashing it keeps a worker busy ~1 s
+        fh.truncate(384 << 20)
+    for i in range(6):
+        (tmp_path / f"z{i:02d}.png").write_bytes(image_bytes("PNG", 16, 16, 100 + i))
+    records: dict[str, list[str]] = {}
+    with DecodePool(walk([tmp_path]), SPEC, batch_size=4, workers=1, decode_timeout=0.25) as pool:
+        for batch in pool:
+            for item in batch.items:
+                records.setdefault(os.path.basename(item.entry.path), []).append(item.meta.get("error", ""))
+            pool.release(batch)
+    assert len(records) == 13 and all(len(v) == 1 for v in records.values()), "every file exactly once"
+    assert records["m-huge.jpg"][0].startswith("decode timed out after 0.25 s"), records["m-huge.jpg"]

@@ -48,6 +48,13 @@ def _resume_command() -> str:
 @click.option("--hash/--no-hash", "hash_files", default=True, show_default=True, help="SHA-256 of every file.")
 @click.option("--max-pixels", type=click.IntRange(1), default=None, help="Refuse images larger than this many pixels.")
 @click.option(
+    "--decode-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=300.0,
+    show_default=True,
+    help="Seconds a decode process may spend on one file; then it is stopped and the file gets an error record.",
+)
+@click.option(
     "--gradcam",
     "gradcam_dir",
     type=click.Path(file_okay=False),

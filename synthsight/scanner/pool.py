@@ -329,7 +329,7 @@ class DecodePool:
 
     def _death_message(self, w: _Worker, code: int | None) -> str:
         if w.timed_out:
-            return f"decode timed out after {self.decode_timeout:.0f} s; the worker was stopped"
+            return f"decode timed out after {self.decode_timeout:g} s; the worker was stopped"
         how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
         return f"decode worker died ({how}) while reading this file"
 
