@@ -289,6 +289,13 @@ def render(data: dict) -> str:
             f"when both must run on them is 1 / (1/decode + 1/inference) = {shared:.2f} images/s: "
             f"scan reaches **{scan / shared:.2f}** of it.",
         ]
+        if scan < 3 * seeds:
+            parts.append(
+                f"- Why (c) cannot reach 3x (a) here: inference alone runs at {infer / seeds:.2f}x (a), so even a "
+                f"scan whose decoding cost nothing would stay below 3x; on a CPU this model is inference-bound, "
+                "and only a cheaper model or a GPU moves that ceiling (no lower precision is used, since it would "
+                "change verdicts)."
+            )
         one = med.get("(c) synthsight scan, 1 core")
         if one:
             parts.append(
