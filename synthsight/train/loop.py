@@ -12,6 +12,7 @@ import json
 import math
 import os
 import random
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -149,7 +150,8 @@ class _Run:
             self._loader(dataset, True, epoch),
             desc=f"epoch {epoch}",
             leave=False,
-            disable=not self.config.progress,
+            # Not on a terminal (CI, `make demo | tee`) a bar is carriage-return noise; the epoch lines remain.
+            disable=not self.config.progress or not sys.stderr.isatty(),
             unit="batch",
         )
         for pixels, labels in bar:
