@@ -56,13 +56,18 @@ def test_batches_identical_for_0_1_2_workers_and_equal_to_direct_decode(small_tr
     assert np.array_equal(by_name["f007.jpg"][5], direct)
 
 
-def test_killed_worker_is_replaced_and_its_file_gets_an_error(tmp_path: Path):
-    for i in range(12):
-        (tmp_path / f"a{i:02d}.png").write_bytes(image_bytes("PNG", 16, 16, i))
-    with open(tmp_path / "m-huge.jpg", "wb") as fh:  # sparse: hashing it keeps a worker busy ~1 s
+def slow_file_between_images(folder: Path, n: int) -> None:
+    """``n`` small PNGs, then m-huge.jpg (sparse: hashing it keeps a worker busy ~1 s), then ``n`` more."""
+    for i in range(n):
+        (folder / f"a{i:02d}.png").write_bytes(image_bytes("PNG", 16, 16, i))
+    with open(folder / "m-huge.jpg", "wb") as fh:
         fh.truncate(384 << 20)
-    for i in range(12):
-        (tmp_path / f"z{i:02d}.png").write_bytes(image_bytes("PNG", 16, 16, 100 + i))
+    for i in range(n):
+        (folder / f"z{i:02d}.png").write_bytes(image_bytes("PNG", 16, 16, 100 + i))
+
+
+def test_killed_worker_is_replaced_and_its_file_gets_an_error(tmp_path: Path):
+    slow_file_between_images(tmp_path, 12)
     records = {}
     with DecodePool(walk([tmp_path]), SPEC, batch_size=4, workers=2) as pool:
         killed = False
@@ -86,12 +91,7 @@ def test_killed_worker_is_replaced_and_its_file_gets_an_error(tmp_path: Path):
 
 
 def test_a_file_that_hangs_a_worker_times_out_and_the_scan_goes_on(tmp_path: Path):
-    for i in range(6):
-        (tmp_path / f"a{i:02d}.png").write_bytes(image_bytes("PNG", 16, 16, i))
-    with open(tmp_path / "m-huge.jpg", "wb") as fh:  # sparse: hashing it keeps a worker busy ~1 s
-        fh.truncate(384 << 20)
-    for i in range(6):
-        (tmp_path / f"z{i:02d}.png").write_bytes(image_bytes("PNG", 16, 16, 100 + i))
+    slow_file_between_images(tmp_path, 6)
     records: dict[str, list[str]] = {}
     with DecodePool(walk([tmp_path]), SPEC, batch_size=4, workers=1, decode_timeout=0.25) as pool:
         for batch in pool:
