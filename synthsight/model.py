@@ -8,7 +8,6 @@ live inside :class:`PixelModel`, so PyTorch, ONNX and TensorRT all see the same 
 
 from __future__ import annotations
 
-import json
 import platform
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,10 +17,7 @@ from torch import nn
 
 from synthsight import __version__
 from synthsight.errors import ModelFileError, UsageError
-from synthsight.spec import ModelSpec
-
-WEIGHTS_NAME = "model.safetensors"
-SPEC_NAME = "model.json"
+from synthsight.spec import BUNDLE_SUFFIXES, SPEC_NAME, WEIGHTS_NAME, ModelSpec, bundle_paths
 
 
 class PixelModel(nn.Module):
@@ -72,8 +68,8 @@ def build(spec: ModelSpec, init: str | Path = "random") -> PixelModel:
 def _load_weights_into(model: PixelModel, path: Path) -> None:
     if not path.exists():
         raise ModelFileError(f"weights not found: {path}")
-    if path.is_dir() or path.suffix in (".safetensors", ".json"):
-        state = _read_safetensors(_bundle_paths(path)[0])
+    if path.is_dir() or path.suffix in BUNDLE_SUFFIXES:
+        state = _read_safetensors(bundle_paths(path)[0])
     else:
         state = _read_torch_checkpoint(path)
     own = model.net.state_dict()
@@ -108,15 +104,6 @@ def _read_torch_checkpoint(path: Path) -> dict[str, torch.Tensor]:
     return {next((k[len(p) :] for p in prefixes if k.startswith(p)), k): v for k, v in obj.items()}
 
 
-def _bundle_paths(path: str | Path) -> tuple[Path, Path]:
-    path = Path(path)
-    if path.is_dir():
-        return path / WEIGHTS_NAME, path / SPEC_NAME
-    if path.suffix in (".safetensors", ".json"):
-        return path.with_suffix(".safetensors"), path.with_suffix(".json")
-    raise ModelFileError(f"{path}: not a model bundle (a directory, or NAME.safetensors + NAME.json)")
-
-
 def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 
@@ -130,7 +117,7 @@ def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
 
 def read_spec(path: str | Path) -> ModelSpec:
     """The ModelSpec of a bundle, without touching its weights."""
-    spec_path = _bundle_paths(path)[1]
+    spec_path = bundle_paths(path)[1]
     if not spec_path.exists():
         raise ModelFileError(f"bundle spec not found: {spec_path}")
     return ModelSpec.from_json(spec_path.read_text(encoding="utf-8"))
@@ -138,7 +125,7 @@ def read_spec(path: str | Path) -> ModelSpec:
 
 def write_spec(spec: ModelSpec, path: str | Path) -> Path:
     """Replace the spec JSON of an existing bundle (e.g. a new threshold); weights are not touched."""
-    spec_path = _bundle_paths(path)[1]
+    spec_path = bundle_paths(path)[1]
     if not spec_path.exists():
         raise ModelFileError(f"bundle spec not found: {spec_path}")
     spec.validate()
@@ -150,7 +137,7 @@ def write_spec(spec: ModelSpec, path: str | Path) -> Path:
 
 def is_bundle(path: str | Path) -> bool:
     try:
-        return all(p.exists() for p in _bundle_paths(path))
+        return all(p.exists() for p in bundle_paths(path))
     except ModelFileError:
         return False
 
@@ -175,7 +162,7 @@ def load_bundle(path: str | Path, device: str = "cpu") -> tuple[PixelModel, Mode
     """Load a bundle into an eval-mode :class:`PixelModel` on ``device``."""
     spec = read_spec(path)
     model = build(spec, "random")
-    state = _read_safetensors(_bundle_paths(path)[0])
+    state = _read_safetensors(bundle_paths(path)[0])
     try:
         model.net.load_state_dict(state, strict=True)
     except RuntimeError as exc:
@@ -193,9 +180,3 @@ def runtime_versions() -> dict[str, str]:
         "timm": timm.__version__,
         "python": platform.python_version(),
     }
-
-
-def describe(path: str | Path) -> dict:
-    """Small summary for `synthsight info`."""
-    spec = read_spec(path)
-    return {"kind": "bundle", "path": str(path), "spec": json.loads(spec.to_json())}

@@ -42,6 +42,46 @@ DCT_OVERSAMPLE = 2
 # Pillow errors at 2x its MAX_IMAGE_PIXELS (~179 MP); we refuse earlier than any decode happens.
 DEFAULT_MAX_PIXELS = 178_956_970
 
+# What counts as an image file, for the scanner's walk, training-data discovery and the benchmarks:
+# a known extension, or (for renamed files) a known signature in the first SNIFF_BYTES bytes.
+IMAGE_EXTENSIONS = frozenset(
+    (
+        ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".apng", ".gif", ".bmp", ".dib", ".tif", ".tiff", ".webp",
+        ".ppm", ".pgm", ".pbm", ".pnm", ".tga", ".ico", ".jp2", ".j2k", ".jpx", ".psd", ".pcx", ".sgi", ".dds",
+        ".qoi", ".heic", ".heif", ".avif", ".avifs", ".mpo", ".icns",
+    )
+)  # fmt: skip
+# (offset, magic, Pillow format name)
+IMAGE_SIGNATURES = (
+    (0, b"\xff\xd8\xff", "JPEG"),
+    (0, b"\x89PNG\r\n\x1a\n", "PNG"),
+    (0, b"GIF87a", "GIF"),
+    (0, b"GIF89a", "GIF"),
+    (0, b"BM", "BMP"),
+    (0, b"II*\x00", "TIFF"),
+    (0, b"MM\x00*", "TIFF"),
+    (0, b"II+\x00", "TIFF"),  # BigTIFF
+    (0, b"MM\x00+", "TIFF"),
+    (8, b"WEBP", "WEBP"),
+    (0, b"\x00\x00\x00\x0cjP  ", "JPEG2000"),
+    (0, b"\xff\x4f\xff\x51", "JPEG2000"),  # codestream
+    (0, b"8BPS", "PSD"),
+    (0, b"qoif", "QOI"),
+    (0, b"\x00\x00\x01\x00", "ICO"),
+    (4, b"ftypavif", "AVIF"),
+    (4, b"ftypavis", "AVIF"),  # image sequence
+    (0, b"icns", "ICNS"),
+    (4, b"ftypheic", "HEIF"),
+    (4, b"ftypmif1", "HEIF"),
+    *((0, b"P" + bytes([48 + k]), "PPM") for k in range(1, 7)),  # P1..P6
+)
+SNIFF_BYTES = 16
+
+
+def sniff_format(head: bytes) -> str | None:
+    """The format whose signature ``head`` (a file's first bytes) starts with, or None."""
+    return next((name for off, magic, name in IMAGE_SIGNATURES if head[off : off + len(magic)] == magic), None)
+
 
 @dataclass(frozen=True)
 class PreprocessSpec:
@@ -231,25 +271,13 @@ def _explain(exc: Exception, source: Any = None, fmt: str = "") -> DecodeError:
         return DecodeError("truncated", f"file is truncated or damaged ({text})")
     if any(w in low for w in ("12-bit", "unsupported", "not supported", "unknown", "cannot find loader")):
         return DecodeError("unsupported", text)
-    fmt = fmt or _sniff_format(_head(source, 16) or b"") or ""
+    fmt = fmt or sniff_format(_head(source, SNIFF_BYTES) or b"") or ""
     damaged = f"damaged {fmt} file" if fmt else "damaged file"
     if isinstance(exc, OSError):
         return DecodeError("corrupt", f"{damaged} ({text})")
     return DecodeError("corrupt", f"{damaged} ({type(exc).__name__}: {text})")
 
 
-# Signatures of the formats whose own parser can say why Pillow refused a file that carries their magic.
-_MAGIC = (
-    (0, b"\x89PNG\r\n\x1a\n", "PNG"),
-    (0, b"\xff\xd8", "JPEG"),
-    (0, b"GIF8", "GIF"),
-    (0, b"BM", "BMP"),
-    (0, b"II*\x00", "TIFF"),
-    (0, b"MM\x00*", "TIFF"),
-    (0, b"II+\x00", "TIFF"),
-    (0, b"MM\x00+", "TIFF"),
-    (8, b"WEBP", "WEBP"),
-)
 _HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1")
 _JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # start-of-frame markers (not DHT, JPG, DAC)
 
@@ -262,7 +290,7 @@ def _unidentified(source: Any) -> DecodeError:
     head = head or b""
     if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
         return DecodeError("unsupported", "HEIF/HEIC image: this build of Pillow has no HEIF decoder")
-    fmt = _sniff_format(head)
+    fmt = sniff_format(head)
     if fmt is None:
         return DecodeError("not-an-image", "not a recognised image format")
     if fmt == "JPEG":
@@ -278,10 +306,6 @@ def _unidentified(source: Any) -> DecodeError:
     if "not identified by this driver" in low:  # Pillow's words for a header without a valid size or mode
         why = "no valid image size or pixel mode"
     return DecodeError("corrupt", f"damaged {fmt} file: its header cannot be read ({why})")
-
-
-def _sniff_format(head: bytes) -> str | None:
-    return next((name for off, magic, name in _MAGIC if head[off : off + len(magic)] == magic), None)
 
 
 def _head(source: Any, size: int) -> bytes | None:

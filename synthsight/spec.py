@@ -8,13 +8,43 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from synthsight.errors import ModelFileError
 from synthsight.preprocess import PreprocessSpec
 
 FORMAT_VERSION = 1
+# ONNX ``metadata_props`` keys: the spec JSON, the graph's precision, the ops an FP16 graph keeps in FP32.
 ONNX_METADATA_KEY = "synthsight.spec"
+PRECISION_KEY = "synthsight.precision"
+FP32_OPS_KEY = "synthsight.fp32_ops"
+
+# The exported model's contract, shared by the exporters and every runtime: uint8 NHWC ``pixels``
+# with a dynamic batch dimension in, float32 ``logits`` [N, classes] out.
+INPUT_NAME = "pixels"
+OUTPUT_NAME = "logits"
+BATCH_DIM = "batch"
+
+# A model bundle: a directory holding these two files, or the pair NAME.safetensors + NAME.json.
+WEIGHTS_NAME = "model.safetensors"
+SPEC_NAME = "model.json"
+BUNDLE_SUFFIXES = (".safetensors", ".json")
+
+
+def bundle_paths(path: str | Path) -> tuple[Path, Path]:
+    """(weights, spec JSON) of the bundle at ``path``: a directory, NAME.safetensors or NAME.json.
+
+    Raises:
+        ModelFileError: when ``path`` is none of these forms.
+    """
+    path = Path(path)
+    if path.is_dir():
+        return path / WEIGHTS_NAME, path / SPEC_NAME
+    if path.suffix in BUNDLE_SUFFIXES:
+        return path.with_suffix(".safetensors"), path.with_suffix(".json")
+    raise ModelFileError(f"{path}: not a model bundle (a directory, or NAME.safetensors + NAME.json)")
+
 
 # Folder names mapped to the two canonical classes (DESIGN.md "Model bundle").
 AI_ALIASES = ("ai", "fake", "generated", "synthetic")

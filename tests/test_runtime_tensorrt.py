@@ -52,7 +52,7 @@ def test_batch_sizes_follow_the_profile():
 def test_missing_pieces_are_named():
     with pytest.raises(BackendUnavailable, match="NVIDIA GPUs only"):
         require_tensorrt("cpu")
-    with pytest.raises(UsageError, match="expected auto, cuda or cuda:N"):
+    with pytest.raises(UsageError, match="expected auto, cpu, cuda or cuda:N"):
         require_tensorrt("npu")
     if not _has_tensorrt_gpu():
         with pytest.raises(BackendUnavailable, match="TensorRT is not installed|torch sees no CUDA GPU"):

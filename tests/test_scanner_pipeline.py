@@ -4,6 +4,7 @@ verdicts equal to the backend run directly, hostile corpora never crash it, Ctrl
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import signal
@@ -151,3 +152,30 @@ def test_resume_refuses_a_different_model(tiny_onnx, tmp_path):
     scan([str(images)], str(tiny_onnx["onnx"]), [report], workers=0, quiet=True, resume=True)
     manifest = json.loads((tmp_path / "r.csv.manifest.json").read_text())
     assert manifest["resumed"] and [r["status"] for r in manifest["earlier_runs"]] == ["complete"]
+
+
+def test_a_bundle_named_by_its_json_is_hashed_by_its_weights(tiny_bundle, tmp_path):
+    """`--model NAME.json` used to hash the JSON, so new weights under the same JSON resumed silently."""
+    import shutil
+
+    from synthsight.errors import UsageError
+
+    images = tmp_path / "images"
+    images.mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((40, 40, 3), 60 * i, np.uint8)).save(images / f"{i}.png")
+    shutil.copy(tiny_bundle / "model.safetensors", tmp_path / "det.safetensors")
+    shutil.copy(tiny_bundle / "model.json", tmp_path / "det.json")
+    report = tmp_path / "r.csv"
+    scan([str(images)], str(tmp_path / "det.json"), [report], workers=0, quiet=True)
+    manifest = json.loads((tmp_path / "r.csv.manifest.json").read_text())
+    weights = (tmp_path / "det.safetensors").read_bytes()
+    assert manifest["model"]["sha256"] == hashlib.sha256(weights).hexdigest()
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(str(tmp_path / "det.safetensors"))
+    first = next(iter(state))
+    state[first] = state[first] + 1.0  # retrained weights, same JSON
+    save_file(state, str(tmp_path / "det.safetensors"))
+    with pytest.raises(UsageError, match="model sha256"):
+        scan([str(images)], str(tmp_path / "det.json"), [report], workers=0, quiet=True, resume=True)

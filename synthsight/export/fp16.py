@@ -21,10 +21,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from synthsight.spec import FP32_OPS_KEY, PRECISION_KEY
+
 # Ops computed in FP32 inside the FP16 graph (the converter puts Casts around them).
 FP32_OPS: tuple[str, ...] = ("LayerNormalization",)
-PRECISION_KEY = "synthsight.precision"
-FP32_OPS_KEY = "synthsight.fp32_ops"
 
 
 def convert_fp16(src: str | Path, dst: str | Path, *, fp32_ops: Sequence[str] = FP32_OPS) -> Path:

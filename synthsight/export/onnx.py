@@ -18,11 +18,8 @@ import warnings
 from pathlib import Path
 
 from synthsight.errors import ModelFileError, UsageError
-from synthsight.spec import ModelSpec
+from synthsight.spec import BATCH_DIM, INPUT_NAME, OUTPUT_NAME, ModelSpec
 
-INPUT_NAME = "pixels"
-OUTPUT_NAME = "logits"
-BATCH_DIM = "batch"
 DEFAULT_OPSET = 18
 MIN_OPSET = 17  # LayerNormalization became a standard op in opset 17; below it is decomposed (and FP16-fragile)
 

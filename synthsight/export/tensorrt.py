@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from synthsight.errors import BackendUnavailable, ModelFileError, SynthsightError, UsageError
-from synthsight.spec import ModelSpec
+from synthsight.spec import INPUT_NAME, ModelSpec
 
-INPUT_NAME = "pixels"
 MIN_VERSION = (10, 12)
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from synthsight.errors import ModelFileError, UsageError
 from synthsight.runtime.base import Backend, scores_from_logits
+from synthsight.spec import BUNDLE_SUFFIXES, SPEC_NAME, WEIGHTS_NAME, bundle_paths
 
 # backend name -> "module:class", imported lazily.
 BACKENDS: dict[str, str] = {
@@ -24,8 +25,7 @@ SUFFIXES: dict[str, str] = {
     ".engine": "engine",
     ".plan": "engine",
     ".onnx": "onnx",
-    ".safetensors": "bundle",
-    ".json": "bundle",
+    **dict.fromkeys(BUNDLE_SUFFIXES, "bundle"),
 }
 # What to tell a user who asks a backend for a kind it cannot run.
 CONVERT_HINT: dict[str, str] = {
@@ -33,16 +33,15 @@ CONVERT_HINT: dict[str, str] = {
     "onnx": "ONNX files run on onnxruntime (or build an engine: synthsight export BUNDLE --format engine)",
     "engine": "TensorRT engines run on tensorrt only",
 }
-BUNDLE_FILES = ("model.safetensors", "model.json")  # the directory form of a bundle (synthsight.model)
 
 
 def model_kind(path: str | Path) -> str:
     """``bundle``, ``onnx`` or ``engine`` by what ``path`` is; ModelFileError when it is none of them."""
     path = Path(path)
     if path.is_dir():
-        if all((path / name).is_file() for name in BUNDLE_FILES):
+        if all(p.is_file() for p in bundle_paths(path)):
             return "bundle"
-        raise ModelFileError(f"{path}: directory is not a model bundle (needs {' and '.join(BUNDLE_FILES)})")
+        raise ModelFileError(f"{path}: directory is not a model bundle (needs {WEIGHTS_NAME} and {SPEC_NAME})")
     if not path.exists():
         raise ModelFileError(f"{path}: model file not found")
     if path.name.lower().endswith(".engine.json"):
@@ -54,6 +53,14 @@ def model_kind(path: str | Path) -> str:
             f"{path}: not a model file (expected a bundle directory, NAME.safetensors, .onnx or .engine)"
         )
     return kind
+
+
+def weights_file(path: str | Path) -> Path:
+    """The file whose bytes a backend runs: a bundle's weights, else the model file itself.
+
+    Reports hash this file, so ``--resume`` sees new weights however the bundle was named.
+    """
+    return bundle_paths(path)[0] if model_kind(path) == "bundle" else Path(path)
 
 
 def backend_class(name: str) -> type[Backend]:
@@ -107,4 +114,4 @@ def open_backend(
     return backend_class(name)(path, device=device, precision=precision, max_batch=max_batch, threads=threads)
 
 
-__all__ = ["BACKENDS", "Backend", "choose_backend", "model_kind", "open_backend", "scores_from_logits"]
+__all__ = ["BACKENDS", "Backend", "choose_backend", "model_kind", "open_backend", "scores_from_logits", "weights_file"]

@@ -13,7 +13,7 @@ from typing import Any
 
 from synthsight.errors import SynthsightError
 from synthsight.runtime import BACKENDS, CONVERT_HINT, RUNS_ON, model_kind
-from synthsight.spec import ModelSpec
+from synthsight.spec import ModelSpec, bundle_paths
 
 KIND_LABELS = {"bundle": "PyTorch model bundle", "onnx": "ONNX model", "engine": "TensorRT engine"}
 
@@ -32,13 +32,12 @@ def describe_model(path: str | Path) -> dict[str, Any]:
 
 def _size(path: Path, kind: str) -> int:
     if kind == "bundle":
-        files = path.glob("model.*") if path.is_dir() else [path.with_suffix(".safetensors"), path.with_suffix(".json")]
-        return sum(f.stat().st_size for f in files if f.is_file())
+        return sum(f.stat().st_size for f in bundle_paths(path) if f.is_file())
     return path.stat().st_size
 
 
 def _bundle(path: Path) -> tuple[ModelSpec, dict]:
-    spec_path = path / "model.json" if path.is_dir() else path.with_suffix(".json")
+    spec_path = bundle_paths(path)[1]
     if not spec_path.is_file():
         raise SynthsightError(f"{path}: bundle spec {spec_path.name} not found")
     return ModelSpec.from_json(spec_path.read_text(encoding="utf-8")), {"spec_file": str(spec_path)}

@@ -18,21 +18,11 @@ from typing import Any
 import numpy as np
 
 from synthsight.errors import BackendUnavailable, ModelFileError, UsageError
-from synthsight.runtime.base import Backend
-from synthsight.spec import ModelSpec
+from synthsight.runtime.base import Backend, parse_device, usable_cores
+from synthsight.spec import INPUT_NAME, OUTPUT_NAME, PRECISION_KEY, ModelSpec
 
-INPUT_NAME = "pixels"
-OUTPUT_NAME = "logits"
-PRECISION_KEY = "synthsight.precision"  # written by export/fp16.py
 TRT_EP, CUDA_EP, CPU_EP = "TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"
 GPU_HINT = "install onnxruntime-gpu (pip install 'synthsight[gpu]') on a machine with an NVIDIA driver"
-
-
-def available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
 
 
 def default_cache_dir() -> Path:
@@ -51,17 +41,15 @@ def plan_providers(
     cache_dir: Path | None = None,
 ) -> list[tuple[str, dict[str, Any]]]:
     """Providers with their options, best first, for ``device`` given the providers this onnxruntime has."""
-    device = (device or "auto").lower()
-    if device == "cpu":
+    wanted = parse_device(device)
+    if wanted.kind == "cpu":
         return [(CPU_EP, {})]
-    if device != "auto" and device != "cuda" and not device.startswith("cuda:"):
-        raise UsageError(f"--device {device!r}: expected auto, cpu, cuda or cuda:N")
     gpu = [p for p in (TRT_EP, CUDA_EP) if p in available]
     if not gpu:
-        if device == "auto":
+        if wanted.kind == "auto":
             return [(CPU_EP, {})]
-        raise BackendUnavailable(f"--device {device}: this onnxruntime has no CUDA provider ({GPU_HINT})")
-    index = int(device.split(":")[1]) if ":" in device else 0
+        raise BackendUnavailable(f"--device {wanted}: this onnxruntime has no CUDA provider ({GPU_HINT})")
+    index = wanted.gpu
     plan: list[tuple[str, dict[str, Any]]] = []
     if TRT_EP in gpu:
         plan.append((TRT_EP, _trt_options(index, size, max_batch, fp16, cache_dir or default_cache_dir())))
@@ -116,7 +104,7 @@ def session_options(ort, threads: int | None):
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.intra_op_num_threads = int(threads or available_cores())
+    opts.intra_op_num_threads = int(threads or usable_cores())
     opts.inter_op_num_threads = 1
     if threads is not None:
         # The caller sized threads to share the machine with decode workers: do not spin on their cores.

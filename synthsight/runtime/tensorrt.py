@@ -19,12 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from synthsight.errors import BackendUnavailable, ModelFileError, UsageError
-from synthsight.runtime.base import Backend
+from synthsight.runtime.base import Backend, parse_device
 from synthsight.runtime.engine_sidecar import REEXPORT, check_sidecar, profile_bounds, read_sidecar
-from synthsight.spec import ModelSpec
+from synthsight.spec import INPUT_NAME, OUTPUT_NAME, ModelSpec
 
-INPUT_NAME = "pixels"
-OUTPUT_NAME = "logits"
 GPU_HINT = "pip install 'synthsight[gpu]' (tensorrt from NVIDIA's index) on a machine with an NVIDIA GPU and driver"
 
 
@@ -40,13 +38,11 @@ class TensorInfo:
 
 def require_tensorrt(device: str = "auto"):
     """(tensorrt, torch, device index), or BackendUnavailable naming what is missing here."""
-    device = (device or "auto").lower()
-    if device == "cpu":
+    wanted = parse_device(device)
+    if wanted.kind == "cpu":
         raise BackendUnavailable(
             "TensorRT engines run on NVIDIA GPUs only; on a CPU use the .onnx file with --backend onnxruntime"
         )
-    if device not in ("auto", "cuda") and not device.startswith("cuda:"):
-        raise UsageError(f"--device {device!r}: expected auto, cuda or cuda:N for TensorRT")
     try:
         import tensorrt as trt
     except ImportError:
@@ -55,10 +51,9 @@ def require_tensorrt(device: str = "auto"):
 
     if not torch.cuda.is_available():
         raise BackendUnavailable(f"TensorRT needs CUDA, but torch sees no CUDA GPU here ({GPU_HINT})")
-    index = int(device.split(":")[1]) if ":" in device else 0
-    if index >= torch.cuda.device_count():
-        raise BackendUnavailable(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) here")
-    return trt, torch, index
+    if wanted.gpu >= torch.cuda.device_count():
+        raise BackendUnavailable(f"--device {wanted}: only {torch.cuda.device_count()} CUDA device(s) here")
+    return trt, torch, wanted.gpu
 
 
 def check_io(tensors: list[TensorInfo], spec: ModelSpec, low: int, high: int, where: str) -> None:

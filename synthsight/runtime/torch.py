@@ -12,29 +12,29 @@ from pathlib import Path
 import numpy as np
 
 from synthsight.errors import BackendUnavailable, UsageError
-from synthsight.runtime.base import Backend
+from synthsight.runtime.base import Backend, parse_device
 
 # Which precisions each device type runs, and its default ("auto").
 PRECISIONS = {"cpu": ("fp32", "bf16"), "cuda": ("fp16", "bf16", "fp32")}
 
 
 def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda:0`` when torch sees a GPU, else ``cpu``; ``cuda`` without one is BackendUnavailable."""
+    """The torch device string for ``--device``: ``auto`` -> ``cuda:0`` when torch sees a GPU, else ``cpu``.
+
+    Used by the PyTorch backend and by training. Raises BackendUnavailable for a GPU that is not here.
+    """
     import torch
 
-    device = (device or "auto").lower()
-    if device == "auto":
+    wanted = parse_device(device)
+    if wanted.kind == "auto":
         return "cuda:0" if torch.cuda.is_available() else "cpu"
-    if device == "cpu":
+    if wanted.kind == "cpu":
         return "cpu"
-    if device == "cuda" or device.startswith("cuda:"):
-        if not torch.cuda.is_available():
-            raise BackendUnavailable(f"--device {device}: torch sees no CUDA GPU on this machine (use --device cpu)")
-        index = int(device.split(":")[1]) if ":" in device else 0
-        if index >= torch.cuda.device_count():
-            raise BackendUnavailable(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) here")
-        return f"cuda:{index}"
-    raise UsageError(f"--device {device!r}: expected auto, cpu, cuda or cuda:N")
+    if not torch.cuda.is_available():
+        raise BackendUnavailable(f"--device {wanted}: torch sees no CUDA GPU on this machine (use --device cpu)")
+    if wanted.gpu >= torch.cuda.device_count():
+        raise BackendUnavailable(f"--device {wanted}: only {torch.cuda.device_count()} CUDA device(s) here")
+    return f"cuda:{wanted.gpu}"
 
 
 def resolve_precision(device: str, precision: str) -> str:

@@ -26,7 +26,6 @@ SYNTHETIC_CLASSES = {
 }
 UNIQUE_PER_CLASS = 4  # generating a 12 MP picture takes ~1 s: make a few, copy the rest
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 
 
 @dataclass
@@ -322,8 +321,10 @@ def _classify(folder: Path) -> dict[str, list[Path]]:
     """Group a user's images by format and size class (read from headers only)."""
     from PIL import Image
 
+    from synthsight.preprocess import IMAGE_EXTENSIONS
+
     out: dict[str, list[Path]] = {}
-    for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()):
+    for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()):
         try:
             with Image.open(path) as im:
                 mp = im.size[0] * im.size[1] / 1e6
@@ -346,6 +347,8 @@ def machine_info() -> dict[str, Any]:
 
     import psutil
 
+    from synthsight.runtime.base import usable_cores
+
     versions = {name: _version(name) for name in _PACKAGES}
     gpu = _gpu()
     shown = [f"{name} {v}" for name, v in versions.items() if v and name != "synthsight"]
@@ -357,7 +360,7 @@ def machine_info() -> dict[str, Any]:
     return {
         "cpu": _cpu_model(),
         "cores": os.cpu_count(),
-        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "usable_cores": usable_cores(),
         "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
         "gpu": gpu.get("name"),
         "gpu_driver": gpu.get("driver"),

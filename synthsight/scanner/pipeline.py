@@ -24,7 +24,7 @@ from synthsight import __version__
 from synthsight.errors import SynthsightError, UsageError
 from synthsight.preprocess import DEFAULT_MAX_PIXELS
 from synthsight.runtime.base import Backend, scores_from_logits
-from synthsight.scanner import provenance
+from synthsight.scanner import manifest as manifests
 from synthsight.scanner import resume as resume_mod
 from synthsight.scanner.pool import Batch, DecodePool, Item, default_inference_threads, default_workers
 from synthsight.scanner.progress import Progress
@@ -230,16 +230,16 @@ class _Run:
         """Refuse to resume a report made by another model, then mark each streamed report as running."""
         manifest = self._manifest(0.0, False, False, workers, status="running")
         for out in self._stream_outs():
-            earlier = provenance.read_manifest(out) if self.opts.resume and out.exists() else None
-            provenance.check_resumable(out, earlier, manifest)
-            self.earlier_runs[out] = provenance.history(earlier)
+            earlier = manifests.read_manifest(out) if self.opts.resume and out.exists() else None
+            manifests.check_resumable(out, earlier, manifest)
+            self.earlier_runs[out] = manifests.history(earlier)
         for out in self._stream_outs():
-            provenance.write_manifest(out, manifest, self.earlier_runs[out])
+            manifests.write_manifest(out, manifest, self.earlier_runs[out])
 
     def _end_manifests(self, manifest: dict[str, Any], failed: bool) -> None:
         for out in self._stream_outs():
             try:
-                provenance.write_manifest(out, manifest, self.earlier_runs.get(out, []))
+                manifests.write_manifest(out, manifest, self.earlier_runs.get(out, []))
             except SynthsightError:
                 if not failed:  # when a report write already failed, that error is the one to show
                     raise
@@ -356,10 +356,16 @@ class _Run:
 
 
 def _sha256(path: str) -> str:
-    """Hash of the model file (a bundle's weights file) so a report names exactly what judged it."""
-    p = Path(path)
-    if p.is_dir():
-        p = p / "model.safetensors"
+    """Hash of the file that is run (a bundle's weights, however the bundle was named) so a report names
+    exactly what judged it and ``--resume`` sees new weights."""
+    from synthsight.runtime import weights_file
+
+    if not path:
+        return ""
+    try:
+        p = weights_file(path)
+    except SynthsightError:
+        return ""
     if not p.is_file():
         return ""
     digest = hashlib.sha256()

@@ -17,7 +17,6 @@ the calling thread with the same code and the same batches.
 from __future__ import annotations
 
 import contextlib
-import os
 import queue
 import threading
 import time
@@ -32,6 +31,7 @@ import numpy as np
 
 from synthsight.errors import SynthsightError
 from synthsight.preprocess import DEFAULT_MAX_PIXELS, PreprocessSpec
+from synthsight.runtime.base import usable_cores
 from synthsight.scanner.walk import Entry
 from synthsight.scanner.worker import read_file, worker_main
 
@@ -94,7 +94,7 @@ class _Batcher:
 def default_workers(device: str = "cpu") -> int:
     """Decode processes for a scan: on a GPU every core but one (the one feeding the GPU); on a CPU half the
     cores, at least one. Workers block when the slot ring is full, so a spare one costs memory, not CPU."""
-    cores = os.cpu_count() or 1
+    cores = usable_cores()
     if str(device).startswith("cuda"):
         return max(1, cores - 1)
     return max(1, cores // 2)
@@ -106,7 +106,7 @@ def default_inference_threads(workers: int) -> int:
     Measured on 2 cores (convnext_atto 224 px ONNX, 480 mixed JPEG/PNG files): 1 worker + 2 threads
     71 img/s, 1 worker + 1 thread 63 img/s, 2 workers + 1 thread 60 img/s (benchmarks own the full table).
     """
-    return max(1, (os.cpu_count() or 1) - workers + 1)
+    return max(1, usable_cores() - workers + 1)
 
 
 class DecodePool:

@@ -26,71 +26,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from synthsight.errors import UsageError
-
-IMAGE_EXTENSIONS = frozenset(
-    [
-        ".jpg",
-        ".jpeg",
-        ".jpe",
-        ".jfif",
-        ".png",
-        ".apng",
-        ".gif",
-        ".bmp",
-        ".dib",
-        ".tif",
-        ".tiff",
-        ".webp",
-        ".ppm",
-        ".pgm",
-        ".pbm",
-        ".pnm",
-        ".tga",
-        ".ico",
-        ".jp2",
-        ".j2k",
-        ".jpx",
-        ".psd",
-        ".pcx",
-        ".sgi",
-        ".dds",
-        ".qoi",
-        ".heic",
-        ".heif",
-        ".avif",
-        ".avifs",
-        ".mpo",
-        ".icns",
-    ]
-)
-# (offset, magic) pairs of formats Pillow can open; enough bytes to recognise a renamed image.
-SIGNATURES = (
-    (0, b"\xff\xd8\xff"),  # JPEG
-    (0, b"\x89PNG\r\n\x1a\n"),
-    (0, b"GIF87a"),
-    (0, b"GIF89a"),
-    (0, b"BM"),
-    (0, b"II*\x00"),
-    (0, b"MM\x00*"),
-    (8, b"WEBP"),
-    (0, b"\x00\x00\x00\x0cjP  "),  # JPEG 2000
-    (0, b"\xff\x4f\xff\x51"),  # JPEG 2000 codestream
-    (0, b"8BPS"),
-    (0, b"qoif"),
-    (0, b"\x00\x00\x01\x00"),  # ICO
-    (4, b"ftypavif"),
-    (4, b"ftypavis"),  # AVIF image sequence
-    (0, b"icns"),
-    (4, b"ftypheic"),
-    (4, b"ftypmif1"),
-    (0, b"P1"),
-    (0, b"P2"),
-    (0, b"P3"),
-    (0, b"P4"),
-    (0, b"P5"),
-    (0, b"P6"),
-)
-SNIFF_BYTES = 16
+from synthsight.preprocess import IMAGE_EXTENSIONS, SNIFF_BYTES, sniff_format
 
 
 @dataclass
@@ -119,7 +55,7 @@ def sniff(path: str) -> bool:
             head = fh.read(SNIFF_BYTES)
     except OSError:
         return False
-    return any(head[off : off + len(magic)] == magic for off, magic in SIGNATURES)
+    return sniff_format(head) is not None
 
 
 def check_roots(paths: Iterable[str]) -> list[str]:

@@ -27,13 +27,13 @@ from pathlib import Path
 import numpy as np
 
 from synthsight.errors import DecodeError, UsageError
-from synthsight.preprocess import DEFAULT_MAX_PIXELS, PreprocessSpec, decode
+from synthsight.preprocess import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, PreprocessSpec, decode
+from synthsight.runtime.base import usable_cores
 from synthsight.spec import AI_CLASS, REAL_CLASS, canonical_class
 
 CLASSES = [AI_CLASS, REAL_CLASS]  # logit order, as ModelSpec's default
 TRAIN_DIRS = ("train", "training")
 VAL_DIRS = ("val", "validation", "valid", "test")  # first found wins
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".jfif", ".ppm", ".pgm", ".pbm"}
 MAX_DEPTH = 3
 PARALLEL_FROM = 256  # below this, a process pool costs more than it saves
 DEFAULT_CACHE_BYTES = 1 << 30
@@ -183,7 +183,7 @@ def _files(folder: Path) -> list[Path]:
     out = []
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        out += [Path(dirpath) / f for f in sorted(filenames) if Path(f).suffix.lower() in IMAGE_EXTS]
+        out += [Path(dirpath) / f for f in sorted(filenames) if Path(f).suffix.lower() in IMAGE_EXTENSIONS]
     return out
 
 
@@ -244,7 +244,7 @@ def _check(index: DataIndex, spec: PreprocessSpec, workers, cache_bytes: int, ma
     samples = index.train + index.val
     keep = len(samples) * spec.size * spec.size * 3 <= cache_bytes
     jobs = [(s.path, spec, max_pixels, keep) for s in samples]
-    workers = workers if workers is not None else min(8, os.cpu_count() or 1)
+    workers = workers if workers is not None else min(8, usable_cores())
     if workers > 1 and len(jobs) >= PARALLEL_FROM:
         with ProcessPoolExecutor(workers, initializer=_single_thread) as pool:
             results = list(pool.map(_check_one, jobs, chunksize=64))

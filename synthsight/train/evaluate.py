@@ -89,7 +89,7 @@ def _open_model(config: EvalConfig) -> tuple[Callable[[np.ndarray], np.ndarray],
     if is_bundle(config.model):
         import torch
 
-        from synthsight.train.loop import resolve_device
+        from synthsight.runtime.torch import resolve_device
 
         device = resolve_device(config.device)
         model, spec = load_bundle(config.model, device=str(device))

@@ -24,6 +24,8 @@ from torch import nn
 from synthsight.errors import UsageError
 from synthsight.model import PixelModel, build, save_bundle
 from synthsight.preprocess import DEFAULT_MAX_PIXELS, PreprocessSpec
+from synthsight.runtime.base import usable_cores
+from synthsight.runtime.torch import resolve_device
 from synthsight.spec import ModelSpec
 from synthsight.train.data import CLASSES, DataIndex, ImageDataset, collate, discover
 
@@ -60,7 +62,7 @@ def fit(config: TrainConfig) -> Path:
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     seed_everything(config.seed, config.deterministic)
-    device = resolve_device(config.device)
+    device = torch.device(resolve_device(config.device))
     spec = ModelSpec(arch=config.arch, classes=list(CLASSES), preprocess=PreprocessSpec(size=config.size))
     # The model first: a missing hub or a wrong arch fails in a second, not after checking a million files.
     model = build(spec, config.init).to(device)
@@ -306,20 +308,8 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
         torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise UsageError(f"unknown device {name!r} (use auto, cpu, cuda or cuda:N)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"device {name} requested but CUDA is not available on this machine")
-    return device
-
-
 def _workers(requested: int | None) -> int:
-    return requested if requested is not None else min(4, os.cpu_count() or 1)
+    return requested if requested is not None else min(4, usable_cores())
 
 
 def _worker_init(_: int) -> None:
