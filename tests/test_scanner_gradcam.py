@@ -66,7 +66,7 @@ def test_scan_writes_overlays_for_the_chosen_images(tiny_bundle: Path, tmp_path:
     scan([str(tmp_path / "in")], backend, [out], workers=0, gradcam_dir=str(cams), gradcam_for="all", quiet=True)
     records, _ = read_records(out)
     assert len(records) == 6 and len(list(cams.iterdir())) == 6
-    assert all("gradcam: " + str(cams.resolve()) in r.notes for r in records)
+    assert all(r.gradcam.startswith(str(cams.resolve())) for r in records)
     shutil.rmtree(cams)
     scan([str(tmp_path / "in")], backend, [out], workers=0, gradcam_dir=str(cams), overwrite=True, quiet=True)
     ai = [r for r in read_records(out)[0] if r.verdict == "ai"]

@@ -294,6 +294,7 @@ class _Run:
             height=meta.get("height"),
             error=meta.get("error") or entry.message,
             notes=meta.get("notes", ""),
+            gradcam=meta.get("gradcam", ""),
         )
         if meta.get("error"):
             rec.verdict = "error"
@@ -311,7 +312,7 @@ class _Run:
         for k, item in chosen:
             is_ai = scores[item.seq] >= self.threshold
             path = self.cam.save(pixels[k], item.entry.path, target="ai" if is_ai else "real")
-            item.meta["notes"] = "; ".join(filter(None, [item.meta.get("notes", ""), f"gradcam: {path}"]))
+            item.meta["gradcam"] = str(path)
 
     def _all_counts(self) -> dict[str, int]:
         """Counts over every record of the reports: this run's plus the earlier runs' still standing."""

@@ -1,7 +1,10 @@
 """Scan records and the writers that store them: one table, one record schema for every format.
 
 Record columns (DESIGN.md "Scan records" plus what a forensic reader needs):
-``path, path_b64, sha256, bytes, mtime, format, width, height, verdict, score, error, notes``.
+``path, path_b64, sha256, bytes, mtime, format, width, height, verdict, score, provenance, evidence,
+error, notes, gradcam``; JSON and JSONL add ``provenance_detail``, the structured evidence behind
+``provenance`` (one class) and ``evidence`` (one line). The CNN verdict and the file's own
+provenance evidence stand side by side, never merged into one number.
 
 Paths hold any bytes. ``path`` is always valid UTF-8 text for display: bytes that are not UTF-8
 appear as ``\\xNN``, control characters (newline, tab...) as Python escapes. Whenever that text is
@@ -41,9 +44,14 @@ COLUMNS = (
     "height",
     "verdict",
     "score",
+    "provenance",
+    "evidence",
     "error",
     "notes",
+    "gradcam",
 )
+# Fields that only the JSON formats carry (nested objects have no place in a CSV cell).
+DETAIL_FIELDS = ("provenance_detail",)
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 WORKER_DIED = "decode worker died"  # errors starting so are retried by --resume (not a property of the file)
 
@@ -61,16 +69,24 @@ class Record:
     width: int | None = None
     height: int | None = None
     score: float | None = None
+    provenance: str = ""
+    evidence: str = ""
     error: str = ""
     notes: str = ""
+    gradcam: str = ""  # path of the Grad-CAM overlay, when the scan made one
+    provenance_detail: dict[str, Any] | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        """Serialisable form: the display path plus ``path_b64`` when the display text is not exact."""
+    def to_dict(self, detail: bool = False) -> dict[str, Any]:
+        """Serialisable form: the display path plus ``path_b64`` when the display text is not exact.
+
+        ``detail`` adds the JSON-only fields (:data:`DETAIL_FIELDS`).
+        """
         text, b64 = encode_path(self.path)
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["path"], out["path_b64"] = text, b64
-        out["error"], out["notes"] = _printable(self.error), _printable(self.notes)
-        return {k: out[k] for k in COLUMNS}
+        for key in ("evidence", "error", "notes", "gradcam"):
+            out[key] = _printable(out[key])
+        return {k: out[k] for k in COLUMNS + (DETAIL_FIELDS if detail else ())}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Record:
@@ -88,8 +104,12 @@ class Record:
             width=num("width", int),
             height=num("height", int),
             score=num("score", float),
+            provenance=data.get("provenance") or "",
+            evidence=data.get("evidence") or "",
             error=data.get("error") or "",
             notes=data.get("notes") or "",
+            gradcam=data.get("gradcam") or "",
+            provenance_detail=data.get("provenance_detail") or None,
         )
 
     @property
@@ -228,7 +248,7 @@ class JsonlWriter(StreamWriter):
     extension = ".jsonl"
 
     def _line(self, record: Record) -> str:
-        return json.dumps(record.to_dict(), ensure_ascii=False) + "\n"
+        return json.dumps(record.to_dict(detail=True), ensure_ascii=False) + "\n"
 
     @staticmethod
     def parse(lines: list[str]) -> list[Record]:
@@ -249,7 +269,8 @@ class JsonWriter:
 
     def write(self, records: Iterable[Record]) -> None:
         for record in records:
-            self.fh.write(("\n" if self.count == 0 else ",\n") + json.dumps(record.to_dict(), ensure_ascii=False))
+            line = json.dumps(record.to_dict(detail=True), ensure_ascii=False)
+            self.fh.write(("\n" if self.count == 0 else ",\n") + line)
             self.count += 1
 
     def close(self, manifest: dict[str, Any] | None = None) -> None:
