@@ -113,12 +113,13 @@ def synthsight_scan(files: list[str], onnx: str, out: str, workers: int | None) 
 def decode_only(files: list[str], workers: int | None) -> int:
     """synthsight's decode pool alone, as the scan runs it (the decode side of the bound)."""
     from synthsight.preprocess import PreprocessSpec
-    from synthsight.scanner.pool import DecodePool, default_workers
+    from synthsight.scanner.pool import DecodePool, plan_cores
     from synthsight.scanner.walk import Walker
+    from synthsight.scanner.worker import ReadOptions
 
-    n = default_workers() if workers is None else workers
+    n = plan_cores(workers).cpu_workers
     _start()
-    with DecodePool(iter(Walker(files)), PreprocessSpec(size=SIZE), BATCH, n) as pool:
+    with DecodePool(iter(Walker(files)), ReadOptions(PreprocessSpec(size=SIZE)), BATCH, n) as pool:
         for batch in pool:
             pool.release(batch)
     return len(files)
@@ -129,9 +130,9 @@ def inference_only(onnx: str, images: int) -> int:
     import numpy as np
 
     from synthsight.runtime import open_backend
-    from synthsight.scanner.pool import default_inference_threads, default_workers
+    from synthsight.scanner.pool import plan_cores
 
-    threads = default_inference_threads(default_workers("cpu"))
+    threads = plan_cores().threads
     batch = np.random.default_rng(0).integers(0, 256, (BATCH, SIZE, SIZE, 3), dtype=np.uint8)
     with open_backend(onnx, max_batch=BATCH, threads=threads) as backend:
         backend.infer(batch)

@@ -6,7 +6,6 @@ Exit codes follow DESIGN.md: 1 the run itself failed, 2 usage or environment err
 
 from __future__ import annotations
 
-EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -32,9 +31,15 @@ class BackendUnavailable(UsageError):
     """The requested backend or device is not present on this machine (e.g. TensorRT without a GPU)."""
 
 
+# The error reason of a record whose decode process died: it says nothing about the file (the next
+# file of the batch may have been the culprit, or the machine ran out of memory), so --resume reads it again.
+WORKER_DIED = "worker-died"
+
+
 class DecodeError(SynthsightError):
     """One image could not be turned into pixels. `reason` is a short machine-readable cause."""
 
     def __init__(self, reason: str, message: str):
         super().__init__(f"{reason}: {message}")
         self.reason = reason
+        self.message = message

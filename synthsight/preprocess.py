@@ -18,12 +18,17 @@ from __future__ import annotations
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
+from synthsight.decode_failures import explain
 from synthsight.errors import DecodeError
+from synthsight.formats import IMAGE_EXTENSIONS, SNIFF_BYTES, sniff_format
+from synthsight.read_window import HEADER_WINDOW, ReadWindow, bytes_needed, file_size, human
+
+__all__ = ["IMAGE_EXTENSIONS", "Decoded", "PreprocessSpec", "decode", "load_image", "resize", "to_rgb"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -34,6 +39,8 @@ INTERPOLATIONS = {
     "bicubic": Image.Resampling.BICUBIC,
     "lanczos": Image.Resampling.LANCZOS,
 }
+# Bytes the format's own parser re-reads to say why Pillow could not identify a file.
+EXPLAIN_WINDOW = 1 << 20
 # JPEG DCT scaling decodes to at least this multiple of the model size, so the antialiased resize still
 # does the last >= 2x reduction: drafting straight to the model size moved p(ai) by up to 0.034 on the
 # realworld corpus (above the 0.02 parity bound); 2x keeps it under 0.004 and still decodes 12 MP ~4x faster
@@ -41,46 +48,6 @@ INTERPOLATIONS = {
 DCT_OVERSAMPLE = 2
 # Pillow errors at 2x its MAX_IMAGE_PIXELS (~179 MP); we refuse earlier than any decode happens.
 DEFAULT_MAX_PIXELS = 178_956_970
-
-# What counts as an image file, for the scanner's walk, training-data discovery and the benchmarks:
-# a known extension, or (for renamed files) a known signature in the first SNIFF_BYTES bytes.
-IMAGE_EXTENSIONS = frozenset(
-    (
-        ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".apng", ".gif", ".bmp", ".dib", ".tif", ".tiff", ".webp",
-        ".ppm", ".pgm", ".pbm", ".pnm", ".tga", ".ico", ".jp2", ".j2k", ".jpx", ".psd", ".pcx", ".sgi", ".dds",
-        ".qoi", ".heic", ".heif", ".avif", ".avifs", ".mpo", ".icns",
-    )
-)  # fmt: skip
-# (offset, magic, Pillow format name)
-IMAGE_SIGNATURES = (
-    (0, b"\xff\xd8\xff", "JPEG"),
-    (0, b"\x89PNG\r\n\x1a\n", "PNG"),
-    (0, b"GIF87a", "GIF"),
-    (0, b"GIF89a", "GIF"),
-    (0, b"BM", "BMP"),
-    (0, b"II*\x00", "TIFF"),
-    (0, b"MM\x00*", "TIFF"),
-    (0, b"II+\x00", "TIFF"),  # BigTIFF
-    (0, b"MM\x00+", "TIFF"),
-    (8, b"WEBP", "WEBP"),
-    (0, b"\x00\x00\x00\x0cjP  ", "JPEG2000"),
-    (0, b"\xff\x4f\xff\x51", "JPEG2000"),  # codestream
-    (0, b"8BPS", "PSD"),
-    (0, b"qoif", "QOI"),
-    (0, b"\x00\x00\x01\x00", "ICO"),
-    (4, b"ftypavif", "AVIF"),
-    (4, b"ftypavis", "AVIF"),  # image sequence
-    (0, b"icns", "ICNS"),
-    (4, b"ftypheic", "HEIF"),
-    (4, b"ftypmif1", "HEIF"),
-    *((0, b"P" + bytes([48 + k]), "PPM") for k in range(1, 7)),  # P1..P6
-)
-SNIFF_BYTES = 16
-
-
-def sniff_format(head: bytes) -> str | None:
-    """The format whose signature ``head`` (a file's first bytes) starts with, or None."""
-    return next((name for off, magic, name in IMAGE_SIGNATURES if head[off : off + len(magic)] == magic), None)
 
 
 @dataclass(frozen=True)
@@ -141,24 +108,65 @@ def load_image(path: str | Path, spec: PreprocessSpec, max_pixels: int = DEFAULT
     return decode(path, spec, max_pixels).pixels
 
 
-def decode(path: str | Path, spec: PreprocessSpec, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded:
-    """Like :func:`load_image`, also returning format and stored size for the scan record."""
+def decode(path: str | Path | BinaryIO, spec: PreprocessSpec, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded:
+    """Like :func:`load_image`, also returning format and stored size for the scan record.
+
+    ``path`` may be an open binary file (the scanner's worker hashes it first). Pillow only ever reads
+    it through a :class:`synthsight.read_window.ReadWindow`, so a huge file behind a small header
+    costs seconds, not minutes.
+    """
     fmt = ""
+    fh = window = None
     try:
+        fh = path if hasattr(path, "read") else open(path, "rb")  # noqa: SIM115
+        fh.seek(0)
+        size = file_size(fh)
+        window = ReadWindow(fh, _header_window(fh, size))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow warns on every odd header; the record carries what matters
             if max_pixels > 2 * (Image.MAX_IMAGE_PIXELS or 0):
                 Image.MAX_IMAGE_PIXELS = max_pixels // 2 + 1  # our own cap below is the one that counts
-            with Image.open(path) as im:
+            with Image.open(window) as im:
                 fmt = im.format or ""
-                return _decode_open(im, spec, max_pixels)
+                return _decode_open(im, spec, max_pixels, window, size)
     except DecodeError:
         raise
     except Exception as exc:  # Pillow raises far more than OSError on hostile files
-        raise _explain(exc, path, fmt) from None
+        raise _failed(exc, fh or path, window, fmt) from None
+    finally:
+        if fh is not None and fh is not path:
+            fh.close()
 
 
-def _decode_open(im: Image.Image, spec: PreprocessSpec, max_pixels: int) -> Decoded:
+def _failed(exc: Exception, source: Any, window: ReadWindow | None, fmt: str) -> DecodeError:
+    """The DecodeError for ``exc``; says so when the window, not the file, ended what Pillow read."""
+    if not hasattr(source, "read"):
+        return explain(exc, source, fmt)
+    size = file_size(source)
+    # The explanation re-reads the header only: a fresh, small window, whatever was read before.
+    error = explain(exc, ReadWindow(source, min(size, EXPLAIN_WINDOW)), fmt)
+    if window is None or window.limit >= size:
+        return error
+    return DecodeError(
+        error.reason,
+        f"{error.message}; the file is {human(size)}, read no further than {human(window.limit)} "
+        "(a disk image or a broken download with an image's name?)",
+    )
+
+
+def _header_window(fh: BinaryIO, size: int) -> int:
+    """Bytes Pillow may read to open the file: TIFF directories lie anywhere, a WebP declares its size."""
+    head = fh.read(SNIFF_BYTES)
+    fh.seek(0)
+    fmt = sniff_format(head)
+    if fmt == "TIFF":
+        return size
+    if fmt == "WEBP":
+        return min(size, int.from_bytes(head[4:8], "little") + 8)
+    return min(size, HEADER_WINDOW)
+
+
+def _decode_open(im: Image.Image, spec: PreprocessSpec, max_pixels: int, window: ReadWindow, size: int) -> Decoded:
     fmt = im.format or "unknown"
     width, height = im.size
     if width <= 0 or height <= 0:
@@ -169,8 +177,18 @@ def _decode_open(im: Image.Image, spec: PreprocessSpec, max_pixels: int) -> Deco
             f"{width}x{height} = {width * height / 1e6:.1f} MP exceeds the pixel cap of {max_pixels / 1e6:.1f} MP "
             "(raise --max-pixels to allow it)",
         )
+    frames = _frames(im, window, size)
+    need = bytes_needed(width, height, frames)
+    if size > need:
+        images = f"its {width}x{height} {fmt} image" if frames == 1 else f"{frames} {width}x{height} {fmt} images"
+        raise DecodeError(
+            "too-large",
+            f"the file is {human(size)}, far more than {images} can need (at most {human(need)}): "
+            "a disk image, an archive or a broken download with an image's name? Not decoded",
+        )
+    window.limit = size
     notes = []
-    if getattr(im, "n_frames", 1) > 1:
+    if frames > 1:
         # Pillow opens multi-frame files on their first frame (PSD on its composite); no seek needed.
         notes.append("first frame")
     if spec.dct_scaling and fmt == "JPEG":
@@ -181,6 +199,27 @@ def _decode_open(im: Image.Image, spec: PreprocessSpec, max_pixels: int) -> Deco
     rgb = to_rgb(im)
     pixels = resize(rgb, spec)
     return Decoded(pixels=pixels, format=fmt, width=width, height=height, notes="; ".join(notes))
+
+
+def _frames(im: Image.Image, window: ReadWindow, size: int) -> int:
+    """How many frames the file declares (1 for single-image formats).
+
+    Most formats state it in their header (PNG's acTL, MPO's index, WebP, PSD layers) or link
+    their frames by offset (TIFF). GIF has to be walked, and its walker skips junk one byte at a
+    time, so it looks at the first HEADER_WINDOW bytes only: a long animation then counts as "at
+    least 2", which is all the note and the size rule need.
+    """
+    if not isinstance(getattr(type(im), "n_frames", None), property):
+        return max(1, int(getattr(im, "n_frames", 1) or 1))  # read with the header already
+    limit = window.limit
+    if im.format == "GIF":
+        window.limit = min(size, HEADER_WINDOW)
+    try:
+        return max(1, int(im.n_frames))
+    except Exception:  # counting frames is a nicety: a damaged later frame does not spoil the first
+        return 1
+    finally:
+        window.limit = limit
 
 
 def _oriented(im: Image.Image, notes: list[str]) -> Image.Image:
@@ -247,115 +286,3 @@ def resize(im: Image.Image, spec: PreprocessSpec) -> np.ndarray:
         out = out.crop((left, top, left + size, top + size))
     arr = np.asarray(out, dtype=np.uint8)
     return np.ascontiguousarray(arr)
-
-
-def _explain(exc: Exception, source: Any = None, fmt: str = "") -> DecodeError:
-    """Turn whatever Pillow raised into one line a user can act on."""
-    text = str(exc) or type(exc).__name__
-    low = text.lower()
-    if isinstance(exc, FileNotFoundError):
-        return DecodeError("missing", "file not found (deleted during the scan?)")
-    if isinstance(exc, PermissionError):
-        return DecodeError("unreadable", "permission denied")
-    if isinstance(exc, IsADirectoryError):
-        return DecodeError("unreadable", "is a directory")
-    if isinstance(exc, Image.DecompressionBombError):
-        return DecodeError("too-large", f"decompression bomb refused ({text})")
-    if isinstance(exc, UnidentifiedImageError):
-        return _unidentified(source)
-    if isinstance(exc, MemoryError):
-        return DecodeError("too-large", "out of memory while decoding")
-    if "decompressed data too large" in low:
-        return DecodeError("too-large", f"decompression bomb refused: a compressed chunk inflates too far ({text})")
-    if "truncated" in low or "broken data stream" in low or "premature end" in low:
-        return DecodeError("truncated", f"file is truncated or damaged ({text})")
-    if any(w in low for w in ("12-bit", "unsupported", "not supported", "unknown", "cannot find loader")):
-        return DecodeError("unsupported", text)
-    fmt = fmt or sniff_format(_head(source, SNIFF_BYTES) or b"") or ""
-    damaged = f"damaged {fmt} file" if fmt else "damaged file"
-    if isinstance(exc, OSError):
-        return DecodeError("corrupt", f"{damaged} ({text})")
-    return DecodeError("corrupt", f"{damaged} ({type(exc).__name__}: {text})")
-
-
-_HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1")
-_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # start-of-frame markers (not DHT, JPG, DAC)
-
-
-def _unidentified(source: Any) -> DecodeError:
-    """Pillow could not identify the file: say whether it is empty, unsupported, or a damaged known format."""
-    head = _head(source, 1 << 18)
-    if head is not None and not head:
-        return DecodeError("not-an-image", "empty file (0 bytes)")
-    head = head or b""
-    if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
-        return DecodeError("unsupported", "HEIF/HEIC image: this build of Pillow has no HEIF decoder")
-    fmt = sniff_format(head)
-    if fmt is None:
-        return DecodeError("not-an-image", "not a recognised image format")
-    if fmt == "JPEG":
-        bits = _jpeg_precision(head)
-        if bits is not None and bits != 8:
-            return DecodeError(
-                "unsupported", f"{bits}-bit JPEG: valid but unsupported (this Pillow build reads 8-bit JPEG only)"
-            )
-    why = _plugin_complaint(source, fmt)
-    low = why.lower()
-    if "truncated" in low or "eof" in low or "requires a buffer" in low:
-        return DecodeError("truncated", f"{fmt} file ends inside its header ({why})")
-    if "not identified by this driver" in low:  # Pillow's words for a header without a valid size or mode
-        why = "no valid image size or pixel mode"
-    return DecodeError("corrupt", f"damaged {fmt} file: its header cannot be read ({why})")
-
-
-def _head(source: Any, size: int) -> bytes | None:
-    """The first ``size`` bytes of a path or seekable binary file; None when unreadable."""
-    try:
-        if hasattr(source, "read"):
-            source.seek(0)
-            return source.read(size)
-        with open(source, "rb") as fh:
-            return fh.read(size)
-    except Exception:
-        return None
-
-
-def _jpeg_precision(head: bytes) -> int | None:
-    """Sample precision from the first SOF segment (walking the marker segments), or None."""
-    pos = 2
-    while pos + 4 <= len(head):
-        if head[pos] != 0xFF:
-            return None
-        marker = head[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
-            continue
-        if marker in _JPEG_SOF:
-            return head[pos + 4] if pos + 4 < len(head) else None
-        if marker == 0xD9 or marker == 0xDA:
-            return None
-        pos += 2 + int.from_bytes(head[pos + 2 : pos + 4], "big")
-    return None
-
-
-def _plugin_complaint(source: Any, fmt: str) -> str:
-    """What the format's own parser says about the file (Image.open hides it behind 'cannot identify')."""
-    Image.init()
-    factory = Image.OPEN.get(fmt, (None,))[0]
-    if factory is None:
-        return "unidentified"
-    try:
-        fh = source if hasattr(source, "read") else open(source, "rb")  # noqa: SIM115
-    except Exception as exc:
-        return str(exc) or type(exc).__name__
-    try:
-        fh.seek(0)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            factory(fh, getattr(fh, "name", "")).close()
-    except Exception as exc:
-        return str(exc) or type(exc).__name__
-    finally:
-        if fh is not source:
-            fh.close()
-    return "unidentified"

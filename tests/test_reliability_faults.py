@@ -118,7 +118,7 @@ def test_decode_worker_killed_mid_scan(images, tiny_onnx, reference, tmp_path):
     assert proc.returncode == 0, err
     got = records(outs[0])
     assert set(got) == set(reference)  # the scan went on and accounted for every file
-    died = [r for r in got.values() if r["error"].startswith("decode worker died")]
+    died = [r for r in got.values() if r["error"].startswith("worker-died: ")]
     assert len(died) <= len(workers) and all("signal 9" in r["error"] for r in died)
     resume_and_compare(tiny_onnx, images, outs, reference)
 

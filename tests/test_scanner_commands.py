@@ -120,7 +120,10 @@ def test_killed_decode_worker_costs_one_record_and_resume_repairs_it(slow_tree, 
     assert proc.returncode == 0, err
     recs = records_by_path(read_records(out)[0])
     assert len(recs) == 81
-    assert recs[str(slow_tree / SLOW_NAME)].error == "decode worker died (signal 9) while reading this file"
+    assert (
+        recs[str(slow_tree / SLOW_NAME)].error
+        == "worker-died: the decode worker died (signal 9) while reading this file"
+    )
     assert all(r.verdict in ("ai", "real") for p, r in recs.items() if not p.endswith(SLOW_NAME))
     again = run(*args, "--out", str(out), "--quiet", "--resume")
     assert again.returncode == 0, again.stderr

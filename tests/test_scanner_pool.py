@@ -14,8 +14,10 @@ from scanner_support import image_bytes
 from synthsight.preprocess import PreprocessSpec, decode
 from synthsight.scanner.pool import DecodePool
 from synthsight.scanner.walk import walk
+from synthsight.scanner.worker import FileMeta, ReadOptions
 
 SPEC = PreprocessSpec(size=32)
+OPTIONS = ReadOptions(SPEC)
 
 
 @pytest.fixture(scope="module")
@@ -32,12 +34,12 @@ def small_tree(tmp_path_factory) -> Path:
 
 def run(root: Path, workers: int, **kw) -> list[tuple]:
     out = []
-    with DecodePool(walk([root], all_files=True), SPEC, batch_size=8, workers=workers, **kw) as pool:
+    with DecodePool(walk([root], all_files=True), OPTIONS, batch_size=8, workers=workers, **kw) as pool:
         for batch in pool:
             for item in batch.items:
-                meta = item.meta or {}
+                meta = item.meta or FileMeta()
                 pix = batch.pixels[item.row].copy() if item in batch.decoded() else None
-                out.append((batch.index, item.entry.path, item.row, meta.get("error", ""), meta.get("sha256"), pix))
+                out.append((batch.index, item.entry.path, item.row, meta.error, meta.sha256 or None, pix))
             pool.release(batch)
     return out
 
@@ -69,7 +71,7 @@ def slow_file_between_images(folder: Path, n: int) -> None:
 def test_killed_worker_is_replaced_and_its_file_gets_an_error(tmp_path: Path):
     slow_file_between_images(tmp_path, 12)
     records = {}
-    with DecodePool(walk([tmp_path]), SPEC, batch_size=4, workers=2) as pool:
+    with DecodePool(walk([tmp_path]), OPTIONS, batch_size=4, workers=2) as pool:
         killed = False
         deadline = time.monotonic() + 30
         batches = iter(pool)
@@ -82,21 +84,21 @@ def test_killed_worker_is_replaced_and_its_file_gets_an_error(tmp_path: Path):
         assert killed, "no worker was seen reading the big file"
         for batch in batches:
             for item in batch.items:
-                records[os.path.basename(item.entry.path)] = item.meta.get("error", "")
+                records[os.path.basename(item.entry.path)] = item.meta.error
             pool.release(batch)
         assert pool.deaths == 1
     assert len(records) == 25
-    assert records["m-huge.jpg"] == "decode worker died (signal 9) while reading this file"
+    assert records["m-huge.jpg"] == "worker-died: the decode worker died (signal 9) while reading this file"
     assert all(err == "" for name, err in records.items() if name != "m-huge.jpg")
 
 
 def test_a_file_that_hangs_a_worker_times_out_and_the_scan_goes_on(tmp_path: Path):
     slow_file_between_images(tmp_path, 6)
     records: dict[str, list[str]] = {}
-    with DecodePool(walk([tmp_path]), SPEC, batch_size=4, workers=1, decode_timeout=0.25) as pool:
+    with DecodePool(walk([tmp_path]), OPTIONS, batch_size=4, workers=1, decode_timeout=0.25) as pool:
         for batch in pool:
             for item in batch.items:
-                records.setdefault(os.path.basename(item.entry.path), []).append(item.meta.get("error", ""))
+                records.setdefault(os.path.basename(item.entry.path), []).append(item.meta.error)
             pool.release(batch)
     assert len(records) == 13 and all(len(v) == 1 for v in records.values()), "every file exactly once"
-    assert records["m-huge.jpg"][0].startswith("decode timed out after 0.25 s"), records["m-huge.jpg"]
+    assert records["m-huge.jpg"][0].startswith("timed-out: decode took longer than 0.25 s"), records["m-huge.jpg"]

@@ -226,17 +226,18 @@ def decode_rates(by_class: dict[str, list[Path]], spec, workers: int | None) -> 
     """Images/s of the scanner's decode pool (decode + resize + hash into shared memory) per size class."""
     import time
 
-    from synthsight.scanner.pool import DecodePool, default_workers
+    from synthsight.scanner.pool import DecodePool, plan_cores
     from synthsight.scanner.walk import Walker
+    from synthsight.scanner.worker import ReadOptions
 
     def run(files: list[Path]) -> float:
         t0 = time.perf_counter()  # worker start-up included (a scan pays it too); the forkserver is warm
-        with DecodePool(iter(Walker([str(p) for p in files])), spec, 32, n) as pool:
+        with DecodePool(iter(Walker([str(p) for p in files])), ReadOptions(spec), 32, n) as pool:
             for batch in pool:
                 pool.release(batch)
         return time.perf_counter() - t0
 
-    n = default_workers() if workers is None else workers
+    n = plan_cores(workers).cpu_workers
     run([next(iter(by_class.values()))[0]])  # starts the forkserver once
     rates = {name: {"images": len(g), "images_per_s": len(g) / run(g)} for name, g in by_class.items()}
     return {"workers": n, "classes": rates}
@@ -321,7 +322,7 @@ def _classify(folder: Path) -> dict[str, list[Path]]:
     """Group a user's images by format and size class (read from headers only)."""
     from PIL import Image
 
-    from synthsight.preprocess import IMAGE_EXTENSIONS
+    from synthsight.formats import IMAGE_EXTENSIONS
 
     out: dict[str, list[Path]] = {}
     for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()):

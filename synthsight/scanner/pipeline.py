@@ -26,7 +26,7 @@ from synthsight.preprocess import DEFAULT_MAX_PIXELS
 from synthsight.runtime.base import Backend, scores_from_logits
 from synthsight.scanner import manifest as manifests
 from synthsight.scanner import resume as resume_mod
-from synthsight.scanner.pool import Batch, DecodePool, Item, default_inference_threads, default_workers
+from synthsight.scanner.pool import Batch, CorePlan, DecodePool, Item, plan_cores
 from synthsight.scanner.progress import Progress
 from synthsight.scanner.report import (
     STREAM_FORMATS,
@@ -37,7 +37,8 @@ from synthsight.scanner.report import (
     summary_line,
     writer_for,
 )
-from synthsight.scanner.walk import Walker
+from synthsight.scanner.walk import UNRECORDED, Lookahead, Walker
+from synthsight.scanner.worker import FileMeta, ReadOptions
 
 
 @dataclass
@@ -86,10 +87,12 @@ class ScanSummary:
     outputs: list[Path]
     interrupted: bool
     manifest: dict[str, Any] = field(default_factory=dict)
+    walked: dict[str, int] = field(default_factory=dict)  # what the walk found that got no record this run
 
     @property
     def line(self) -> str:
-        return summary_line(self.counts, self.seconds, self.images, self.outputs)
+        unscanned = [(n, UNRECORDED.get(k, k.replace("_", " "))) for k, n in self.walked.items() if n]
+        return summary_line(self.counts, self.seconds, self.images, self.outputs, unscanned)
 
 
 class _StopFlag:
@@ -128,24 +131,23 @@ def scan(paths: list[str], model: str | Path | Backend, outputs: list[str | Path
     walker = Walker(paths, opts.recursive, opts.include, opts.exclude, opts.follow_symlinks, opts.all_files)
     previous = resume_mod.load(outs) if opts.resume else None
     cam = _gradcam(model, opts)
-    backend, owned = _open(model, opts)
+    cores = plan_cores(opts.workers, opts.threads)
+    backend, owned = _open(model, opts, cores)
     try:
-        return _Run(walker, backend, outs, opts, previous, cam).go()
+        return _Run(walker, backend, outs, opts, previous, cam, cores).go()
     finally:
         if owned:
             backend.close()
 
 
-def _open(model: str | Path | Backend, opts: ScanOptions) -> tuple[Backend, bool]:
+def _open(model: str | Path | Backend, opts: ScanOptions, cores: CorePlan) -> tuple[Backend, bool]:
     if isinstance(model, Backend):
         return model, False
     from synthsight.runtime import open_backend
 
-    # Threads are sized for the CPU case (the workers' default there); a GPU backend ignores them.
-    workers = default_workers("cpu") if opts.workers is None else opts.workers
-    threads = opts.threads or default_inference_threads(workers)
+    # A GPU backend ignores CPU threads, so they are sized for the CPU case.
     kwargs = dict(backend=opts.backend, device=opts.device, precision=opts.precision, max_batch=opts.batch_size)
-    return open_backend(str(model), threads=threads, **kwargs), True
+    return open_backend(str(model), threads=cores.threads, **kwargs), True
 
 
 def _gradcam(model: str | Path | Backend, opts: ScanOptions):
@@ -158,7 +160,7 @@ def _gradcam(model: str | Path | Backend, opts: ScanOptions):
 
 
 class _Run:
-    def __init__(self, walker: Walker, backend: Backend, outs: list[Path], opts: ScanOptions, previous, cam):
+    def __init__(self, walker: Walker, backend: Backend, outs: list[Path], opts: ScanOptions, previous, cam, cores):
         self.walker, self.backend, self.outs, self.opts, self.previous, self.cam = (
             walker,
             backend,
@@ -167,6 +169,7 @@ class _Run:
             previous,
             cam,
         )
+        self.workers = cores.workers_for(backend.device)
         spec = backend.model_spec
         self.threshold = spec.threshold if opts.threshold is None else opts.threshold
         self.threshold_source = spec.threshold_source if opts.threshold is None else "--threshold"
@@ -177,27 +180,20 @@ class _Run:
         self.model_path = os.path.abspath(source) if source else ""  # a report outlives the working directory
         self.model_sha256 = _sha256(self.model_path)
         self.pool = None
+        self.overlays: dict[int, str] = {}  # item seq -> Grad-CAM overlay path, until its record is made
         self.earlier_runs: dict[Path, list[dict[str, Any]]] = {}
 
     def go(self) -> ScanSummary:
-        opts = self.opts
-        workers = default_workers(self.backend.device) if opts.workers is None else opts.workers
+        opts, workers = self.opts, self.workers
         skip = self.previous.should_skip if self.previous else None
         self._start_manifests(workers)
         writers = self._open_writers()
         t0 = time.perf_counter()
         interrupted, failed = False, True
-        progress = Progress(self.walker, opts.quiet, skip)
-        pool = DecodePool(
-            iter(self.walker),
-            self.backend.spec,
-            opts.batch_size,
-            workers,
-            max_pixels=opts.max_pixels,
-            hash_files=opts.hash_files,
-            skip=skip,
-            decode_timeout=opts.decode_timeout,
-        )
+        walk = self.walk = Lookahead(self.walker, skip)
+        progress = Progress(walk, opts.quiet)
+        read = ReadOptions(self.backend.spec, max_pixels=opts.max_pixels, hash_files=opts.hash_files)
+        pool = DecodePool(iter(walk), read, opts.batch_size, workers, decode_timeout=opts.decode_timeout)
         self.pool = pool
         try:
             with _StopFlag() as stop, pool:
@@ -215,13 +211,14 @@ class _Run:
             interrupted, failed = True, False
         finally:
             progress.close()
+            walk.close()
             seconds = time.perf_counter() - t0
             manifest = self._manifest(seconds, interrupted, failed, workers)
             self._close_writers(writers, manifest, failed)
             self._end_manifests(manifest, failed)
         if not interrupted and self.previous:
             self.previous.compact()
-        return ScanSummary(dict(self.counts), self.images, seconds, self.outs, interrupted, manifest)
+        return ScanSummary(dict(self.counts), self.images, seconds, self.outs, interrupted, manifest, self._walked())
 
     def _stream_outs(self) -> list[Path]:
         return [o for o in self.outs if o.suffix.lower() in STREAM_FORMATS]
@@ -282,21 +279,21 @@ class _Run:
         return records
 
     def _record(self, item: Item, score: float | None) -> Record:
-        entry, meta = item.entry, item.meta or {}
+        entry, meta = item.entry, item.meta or FileMeta()
         rec = Record(
             path=entry.path,
             verdict="skipped" if entry.kind == "skipped" else "error",
-            sha256=meta.get("sha256", ""),
-            bytes=meta.get("bytes", entry.size),
-            mtime=mtime_text(meta.get("mtime_ns", entry.mtime_ns)),
-            format=meta.get("format", ""),
-            width=meta.get("width"),
-            height=meta.get("height"),
-            error=meta.get("error") or entry.message,
-            notes=meta.get("notes", ""),
-            gradcam=meta.get("gradcam", ""),
+            sha256=meta.sha256,
+            bytes=entry.size if meta.bytes is None else meta.bytes,
+            mtime=mtime_text(entry.mtime_ns if meta.mtime_ns is None else meta.mtime_ns),
+            format=meta.format,
+            width=meta.width,
+            height=meta.height,
+            error=meta.error or entry.message,
+            notes=meta.notes,
+            gradcam=self.overlays.pop(item.seq, ""),
         )
-        if meta.get("error"):
+        if meta.error:
             rec.verdict = "error"
         elif score is not None:
             rec.score = score
@@ -311,8 +308,13 @@ class _Run:
         ]
         for k, item in chosen:
             is_ai = scores[item.seq] >= self.threshold
-            path = self.cam.save(pixels[k], item.entry.path, target="ai" if is_ai else "real")
-            item.meta["gradcam"] = str(path)
+            self.overlays[item.seq] = str(self.cam.save(pixels[k], item.entry.path, target="ai" if is_ai else "real"))
+
+    def _walked(self) -> dict[str, int]:
+        """What the walk found that got no record in this run, by Walker.unrecorded key."""
+        walk = getattr(self, "walk", None)
+        resumed = {"already_in_report": walk.resumed} if walk is not None and walk.resumed else {}
+        return {**resumed, **self.walker.unrecorded}
 
     def _all_counts(self) -> dict[str, int]:
         """Counts over every record of the reports: this run's plus the earlier runs' still standing."""
@@ -350,6 +352,7 @@ class _Run:
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "seconds": round(seconds, 3),
             "counts": dict(self.counts),
+            "walked": {"records": sum(self.counts.values()), **self._walked()},
             "counts_with_earlier_runs": self._all_counts() if self.previous else None,
             "images_per_second": round(self.images / seconds, 2) if seconds > 0 else None,
             "outputs": [str(p) for p in self.outs],

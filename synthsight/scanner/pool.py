@@ -22,18 +22,16 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing import connection, get_context
 from multiprocessing.shared_memory import SharedMemory
-from typing import Any
 
 import numpy as np
 
-from synthsight.errors import SynthsightError
-from synthsight.preprocess import DEFAULT_MAX_PIXELS, PreprocessSpec
-from synthsight.runtime.base import usable_cores
+from synthsight.errors import WORKER_DIED, SynthsightError
+from synthsight.runtime.base import parse_device, usable_cores
 from synthsight.scanner.walk import Entry
-from synthsight.scanner.worker import read_file, worker_main
+from synthsight.scanner.worker import FileMeta, ReadOptions, read_file, worker_main
 
 MAX_STARTUP_DEATHS = 5
 
@@ -47,7 +45,7 @@ class Item:
     row: int | None = None  # row in the batch slot, for images
     batch: int = -1
     attempts: int = 0
-    meta: dict[str, Any] | None = None
+    meta: FileMeta | None = None
 
 
 @dataclass(eq=False)
@@ -57,22 +55,20 @@ class Batch:
     items: list[Item]
     pixels: np.ndarray  # [batch_size, S, S, 3] view of the slot
     pending: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def decoded(self) -> list[Item]:
-        return [i for i in self.items if i.row is not None and i.meta is not None and not i.meta.get("error")]
+        return [i for i in self.items if i.row is not None and i.meta is not None and not i.meta.error]
 
 
 class _Batcher:
     """Cuts the entry stream into batches of at most ``batch_size`` images, in walk order."""
 
-    def __init__(self, entries: Iterator[Entry], batch_size: int, skip=None):
+    def __init__(self, entries: Iterator[Entry], batch_size: int):
         self.entries = iter(entries)
         self.batch_size = batch_size
         self.max_items = batch_size * 8  # bounds a batch made of non-images
         self.seq = 0
         self.done = False
-        self.skip = skip
 
     def cut(self, index: int, slot: int, pixels: np.ndarray) -> Batch | None:
         items: list[Item] = []
@@ -82,8 +78,6 @@ class _Batcher:
             if entry is None:
                 self.done = True
                 break
-            if self.skip is not None and self.skip(entry):
-                continue
             item = Item(self.seq, entry, rows if entry.kind == "image" else None, index)
             self.seq += 1
             rows += item.row is not None
@@ -91,22 +85,31 @@ class _Batcher:
         return Batch(index, slot, items, pixels) if items else None
 
 
-def default_workers(device: str = "cpu") -> int:
-    """Decode processes for a scan: on a GPU every core but one (the one feeding the GPU); on a CPU half the
-    cores, at least one. Workers block when the slot ring is full, so a spare one costs memory, not CPU."""
-    cores = usable_cores()
-    if str(device).startswith("cuda"):
-        return max(1, cores - 1)
-    return max(1, cores // 2)
+@dataclass(frozen=True)
+class CorePlan:
+    """How a scan shares the CPUs this process may use between decode processes and inference threads."""
+
+    cpu_workers: int  # decode processes when inference runs on the CPU
+    gpu_workers: int  # decode processes when a GPU runs inference
+    threads: int  # CPU inference threads
+
+    def workers_for(self, device: str) -> int:
+        return self.gpu_workers if parse_device(device).kind == "cuda" else self.cpu_workers
 
 
-def default_inference_threads(workers: int) -> int:
-    """CPU inference threads: the cores the decode workers leave, plus one shared with them.
+def plan_cores(workers: int | None = None, threads: int | None = None, cores: int | None = None) -> CorePlan:
+    """Decode processes and inference threads for a scan (explicit values win).
 
-    Measured on 2 cores (convnext_atto 224 px ONNX, 480 mixed JPEG/PNG files): 1 worker + 2 threads
-    71 img/s, 1 worker + 1 thread 63 img/s, 2 workers + 1 thread 60 img/s (benchmarks own the full table).
+    On a GPU every core but one decodes (the one feeds the GPU); on a CPU half the cores decode and
+    inference gets the rest plus one shared with them. Workers block when the slot ring is full, so a
+    spare one costs memory, not CPU. Measured on 2 cores (convnext_atto 224 px ONNX, 480 mixed
+    JPEG/PNG files): 1 worker + 2 threads 71 img/s, 1 worker + 1 thread 63 img/s, 2 workers + 1 thread
+    60 img/s (benchmarks own the full table).
     """
-    return max(1, usable_cores() - workers + 1)
+    cores = cores or usable_cores()
+    cpu = max(1, cores // 2) if workers is None else workers
+    gpu = max(1, cores - 1) if workers is None else workers
+    return CorePlan(cpu, gpu, threads or max(1, cores - cpu + 1))
 
 
 class DecodePool:
@@ -115,19 +118,17 @@ class DecodePool:
     def __init__(
         self,
         entries: Iterator[Entry],
-        spec: PreprocessSpec,
+        options: ReadOptions,
         batch_size: int = 32,
         workers: int = 1,
         slots: int | None = None,
-        max_pixels: int = DEFAULT_MAX_PIXELS,
-        hash_files: bool = True,
-        skip=None,
         decode_timeout: float = 300.0,
         start_method: str = "forkserver",
     ):
-        self.spec, self.batch_size, self.workers = spec, batch_size, workers
-        self.max_pixels, self.hash_files, self.decode_timeout = max_pixels, hash_files, decode_timeout
-        self.batcher = _Batcher(entries, batch_size, skip)
+        self.options, self.batch_size, self.workers = options, batch_size, workers
+        self.decode_timeout = decode_timeout
+        spec = self.spec = options.spec
+        self.batcher = _Batcher(entries, batch_size)
         self.slots = slots or (2 if workers == 0 else max(3, workers + 2))
         self.image_bytes = spec.size * spec.size * 3
         self.slot_bytes = batch_size * self.image_bytes
@@ -197,9 +198,6 @@ class DecodePool:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def pids(self) -> list[int]:
-        return [w.proc.pid for w in self._procs if w.proc.pid]
-
     # -- workers=0 -----------------------------------------------------------------------------
     def _inline(self) -> Iterator[Batch]:
         index = 0
@@ -217,11 +215,10 @@ class DecodePool:
             index += 1
             yield batch
 
-    def _read(self, item: Item):
-        entry = item.entry
-        if entry.kind == "error" or not entry.is_regular or (entry.kind == "skipped" and not self.hash_files):
-            return {}, None
-        return read_file(entry.path, self.spec, self.max_pixels, self.hash_files, item.row is not None)
+    def _read(self, item: Item) -> tuple[FileMeta, np.ndarray | None]:
+        if not self._needs_worker(item):
+            return FileMeta(), None
+        return read_file(item.entry.path, self.options, item.row is not None)
 
     # -- dispatcher thread ---------------------------------------------------------------------
     def _run_safely(self) -> None:
@@ -252,7 +249,7 @@ class DecodePool:
                         batch.pending += 1
                         tasks.append(item)
                     else:
-                        item.meta = {}
+                        item.meta = FileMeta()
             self._feed(tasks, open_batches)
             while next_out in open_batches and open_batches[next_out].pending == 0:
                 self._ready.put(open_batches.pop(next_out))
@@ -263,7 +260,7 @@ class DecodePool:
 
     def _needs_worker(self, item: Item) -> bool:
         entry = item.entry
-        return entry.kind != "error" and entry.is_regular and (entry.kind == "image" or self.hash_files)
+        return entry.kind != "error" and entry.is_regular and (entry.kind == "image" or self.options.hash_files)
 
     def _feed(self, tasks: deque, open_batches: dict[int, Batch]) -> None:
         for w in self._procs:
@@ -302,7 +299,7 @@ class DecodePool:
         except (EOFError, OSError):
             pass  # the worker died; its sentinel says so
 
-    def _finish(self, item: Item, meta: dict, open_batches: dict[int, Batch]) -> None:
+    def _finish(self, item: Item, meta: FileMeta, open_batches: dict[int, Batch]) -> None:
         item.meta = meta
         open_batches[item.batch].pending -= 1
 
@@ -323,21 +320,21 @@ class DecodePool:
             culprit.attempts += 1
             if not w.fresh or culprit.attempts > 1:
                 w.held.popleft()
-                self._finish(culprit, {"error": self._death_message(w, code)}, open_batches)
+                self._finish(culprit, FileMeta(error=self._death_message(w, code)), open_batches)
             tasks.extendleft(reversed(w.held))  # the others go back, in order, to another worker
         self._procs.append(self._spawn())
 
     def _death_message(self, w: _Worker, code: int | None) -> str:
         if w.timed_out:
-            return f"decode timed out after {self.decode_timeout:g} s; the worker was stopped"
+            return f"timed-out: decode took longer than {self.decode_timeout:g} s; the worker was stopped"
         how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-        return f"decode worker died ({how}) while reading this file"
+        return f"{WORKER_DIED}: the decode worker died ({how}) while reading this file"
 
     def _spawn(self) -> _Worker:
         parent, child = self.ctx.Pipe(duplex=True)
         proc = self.ctx.Process(
             target=worker_main,
-            args=(child, self.shm.name, self.spec.to_dict(), self.max_pixels, self.hash_files),
+            args=(child, self.shm.name, self.options),
             name="synthsight-decode",
             daemon=True,
         )
@@ -350,7 +347,6 @@ class _Worker:
     def __init__(self, proc, conn):
         self.proc, self.conn = proc, conn
         self.held: deque[Item] = deque()
-        self.ids: deque[int] = deque()
         self.since = time.monotonic()
         self.timed_out = False
         self.fresh = True

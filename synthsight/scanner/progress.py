@@ -1,13 +1,13 @@
 """Progress: a tqdm bar (images/s, ETA) on a terminal, a plain line every few seconds otherwise, nothing with --quiet.
 
-The total comes from a second, cheap walk in a background thread, so the scan starts at once and
-the ETA appears as soon as the count is known.
+The total is what the walk has found, read from the scan's own walk (:class:`~synthsight.scanner.walk.Lookahead`),
+which runs ahead of the scan: trees of up to its look-ahead are counted at once, larger ones as the walk
+proceeds ("found so far"), and the ETA appears as soon as the walk is done. The tree is listed once.
 """
 
 from __future__ import annotations
 
 import sys
-import threading
 import time
 from typing import Any
 
@@ -15,29 +15,23 @@ PLAIN_EVERY_S = 10.0
 
 
 class Progress:
-    def __init__(self, walker: Any, quiet: bool = False, skip=None, stream=None, every: float = PLAIN_EVERY_S):
+    def __init__(self, walk: Any, quiet: bool = False, stream=None, every: float = PLAIN_EVERY_S):
+        self.walk = walk  # has .found and .done
         self.quiet = quiet
         self.stream = stream or sys.stderr
         self.done = 0
         self.images = 0
-        self.total: int | None = None
         self.every = every
         self.t0 = self.last = time.perf_counter()
         self.bar = None
-        if quiet:
-            return
-        threading.Thread(target=self._count, args=(walker, skip), daemon=True, name="synthsight-count").start()
-        if self.stream.isatty():
+        if not quiet and self.stream.isatty():
             from tqdm import tqdm
 
             self.bar = tqdm(total=None, unit="file", file=self.stream, dynamic_ncols=True, smoothing=0.1)
 
-    def _count(self, walker: Any, skip) -> None:
-        try:
-            n = sum(1 for e in walker.copy() if skip is None or not skip(e))
-        except Exception:  # counting is a nicety; the scan itself reports every problem
-            return
-        self.total = n
+    @property
+    def total(self) -> int | None:
+        return self.walk.found if self.walk.done else None
 
     def update(self, files: int, images: int) -> None:
         if self.quiet:
@@ -47,9 +41,11 @@ class Progress:
         now = time.perf_counter()
         rate = self.images / (now - self.t0) if now > self.t0 else 0.0
         if self.bar is not None:
-            if self.total is not None and self.bar.total != self.total:
-                self.bar.total = self.total
-            self.bar.set_postfix_str(f"{rate:.1f} images/s", refresh=False)
+            total = self.total
+            if total is not None and self.bar.total != total:
+                self.bar.total = total
+            found = "" if total is not None else f", {self.walk.found} found so far"
+            self.bar.set_postfix_str(f"{rate:.1f} images/s{found}", refresh=False)
             self.bar.update(files)
         elif now - self.last >= self.every:
             self.last = now
@@ -57,11 +53,12 @@ class Progress:
             self.stream.flush()
 
     def _plain(self, rate: float, now: float) -> str:
-        of = f"/{self.total}" if self.total is not None else ""
+        total = self.total
+        of = f"/{total}" if total is not None else f" ({self.walk.found} found so far)"
         eta = ""
         files_rate = self.done / (now - self.t0)
-        if self.total is not None and files_rate > 0:
-            left = max(0.0, (self.total - self.done) / files_rate)
+        if total is not None and files_rate > 0:
+            left = max(0.0, (total - self.done) / files_rate)
             eta = f", ETA {int(left // 60)}:{int(left % 60):02d}"
         return f"scanned {self.done}{of} files, {rate:.1f} images/s{eta}"
 

@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
-from synthsight.errors import SynthsightError, UsageError
+from synthsight.errors import WORKER_DIED, SynthsightError, UsageError
 
 VERDICTS = ("ai", "real", "error", "skipped")
 COLUMNS = (
@@ -53,7 +53,6 @@ COLUMNS = (
 # Fields that only the JSON formats carry (nested objects have no place in a CSV cell).
 DETAIL_FIELDS = ("provenance_detail",)
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-WORKER_DIED = "decode worker died"  # errors starting so are retried by --resume (not a property of the file)
 
 
 @dataclass
@@ -115,7 +114,7 @@ class Record:
     @property
     def transient(self) -> bool:
         """True when the record says nothing about the file itself (retried on resume)."""
-        return self.verdict == "error" and self.error.startswith(WORKER_DIED)
+        return self.verdict == "error" and self.error.partition(":")[0] == WORKER_DIED
 
 
 def mtime_text(mtime_ns: int | None) -> str:
@@ -357,8 +356,22 @@ def read_records(path: str | Path) -> tuple[list[Record], int]:
     return parse(lines), good
 
 
-def summary_line(counts: dict[str, int], seconds: float, images: int, outputs: Iterable[Path]) -> str:
+def summary_line(
+    counts: dict[str, int],
+    seconds: float,
+    images: int,
+    outputs: Iterable[Path],
+    unscanned: Iterable[tuple[int, str]] = (),
+) -> str:
+    """``scanned 74 of 85 files walked: 22 ai, ...; not scanned: 11 not images (...); 17.3 images/s; report: X``."""
     rate = images / seconds if seconds > 0 else 0.0
     parts = ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS)
     where = ", ".join(str(p) for p in outputs) or "(no --out given)"
-    return f"scanned {sum(counts.values())} files: {parts}; {rate:.1f} images/s; report: {where}"
+    unscanned = [(n, why) for n, why in unscanned if n]
+    scanned = sum(counts.values())
+    if not unscanned:
+        return f"scanned {scanned} files: {parts}; {rate:.1f} images/s; report: {where}"
+    walked = scanned + sum(n for n, _ in unscanned)
+    others = ", ".join(f"{n} {why}" for n, why in unscanned)
+    tail = f"not scanned: {others}; {rate:.1f} images/s; report: {where}"
+    return f"scanned {scanned} of {walked} files walked: {parts}; {tail}"

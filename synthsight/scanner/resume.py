@@ -1,7 +1,7 @@
 """--resume: continue a scan from its CSV/JSONL reports so that the final records equal an uninterrupted run's.
 
 A file is skipped when every stream report already holds a record for the same path with the same
-size and modification time. Records that say nothing about the file itself ("decode worker died")
+size and modification time. Records that say nothing about the file itself (reason `worker-died`)
 are retried, and at the end of a completed resumed scan each stream report is rewritten (atomically)
 with one record per path, the latest. A report cut mid-line (power loss, kill -9) is truncated to its
 last complete line before appending.

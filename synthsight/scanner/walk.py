@@ -13,6 +13,10 @@ Rules (documented in the README):
   device and inode); a link to an already visited folder (a loop) or file gets a ``skipped`` record.
   Links named on the command line are followed (as ``find -H`` does).
 - An unreadable folder or a dangling/looping link gets an ``error`` record; nothing here is fatal.
+- What gets no record is counted (:attr:`Walker.unrecorded`): files that are not images (without
+  ``all_files``), entries left out by ``exclude`` or not matching ``include``, special files inside
+  folders, sub-folders not entered with ``recursive=False``. A scan's summary and manifest show them,
+  so every walked file is accounted for.
 - Paths are ``str`` holding any bytes: Python decodes file names with ``surrogateescape``, and
   ``os.fsencode`` gives the exact bytes back.
 """
@@ -21,12 +25,15 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import queue
 import stat
-from collections.abc import Iterable, Iterator
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from synthsight.errors import UsageError
-from synthsight.preprocess import IMAGE_EXTENSIONS, SNIFF_BYTES, sniff_format
+from synthsight.formats import IMAGE_EXTENSIONS, SNIFF_BYTES, sniff_format
 
 
 @dataclass
@@ -89,10 +96,7 @@ class Walker:
         self.all_files = all_files
         self._seen_dirs: set[tuple[int, int]] = set()
         self._seen_files: dict[tuple[int, int], str] = {}
-
-    def copy(self) -> Walker:
-        """A fresh walker over the same roots with the same rules (a walker is iterated once)."""
-        return Walker(self.roots, self.recursive, self.include, self.exclude, self.follow, self.all_files)
+        self.unrecorded: Counter[str] = Counter()  # what was walked but gets no record, by UNRECORDED key
 
     def __iter__(self) -> Iterator[Entry]:
         for root in self.roots:
@@ -113,6 +117,8 @@ class Walker:
         if not stat.S_ISREG(st.st_mode):
             if named or self.all_files:
                 yield Entry(path, "skipped", "not a regular file (fifo, socket or device)")
+            else:
+                self.unrecorded["special"] += 1
             return
         key = (st.st_dev, st.st_ino)
         if self.follow and key in self._seen_files:
@@ -126,6 +132,8 @@ class Walker:
         elif named or self.all_files:
             entry.kind, entry.message = "skipped", "not an image (unknown extension, no image signature)"
             yield entry
+        else:
+            self.unrecorded["not_image"] += 1
 
     def _tree(self, top: str, st: os.stat_result) -> Iterator[Entry]:
         self._seen_dirs.add((st.st_dev, st.st_ino))
@@ -155,6 +163,7 @@ class Walker:
         for name in names:
             path = os.path.join(folder, name)
             if self._excluded(path, name):
+                self.unrecorded["excluded"] += 1
                 continue
             yield from self._classify(path, name)
 
@@ -176,6 +185,7 @@ class Walker:
                 return
         if stat.S_ISDIR(st.st_mode):
             if not self.recursive:
+                self.unrecorded["not_descended"] += 1
                 return
             key = (st.st_dev, st.st_ino)
             if key in self._seen_dirs:
@@ -185,6 +195,7 @@ class Walker:
             yield (path, True, st)
             return
         if self.include and not self._matches(path, name, self.include):
+            self.unrecorded["not_included"] += 1
             return
         yield (path, False, st)
 
@@ -194,6 +205,73 @@ class Walker:
     @staticmethod
     def _matches(path: str, name: str, patterns: tuple[str, ...]) -> bool:
         return any(fnmatch.fnmatch(name, p) or fnmatch.fnmatch(path, p) for p in patterns)
+
+
+# Walker.unrecorded keys, in the words the summary line uses.
+UNRECORDED = {
+    "already_in_report": "already in the report (--resume)",
+    "not_image": "not images (--all-files lists them)",
+    "excluded": "left out by --exclude",
+    "not_included": "not matching --include",
+    "special": "fifos, sockets or devices",
+    "not_descended": "sub-folders not entered (--no-recursive)",
+}
+
+
+class Lookahead:
+    """Runs a walk in its own thread, up to ``ahead`` entries ahead of the scan, counting what it finds.
+
+    The tree is listed once: the progress bar reads :attr:`found` (and, once :attr:`done`, knows the
+    total) instead of walking the tree a second time. Entries for which ``skip`` is true (already in
+    a resumed report) are counted in :attr:`resumed` and not passed on.
+    """
+
+    def __init__(self, walker: Walker, skip: Callable[[Entry], bool] | None = None, ahead: int = 100_000):
+        self.walker, self.skip = walker, skip
+        self.found = self.resumed = 0
+        self.done = False
+        self._queue: queue.Queue = queue.Queue(maxsize=ahead)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="synthsight-walk", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            for entry in self.walker:
+                if self.skip is not None and self.skip(entry):
+                    self.resumed += 1
+                    continue
+                self.found += 1
+                if not self._put(entry):
+                    return
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            self.done = True
+            self._put(exc)
+            return
+        self.done = True
+        self._put(None)
+
+    def _put(self, item: object) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __iter__(self) -> Iterator[Entry]:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
 
 
 def walk(paths: Iterable[str], **options) -> Iterator[Entry]:

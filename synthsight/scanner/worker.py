@@ -1,7 +1,7 @@
-"""What runs inside a decode worker process: read, hash and decode one file, pixels into shared memory.
+"""The per-file reader: read, hash and decode one file. The decode pool's processes, ``workers=0`` and
+cluster tasks all call :func:`read_file`, so pixels, errors and notes are the same wherever a file is read.
 
-Kept apart from the pool so the fork server preloads only this (PIL, numpy, preprocess), and so
-``workers=0`` runs the very same ``read_file``.
+Kept apart from the pool so the fork server preloads only this (PIL, numpy, preprocess).
 """
 
 from __future__ import annotations
@@ -10,50 +10,105 @@ import hashlib
 import os
 import signal
 import stat
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from multiprocessing.shared_memory import SharedMemory
-from typing import Any
 
 import numpy as np
 
 from synthsight.errors import DecodeError
-from synthsight.preprocess import PreprocessSpec, decode
+from synthsight.preprocess import DEFAULT_MAX_PIXELS, PreprocessSpec, decode
+from synthsight.read_window import ReadWindow, human
 
 CHUNK = 1 << 20
+DECODER_SAID_MAX = 300  # characters of a decoder's own stderr kept in a record's notes
 
 
-def read_file(path: str, spec: PreprocessSpec, max_pixels: int, want_hash: bool, want_pixels: bool):
-    """(meta, pixels or None) for one file; every failure becomes ``meta['error']``, nothing raises."""
-    meta: dict[str, Any] = {}
+@dataclass(frozen=True)
+class ReadOptions:
+    """How every file of a scan is read (sent once to each worker process)."""
+
+    spec: PreprocessSpec
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    hash_files: bool = True
+
+
+@dataclass
+class FileMeta:
+    """What reading one file found out: what its record says besides the verdict."""
+
+    bytes: int | None = None
+    mtime_ns: int | None = None
+    sha256: str = ""
+    format: str = ""
+    width: int | None = None
+    height: int | None = None
+    notes: str = ""
+    error: str = ""
+
+    def note(self, text: str) -> None:
+        self.notes = "; ".join(filter(None, [self.notes, text]))
+
+
+def read_file(path: str, options: ReadOptions, want_pixels: bool = True) -> tuple[FileMeta, np.ndarray | None]:
+    """(meta, pixels or None) for one file; every failure becomes ``meta.error``, nothing raises.
+
+    Only the bytes the file had when it was opened are hashed and decoded: a file that grows
+    while it is read (a download in progress) cannot keep a worker busy, and its record says so.
+    """
+    meta = FileMeta()
     try:
         # O_NONBLOCK: a file swapped for a fifo after the walk must not hang the worker.
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as exc:
-        meta["error"] = _open_error(exc)
+        meta.error = _open_error(exc)
         return meta, None
     with os.fdopen(fd, "rb") as fh:
         st = os.fstat(fd)
-        meta.update(bytes=st.st_size, mtime_ns=st.st_mtime_ns)
+        meta.bytes, meta.mtime_ns = st.st_size, st.st_mtime_ns
         if not stat.S_ISREG(st.st_mode):
-            meta["error"] = "unreadable: not a regular file"
+            meta.error = "unreadable: not a regular file"
             return meta, None
         try:
-            if want_hash:
-                digest = hashlib.sha256()
-                while chunk := fh.read(CHUNK):
-                    digest.update(chunk)
-                meta["sha256"] = digest.hexdigest()
-                fh.seek(0)
-            if not want_pixels:
-                return meta, None
-            out = decode(fh, spec, max_pixels)
-        except DecodeError as exc:
-            meta["error"] = str(exc)
-            return meta, None
+            if options.hash_files:
+                meta.sha256 = _sha256(fh, st.st_size, meta)
+            return meta, (_decode(fh, st.st_size, options, meta) if want_pixels else None)
         except OSError as exc:
-            meta["error"] = _open_error(exc)
+            meta.error = _open_error(exc)
             return meta, None
-    meta.update(format=out.format, width=out.width, height=out.height, notes=out.notes)
-    return meta, out.pixels
+
+
+def _decode(fh, size: int, options: ReadOptions, meta: FileMeta) -> np.ndarray | None:
+    with decoder_stderr() as said:
+        try:
+            out = decode(ReadWindow(fh, size), options.spec, options.max_pixels)
+        except DecodeError as exc:
+            meta.error = str(exc)
+            out = None
+    if said:
+        meta.note(f"decoder said: {said[0]}")
+    if out is None:
+        return None
+    meta.format, meta.width, meta.height = out.format, out.width, out.height
+    meta.note(out.notes)
+    return out.pixels
+
+
+def _sha256(fh, size: int, meta: FileMeta) -> str:
+    digest, left = hashlib.sha256(), size
+    while left > 0:
+        chunk = fh.read(min(CHUNK, left))
+        if not chunk:
+            meta.note(f"the file shrank while it was read: hashed {human(size - left)} of {human(size)}")
+            break
+        digest.update(chunk)
+        left -= len(chunk)
+    if fh.read(1):
+        meta.note(f"the file grew while it was read: hashed and judged its first {human(size)}")
+    fh.seek(0)
+    return digest.hexdigest()
 
 
 def _open_error(exc: OSError) -> str:
@@ -64,14 +119,47 @@ def _open_error(exc: OSError) -> str:
     return f"unreadable: {exc.strerror or type(exc).__name__}"
 
 
-def worker_main(conn, shm_name: str, spec: dict, max_pixels: int, want_hash: bool) -> None:
+_SINK: int | None = None  # a memory file that takes file descriptor 2 while a decoder runs
+
+
+@contextmanager
+def decoder_stderr() -> Iterator[list[str]]:
+    """Capture what C decoders (libtiff, libjpeg...) write to file descriptor 2 while the block runs.
+
+    They write to the terminal directly, in the middle of the progress output and attached to no
+    file; captured, the text becomes a note of the file that caused it. Yields a list that holds,
+    after the block, the captured text as one line (or nothing).
+    """
+    global _SINK
+    said: list[str] = []
+    if _SINK is None:
+        try:
+            _SINK = os.memfd_create("synthsight-decoder-stderr")
+        except (AttributeError, OSError):  # not Linux: leave stderr alone
+            yield said
+            return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    os.ftruncate(_SINK, 0)
+    os.dup2(_SINK, 2)
+    try:
+        yield said
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        text = os.pread(_SINK, 4 * DECODER_SAID_MAX, 0).decode("utf-8", "replace")
+        lines = list(dict.fromkeys(line.strip() for line in text.splitlines() if line.strip()))
+        if lines:
+            said.append(" / ".join(lines)[:DECODER_SAID_MAX])
+
+
+def worker_main(conn, shm_name: str, options: ReadOptions) -> None:
     """Decode tasks from ``conn`` until it closes; pixels go to shared memory, metadata back on ``conn``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = "1"
     shm = SharedMemory(shm_name)
     flat = np.ndarray((shm.size,), dtype=np.uint8, buffer=shm.buf)
-    pspec = PreprocessSpec.from_dict(spec)
     try:
         while True:
             try:
@@ -81,7 +169,7 @@ def worker_main(conn, shm_name: str, spec: dict, max_pixels: int, want_hash: boo
             if task is None:
                 break
             task_id, path, offset, want_pixels = task
-            meta, pixels = read_file(path, pspec, max_pixels, want_hash, want_pixels)
+            meta, pixels = read_file(path, options, want_pixels)
             if pixels is not None:
                 flat[offset : offset + pixels.size] = pixels.reshape(-1)
             conn.send((task_id, meta))

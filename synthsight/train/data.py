@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from synthsight.errors import DecodeError, UsageError
-from synthsight.preprocess import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, PreprocessSpec, decode
+from synthsight.formats import IMAGE_EXTENSIONS
+from synthsight.preprocess import DEFAULT_MAX_PIXELS, PreprocessSpec, decode
 from synthsight.runtime.base import usable_cores
 from synthsight.spec import AI_CLASS, REAL_CLASS, canonical_class
 
