@@ -91,7 +91,7 @@ class ScanSummary:
 
     @property
     def line(self) -> str:
-        unscanned = [(n, UNRECORDED.get(k, k.replace("_", " "))) for k, n in self.walked.items() if n]
+        unscanned = [(self.walked.get(key, 0), why) for key, why in UNRECORDED.items()]
         return summary_line(self.counts, self.seconds, self.images, self.outputs, unscanned)
 
 
