@@ -28,6 +28,13 @@ precision_option = click.option(
     help="PyTorch backend precision (ONNX/TensorRT precision is fixed by the exported file).",
 )
 
+gradcam_layer_option = click.option(
+    "--gradcam-layer",
+    default=None,
+    help="Grad-CAM target layer (default: the last spatial feature map, e.g. ConvNeXt's last stage, "
+    "ResNet's layer4; named in the output).",
+)
+
 
 def runtime_options(func):
     """--backend, --device and --precision together."""

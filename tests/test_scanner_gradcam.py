@@ -71,3 +71,53 @@ def test_scan_writes_overlays_for_the_chosen_images(tiny_bundle: Path, tmp_path:
     scan([str(tmp_path / "in")], backend, [out], workers=0, gradcam_dir=str(cams), overwrite=True, quiet=True)
     ai = [r for r in read_records(out)[0] if r.verdict == "ai"]
     assert len(list(cams.iterdir())) == len(ai)
+
+
+@pytest.mark.parametrize(
+    "arch, layer",
+    [("resnet18", "layer4"), ("convnextv2_atto", "stages.3"), ("efficientnet_b0", "bn2"),
+     ("vit_tiny_patch16_224", "blocks.11.norm1")],
+)  # fmt: skip
+def test_each_family_has_a_default_layer_whose_map_is_spatial(arch, layer):
+    import timm
+    import torch
+    from pytorch_grad_cam import GradCAM
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    from synthsight.scanner.gradcam import default_layer
+
+    extra = {"img_size": 64} if arch.startswith("vit") else {}
+    net = timm.create_model(arch, pretrained=False, num_classes=2, **extra).eval()
+    name, reshape = default_layer(net, 64)
+    assert name == layer
+    cam = GradCAM(model=net, target_layers=[dict(net.named_modules())[name]], reshape_transform=reshape)
+    heat = cam(input_tensor=torch.randn(1, 3, 64, 64), targets=[ClassifierOutputTarget(0)])[0]
+    assert heat.shape == (64, 64) and np.isfinite(heat).all()
+
+
+def test_other_architectures_get_their_last_spatial_convolution():
+    """MobileNetV3 runs its head conv after global pooling: the default must be the last conv still spatial."""
+    import timm
+
+    from synthsight.scanner.gradcam import default_layer
+
+    net = timm.create_model("mobilenetv3_small_050", pretrained=False, num_classes=2).eval()
+    name, reshape = default_layer(net, 64)
+    assert name != "conv_head" and name.startswith("blocks.") and reshape is None
+
+
+def test_explain_on_a_resnet_bundle_names_its_layer(tmp_path: Path):
+    import torch
+
+    from synthsight.model import build, save_bundle
+    from synthsight.preprocess import PreprocessSpec
+    from synthsight.scanner.gradcam import explain
+    from synthsight.spec import ModelSpec
+
+    spec = ModelSpec(arch="resnet18", preprocess=PreprocessSpec(size=64))
+    torch.manual_seed(0)
+    bundle = save_bundle(build(spec, "random").eval(), spec, tmp_path / "resnet")
+    image = tmp_path / "x.png"
+    image.write_bytes(image_bytes("PNG", 80, 70, 3))
+    result = explain(image, bundle, tmp_path / "overlay.png", device="cpu")
+    assert result["layer"] == "layer4" and Image.open(result["overlay"]).size == (256, 256)

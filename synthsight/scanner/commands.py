@@ -8,7 +8,7 @@ import sys
 import click
 
 from synthsight.errors import EXIT_INTERRUPTED
-from synthsight.options import model_option, runtime_options
+from synthsight.options import gradcam_layer_option, model_option, runtime_options
 
 
 def _resume_command() -> str:
@@ -62,7 +62,7 @@ def _resume_command() -> str:
     help="Write Grad-CAM overlays into this folder.",
 )
 @click.option("--gradcam-for", type=click.Choice(["ai", "all", "none"]), default="ai", show_default=True)
-@click.option("--gradcam-layer", default=None, help="Target layer (default for ConvNeXt: the last stage).")
+@gradcam_layer_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress and no summary line.")
 def scan(paths: tuple[str, ...], model: str, outputs: tuple[str, ...], **options) -> None:
     """Scan image files and folders; one record per file in each --out report."""
@@ -88,7 +88,7 @@ def scan(paths: tuple[str, ...], model: str, outputs: tuple[str, ...], **options
 @click.option(
     "--out", type=click.Path(dir_okay=False), default=None, help="Overlay PNG (default: ./<name>-<hash>.gradcam.png)."
 )
-@click.option("--gradcam-layer", default=None, help="Target layer (default for ConvNeXt: the last stage).")
+@gradcam_layer_option
 def explain(image: str, model: str, out: str | None, gradcam_layer: str | None, **backend_options) -> None:
     """Verdict and Grad-CAM overlay for one image."""
     from synthsight.scanner.gradcam import explain as run_explain

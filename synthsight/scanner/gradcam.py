@@ -1,10 +1,10 @@
 """Grad-CAM overlays (pytorch-grad-cam) computed with the PyTorch model of the bundle, whatever backend scanned.
 
-Default target layer for ConvNeXt: ``stages.<last>``, the output of the last stage (its last block,
-before global pooling and the head's LayerNorm). It is the last feature map that is still spatial,
-so it carries the most class-specific evidence; the head's norm works on pooled vectors and has no
-spatial extent. Its resolution is 1/32 of the input (7x7 at 224 px): coarse by nature. Pass
-``--gradcam-layer stages.2`` for a finer (1/16) but less class-specific map.
+Default target layer (:func:`default_layer`): the last feature map that is still spatial, so it carries
+the most class-specific evidence; for ConvNeXt ``stages.<last>``, the output of the last stage (before
+global pooling and the head's LayerNorm, which work on pooled vectors). Its resolution is 1/32 of the
+input (7x7 at 224 px): coarse by nature. Pass ``--gradcam-layer stages.2`` for a finer (1/16) but less
+class-specific map. The layer used is named in the output and the run manifest.
 
 The map explains the class of the verdict (``ai`` for images called AI-generated, ``real`` else).
 Overlay files are named ``<sanitised stem>-<12 hex of sha1(path bytes)>.png``: unique for equal
@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,12 +60,12 @@ class GradCam:
         self.bundle = Path(bundle)
         self.model, self.spec = load_bundle(self.bundle, device)
         self.device = device
-        self.layer = layer or default_layer(self.model.net)
+        self.layer, reshape = (layer, None) if layer else default_layer(self.model.net, self.spec.preprocess.size)
         modules = dict(self.model.net.named_modules())
         if self.layer not in modules:
             some = ", ".join(n for n in modules if n.count(".") <= 1 and n)[:300]
             raise UsageError(f"--gradcam-layer {self.layer!r} is not a layer of {self.spec.arch} (e.g. {some})")
-        self.cam = GradCAM(model=self.model.net, target_layers=[modules[self.layer]])
+        self.cam = GradCAM(model=self.model.net, target_layers=[modules[self.layer]], reshape_transform=reshape)
         self.out_dir = Path(out_dir).resolve() if out_dir else None
         if self.out_dir is not None:
             try:
@@ -127,12 +128,57 @@ class GradCam:
         }
 
 
-def default_layer(net: Any) -> str:
-    """``stages.<last>`` for ConvNeXt-like timm models; other architectures must name a layer."""
+def default_layer(net: Any, size: int = 224) -> tuple[str, Callable | None]:
+    """(target layer, reshape transform) for Grad-CAM on a timm classifier ``net``.
+
+    The last feature map that is still spatial, by family: ConvNeXt / ConvNeXt V2 ``stages.<last>``,
+    ResNet ``layer4``, EfficientNet ``bn2`` (the head conv's activated output), ViT the first norm of its
+    last block with a transform that drops the class/register tokens and folds the patches back into a
+    grid (pytorch-grad-cam's recipe). Any other network: its last convolution whose output is still
+    spatial, found by one forward pass at ``size`` px (MobileNetV3's head conv comes after pooling, so
+    "the last Conv2d" alone would be wrong).
+    """
+    modules = dict(net.named_modules())
     stages = getattr(net, "stages", None)
     if stages is not None and len(stages) > 0:
-        return f"stages.{len(stages) - 1}"
-    raise UsageError("no default Grad-CAM layer for this architecture: pass --gradcam-layer NAME")
+        return f"stages.{len(stages) - 1}", None
+    if "layer4" in modules:
+        return "layer4", None
+    if "conv_head" in modules and "bn2" in modules:
+        return "bn2", None
+    blocks, patches = getattr(net, "blocks", None), getattr(net, "patch_embed", None)
+    if blocks is not None and patches is not None and hasattr(patches, "grid_size"):
+        return f"blocks.{len(blocks) - 1}.norm1", _token_grid(getattr(net, "num_prefix_tokens", 1), patches.grid_size)
+    return _last_spatial_conv(net, size), None
+
+
+def _token_grid(prefix: int, grid: tuple[int, int]) -> Callable:
+    def reshape(tokens):
+        x = tokens[:, prefix:, :].reshape(tokens.size(0), grid[0], grid[1], tokens.size(2))
+        return x.permute(0, 3, 1, 2)
+
+    return reshape
+
+
+def _last_spatial_conv(net: Any, size: int) -> str:
+    import torch
+
+    shapes: dict[str, tuple[int, ...]] = {}
+    hooks = [
+        module.register_forward_hook(lambda m, i, out, name=name: shapes.__setitem__(name, tuple(out.shape)))
+        for name, module in net.named_modules()
+        if isinstance(module, torch.nn.Conv2d)
+    ]
+    try:
+        with torch.no_grad():
+            net.eval()(torch.zeros(1, 3, size, size))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    spatial = [name for name, shape in shapes.items() if len(shape) == 4 and min(shape[2:]) > 1]
+    if not spatial:
+        raise UsageError("no spatial convolution found for Grad-CAM in this architecture: pass --gradcam-layer NAME")
+    return spatial[-1]
 
 
 def explain(
