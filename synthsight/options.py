@@ -20,6 +20,12 @@ backend_option = click.option(
     help="Runtime; auto picks by file type and what this machine has.",
 )
 device_option = click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+max_per_class_option = click.option(
+    "--max-per-class",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Use a seeded random sample of at most N files per class and generator in each split (nothing is copied).",
+)
 precision_option = click.option(
     "--precision",
     type=click.Choice(["auto", "fp32", "fp16", "bf16"]),

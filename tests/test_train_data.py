@@ -152,3 +152,24 @@ def test_collate_drops_files_that_went_bad_instead_of_substituting(tmp_path):
     pixels, labels = collate([dataset[i] for i in range(len(dataset))])
     assert pixels.shape == (3, 16, 16, 3)
     assert labels.tolist() == [s.label for s in index.train[1:]]
+
+
+def test_max_per_class_is_a_seeded_sample_per_class_and_generator(tmp_path):
+    """The seeds' dataset tool sampled N per class and generator into a small balanced set; this does it in place."""
+    for gen, n_ai, n_real in (("sdv4", 9, 7), ("biggan", 2, 8)):
+        _images(tmp_path / gen / "train" / "ai", n_ai, prefix=f"{gen}a")
+        _images(tmp_path / gen / "train" / "nature", n_real, prefix=f"{gen}r")
+        _images(tmp_path / gen / "val" / "ai", 5, prefix=f"{gen}va")
+        _images(tmp_path / gen / "val" / "nature", 5, prefix=f"{gen}vr")
+    before = sorted(p for p in tmp_path.rglob("*") if p.is_file())
+    index = discover(tmp_path, SPEC, seed=1, max_per_class=3)
+    counts = {(s.generator, s.label): 0 for s in index.train}
+    for s in index.train:
+        counts[(s.generator, s.label)] += 1
+    assert counts == {("sdv4", 0): 3, ("sdv4", 1): 3, ("biggan", 0): 2, ("biggan", 1): 3}
+    assert len(index.val) == 4 * 3 and index.summary()["max_per_class"] == 3
+    again = discover(tmp_path, SPEC, seed=1, max_per_class=3)
+    other = discover(tmp_path, SPEC, seed=2, max_per_class=3)
+    assert [s.path for s in again.train] == [s.path for s in index.train]
+    assert [s.path for s in other.train] != [s.path for s in index.train]
+    assert sorted(p for p in tmp_path.rglob("*") if p.is_file()) == before, "nothing copied or moved"

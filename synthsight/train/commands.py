@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from synthsight.errors import UsageError
+from synthsight.options import device_option, max_per_class_option
 
 
 @click.command("synth")
@@ -36,7 +37,8 @@ def synth(out: str, n: int, size: int, seed: int) -> None:
 @click.option("--patience", type=click.IntRange(min=1), default=3, show_default=True, help="Early-stopping epochs.")
 @click.option("--min-delta", type=float, default=1e-4, show_default=True, help="Smallest val-loss gain that counts.")
 @click.option("--seed", type=int, default=42, show_default=True)
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@max_per_class_option
+@device_option
 @click.option("--workers", type=click.IntRange(min=0), default=None, help="DataLoader workers [min(4, cores)].")
 @click.option("--deterministic", is_flag=True, help="Deterministic algorithms (slower on GPU).")
 @click.option("--resume", type=click.Path(exists=True), default=None, help="Checkpoint folder to continue from.")
@@ -58,7 +60,9 @@ def train(data: str, out: str, quiet: bool, **options) -> None:
 @click.option("--write-threshold", is_flag=True, help="Store the chosen threshold in the bundle's model.json.")
 @click.option("--perturb", multiple=True, help="jpeg=90,75,50 or resize=0.5 (repeatable): re-evaluate under each.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@max_per_class_option
+@click.option("--seed", type=int, default=42, show_default=True, help="Seed of the --max-per-class sample.")
+@device_option
 @click.option("--workers", type=click.IntRange(min=0), default=None, help="Decode workers for the data check.")
 def evaluate(model: str, data: str, **options) -> None:
     """Evaluate MODEL (a bundle) on DATA: metrics, threshold for a target FPR, robustness to perturbations."""

@@ -59,6 +59,7 @@ class DataIndex:
     bad: list[tuple[str, str]] = field(default_factory=list)  # (path, "reason: message")
     ignored_dirs: list[str] = field(default_factory=list)
     cache: dict[str, np.ndarray] | None = None
+    max_per_class: int | None = None
 
     @property
     def generators(self) -> list[str]:
@@ -67,6 +68,8 @@ class DataIndex:
     def summary(self) -> dict:
         """Counts per split, class and generator, for the bundle's ``spec.data`` and the run log."""
         out: dict = {"roots": [self.root], "layout": self.layout, "excluded_files": len(self.bad)}
+        if self.max_per_class is not None:
+            out["max_per_class"] = self.max_per_class  # a sample: per class and generator, seeded
         for name, samples in (("train", self.train), ("val", self.val)):
             out[name] = {
                 "n": len(samples),
@@ -99,8 +102,13 @@ def discover(
     cache_bytes: int = DEFAULT_CACHE_BYTES,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     require_val: bool = True,
+    max_per_class: int | None = None,
 ) -> DataIndex:
     """Index ``root`` (any layout above), decode-check every file, split when there is no split.
+
+    ``max_per_class`` keeps a seeded random sample of at most that many files per class and generator
+    in each split (a small balanced set for quick runs; files are referenced, never copied), before
+    the decode check, so sampling a 60k-image set does not decode all of it.
 
     Raises:
         UsageError: when ``root`` is missing or holds no recognisable class folders.
@@ -114,11 +122,27 @@ def discover(
             f"{base}: no class folders found (expected e.g. train/ai + train/nature, train/fake + train/real, "
             "or ai/ + real/ directly)"
         )
-    index = DataIndex(str(base), layout, train, val, ignored_dirs=ignored)
+    if max_per_class is not None:
+        train, val = _sample(train, max_per_class, seed, "train"), _sample(val, max_per_class, seed, "val")
+    index = DataIndex(str(base), layout, train, val, ignored_dirs=ignored, max_per_class=max_per_class)
     _check(index, spec, workers, cache_bytes, max_pixels)
     if require_val and not index.val:
         raise UsageError(f"{base}: no validation images (add a val/ split or use a folder without splits)")
     return index
+
+
+def _sample(samples: list[Sample], n: int, seed: int, split: str) -> list[Sample]:
+    """At most ``n`` samples per (generator, label), chosen with a seed; the kept ones stay in their order."""
+    if n < 1:
+        raise UsageError(f"--max-per-class must be at least 1, got {n}")
+    groups: dict[tuple[str, int], list[int]] = {}
+    for i, s in enumerate(samples):
+        groups.setdefault((s.generator, s.label), []).append(i)
+    keep: set[int] = set()
+    for (generator, label), members in sorted(groups.items()):
+        rng = random.Random(f"{seed}:{split}:{generator}:{label}")
+        keep.update(members if len(members) <= n else rng.sample(members, n))
+    return [s for i, s in enumerate(samples) if i in keep]
 
 
 def _find_samples(base: Path, seed: int, val_fraction: float):

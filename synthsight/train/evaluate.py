@@ -43,6 +43,8 @@ class EvalConfig:
     device: str = "auto"
     workers: int | None = None
     max_pixels: int = DEFAULT_MAX_PIXELS
+    max_per_class: int | None = None  # evaluate on a seeded sample of at most N per class and generator
+    seed: int = 42
 
 
 def evaluate_model(config: EvalConfig) -> EvalResult:
@@ -55,8 +57,8 @@ def evaluate_model(config: EvalConfig) -> EvalResult:
     infer, spec, close = _open_model(config)
     try:
         index = discover(
-            config.data, spec.preprocess, val_fraction=0.0, workers=config.workers,
-            max_pixels=config.max_pixels, require_val=False,
+            config.data, spec.preprocess, config.seed, val_fraction=0.0, workers=config.workers,
+            max_pixels=config.max_pixels, require_val=False, max_per_class=config.max_per_class,
         )  # fmt: skip
         samples = index.val or index.train
         generators = [s.generator for s in samples]

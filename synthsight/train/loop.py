@@ -52,6 +52,7 @@ class TrainConfig:
     deterministic: bool = False
     resume: str | None = None
     val_fraction: float = 0.1
+    max_per_class: int | None = None  # a seeded sample of at most N files per class and generator, per split
     max_pixels: int = DEFAULT_MAX_PIXELS
     progress: bool = True
     shuffle_labels: bool = False  # control experiment: train on permuted labels (the task must become unlearnable)
@@ -67,8 +68,9 @@ def fit(config: TrainConfig) -> Path:
     # The model first: a missing hub or a wrong arch fails in a second, not after checking a million files.
     model = build(spec, config.init).to(device)
     index = discover(
-        config.data, spec.preprocess, config.seed, config.val_fraction, config.workers, max_pixels=config.max_pixels
-    )
+        config.data, spec.preprocess, config.seed, config.val_fraction, config.workers,
+        max_pixels=config.max_pixels, max_per_class=config.max_per_class,
+    )  # fmt: skip
     index.write_report(out)
     _require_both_classes(index)
     train_set, val_set = _datasets(index, spec, config)
