@@ -64,11 +64,15 @@ def make_media(job: Job, folder: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> M
         media.thumb = _thumbnail(job, Path(folder) / "thumbs", max_pixels)
     except _NoPreview as why:
         media.thumb_note = str(why)
+    except Exception as exc:  # one file's surprise must not cost the page
+        media.thumb_note = f"no preview ({type(exc).__name__}: {exc})"
     if job.overlay:
         try:
             media.overlay = _overlay(job.overlay, Path(folder) / "gradcam")
         except _NoPreview as why:
             media.overlay_note = str(why)
+        except Exception as exc:
+            media.overlay_note = f"overlay not copied ({type(exc).__name__}: {exc})"
     return media
 
 
@@ -158,28 +162,36 @@ def make_all(
     workers: int,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     progress: Callable[[int], None] | None = None,
+    work: Callable[[Job, str, int], Media] = make_media,
 ) -> list[Media]:
-    """:func:`make_media` for every job, in ``workers`` processes (0: in this one); results in job order."""
+    """``work`` (:func:`make_media`) for every job, in ``workers`` processes (0: in this one), in job order."""
     done: dict[int, Media] = {}
     tick = progress or (lambda n: None)
     if workers <= 0 or len(jobs) <= 1:
         for k, job in enumerate(jobs):
-            done[k] = make_media(job, str(folder), max_pixels)
+            done[k] = work(job, str(folder), max_pixels)
             tick(1)
         return [done[k] for k in range(len(jobs))]
-    crashed = _pooled(jobs, range(len(jobs)), folder, workers, max_pixels, done, tick)
-    _one_by_one(jobs, crashed, folder, max_pixels, done, tick)
+    crashed = _pooled(work, jobs, range(len(jobs)), folder, workers, max_pixels, done, tick)
+    _one_by_one(work, jobs, crashed, folder, max_pixels, done, tick)
     return [done[k] for k in range(len(jobs))]
 
 
 def _pooled(
-    jobs: list[Job], ks: Iterable[int], folder: Path, workers: int, max_pixels: int, done: dict, tick: Callable
+    work: Callable,
+    jobs: list[Job],
+    ks: Iterable[int],
+    folder: Path,
+    workers: int,
+    max_pixels: int,
+    done: dict,
+    tick: Callable,
 ) -> list[int]:
     """Run jobs ``ks``; returns those left unfinished when a worker process died."""
     ks = list(ks)
     pool = _pool(workers)
     try:
-        futures = {k: pool.submit(make_media, jobs[k], str(folder), max_pixels) for k in ks}
+        futures = {k: pool.submit(work, jobs[k], str(folder), max_pixels) for k in ks}
         for k, future in futures.items():
             try:
                 done[k] = future.result()
@@ -191,7 +203,9 @@ def _pooled(
     return []
 
 
-def _one_by_one(jobs: list[Job], ks: list[int], folder: Path, max_pixels: int, done: dict, tick: Callable) -> None:
+def _one_by_one(
+    work: Callable, jobs: list[Job], ks: list[int], folder: Path, max_pixels: int, done: dict, tick: Callable
+) -> None:
     """After a crash: one file at a time in one process, so the file that crashes it again is the one named."""
     todo = list(ks)
     while todo:
@@ -200,7 +214,7 @@ def _one_by_one(jobs: list[Job], ks: list[int], folder: Path, max_pixels: int, d
             while todo:
                 k = todo.pop(0)
                 try:
-                    done[k] = pool.submit(make_media, jobs[k], str(folder), max_pixels).result()
+                    done[k] = pool.submit(work, jobs[k], str(folder), max_pixels).result()
                 except BrokenProcessPool:
                     done[k] = Media(thumb_note="the decoder crashed on this file", overlay_note="not copied")
                     break
