@@ -67,7 +67,7 @@ def test_error_and_path_filters_and_sorting(page):
     tree, _, _ = open_page(html, "err=(any error)")
     assert [r.attrs["data-verdict"] for r in table_rows(tree)] == ["error"]
     tree, status, _ = open_page(html, "q=FOLDER-B&sort=path&dir=asc&size=500")
-    paths = [n.text for n in tree.iter("div") if n.attrs.get("class") == "path"]
+    paths = [n.attrs["title"] for n in tree.iter("div") if n.attrs.get("class") == "path"]
     expected = sorted(r.path for r in corpus.records if "/folder-b/" in r.path)
     assert paths == expected and status["data-matching"] == str(len(expected))
 
@@ -75,13 +75,15 @@ def test_error_and_path_filters_and_sorting(page):
 def test_thumbnails_load_from_the_pages_own_folder(page):
     corpus, html = page
     tree, status, _ = open_page(html, "size=50")
-    images = list(tree.find_id("rows").iter("img"))
+    images = [img for td in tree.find_id("rows").iter("td") if td.attrs["class"] == "c-thumb" for img in td.iter("img")]
     assert len(images) == 20  # --thumbs 20: the 20 highest-scoring judged records
     for img in images:
         assert img.attrs.get("data-loaded") == "1", img.attrs
         assert int(img.attrs["data-natural-width"]) == 40
         assert re.fullmatch(r"review_files/thumbs/[0-9a-f]{64}\.jpg", img.attrs["src"])
     assert status["data-thumbs-loaded"] == "20" and status["data-thumbs-failed"] == "0"
+    overlays = [img for a in tree.find_id("rows").iter("a") for img in a.iter("img")]
+    assert len(overlays) == 1 and overlays[0].attrs["src"] == next(tree.find_id("rows").iter("a")).attrs["href"]
     placeholders = [n.text for n in tree.iter("span") if n.attrs.get("class") == "ph"]
     assert any("beyond the top 20" in p for p in placeholders)
 

@@ -53,6 +53,7 @@ def summary(merged: Merged, media: dict[int, Media], thumbs_limit: int) -> dict[
         "histogram": bins,
         "thresholds": sorted({s.threshold for s in merged.sources if s.threshold is not None}),
         "folders": [[name, *counts] for name, counts in largest],
+        "root": common_root(list(folders)),
         "folder_count": len(folders),
         "reports": [_source(s) for s in merged.sources],
         "warnings": [inert(w) for w in merged.warnings],
@@ -71,6 +72,17 @@ def summary(merged: Merged, media: dict[int, Media], thumbs_limit: int) -> dict[
         "chunk": CHUNK,
         "chunks": (len(records) + CHUNK - 1) // CHUNK,
     }
+
+
+def common_root(folders: list[str]) -> str:
+    """The folder every record lies under (with its trailing separator), or '' when that is only ``/``."""
+    if not folders or not all(f.startswith(os.sep) for f in folders):
+        return ""
+    try:
+        root = os.path.commonpath(folders)
+    except ValueError:
+        return ""
+    return "" if root in ("", os.sep) else root + os.sep
 
 
 def _source(source) -> dict[str, Any]:

@@ -166,7 +166,8 @@
   function folders() {
     var body = byId("folders").tBodies[0];
     S.folders.forEach(function (f) {
-      var tr = el("tr"), b = el("button", "link", f[0]);
+      var shown = S.root && (f[0] + "/").indexOf(S.root) === 0 ? f[0].slice(S.root.length) || "." : f[0];
+      var tr = el("tr"), b = el("button", "link", shown);
       b.type = "button";
       b.title = "show this folder's files";
       b.addEventListener("click", function () {
@@ -179,8 +180,9 @@
         el("td", "num", f[3] ? fmt(f[3]) : "–"));
       body.appendChild(tr);
     });
-    byId("folders-note").textContent = S.folder_count > S.folders.length ?
-      "the " + S.folders.length + " largest of " + fmt(S.folder_count) + " folders" : fmt(S.folder_count) + " folder(s)";
+    byId("folders-note").textContent = (S.folder_count > S.folders.length ?
+      "the " + S.folders.length + " largest of " + fmt(S.folder_count) + " folders" : fmt(S.folder_count) + " folder(s)") +
+      (S.root ? "; paths on this page are shown below " + S.root : "");
   }
   function manifests() {
     var box = byId("manifests");
@@ -352,14 +354,17 @@
     return td;
   }
   function thumbCount() {
-    mark("thumbs-loaded", document.querySelectorAll("img[data-loaded]").length);
-    mark("thumbs-failed", document.querySelectorAll("img[data-failed]").length);
+    mark("thumbs-loaded", document.querySelectorAll("td.c-thumb img[data-loaded]").length);
+    mark("thumbs-failed", document.querySelectorAll("td.c-thumb img[data-failed]").length);
   }
   function pathCell(path, d) {
     var td = el("td", "c-path"), cut = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\")) + 1;
-    var p = add(el("div", "path"), el("span", "dir", path.slice(0, cut)), el("span", "name", path.slice(cut)));
+    var from = S.root && path.indexOf(S.root) === 0 && cut >= S.root.length ? S.root.length : 0;
+    var p = add(el("div", "path"), el("span", "dir", path.slice(from, cut)), el("span", "name", path.slice(cut)));
+    p.title = path;
     td.appendChild(p);
-    var facts = [d.f, d.w && d.ht ? d.w + "×" + d.ht : "", d.b !== undefined ? fmt(d.b) + " bytes" : "", d.m || ""];
+    var when = d.m ? d.m.replace("T", " ").replace(/\.\d+Z$/, " UTC") : "";
+    var facts = [d.f, d.w && d.ht ? d.w + "×" + d.ht : "", d.b !== undefined ? fmt(d.b) + " bytes" : "", when];
     td.appendChild(el("div", "facts", facts.filter(Boolean).join(" · ")));
     if (d.x) td.appendChild(el("div", "facts mono", "exact name (base64): " + d.x));
     return td;
@@ -395,11 +400,14 @@
   function camCell(d) {
     var td = el("td", "c-cam");
     if (d.g && HEX.test(d.g)) {
-      var a = el("a", "", "overlay");
-      a.href = BASE + "gradcam/" + d.g + ".png";
+      var a = el("a", "cam"), img = document.createElement("img");
+      a.href = img.src = BASE + "gradcam/" + d.g + ".png";
       a.target = "_blank";
       a.rel = "noopener noreferrer";
-      td.appendChild(a);
+      a.title = "Grad-CAM overlay: where the model looked for its verdict (opens the full image)";
+      img.alt = "Grad-CAM overlay";
+      img.decoding = "async";
+      td.appendChild(add(a, img));
     } else if (d.gn) {
       td.appendChild(el("span", "facts", d.gn));
     }
