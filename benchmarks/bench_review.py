@@ -29,6 +29,7 @@ from common import REPO, emit, jpeg_set, log, machine, machine_line, parser, tab
 
 THRESHOLD = 0.62
 
+
 def views(n: int) -> dict[str, str]:
     """What a user does first: look at the top, search for a box (1,000 files) by name, sort by path."""
     return {"first page": "", "text search (one box)": f"q=box{n // 2000:04d}/", "sort by path": "sort=path&dir=asc"}
