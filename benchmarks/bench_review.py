@@ -14,6 +14,7 @@ it is once for a whole page): their cost is per file, not per record.
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 import re
 import shutil
@@ -133,6 +134,7 @@ def main() -> None:
     p.add_argument("--n", type=int, default=None, help="records in the synthetic report (default 100000)")
     args = p.parse_args()
     n = args.n or (10_000 if args.quick else 100_000)
+    load = os.getloadavg()[1] if hasattr(os, "getloadavg") else None
     work = Path(tempfile.mkdtemp(prefix="synthsight-bench-review-"))
     try:
         log(f"report of {n} records")
@@ -149,17 +151,22 @@ def main() -> None:
     log("thumbnails")
     size_class, count = ("0.3MP", 8) if args.quick else ("12MP", 16)
     rates = thumb_rates(args.cache, size_class, count)
-    text = markdown(
-        n, f"{report_mb:.0f} MB of JSON, written in {made_in:.1f} s", sizes, times, rates, size_class, count
-    )
+    about = f"{report_mb:.0f} MB of JSON, written in {made_in:.1f} s"
+    text = markdown(n, about, sizes, times, rates, size_class, count, load)
     emit(text, {"n": n, "build": sizes, "browser": times, "thumbnails": rates, "machine": machine()}, args.json)
 
 
-def markdown(n, about, sizes, times, rates, size_class, count) -> str:
+def markdown(n, about, sizes, times, rates, size_class, count, load) -> str:
     from synthsight.review import DEFAULT_THUMBS
 
     lines = [
-        f"Synthetic report of {n:,} records ({about}), "
+        (
+            f"5-minute load average before the run: {load:.1f} on {os.cpu_count()} cores "
+            "(other work competed for the cores when it is near or above their number). "
+            if load is not None
+            else ""
+        )
+        + f"Synthetic report of {n:,} records ({about}), "
         f"`synthsight report --thumbs 0` as a subprocess; machine: {machine_line()}.",
         "",
         table(

@@ -66,6 +66,9 @@ def test_error_and_path_filters_and_sorting(page):
     corpus, html = page
     tree, _, _ = open_page(html, "err=(any error)")
     assert [r.attrs["data-verdict"] for r in table_rows(tree)] == ["error"]
+    tree, status, _ = open_page(html, "verdict=aii")  # a mistyped shared link shows nothing, not everything
+    assert table_rows(tree) == [] and status["data-matching"] == "0"
+    assert tree.find_id("count").text.startswith("No record matches these filters")
     tree, status, _ = open_page(html, "q=FOLDER-B&sort=path&dir=asc&size=500")
     paths = [n.attrs["title"] for n in tree.iter("div") if n.attrs.get("class") == "path"]
     expected = sorted(r.path for r in corpus.records if "/folder-b/" in r.path)

@@ -173,12 +173,14 @@ def _row(r: Record, media: Media | None, thumbs_limit: int) -> dict[str, Any]:
         row.update(t=media.thumb, tn=inert(media.thumb_note, TEXT_LIMIT))
         row.update(g=media.overlay, gn=inert(media.overlay_note, TEXT_LIMIT) if r.gradcam else "")
     elif r.gradcam:
-        row["gn"] = f"overlay not copied into the page (only the top {thumbs_limit} records get media): " + inert(
-            r.gradcam, 500
-        )
+        row["gn"] = f"overlay not copied into the page ({_beyond(thumbs_limit)}): " + inert(r.gradcam, 500)
     if media is None and r.verdict in ("ai", "real"):
-        row["tn"] = f"no thumbnail: beyond the top {thumbs_limit} (--thumbs)"
+        row["tn"] = f"no thumbnail: {_beyond(thumbs_limit)}"
     return {k: v for k, v in row.items() if v not in (None, "")}
+
+
+def _beyond(limit: int) -> str:
+    return "this page was made with --thumbs 0" if limit == 0 else f"beyond the top {limit:,} (--thumbs)"
 
 
 def _is_hex(text: str) -> bool:

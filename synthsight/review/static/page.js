@@ -211,12 +211,17 @@
   }
 
   /* ---- filters, facet counts, sorting ---- */
-  function codeOf(list, value) { return value === "" ? -1 : list.indexOf(value); }
+  function codeOf(list, value) {
+    if (value === "") return -1;
+    var k = list.indexOf(value);
+    return k < 0 ? -99 : k; // a value this page does not hold (an old or mistyped link) matches nothing
+  }
   function filter() {
     var t = performance.now(), n = idx.path.length, q = state.q.toLowerCase();
     if (q && !lower) lower = idx.path.map(function (p) { return p.toLowerCase(); });
     var fv = codeOf(idx.verdicts, state.verdict), fp = state.prov === "(none)" ? 0 : codeOf(idx.provs, state.prov);
     var fe = state.err === "(any error)" ? -2 : state.err === "(no error)" ? 0 : codeOf(idx.errs, state.err);
+    if (fe === -99) fe = -98; // -2 means any error; keep "matches nothing" apart from it
     var lo = state.min === "" ? -1 : Number(state.min), hi = state.max === "" ? 2 : Number(state.max);
     var ranged = state.min !== "" || state.max !== "";
     var V = idx.v, P = idx.p, E = idx.e, SC = idx.score, L = lower;
@@ -225,7 +230,7 @@
     for (var i = 0; i < n; i++) {
       if (q && L[i].indexOf(q) < 0) continue;
       if (ranged) { var s = SC[i]; if (s === null || s < lo || s > hi) continue; }
-      var okV = fv < 0 || V[i] === fv, okP = fp < 0 || P[i] === fp;
+      var okV = fv === -1 || V[i] === fv, okP = fp === -1 || P[i] === fp;
       var okE = fe === -1 || (fe === -2 ? E[i] > 0 : E[i] === fe);
       if (okP && okE) cv[V[i]]++;
       if (okV && okE) cp[P[i]]++;
@@ -275,6 +280,7 @@
   function sum(a) { return a.reduce(function (x, y) { return x + y; }, 0); }
   function fill(select, options, value) {
     select.replaceChildren();
+    if (!options.some(function (o) { return o[0] === value; })) options.push([value, value, 0]);
     options.forEach(function (o) {
       if (o[0] !== "" && o[0] !== value && !o[2]) return; // nothing to show: not offered
       var opt = el("option", "", o[1] + " (" + fmt(o[2]) + ")");
