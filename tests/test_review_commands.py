@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -84,5 +85,10 @@ def test_scan_html_writes_the_page_of_the_report_it_just_wrote(tmp_path, tiny_on
     assert done.returncode == 0, done.stderr
     assert f"review page: {html}" in done.stderr and ", 5 thumbnails" in done.stderr
     records = read_records(report)[0]
+    page = html.read_text(encoding="utf-8")
+    summary = json.loads(page.split('<script id="summary-data" type="application/json">')[1].split("</script>")[0])
+    manifest = json.loads((tmp_path / "scan.jsonl.manifest.json").read_text())
+    assert summary["reports"][0]["manifest"]["model"]["sha256"] == manifest["model"]["sha256"]
+    assert summary["thresholds"] == [manifest["threshold"]] and summary["total"] == len(records)
     index = read_payload(tmp_path / "scan_files" / "data" / "index.js")
     assert sorted(index["path"]) == sorted(inert(r.path) for r in records) and len(records) == len(corpus.records) - 1

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -28,6 +29,7 @@ HISTOGRAM_BINS = 20
 TOP_FOLDERS = 15
 MAX_ERROR_KINDS = 30  # more distinct causes than this fold into "other" (a hand-made report could hold millions)
 MAX_EARLIER_RUNS = 10
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 def summary(merged: Merged, media: dict[int, Media], thumbs_limit: int) -> dict[str, Any]:
@@ -184,7 +186,7 @@ def _beyond(limit: int) -> str:
 
 
 def _is_hex(text: str) -> bool:
-    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
+    return _HEX64.fullmatch(text) is not None
 
 
 def _exact_bytes(path: str) -> str:
