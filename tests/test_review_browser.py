@@ -191,3 +191,18 @@ def test_keyboard_search_sort_by_click_and_paging(page, monkeypatch):
         assert len(browser.find_elements(By.CSS_SELECTOR, "#rows tr")) == 25
     finally:
         browser.quit()
+
+
+def test_an_empty_report_without_manifest_still_gives_a_page(tmp_path):
+    need_chromium()
+    from synthsight.scanner.report import CsvWriter
+
+    report = tmp_path / "empty.csv"
+    CsvWriter(report).close()
+    html = tmp_path / "empty.html"
+    write_review(ReviewConfig([str(report)], str(html), quiet=True))
+    tree, status, _ = open_page(html)
+    assert table_rows(tree) == [] and status["data-matching"] == "0"
+    assert tree.find_id("count").text == "No record matches these filters (0 in all)."
+    assert "no run manifest for empty.csv" in tree.find_id("warnings").text
+    assert not [n for n in tree.iter("span") if n.attrs.get("class") == "threshold"]
