@@ -2,7 +2,8 @@
 
 Builds a small synthetic set, trains a small ConvNeXt (convnext_atto, 64 px) on the CPU, exports
 ONNX and mixed-FP16 ONNX, then scans a folder of mixed images (synthetic validation images plus a
-few broken files) and writes a CSV and a JSON report and Grad-CAM overlays.
+few broken files), writes a CSV and a JSON report and Grad-CAM overlays, then the review page of the
+scan (``review.html``) and, where Chromium is installed, a screenshot of it (``review.png``).
 
 The demo model knows only the synthetic generator fingerprint of ``synthsight.train.synthetic``:
 it is no detector of real-world AI images, and its verdicts on anything else mean nothing.
@@ -95,18 +96,20 @@ def run(out: Path = OUT, n: int = 600, epochs: int = 6, workers: int | None = No
 
     t0 = time.perf_counter()
     prepare(out)
-    say(f"[1/4] synthetic data set: {n} images, 64 px -> {out / 'data'}")
+    say(f"[1/5] synthetic data set: {n} images, 64 px -> {out / 'data'}")
     data = build_data(out, n)
-    say(f"[2/4] training convnext_atto on the CPU ({epochs} epochs at most) -> {out / 'model'}")
+    say(f"[2/5] training convnext_atto on the CPU ({epochs} epochs at most) -> {out / 'model'}")
     bundle = train(out, data, epochs)
-    say("[3/4] exporting ONNX and mixed-FP16 ONNX")
+    say("[3/5] exporting ONNX and mixed-FP16 ONNX")
     onnx, fp16 = export(bundle)
     folder = scan_folder(out, data)
-    say(f"[4/4] scanning {folder} (ONNX Runtime, FP32 then FP16)")
+    say(f"[4/5] scanning {folder} (ONNX Runtime, FP32 then FP16)")
     reports = [out / "verdicts.csv", out / "verdicts.json"]
     summary = scan([str(folder)], str(onnx), reports, gradcam_dir=str(out / "gradcam"), workers=workers, quiet=True)
     fp16_report = out / "verdicts.fp16.csv"
     scan([str(folder)], str(fp16), [fp16_report], workers=workers, quiet=True, command_line="python -m synthsight.demo")
+    say(f"[5/5] review page of the scan -> {out / 'review.html'}")
+    page, shot = review_page(out, reports[1], workers)
     records = read_records(reports[0])[0]
     fp16_records = {r.path: r.verdict for r in read_records(fp16_report)[0]}
     labelled = [r for r in records if r.verdict in ("ai", "real")]
@@ -119,9 +122,28 @@ def run(out: Path = OUT, n: int = 600, epochs: int = 6, workers: int | None = No
         "fp16_agree": agree,
         "records": len(records),
         "seconds": time.perf_counter() - t0,
+        "review": page,
+        "screenshot": shot,
     }
     report(out, bundle, onnx, fp16, result)
     return result
+
+
+def review_page(out: Path, report_path: Path, workers: int | None) -> tuple[Path, Path | None]:
+    """The scan's review page, and a screenshot of it when Chromium is there (the demo goes on without)."""
+    from synthsight.errors import SynthsightError
+    from synthsight.review.browser import find_chromium, screenshot
+    from synthsight.review.page import ReviewConfig, write_review
+
+    page = write_review(ReviewConfig([str(report_path)], str(out / "review.html"), workers=workers, quiet=True)).html
+    if find_chromium() is None:
+        say("      no screenshot of the page: chromium is not installed (Debian: apt-get install chromium)")
+        return page, None
+    try:
+        return page, screenshot(page, out / "review.png")
+    except SynthsightError as exc:
+        say(f"      no screenshot of the page: {exc}")
+        return page, None
 
 
 def report(out: Path, bundle: Path, onnx: Path, fp16: Path, result: dict) -> None:
@@ -141,6 +163,8 @@ def report(out: Path, bundle: Path, onnx: Path, fp16: Path, result: dict) -> Non
         ("JSON report + run manifest", out / "verdicts.json"),
         ("FP16 scan CSV", out / "verdicts.fp16.csv"),
         ("Grad-CAM overlays (images called AI)", out / "gradcam"),
+        ("review page (open it in a browser)", result["review"]),
+        ("screenshot of the review page", result["screenshot"] or "(not made: no chromium)"),
         ("training history", bundle / "history.json"),
     ]:
         say(f"  {label:38s} {path}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from synthsight.review import DEFAULT_PAGE_SIZE, DEFAULT_THUMBS, PAGE_SIZES
+
 model_option = click.option(
     "--model",
     "-m",
@@ -45,3 +47,19 @@ gradcam_layer_option = click.option(
 def runtime_options(func):
     """--backend, --device and --precision together."""
     return backend_option(device_option(precision_option(func)))
+
+
+thumbs_option = click.option(
+    "--thumbs",
+    type=click.IntRange(0),
+    default=DEFAULT_THUMBS,
+    show_default=True,
+    help="Review page: thumbnails (and Grad-CAM links) for this many records, the highest-scoring flagged first.",
+)
+page_size_option = click.option(
+    "--page-size",
+    type=click.Choice([str(n) for n in PAGE_SIZES]),
+    default=str(DEFAULT_PAGE_SIZE),
+    show_default=True,
+    help="Review page: rows per page (the page loads records page by page).",
+)

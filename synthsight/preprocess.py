@@ -16,6 +16,7 @@ Mode rule (documented in the README):
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -92,7 +93,7 @@ class PreprocessSpec:
 class Decoded:
     """Pixels plus what the scan record wants to know about the source file."""
 
-    pixels: np.ndarray  # uint8 [size, size, 3]
+    pixels: np.ndarray  # uint8 [size, size, 3] (a thumbnail's: [h, w, 3])
     format: str
     width: int  # of the stored image, before orientation
     height: int
@@ -115,6 +116,32 @@ def decode(path: str | Path | BinaryIO, spec: PreprocessSpec, max_pixels: int = 
     it through a :class:`synthsight.read_window.ReadWindow`, so a huge file behind a small header
     costs seconds, not minutes.
     """
+    draft = DCT_OVERSAMPLE * spec.size if spec.dct_scaling else None
+    return _decode(path, max_pixels, draft, lambda rgb: resize(rgb, spec))
+
+
+def thumbnail(source: str | Path | BinaryIO, max_side: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded:
+    """A preview decoded by the same rule as :func:`decode` (pixel cap, orientation, modes), aspect kept.
+
+    ``pixels`` is uint8 ``[h, w, 3]`` with ``max(h, w) <= max_side``; ``source`` is a path or an open binary file.
+
+    Raises:
+        DecodeError: as :func:`decode` does.
+    """
+
+    def fit(rgb: Image.Image) -> np.ndarray:
+        if max(rgb.size) > max_side:
+            scale = max_side / max(rgb.size)
+            size = (max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale)))
+            rgb = rgb.resize(size, Image.Resampling.LANCZOS)
+        return np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
+
+    return _decode(source, max_pixels, 2 * max_side, fit)
+
+
+def _decode(
+    path: str | Path | BinaryIO, max_pixels: int, draft: int | None, finish: Callable[[Image.Image], np.ndarray]
+) -> Decoded:
     fmt = ""
     fh = window = None
     try:
@@ -128,7 +155,7 @@ def decode(path: str | Path | BinaryIO, spec: PreprocessSpec, max_pixels: int = 
                 Image.MAX_IMAGE_PIXELS = max_pixels // 2 + 1  # our own cap below is the one that counts
             with Image.open(window) as im:
                 fmt = im.format or ""
-                return _decode_open(im, spec, max_pixels, window, size)
+                return _decode_open(im, max_pixels, draft, finish, window, size)
     except DecodeError:
         raise
     except Exception as exc:  # Pillow raises far more than OSError on hostile files
@@ -166,7 +193,14 @@ def _header_window(fh: BinaryIO, size: int) -> int:
     return min(size, HEADER_WINDOW)
 
 
-def _decode_open(im: Image.Image, spec: PreprocessSpec, max_pixels: int, window: ReadWindow, size: int) -> Decoded:
+def _decode_open(
+    im: Image.Image,
+    max_pixels: int,
+    draft: int | None,
+    finish: Callable[[Image.Image], np.ndarray],
+    window: ReadWindow,
+    size: int,
+) -> Decoded:
     fmt = im.format or "unknown"
     width, height = im.size
     if width <= 0 or height <= 0:
@@ -191,13 +225,12 @@ def _decode_open(im: Image.Image, spec: PreprocessSpec, max_pixels: int, window:
     if frames > 1:
         # Pillow opens multi-frame files on their first frame (PSD on its composite); no seek needed.
         notes.append("first frame")
-    if spec.dct_scaling and fmt == "JPEG":
+    if draft and fmt == "JPEG":
         # draft() only ever reduces by powers of two while staying >= the requested size
-        im.draft(None, (DCT_OVERSAMPLE * spec.size, DCT_OVERSAMPLE * spec.size))
+        im.draft(None, (draft, draft))
     im.load()
     im = _oriented(im, notes)
-    rgb = to_rgb(im)
-    pixels = resize(rgb, spec)
+    pixels = finish(to_rgb(im))
     return Decoded(pixels=pixels, format=fmt, width=width, height=height, notes="; ".join(notes))
 
 

@@ -6,8 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from synthsight import demo
+from synthsight.review.browser import find_chromium
 from synthsight.scanner.report import read_records
 
 
@@ -27,6 +29,13 @@ def test_reduced_demo_writes_every_output_and_says_what_the_model_is(tmp_path: P
     assert (out / "model" / "model.onnx").exists() and (out / "model" / "model.fp16.onnx").exists()
     ai = [r for r in records if r.verdict == "ai"]
     assert len(list((out / "gradcam").glob("*.png"))) == len(ai)
+    assert result["review"] == (out / "review.html").resolve() and (out / "review_files" / "data" / "index.js").exists()
+    assert len(list((out / "review_files" / "thumbs").glob("*.jpg"))) == result["labelled"]
+    if find_chromium() is None:
+        assert result["screenshot"] is None and "no screenshot of the page: chromium is not installed" in printed
+    else:
+        with Image.open(result["screenshot"]) as shot:
+            assert shot.format == "PNG" and shot.size == (1400, 1400)
 
 
 def test_demo_never_deletes_a_folder_it_did_not_make(tmp_path: Path):
@@ -36,3 +45,13 @@ def test_demo_never_deletes_a_folder_it_did_not_make(tmp_path: Path):
     with pytest.raises(SystemExit, match="not made by the demo"):
         demo.prepare(foreign)
     assert (foreign / "thesis.tex").exists()
+
+
+def test_demo_goes_on_without_chromium(tmp_path, monkeypatch, capsys):
+    from review_support import make_corpus
+
+    monkeypatch.setenv("SYNTHSIGHT_CHROMIUM", str(tmp_path / "no-such-browser"))
+    corpus = make_corpus(tmp_path, n=6)
+    page, shot = demo.review_page(tmp_path, corpus.report, workers=0)
+    assert page.is_file() and shot is None
+    assert "no screenshot of the page: chromium is not installed" in capsys.readouterr().out

@@ -26,7 +26,7 @@ def test_help_loads_no_heavy_library():
     assert result.returncode == 0, result.stderr
     last = result.stdout.strip().splitlines()[-1]
     assert last == "HEAVY:", f"--help imported {last.removeprefix('HEAVY:')}"
-    for name in ("synth", "train", "eval", "export", "info", "scan", "explain", "bench"):
+    for name in ("synth", "train", "eval", "export", "info", "scan", "explain", "report", "bench"):
         assert f"  {name} " in result.stdout, f"command {name} missing from --help"
     assert "unavailable" not in result.stdout
 

@@ -8,7 +8,7 @@ import sys
 import click
 
 from synthsight.errors import EXIT_INTERRUPTED
-from synthsight.options import gradcam_layer_option, model_option, runtime_options
+from synthsight.options import gradcam_layer_option, model_option, runtime_options, thumbs_option
 
 
 def _resume_command() -> str:
@@ -63,11 +63,21 @@ def _resume_command() -> str:
 )
 @click.option("--gradcam-for", type=click.Choice(["ai", "all", "none"]), default="ai", show_default=True)
 @gradcam_layer_option
+@click.option(
+    "--html",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write a review page from the --out report when the scan ends (as `synthsight report`).",
+)
+@thumbs_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress and no summary line.")
-def scan(paths: tuple[str, ...], model: str, outputs: tuple[str, ...], **options) -> None:
+def scan(
+    paths: tuple[str, ...], model: str, outputs: tuple[str, ...], html: str | None, thumbs: int, **options
+) -> None:
     """Scan image files and folders; one record per file in each --out report."""
     from synthsight.scanner.pipeline import scan as run_scan
 
+    review = _review_plan(html, outputs, thumbs, options) if html else None  # refused before any scanning
     if options["max_pixels"] is None:
         del options["max_pixels"]
     options.update(include=tuple(options["include"]), exclude=tuple(options["exclude"]))
@@ -78,7 +88,23 @@ def scan(paths: tuple[str, ...], model: str, outputs: tuple[str, ...], **options
         click.echo(summary.line, err=True)
     if summary.interrupted:
         click.echo(f"interrupted: the reports are valid; to finish the scan run:\n  {_resume_command()}", err=True)
+        if review is not None:
+            click.echo(f"the review page {html} is written when the scan completes", err=True)
         sys.exit(EXIT_INTERRUPTED)  # not click's Exit: main() runs click with standalone_mode=False, which returns it
+    if review is not None:
+        from synthsight.review.page import write_review
+
+        result = write_review(review)
+        if not options["quiet"]:
+            click.echo(result.line, err=True)
+
+
+def _review_plan(html: str, outputs: tuple[str, ...], thumbs: int, options: dict):
+    """The page `scan --html` will write, checked now: it is built from a report this scan writes."""
+    from synthsight.review.page import for_scan
+
+    overwrite = options["overwrite"] or options["resume"]  # the page of an interrupted scan is remade on resume
+    return for_scan(html, list(outputs), thumbs, overwrite=overwrite, quiet=options["quiet"])
 
 
 @click.command("explain")
