@@ -89,15 +89,17 @@ def _timed(result: ExportResult, fmt: str, make: Callable[[], Path], echo) -> No
 
 
 def _onnx(model, spec: ModelSpec, path: Path, opset: int) -> Path:
+    from synthsight.export.graph_check import check_file
     from synthsight.export.onnx import export_onnx
 
-    return export_onnx(model, spec, path, opset=opset)
+    return check_file(export_onnx(model, spec, path, opset=opset))
 
 
 def _fp16(src: Path, dst: Path) -> Path:
     from synthsight.export.fp16 import convert_fp16
+    from synthsight.export.graph_check import check_file
 
-    return convert_fp16(src, dst)
+    return check_file(convert_fp16(src, dst))
 
 
 def _engine(src: Path, dst: Path, spec: ModelSpec, engine: EngineConfig) -> Path:
