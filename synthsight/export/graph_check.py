@@ -22,7 +22,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from synthsight.errors import ModelFileError
-from synthsight.spec import FP32_OPS_KEY, INPUT_NAME, PRECISION_KEY
+from synthsight.export.fp16 import graph_precision
+from synthsight.spec import FP32_OPS_KEY, INPUT_NAME
 
 MIN_OPSET = 17
 DEFAULT_DOMAINS = ("", "ai.onnx")
@@ -41,7 +42,7 @@ def graph_problems(proto) -> list[str]:
     types = _elem_types(typed.graph)
     problems = [*_opset_problems(proto), *_domain_problems(proto.graph.node)]
     problems += _uint8_problems(typed.graph, types)
-    if _is_fp16(proto):
+    if graph_precision(proto) == "fp16":
         problems += _fp32_island_problems(typed.graph, types, _fp32_ops(proto))
     return problems
 
@@ -115,15 +116,6 @@ def _uint8_problems(graph, types: dict[str, int]) -> list[str]:
         if types.get(name) == uint8:
             problems.append(f"second uint8 input {name!r}")
     return problems
-
-
-def _is_fp16(proto) -> bool:
-    import onnx
-
-    props = {p.key: p.value for p in proto.metadata_props}
-    if props.get(PRECISION_KEY) == "fp16":
-        return True
-    return any(t.data_type == onnx.TensorProto.FLOAT16 for t in proto.graph.initializer)
 
 
 def _fp32_ops(proto) -> tuple[str, ...]:
