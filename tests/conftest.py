@@ -137,5 +137,6 @@ def pytest_runtest_makereport(item, call):
 
     if strict() and set(wanted_rows()) & set(_gpu_rows(item)):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        reason = reason.removeprefix("Skipped: ")
         report.outcome = "failed"
         report.longrepr = f"GPU test skipped under make gpu-check, which counts as a failure: {reason}"

@@ -37,7 +37,7 @@ def test_missing_tensorrt_or_gpu_is_named(tiny_onnx, tiny_spec, tmp_path):
     assert not (tmp_path / "model.engine").exists()
 
 
-@pytest.mark.gpu
+@pytest.mark.gpu("engine")
 @pytest.mark.skipif(MISSING is not None, reason=MISSING or "")
 def test_engine_build_sidecar_and_timing_cache(tiny_onnx, tiny_spec, tmp_path):
     import tensorrt as trt

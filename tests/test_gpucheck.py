@@ -178,3 +178,24 @@ def test_make_gpu_check_without_a_gpu_stops_within_a_minute_and_installs_nothing
     ours = [line for line in done.stderr.splitlines() if not line.startswith("make")]
     assert ours == ["no CUDA device visible: nvidia-smi not found on PATH (no NVIDIA driver installed)"], done.stderr
     assert sorted(p.name for p in copy.iterdir()) == ["Makefile", "synthsight"]  # no .venv, nothing installed
+
+
+# ---- under gpu-check a GPU test that skips is a failure (tests/conftest.py) --------------------------
+
+
+def _pytest_gpu(**env: str) -> subprocess.CompletedProcess:
+    target = "tests/test_runtime_tensorrt.py"
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "gpu", target]
+    environment = {k: v for k, v in os.environ.items() if k not in (gpucheck.STRICT_ENV, gpucheck.ROWS_ENV)}
+    return subprocess.run(cmd, cwd=REPO, env={**environment, **env}, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.skipif(not gpucheck.tensorrt_problem(), reason="TensorRT is installed: the engine test would run")
+def test_gpu_tests_fail_instead_of_skipping_under_gpu_check():
+    plain = _pytest_gpu()
+    assert plain.returncode == 0 and "1 skipped" in plain.stdout, plain.stdout
+    strict = _pytest_gpu(**{gpucheck.STRICT_ENV: "1"})
+    assert strict.returncode == 1 and "1 error" in strict.stdout, strict.stdout  # a skip at setup: an error
+    assert "GPU test skipped under make gpu-check, which counts as a failure: needs tensorrt" in strict.stdout
+    left_out = _pytest_gpu(**{gpucheck.STRICT_ENV: "1", gpucheck.ROWS_ENV: "torch,ort-cuda"})
+    assert left_out.returncode == 0 and "1 skipped" in left_out.stdout, left_out.stdout

@@ -59,7 +59,7 @@ def test_missing_pieces_are_named():
             require_tensorrt("auto")
 
 
-@pytest.mark.gpu
+@pytest.mark.gpu("engine")
 @pytest.mark.skipif(not _has_tensorrt_gpu(), reason="needs tensorrt and a CUDA GPU (runs in `make gpu-check`)")
 def test_engine_matches_onnx_on_gpu(tiny_bundle, tiny_onnx, tmp_path):
     import numpy as np
