@@ -22,6 +22,7 @@ GPU_SOURCES = [
     "synthsight/runtime/tensorrt.py",
     "tests/test_export_tensorrt.py",
     "tests/test_runtime_tensorrt.py",
+    "tests/test_gpu_parity.py",
 ]
 # Variable names that hold the tensorrt module or a TensorRT object in those files.
 TRT_ROOTS = {
