@@ -80,6 +80,8 @@ else
 		$(PIP) install --quiet --force-reinstall --no-deps 'onnxruntime-gpu>=1.20'; \
 	fi
 	$(PIP) install --quiet -e '.[gpu,dev]'
+	$(PY) -c "import onnxruntime as o, sys; p = o.get_available_providers(); \
+	sys.exit(0 if 'CUDAExecutionProvider' in p else f'onnxruntime lists no CUDAExecutionProvider: {p}')"
 endif
 
 clean:

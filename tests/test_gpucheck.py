@@ -137,6 +137,7 @@ def test_gpu_check_starts_with_the_preflight_and_removes_cpu_onnxruntime_first()
     text = "\n".join(lines)
     swap = text.index("pip uninstall --yes --quiet onnxruntime")
     assert swap < text.index("install --quiet --force-reinstall --no-deps 'onnxruntime-gpu")
+    assert text.index("pip install --quiet -e '.[gpu,dev]'") < text.index("lists no CUDAExecutionProvider")
     assert "SYNTHSIGHT_GPU_CHECK=1 GPU_ROWS='engine,ort-trt,ort-cuda,torch'" in text
     assert "benchmarks/bench_gpu.py --rows 'engine,ort-trt,ort-cuda,torch'" in text
 
