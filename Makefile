@@ -6,8 +6,26 @@ PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 # The torch/torchvision pair is pinned because timm needs torchvision and this pair is known to work together.
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
+# onnxruntime and onnxruntime-gpu share one import folder: with both installed the CPU build wins and
+# CUDAExecutionProvider disappears (microsoft/onnxruntime#26996). A venv that has the GPU package keeps it.
+ORT_EXTRA = $(shell $(PIP) show onnxruntime-gpu >/dev/null 2>&1 && echo gpu || echo cpu)
 
-.PHONY: install test demo bench lint gpu-check clean
+# make gpu-check [GPU_ROWS=engine,ort-trt,ort-cuda,torch] [OFFLINE=1 PYTHON=/path/to/python3 [WHEELS=dir]]
+# GPU_ROWS: the rows that must run (all by default); a row left out is reported as excluded, never skipped.
+# OFFLINE=1: no package registry. A venv over PYTHON's site-packages (an existing CUDA build of torch),
+# synthsight installed without dependencies, or from the wheels in WHEELS.
+GPU_ROWS ?= engine,ort-trt,ort-cuda,torch
+OFFLINE  ?=
+WHEELS   ?=
+ifeq ($(OFFLINE),1)
+GPU_VENV := .venv-offline
+else
+GPU_VENV := $(VENV)
+endif
+GPU_PY  := $(GPU_VENV)/bin/python
+GPU_PIP := $(GPU_PY) -m pip
+
+.PHONY: install test demo bench lint gpu-check gpu-env clean
 
 install: $(STAMP)
 
@@ -15,7 +33,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet $(TORCH_PINS)
-	$(PIP) install --quiet -e '.[cpu,dev]'
+	$(PIP) install --quiet -e '.[$(ORT_EXTRA),dev]'
 	touch $(STAMP)
 
 test: $(STAMP)
@@ -31,10 +49,40 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
 
-gpu-check: $(STAMP)
-	$(PIP) install --quiet -e '.[gpu]'
-	$(PY) -m pytest -q -m gpu tests
-	$(PY) benchmarks/bench_gpu.py
+# The preflight runs first, with $(PYTHON)'s standard library and nvidia-smi only: without a CUDA device it
+# exits 2 with one line before anything is installed. Then every wanted row must really run: a missing
+# component, a GPU test that skips or a benchmark row that does not run fails the target.
+gpu-check:
+	$(PYTHON) -m synthsight.gpucheck device
+	$(MAKE) --no-print-directory gpu-env
+	@status=0; \
+	$(GPU_PY) -m synthsight.gpucheck components --rows '$(GPU_ROWS)' || status=1; \
+	SYNTHSIGHT_GPU_CHECK=1 GPU_ROWS='$(GPU_ROWS)' $(GPU_PY) -m pytest -q -m gpu tests || status=1; \
+	$(GPU_PY) benchmarks/bench_gpu.py --rows '$(GPU_ROWS)' || status=1; \
+	if [ $$status -ne 0 ]; then echo "gpu-check FAILED: see the rows, tests and benchmark rows above"; fi; \
+	exit $$status
+
+gpu-env:
+ifeq ($(OFFLINE),1)
+	test -x $(GPU_PY) || $(PYTHON) -m venv --system-site-packages $(GPU_VENV)
+ifneq ($(WHEELS),)
+	$(GPU_PIP) install --no-index --find-links '$(WHEELS)' --no-build-isolation -e .
+	-$(GPU_PIP) install --no-index --find-links '$(WHEELS)' 'onnxruntime-gpu>=1.20'
+	-$(GPU_PIP) install --no-index --find-links '$(WHEELS)' 'tensorrt>=10.12'
+	-$(GPU_PIP) install --no-index --find-links '$(WHEELS)' pytest pytest-timeout
+else
+	$(GPU_PIP) install --no-index --no-deps --no-build-isolation -e .
+endif
+else
+	$(MAKE) --no-print-directory install ORT_EXTRA=gpu
+	if $(PIP) show onnxruntime >/dev/null 2>&1; then \
+		$(PIP) uninstall --yes --quiet onnxruntime && \
+		$(PIP) install --quiet --force-reinstall --no-deps 'onnxruntime-gpu>=1.20'; \
+	fi
+	$(PIP) install --quiet -e '.[gpu,dev]'
+	$(PY) -c "import onnxruntime as o, sys; p = o.get_available_providers(); \
+	sys.exit(0 if 'CUDAExecutionProvider' in p else f'onnxruntime lists no CUDAExecutionProvider: {p}')"
+endif
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) .venv-offline build *.egg-info

@@ -55,7 +55,8 @@ def skeleton() -> str:
     for name, (_, title, _, _) in SUITE.items():
         parts.append(f"## {title}\n\n{begin(name)}\n{end(name)}\n")
     parts.append(
-        f"## {GPU_TITLE}\n\n{begin('gpu')}\n_Not run yet: needs an NVIDIA GPU (`make gpu-check`)._\n{end('gpu')}\n"
+        f"## {GPU_TITLE}\n\n{begin('gpu')}\n_Not run: needs an NVIDIA GPU (`make gpu-check` writes this section)._\n"
+        f"{end('gpu')}\n"
     )
     return "\n".join(parts)
 

@@ -33,8 +33,13 @@ class PixelModel(nn.Module):
         self.register_buffer("inv_std", 1.0 / std, persistent=False)
 
     def normalize(self, pixels: torch.Tensor) -> torch.Tensor:
-        """uint8 NHWC -> normalised float32 NCHW (channels_last memory, no copy of the layout)."""
-        x = pixels.permute(0, 3, 1, 2).float()
+        """uint8 NHWC -> normalised float32 NCHW (channels_last memory, no copy of the layout).
+
+        Cast first, then permute: TensorRT accepts a uint8 tensor only as a network input that
+        feeds a Cast ("TensorRT does not support UINT8 types for intermediate tensors", onnx-tensorrt
+        ModelImporter.cpp), so a Transpose on the uint8 input makes every engine build fail.
+        """
+        x = pixels.float().permute(0, 3, 1, 2)
         return (x - self.mean) * self.inv_std
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:

@@ -102,3 +102,41 @@ def trained_bundle(tmp_path_factory) -> Path:
     if accuracy < 0.9:
         pytest.fail(f"trained_bundle reached only {accuracy:.3f} validation accuracy (needs >= 0.9)")
     return bundle
+
+
+# ---- make gpu-check: a GPU test of a wanted row fails instead of skipping ---------------------------------
+
+
+def _gpu_rows(item) -> tuple[str, ...]:
+    """The rows a ``@pytest.mark.gpu("engine", ...)`` test belongs to (all rows when none is named)."""
+    from synthsight.gpucheck import ROWS
+
+    marker = item.get_closest_marker("gpu")
+    return tuple(marker.args) if marker and marker.args else tuple(ROWS)
+
+
+def pytest_collection_modifyitems(config, items):
+    from synthsight.gpucheck import strict, wanted_rows
+
+    if not strict():
+        return
+    wanted = set(wanted_rows())
+    for item in items:
+        rows = _gpu_rows(item) if item.get_closest_marker("gpu") else ()
+        if rows and not wanted & set(rows):
+            item.add_marker(pytest.mark.skip(reason=f"row(s) {', '.join(rows)} left out by GPU_ROWS"))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if not report.skipped or item.get_closest_marker("gpu") is None:
+        return
+    from synthsight.gpucheck import strict, wanted_rows
+
+    if strict() and set(wanted_rows()) & set(_gpu_rows(item)):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        reason = reason.removeprefix("Skipped: ")
+        report.outcome = "failed"
+        report.longrepr = f"GPU test skipped under make gpu-check, which counts as a failure: {reason}"

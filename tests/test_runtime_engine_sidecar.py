@@ -9,6 +9,7 @@ import pytest
 from synthsight.errors import ModelFileError
 from synthsight.runtime.engine_sidecar import (
     check_sidecar,
+    library_version,
     make_sidecar,
     profile_bounds,
     read_sidecar,
@@ -34,8 +35,12 @@ def test_round_trip_through_json_file(tmp_path, sidecar, tiny_spec):
     assert profile_bounds(data) == (1, 64)
 
 
-def test_patch_release_of_same_tensorrt_is_accepted(sidecar):
-    assert check_sidecar(sidecar, **{**HERE, "tensorrt_version": "10.12.1"}).arch == "convnext_atto"
+def test_only_the_build_number_may_differ(sidecar):
+    # TensorRT ties a plan to major.minor.patch (NV_TENSORRT_VERSION); the fourth part is a build number.
+    assert check_sidecar(sidecar, **{**HERE, "tensorrt_version": "10.12.0.40"}).arch == "convnext_atto"
+    assert check_sidecar(sidecar, **{**HERE, "tensorrt_version": "10.12.0"}).arch == "convnext_atto"
+    assert library_version("11.4.0.106") == (11, 4, 0) and library_version("10.12") == (10, 12, 0)
+    assert library_version("garbage") == ()
 
 
 def test_extra_cannot_overwrite_contract_keys(tiny_spec):
@@ -48,6 +53,8 @@ def test_extra_cannot_overwrite_contract_keys(tiny_spec):
     [
         ({"tensorrt_version": "11.0.0"}, "TensorRT 10.12.0.36"),
         ({"tensorrt_version": "10.13.2"}, "TensorRT 10.13.2"),
+        ({"tensorrt_version": "10.12.1"}, "TensorRT 10.12.1"),  # a patch release refuses the plan
+        ({"tensorrt_version": "bogus"}, "TensorRT bogus"),
         ({"compute_capability": "8.9", "gpu_name": "NVIDIA L4"}, "compute capability 9.0"),
         ({"gpu_name": "NVIDIA H100 PCIe"}, "built on NVIDIA H100 80GB HBM3"),
     ],

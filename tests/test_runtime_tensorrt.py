@@ -59,7 +59,7 @@ def test_missing_pieces_are_named():
             require_tensorrt("auto")
 
 
-@pytest.mark.gpu
+@pytest.mark.gpu("engine")
 @pytest.mark.skipif(not _has_tensorrt_gpu(), reason="needs tensorrt and a CUDA GPU (runs in `make gpu-check`)")
 def test_engine_matches_onnx_on_gpu(tiny_bundle, tiny_onnx, tmp_path):
     import numpy as np
@@ -68,11 +68,11 @@ def test_engine_matches_onnx_on_gpu(tiny_bundle, tiny_onnx, tmp_path):
     from synthsight.model import read_spec
     from synthsight.runtime import open_backend
 
-    engine = build_engine(
+    engine_file = build_engine(
         tiny_onnx["fp16"], tmp_path / "model.engine", read_spec(tiny_bundle), EngineConfig(batch=8, max_batch=16)
     )
     x = np.random.default_rng(0).integers(0, 256, (37, 64, 64, 3), dtype=np.uint8)
-    with open_backend(engine) as trt, open_backend(tiny_onnx["onnx"], device="cpu") as ort:
-        assert (trt.name, trt.device, trt.max_batch) == ("tensorrt", "cuda:0", 16)
-        assert np.max(np.abs(trt.scores(x) - ort.scores(x))) < 0.02
-        assert trt.infer(x[:1]).shape == (1, 2)
+    with open_backend(engine_file) as gpu, open_backend(tiny_onnx["onnx"], device="cpu") as cpu:
+        assert (gpu.name, gpu.device, gpu.max_batch, gpu.precision) == ("tensorrt", "cuda:0", 16, "fp16")
+        assert np.max(np.abs(gpu.scores(x) - cpu.scores(x))) < 0.02
+        assert gpu.infer(x[:1]).shape == (1, 2)

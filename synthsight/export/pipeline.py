@@ -72,7 +72,7 @@ def export_model(config: ExportConfig, echo: Callable[[str], None] = print) -> E
     if {"fp16", "engine"} & set(wanted):
         _timed(result, "fp16", lambda: _fp16(paths["onnx"], paths["fp16"]), echo)
     if "engine" in wanted and "engine" not in result.skipped:
-        _timed(result, "engine", lambda: _engine(paths["fp16"], paths["engine"], spec, config.engine), echo)
+        _timed(result, "engine", lambda: _engine(paths["fp16"], paths["engine"], spec, config.engine, echo), echo)
     if "engine" in result.skipped:
         echo(f"engine skipped: {result.skipped['engine']}")
     if config.check:
@@ -89,21 +89,23 @@ def _timed(result: ExportResult, fmt: str, make: Callable[[], Path], echo) -> No
 
 
 def _onnx(model, spec: ModelSpec, path: Path, opset: int) -> Path:
+    from synthsight.export.graph_check import check_file
     from synthsight.export.onnx import export_onnx
 
-    return export_onnx(model, spec, path, opset=opset)
+    return check_file(export_onnx(model, spec, path, opset=opset))
 
 
 def _fp16(src: Path, dst: Path) -> Path:
     from synthsight.export.fp16 import convert_fp16
+    from synthsight.export.graph_check import check_file
 
-    return convert_fp16(src, dst)
+    return check_file(convert_fp16(src, dst))
 
 
-def _engine(src: Path, dst: Path, spec: ModelSpec, engine: EngineConfig) -> Path:
+def _engine(src: Path, dst: Path, spec: ModelSpec, engine: EngineConfig, echo) -> Path:
     from synthsight.export.tensorrt import build_engine
 
-    return build_engine(src, dst, spec, engine)
+    return build_engine(src, dst, spec, engine, echo=echo)
 
 
 def _check_all(config: ExportConfig, spec: ModelSpec, result: ExportResult, echo) -> None:
@@ -125,17 +127,15 @@ def _check_all(config: ExportConfig, spec: ModelSpec, result: ExportResult, echo
         max_abs, agreement = EXPECTED[fmt]
         if parity.max_abs > max_abs or parity.agreement < agreement:
             echo(f"WARNING: {path.name} parity is outside max |dp| <= {max_abs}, agreement >= {agreement}")
-        _store_parity(fmt, path, spec, parity, config.engine)
+        _store_parity(fmt, path, spec, parity)
 
 
-def _store_parity(fmt: str, path: Path, spec: ModelSpec, parity: verify.Parity, engine: EngineConfig) -> None:
+def _store_parity(fmt: str, path: Path, spec: ModelSpec, parity: verify.Parity) -> None:
     stored = ModelSpec.from_dict({**spec.to_dict(), "metrics": {**spec.metrics, "parity": parity.to_dict()}})
     if fmt == "engine":
-        import tensorrt
+        from synthsight.export.tensorrt import update_sidecar_spec
 
-        from synthsight.export.tensorrt import write_sidecar
-
-        write_sidecar(path, stored, tensorrt.__version__, engine)
+        update_sidecar_spec(path, stored)
     else:
         from synthsight.export.onnx import write_spec
 

@@ -6,15 +6,20 @@ Written against the TensorRT 10.12+ / 11.x Python API. Precision comes from the 
 deprecated and ignored, so it is not passed) - and no precision builder flag is used
 (``BuilderFlag.FP16`` was removed in 11.0). ``tensorrt`` is imported lazily: without it, or
 without a CUDA GPU, :func:`require_tensorrt` raises BackendUnavailable naming what is missing.
+
+Every TensorRT name used here is checked against the names in the TensorRT 11.4 bindings by
+tests/test_tensorrt_names.py, so a misspelt call fails on a CPU machine, not on the first GPU.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from synthsight.errors import BackendUnavailable, ModelFileError, SynthsightError, UsageError
+from synthsight.runtime.engine_sidecar import sidecar_path
 from synthsight.spec import INPUT_NAME, ModelSpec
 
 MIN_VERSION = (10, 12)
@@ -58,8 +63,18 @@ def require_tensorrt():
     return trt
 
 
-def build_engine(onnx_path: str | Path, engine_path: str | Path, spec: ModelSpec, config: EngineConfig) -> Path:
-    """Parse ``onnx_path`` (normally model.fp16.onnx), build and write ``engine_path`` + its JSON sidecar."""
+def build_engine(
+    onnx_path: str | Path,
+    engine_path: str | Path,
+    spec: ModelSpec,
+    config: EngineConfig,
+    echo: Callable[[str], None] = print,
+) -> Path:
+    """Parse ``onnx_path`` (normally model.fp16.onnx), build and write ``engine_path`` + its JSON sidecar.
+
+    The engine is written first, then its sidecar, then the timing cache: a timing cache that
+    cannot be written costs the next build some minutes, never this engine.
+    """
     trt = require_tensorrt()
     logger = _make_logger(trt)
     builder = trt.Builder(logger)
@@ -74,18 +89,28 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, spec: ModelSpec
     shapes = [(n, size, size, 3) for n in (1, config.batch, config.max_batch)]
     profile.set_shape(INPUT_NAME, *shapes)
     build_config.add_optimization_profile(profile)
-    cache = _load_timing_cache(build_config, config.timing_cache)
-    build_config.set_timing_cache(cache, ignore_mismatch=False)
+    cache = _attach_timing_cache(build_config, config.timing_cache, echo)  # must outlive the build
 
     plan = builder.build_serialized_network(network, build_config)
     if plan is None:
         raise SynthsightError(f"TensorRT could not build an engine from {onnx_path}: {logger.summary()}")
-    if config.timing_cache is not None:
-        _atomic_write(Path(config.timing_cache), build_config.get_timing_cache().serialize())
     engine_path = Path(engine_path)
+    # An old sidecar must never describe the new plan, even if this process dies between the two writes.
+    sidecar_path(engine_path).unlink(missing_ok=True)
     _atomic_write(engine_path, plan)  # a pure plan: trtexec --loadEngine reads it as is
-    write_sidecar(engine_path, spec, trt.__version__, config)
+    write_sidecar(engine_path, spec, trt.__version__, config, precision=_engine_precision(onnx_path))
+    if config.timing_cache is not None and cache is not None:
+        _save_timing_cache(build_config, Path(config.timing_cache), echo)
     return engine_path
+
+
+def _engine_precision(onnx_path: str | Path) -> str:
+    """The engine's precision is its graph's: a strongly typed network runs the graph's own types."""
+    import onnx
+
+    from synthsight.export.fp16 import graph_precision
+
+    return graph_precision(onnx.load(str(onnx_path), load_external_data=False))
 
 
 def _network_flags(trt) -> int:
@@ -123,11 +148,36 @@ def _check_input(network, spec: ModelSpec, onnx_path) -> None:
         raise ModelFileError(f"{onnx_path}: input shape {shape} is not [-1, {size}, {size}, 3] (re-export it)")
 
 
-def _load_timing_cache(build_config, path: Path | None):
-    data = b""
-    if path is not None and Path(path).is_file():
-        data = Path(path).read_bytes()
-    return build_config.create_timing_cache(data)
+def _attach_timing_cache(build_config, path: Path | None, echo: Callable[[str], None]):
+    """Give the builder the timing cache at ``path`` (or a new one); say so when TensorRT will not use it.
+
+    ``set_timing_cache`` verifies the cache's header and returns False for one made on another GPU
+    or TensorRT version; the build then starts from an empty cache, which replaces the file.
+    Returns the attached cache (it must outlive the build), or None when none could be attached.
+    """
+    data = Path(path).read_bytes() if path is not None and Path(path).is_file() else b""
+    if data:
+        try:
+            cache = build_config.create_timing_cache(data)
+        except Exception as exc:  # a truncated or foreign file: the bindings raise
+            cache, why = None, f"is unreadable ({type(exc).__name__})"
+        else:
+            why = "was made for another GPU or TensorRT version and is not used"
+        if cache is not None and build_config.set_timing_cache(cache, ignore_mismatch=False):
+            return cache
+        echo(f"note: timing cache {path} {why}; building without it (the file will be replaced)")
+    cache = build_config.create_timing_cache(b"")
+    if not build_config.set_timing_cache(cache, ignore_mismatch=False):
+        echo("note: TensorRT refused a new timing cache; building without one")
+        return None
+    return cache
+
+
+def _save_timing_cache(build_config, path: Path, echo: Callable[[str], None]) -> None:
+    try:
+        _atomic_write(path, build_config.get_timing_cache().serialize())
+    except OSError as exc:
+        echo(f"note: could not write the timing cache {path} ({exc.strerror or exc}); the engine is written")
 
 
 def _atomic_write(path: Path, data) -> None:
@@ -138,26 +188,43 @@ def _atomic_write(path: Path, data) -> None:
     os.replace(tmp, path)
 
 
-def write_sidecar(engine_path: Path, spec: ModelSpec, trt_version: str, config: EngineConfig) -> Path:
-    """``NAME.engine.json``: the spec plus TensorRT version, GPU, compute capability and profile."""
-    import torch
-
+def write_sidecar(
+    engine_path: Path, spec: ModelSpec, trt_version: str, config: EngineConfig, *, precision: str
+) -> Path:
+    """``NAME.engine.json``: the spec plus TensorRT version, GPU, compute capability, profile and precision."""
     from synthsight.runtime.engine_sidecar import make_sidecar
 
-    major, minor = torch.cuda.get_device_capability()
+    gpu_name, capability = _gpu_identity()
     profile = {"input": INPUT_NAME, "min": 1, "opt": config.batch, "max": config.max_batch}
     sidecar = make_sidecar(
         spec,
         tensorrt_version=trt_version,
-        gpu_name=torch.cuda.get_device_name(),
-        compute_capability=f"{major}.{minor}",
+        gpu_name=gpu_name,
+        compute_capability=capability,
         profile=profile,
-        # Strongly typed: the engine runs the FP16 ONNX graph's own types, so its precision is that graph's.
-        extra={"precision": "fp16"},
+        extra={"precision": precision},
     )
-    path = engine_path.with_name(engine_path.name + ".json")
-    path.write_text(sidecar if isinstance(sidecar, str) else _json(sidecar), encoding="utf-8")
+    path = sidecar_path(engine_path)
+    _atomic_write(path, _json(sidecar).encode("utf-8"))
     return path
+
+
+def update_sidecar_spec(engine_path: Path, spec: ModelSpec) -> Path:
+    """Replace the spec in an engine's sidecar (e.g. to add parity figures); everything else is kept."""
+    from synthsight.runtime.engine_sidecar import read_sidecar
+
+    spec.validate()
+    sidecar = {**read_sidecar(engine_path), "spec": spec.to_dict()}
+    path = sidecar_path(engine_path)
+    _atomic_write(path, _json(sidecar).encode("utf-8"))
+    return path
+
+
+def _gpu_identity() -> tuple[str, tuple[int, int]]:
+    """Name and compute capability of the current CUDA device: what the engine was built for."""
+    import torch
+
+    return torch.cuda.get_device_name(), tuple(torch.cuda.get_device_capability())
 
 
 def _json(data) -> str:
@@ -168,6 +235,9 @@ def _json(data) -> str:
 
 def _make_logger(trt):
     """A TensorRT logger that prints warnings and keeps errors, so a failed build can say why in one line."""
+    levels = trt.ILogger.Severity
+    errors = {levels.INTERNAL_ERROR, levels.ERROR}
+    shown = {*errors, levels.WARNING}
 
     class Logger(trt.ILogger):
         def __init__(self):
@@ -175,9 +245,9 @@ def _make_logger(trt):
             self.errors: list[str] = []
 
         def log(self, severity, msg):
-            if int(severity) <= int(trt.ILogger.Severity.ERROR):
+            if severity in errors:
                 self.errors.append(msg)
-            if int(severity) <= int(trt.ILogger.Severity.WARNING):
+            if severity in shown:
                 print(f"[TensorRT] {msg}", flush=True)
 
         def summary(self) -> str:

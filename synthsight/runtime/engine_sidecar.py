@@ -2,9 +2,12 @@
 
 Engines stay pure plans that ``trtexec`` can load, so everything the runtime needs to know
 about one lives beside it: the ModelSpec, the TensorRT version and GPU it was built for,
-and its optimisation profile. A serialised plan only runs on the TensorRT major.minor and
-the GPU model it was built with; checking the sidecar first turns TensorRT's opaque
-deserialisation failure into one line that says to re-export.
+its optimisation profile and precision. A serialised plan only runs on the TensorRT library
+version it was built with - major.minor.patch, the ``NV_TENSORRT_VERSION`` TensorRT compares
+("The engine plan file is not compatible with this version of TensorRT, expecting library
+version 8.0.0 got 8.0.1, please rebuild"); the fourth, build number is not part of it - and on
+the GPU model it was built on. Checking the sidecar first turns TensorRT's deserialisation
+failure into one line that says to re-export.
 """
 
 from __future__ import annotations
@@ -75,8 +78,8 @@ def check_sidecar(
 ) -> ModelSpec:
     """The engine's ModelSpec, after checking it was built for this TensorRT and this GPU.
 
-    Raises ModelFileError (one line, saying to re-export) on a TensorRT major.minor mismatch,
-    a different compute capability or GPU model, or a missing / malformed spec.
+    Raises ModelFileError (one line, saying to re-export) on another TensorRT library version
+    (major.minor.patch), a different compute capability or GPU model, or a missing / malformed spec.
     """
     if not isinstance(sidecar, dict) or sidecar.get("format", SIDECAR_FORMAT) != SIDECAR_FORMAT:
         raise ModelFileError(f"not a synthsight engine sidecar; {REEXPORT}")
@@ -84,7 +87,8 @@ def check_sidecar(
         raise ModelFileError(f"engine sidecar has no model spec; {REEXPORT}")
     spec = ModelSpec.from_dict(sidecar["spec"])
     built_trt = str(sidecar.get("tensorrt_version", ""))
-    if _major_minor(built_trt) != _major_minor(tensorrt_version) or not built_trt:
+    built_version = library_version(built_trt)
+    if not built_version or built_version != library_version(tensorrt_version):
         raise ModelFileError(
             f"engine was built with TensorRT {built_trt or '(unknown)'} but this machine has TensorRT "
             f"{tensorrt_version}; {REEXPORT}"
@@ -115,8 +119,13 @@ def profile_bounds(sidecar: dict[str, Any]) -> tuple[int, int]:
     return low, high
 
 
-def _major_minor(version: str) -> tuple[str, ...]:
-    return tuple(str(version).strip().split(".")[:2])
+def library_version(version: str) -> tuple[int, ...]:
+    """``11.4.0.106`` -> ``(11, 4, 0)``: the part of a TensorRT version an engine plan is tied to."""
+    parts = str(version).strip().split(".")[:3]
+    try:
+        return tuple(int(p) for p in parts) + (0,) * (3 - len(parts))
+    except ValueError:
+        return ()
 
 
 def _capability(value: Any) -> str:

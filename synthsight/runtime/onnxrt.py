@@ -22,7 +22,11 @@ from synthsight.runtime.base import Backend, parse_device, usable_cores
 from synthsight.spec import INPUT_NAME, OUTPUT_NAME, PRECISION_KEY, ModelSpec
 
 TRT_EP, CUDA_EP, CPU_EP = "TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"
-GPU_HINT = "install onnxruntime-gpu (pip install 'synthsight[gpu]') on a machine with an NVIDIA driver"
+GPU_HINT = (
+    "install onnxruntime-gpu without onnxruntime (pip uninstall onnxruntime; pip install 'synthsight[gpu]') "
+    "on a machine with an NVIDIA driver"
+)
+TRT_MAX_BATCH = 64  # the TensorRT EP's profile maximum when the caller gives no max_batch
 
 
 def default_cache_dir() -> Path:
@@ -37,10 +41,14 @@ def plan_providers(
     *,
     size: int,
     max_batch: int | None = None,
-    fp16: bool = True,
     cache_dir: Path | None = None,
 ) -> list[tuple[str, dict[str, Any]]]:
-    """Providers with their options, best first, for ``device`` given the providers this onnxruntime has."""
+    """Providers with their options, best first, for ``device`` given the providers this onnxruntime has.
+
+    No precision flag is passed to the TensorRT EP: with TensorRT 11 ``trt_fp16_enable`` has no effect
+    (weak typing is gone) and without it ORT builds strongly typed networks, so the engine computes in
+    the file's own precision - run model.fp16.onnx for FP16.
+    """
     wanted = parse_device(device)
     if wanted.kind == "cpu":
         return [(CPU_EP, {})]
@@ -48,23 +56,23 @@ def plan_providers(
     if not gpu:
         if wanted.kind == "auto":
             return [(CPU_EP, {})]
-        raise BackendUnavailable(f"--device {wanted}: this onnxruntime has no CUDA provider ({GPU_HINT})")
+        raise BackendUnavailable(f"--device {wanted}: this onnxruntime has no CUDA provider ({_gpu_hint()})")
     index = wanted.gpu
     plan: list[tuple[str, dict[str, Any]]] = []
     if TRT_EP in gpu:
-        plan.append((TRT_EP, _trt_options(index, size, max_batch, fp16, cache_dir or default_cache_dir())))
+        plan.append((TRT_EP, _trt_options(index, size, max_batch, cache_dir or default_cache_dir())))
     if CUDA_EP in gpu:
         plan.append((CUDA_EP, {"device_id": index}))
     return [*plan, (CPU_EP, {})]
 
 
-def _trt_options(index: int, size: int, max_batch: int | None, fp16: bool, cache: Path) -> dict[str, Any]:
-    # One profile covering every batch the runtime will send, so N changes never rebuild the engine.
-    top = max_batch or 64
+def _trt_options(index: int, size: int, max_batch: int | None, cache: Path) -> dict[str, Any]:
+    # One profile covering every batch the runtime sends (larger ones are chunked to its maximum),
+    # so a change of N never makes the provider rebuild its engine.
+    top = max_batch or TRT_MAX_BATCH
     shape = lambda n: f"{INPUT_NAME}:{n}x{size}x{size}x3"  # noqa: E731
     return {
         "device_id": index,
-        "trt_fp16_enable": fp16,
         "trt_engine_cache_enable": True,
         "trt_engine_cache_path": str(cache),
         "trt_timing_cache_enable": True,
@@ -73,6 +81,35 @@ def _trt_options(index: int, size: int, max_batch: int | None, fp16: bool, cache
         "trt_profile_opt_shapes": shape(min(32, top)),
         "trt_profile_max_shapes": shape(top),
     }
+
+
+def trt_profile_max(plan: list[tuple[str, dict[str, Any]]]) -> int | None:
+    """The largest batch the TensorRT EP's profile in ``plan`` covers (None without the TensorRT EP)."""
+    options = dict(plan).get(TRT_EP)
+    if not options:
+        return None
+    return int(options["trt_profile_max_shapes"].rpartition(":")[2].split("x")[0])
+
+
+def prepare_caches(plan: list[tuple[str, dict[str, Any]]]) -> None:
+    """Create the TensorRT EP's cache folders with their parents: the provider creates only the last level
+    and otherwise fails with an error that reads as if the model could not be loaded."""
+    options = dict(plan).get(TRT_EP) or {}
+    for key in ("trt_engine_cache_path", "trt_timing_cache_path"):
+        if options.get(key):
+            try:
+                Path(options[key]).mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise BackendUnavailable(
+                    f"cannot create ONNX Runtime's TensorRT cache folder {options[key]} ({exc.strerror or exc}); "
+                    "set XDG_CACHE_HOME to a writable folder"
+                ) from None
+
+
+def _gpu_hint() -> str:
+    from synthsight.gpucheck import onnxruntime_conflict
+
+    return onnxruntime_conflict() or GPU_HINT
 
 
 def check_graph(inputs: list, outputs: list, spec: ModelSpec, where: str) -> None:
@@ -135,7 +172,6 @@ class OnnxRuntimeBackend(Backend):
             raise ModelFileError(f"{path}: ONNX file not found")
         if precision not in (None, "", "auto", "fp32", "fp16"):
             raise UsageError(f"--precision {precision}: ONNX Runtime runs the file's own precision (fp32 or fp16)")
-        want_fp16 = precision in (None, "", "auto", "fp16")
         cache = Path(cache_dir) if cache_dir else None
         plan = plan_providers(device, ort.get_available_providers(), size=0)
         if len(plan) == 1:  # CPU: one session, its metadata read back from it
@@ -143,14 +179,16 @@ class OnnxRuntimeBackend(Backend):
             spec, file_precision = self._metadata(self._session, path)
         else:  # GPU: the TensorRT EP profile needs the image size before the real session exists
             spec, file_precision = self._metadata(self._open(ort, path, [(CPU_EP, {})], None, light=True), path)
-            fp16 = want_fp16 and file_precision == "fp32"  # an FP16 file's types are obeyed as exported
-            kwargs = dict(size=spec.preprocess.size, max_batch=max_batch, fp16=fp16, cache_dir=cache)
+            kwargs = dict(size=spec.preprocess.size, max_batch=max_batch, cache_dir=cache)
             plan = plan_providers(device, ort.get_available_providers(), **kwargs)
+            prepare_caches(plan)
             self._session = self._open(ort, path, plan, threads)
         check_graph(self._session.get_inputs(), self._session.get_outputs(), spec, str(path))
-        super().__init__(spec, max_batch=max_batch, source=str(path))
         self.providers = self._session.get_providers()
-        self.device, self.precision = self._resolve(device, plan, file_precision, want_fp16)
+        # Batches above the TensorRT EP's profile are chunked to it: a larger one would make it rebuild.
+        top = trt_profile_max(plan) if self.providers[0] == TRT_EP else None
+        super().__init__(spec, max_batch=min(max_batch or top, top) if top else max_batch, source=str(path))
+        self.device, self.precision = self._resolve(device, plan, file_precision)
         if precision in ("fp16", "fp32") and self.precision != precision:
             self._session = None
             raise UsageError(
@@ -181,15 +219,16 @@ class OnnxRuntimeBackend(Backend):
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise ModelFileError(f"{path}: ONNX Runtime could not load it ({first[:200]})") from None
 
-    def _resolve(self, device: str, plan, file_precision: str, want_fp16: bool) -> tuple[str, str]:
+    def _resolve(self, device: str, plan, file_precision: str) -> tuple[str, str]:
+        """(device, precision) that really run: every provider computes in the file's own precision."""
         active = self.providers[0]
         if active == CPU_EP:
             if device not in ("auto", "cpu"):
-                raise BackendUnavailable(f"--device {device}: ONNX Runtime's GPU providers failed to load ({GPU_HINT})")
+                why = _gpu_hint()
+                raise BackendUnavailable(f"--device {device}: ONNX Runtime's GPU providers failed to load ({why})")
             return "cpu", file_precision
         index = dict(plan).get(active, {}).get("device_id", 0)
-        fp16 = file_precision == "fp16" or (active == TRT_EP and want_fp16)
-        return f"cuda:{index}", "fp16" if fp16 else "fp32"
+        return f"cuda:{index}", file_precision
 
     def describe(self) -> dict:
         return {**super().describe(), "providers": list(self.providers)}
