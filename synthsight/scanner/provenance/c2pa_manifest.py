@@ -82,8 +82,9 @@ class C2paReader:
             self._pid = os.getpid()
         return self._context
 
-    def read(self, fh: BinaryIO, mime: str, remote_url: str = "") -> C2paFacts | None:
-        """The facts of ``fh``'s manifest store; None when c2pa finds none after all."""
+    def read(self, fh: BinaryIO, mime: str, remote_url: str = "", embedded: bool = True) -> C2paFacts | None:
+        """The facts of ``fh``'s manifest store. None when c2pa finds none and none was ``embedded``
+        (the container walk saw no manifest box); with a box that holds no manifest, ``unreadable``."""
         import c2pa
 
         fh.seek(0)
@@ -92,7 +93,7 @@ class C2paReader:
                 state = reader.get_validation_state() or "unreadable"
                 store = json.loads(reader.json())
         except c2pa.C2paError.ManifestNotFound:
-            return None
+            return C2paFacts(state="unreadable", error="its box holds no readable manifest") if embedded else None
         except c2pa.C2paError as exc:
             text = str(exc)
             if text.startswith("Remote"):  # the store lives at a URL we never fetch

@@ -77,10 +77,12 @@ def parse(exif: Any) -> ExifFacts:
             else:
                 parsed = exif
             ifd0 = dict(parsed)
-            sub = _sub_ifd(parsed, facts)
+            sub = _sub_ifd(parsed, facts) if EXIF_IFD in ifd0 else {}
         except Exception as exc:  # Pillow raises SyntaxError, struct.error, ValueError... on hostile EXIF
             facts.notes.append(f"EXIF unreadable ({type(exc).__name__}): not read")
             return facts
+    if not ifd0 and isinstance(exif, (bytes, bytearray)) and len(exif) > 8:
+        facts.notes.append(f"EXIF block of {len(exif):,} bytes holds no readable tag")
     facts.make, facts.model = _text(ifd0.get(MAKE)), _text(ifd0.get(MODEL))
     facts.software, facts.description = _text(ifd0.get(SOFTWARE)), _text(ifd0.get(DESCRIPTION))
     facts.lens, facts.datetime_original = _text(sub.get(LENS_MODEL)), _text(sub.get(DATETIME_ORIGINAL))

@@ -78,7 +78,7 @@ class ProvenanceReader:
                 f"C2PA manifest store of {found.c2pa_bytes:,} bytes over the {MAX_STORE >> 20} MiB bound: not read"
             )
         elif found.c2pa_bytes or remote:
-            c2pa = self._c2pa.read(fh, found.mime, remote)
+            c2pa = self._c2pa.read(fh, found.mime, remote, embedded=found.c2pa_bytes > 0)
             if c2pa is not None and c2pa.state == "unreadable":
                 notes.append(f"C2PA manifest store unreadable ({c2pa.error})")
         return classify.decide(

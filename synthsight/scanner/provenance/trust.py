@@ -109,8 +109,8 @@ def _certificates(blob: bytes, what: str) -> list:
 
     try:
         certs = x509.load_pem_x509_certificates(blob)
-    except ValueError as exc:
-        raise UsageError(f"{what}: not PEM certificates ({exc})") from None
+    except ValueError:  # cryptography's message for any malformed or missing PEM block
+        certs = []
     if not certs:
         raise UsageError(f"{what}: holds no PEM certificate")
     return certs
