@@ -30,6 +30,7 @@ SUITE = {
     "scan": ("bench_scan.py", "End-to-end scan against the seeds' loop and a DataLoader", 240, []),
     "memory": ("bench_memory.py", "Backend memory over 1000 batches", 90, []),
     "load": ("bench_load.py", "Load: 20,000 files, memory and throughput over time", 110, []),
+    "provenance": ("bench_provenance.py", "Provenance reader: cost per file against decoding", 60, []),
 }
 GPU_TITLE = "GPU (make gpu-check)"
 HEADER = """# Benchmark results
