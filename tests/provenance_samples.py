@@ -268,7 +268,14 @@ def _xmp_samples(s: SampleSigner) -> dict[str, tuple[bytes, str]]:
             "camera-declared",
         ),
         "xmp-ai-system.jpg": (
-            image("jpg", xmp=xmp_packet("<Iptc4xmpExt:AISystemUsed>Example Imagine v7</Iptc4xmpExt:AISystemUsed>")),
+            image(
+                "jpg",
+                xmp=xmp_packet(
+                    "<Iptc4xmpExt:AISystemUsed>Example Imagine</Iptc4xmpExt:AISystemUsed>"
+                    "<Iptc4xmpExt:AISystemVersionUsed>7.1</Iptc4xmpExt:AISystemVersionUsed>"
+                    "<Iptc4xmpExt:AIPromptInformation>a quiet harbour</Iptc4xmpExt:AIPromptInformation>"
+                ),
+            ),
             "ai-declared",
         ),
         "xmp-digital-art.jpg": (image("jpg", xmp=xmp_packet(dst.format("digitalArt"))), "none"),

@@ -173,3 +173,17 @@ def test_hostile_metadata_costs_a_note_bounded_time_and_memory(samples, name):
     assert any(HOSTILE_NOTES[name] in note for note in prov.notes), prov.notes
     assert elapsed < 2.0
     assert peak < 24 << 20, f"{peak / 2**20:.1f} MiB"  # the bomb inflates to 40 MiB; the bound stops at 1
+
+
+def test_iptc_ai_system_fields_are_kept_short(results):
+    prov = results["xmp-ai-system.jpg"]
+    assert prov.evidence.startswith('xmp: AISystemUsed "Example Imagine"')
+    assert prov.detail["declared"] == [
+        {
+            "kind": "ai",
+            "source": "XMP Iptc4xmpExt:AISystemUsed",
+            "tool": "Example Imagine",
+            "excerpt": {"version": "7.1", "prompt_excerpt": "a quiet harbour"},
+        }
+    ]
+    assert "harbour" not in prov.evidence

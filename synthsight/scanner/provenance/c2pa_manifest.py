@@ -100,7 +100,7 @@ class C2paReader:
                 url = remote_url or next(iter(_URL.findall(text)), "")
                 return C2paFacts(state="remote", remote_url=clean(url.rstrip(".,;'\""), 200))
             return C2paFacts(state="unreadable", error=clean(text, 160))
-        except (ValueError, MemoryError) as exc:
+        except Exception as exc:  # the stream callbacks or the JSON can fail in other ways on hostile files
             return C2paFacts(state="unreadable", error=clean(f"{type(exc).__name__}: {exc}", 160))
         return summarise(store, state)
 

@@ -17,6 +17,7 @@ from synthsight.scanner.provenance.c2pa_manifest import C2paFacts
 from synthsight.scanner.provenance.exif import ExifFacts
 from synthsight.scanner.provenance.generators import Declared
 from synthsight.scanner.provenance.result import EVIDENCE_LIMIT, LIST_LIMIT, NOTE_LIMIT, Provenance, clean, quoted
+from synthsight.scanner.provenance.xmp import XmpFacts
 
 
 @dataclass
@@ -181,15 +182,20 @@ def detail(facts: Facts) -> dict:
     return out
 
 
-def xmp_declared(source_types: list[str], ai_systems: list[str]) -> list[Declared]:
+def xmp_declared(packets: XmpFacts) -> list[Declared]:
     """Unsigned declarations from XMP: IPTC digital source types and IPTC 2025.1 AI System Used."""
     out = []
-    for value in source_types:
+    for value in packets.source_types:
         name = vocabulary.source_type(value)
         if name and name != "empty":
             out.append(Declared(vocabulary.kind(name), DST_SOURCE, source_type=name))
-    for system in ai_systems:
-        out.append(Declared("ai", AI_SYSTEM_SOURCE, tool=clean(system, 60)))
+    excerpt = {}
+    if packets.ai_system_version:
+        excerpt["version"] = clean(packets.ai_system_version[0], 60)
+    if packets.ai_prompt:
+        excerpt["prompt_excerpt"] = clean(packets.ai_prompt[0], 80)
+    for system in packets.ai_system:
+        out.append(Declared("ai", AI_SYSTEM_SOURCE, tool=clean(system, 60), excerpt=dict(excerpt)))
     return out
 
 

@@ -69,7 +69,7 @@ class ProvenanceReader:
         raw_exif = found.exif if found.exif is not None else found.pillow_exif
         facts_exif = exif.parse(raw_exif) if raw_exif is not None else exif.ExifFacts()
         notes += packets.notes + facts_exif.notes
-        declared = classify.xmp_declared(packets.source_types, packets.ai_system)
+        declared = classify.xmp_declared(packets)
         declared += generators.detect(found.texts, facts_exif, packets, notes)
         remote = next((u for u in packets.provenance if u.lower().startswith(("http://", "https://"))), "")
         c2pa = None

@@ -23,7 +23,6 @@ PROPERTIES = {
     (IPTC_EXT, "AISystemUsed"): "ai_system",
     (IPTC_EXT, "AISystemVersionUsed"): "ai_system_version",
     (IPTC_EXT, "AIPromptInformation"): "ai_prompt",
-    (IPTC_EXT, "AIPromptWriterName"): "ai_prompt_writer",
     ("http://ns.adobe.com/xap/1.0/", "CreatorTool"): "creator_tool",
     ("http://ns.adobe.com/exif/1.0/", "UserComment"): "user_comment",
     ("http://purl.org/dc/terms/", "provenance"): "provenance",
@@ -42,7 +41,6 @@ class XmpFacts:
     ai_system: list[str] = field(default_factory=list)
     ai_system_version: list[str] = field(default_factory=list)
     ai_prompt: list[str] = field(default_factory=list)
-    ai_prompt_writer: list[str] = field(default_factory=list)
     creator_tool: list[str] = field(default_factory=list)
     user_comment: list[str] = field(default_factory=list)  # kept long: Draw Things stores JSON here
     provenance: list[str] = field(default_factory=list)  # dcterms:provenance, a remote C2PA manifest URL
