@@ -158,7 +158,7 @@ def _camera_part(facts: Facts) -> str:
     name = model if model and brand and model.lower().startswith(brand) else " ".join(v for v in (make, model) if v)
     bits = [quoted(name)] if name else []
     bits += [f"lens {quoted(cam['lens'])}"] if cam.get("lens") else []
-    bits += ["MakerNote"] if facts.exif.is_camera() and "maker_note" in cam and cam["maker_note"] != "text" else []
+    bits += ["MakerNote"] if "maker_note" in cam else []
     return ("exif: " + ", ".join(bits)) if bits else ""
 
 

@@ -47,15 +47,13 @@ class ExifFacts:
             value = getattr(self, key)
             if value and not _generator_like(value):
                 out[key] = clean(value, 80)
-        if self.maker_note:
-            out["maker_note"] = "text" if self.maker_note_text else f"{len(self.maker_note):,} bytes"
+        if self.maker_note and not self.maker_note_text:  # a text MakerNote is a generator's marker
+            out["maker_note"] = f"{len(self.maker_note):,} bytes"
         return out
 
     def is_camera(self) -> bool:
         cam = self.camera()
-        return bool(cam.get("make") or cam.get("model") or cam.get("lens")) or (
-            bool(self.maker_note) and not self.maker_note_text
-        )
+        return any(cam.get(key) for key in ("make", "model", "lens", "maker_note"))
 
 
 def _generator_like(value: str) -> bool:
