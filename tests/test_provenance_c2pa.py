@@ -112,9 +112,7 @@ def test_a_certificate_with_only_the_c2pa_claim_signing_eku_validates(signer, tm
 
 
 def test_the_vendored_trust_list_matches_its_recorded_sha256_and_is_what_describe_reports():
-    from importlib import resources
-
-    base = resources.files(trust.DATA)
+    base = trust.data_dir()
     source = json.loads((base / trust.TRUST_LIST_SOURCE).read_text())
     data = (base / trust.TRUST_LIST).read_bytes()
     assert hashlib.sha256(data).hexdigest() == source["sha256"]

@@ -147,3 +147,10 @@ def test_tiff_exif_is_read_through_pillow(tmp_path):
     Image.new("RGB", (16, 16)).save(out, "TIFF", exif=exif_bytes({0x010F: "FUJIFILM", 0x0110: "X-T5"}))
     prov = ProvenanceReader().read(io.BytesIO(out.getvalue()))
     assert prov.klass == "camera-declared" and prov.detail["camera"] == {"make": "FUJIFILM", "model": "X-T5"}
+
+
+def test_a_manifest_store_over_its_bound_is_not_handed_to_c2pa():
+    data = png_with([(b"caBX", b"")])
+    claimed = data.replace(b"\x00\x00\x00\x00caBX", (40 << 20).to_bytes(4, "big") + b"caBX", 1)
+    prov = ProvenanceReader().read(io.BytesIO(claimed))
+    assert prov.klass == "none" and any("over the 32 MiB bound" in n for n in prov.notes), prov.notes

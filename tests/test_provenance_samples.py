@@ -117,9 +117,10 @@ def test_generator_excerpts_name_tool_model_seed_steps_never_the_prompt(results)
     assert tools["drawthings.png"] == ["Draw Things"] and tools["openai-dalle.png"] == ["OpenAI (DALL-E)"]
 
 
-def test_comfyui_exif_convention_is_not_a_camera(results):
-    prov = results["comfyui.webp"]
-    assert "camera" not in prov.detail and prov.klass == "ai-declared"
+def test_generator_conventions_in_camera_tags_are_not_a_camera(results):
+    for name in ("comfyui.webp", "fooocus.jpg", "openai-dalle.png"):  # Make/Model JSON, text MakerNotes
+        prov = results[name]
+        assert "camera" not in prov.detail and prov.klass == "ai-declared", name
 
 
 def test_camera_fields_and_editor_software(results):

@@ -21,7 +21,7 @@ from typing import Any
 
 from synthsight.errors import UsageError
 
-DATA = "synthsight.scanner.provenance.data"
+PACKAGE = "synthsight.scanner.provenance"  # the lists live in its data/ folder (package data)
 TRUST_LIST = "C2PA-TRUST-LIST.pem"
 TRUST_LIST_SOURCE = "C2PA-TRUST-LIST.source.json"
 CLAIM_SIGNING_EKUS = (
@@ -49,7 +49,7 @@ def load(extra: tuple[Path, ...] | list[Path] = ()) -> TrustAnchors:
     Raises:
         UsageError: an ``extra`` file is missing, unreadable or holds no PEM certificate.
     """
-    base = resources.files(DATA)
+    base = data_dir()
     data = (base / TRUST_LIST).read_bytes()
     source = json.loads((base / TRUST_LIST_SOURCE).read_text(encoding="utf-8"))
     certs = _certificates(data, f"vendored {TRUST_LIST}")
@@ -74,6 +74,11 @@ def load(extra: tuple[Path, ...] | list[Path] = ()) -> TrustAnchors:
         )
         pem.append(_pem(found))
     return TrustAnchors(pem="".join(pem), lists=tuple(lists))
+
+
+def data_dir():
+    """The vendored lists' folder (a Traversable: works from a checkout, a wheel or a zip)."""
+    return resources.files(PACKAGE) / "data"
 
 
 def settings(anchors: TrustAnchors) -> dict[str, Any]:
