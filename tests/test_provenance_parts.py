@@ -154,3 +154,9 @@ def test_a_manifest_store_over_its_bound_is_not_handed_to_c2pa():
     claimed = data.replace(b"\x00\x00\x00\x00caBX", (40 << 20).to_bytes(4, "big") + b"caBX", 1)
     prov = ProvenanceReader().read(io.BytesIO(claimed))
     assert prov.klass == "none" and any("over the 32 MiB bound" in n for n in prov.notes), prov.notes
+
+
+def test_jpeg_exif_with_the_odd_exif_ff_header_is_read():
+    data = image("jpg", exif=exif_bytes({0x010F: "OLYMPUS", 0x0110: "E-M1"}))
+    odd = data.replace(b"Exif\x00\x00", b"Exif\x00\xff", 1)
+    assert ProvenanceReader().read(io.BytesIO(odd)).detail["camera"] == {"make": "OLYMPUS", "model": "E-M1"}

@@ -61,9 +61,9 @@ class Found:
         self._xmp_total += len(packet)
         self.xmp.append(packet)
 
-    def set_exif(self, data: bytes, where: str) -> None:
-        if self.exif is None:
-            self.exif = data[6:] if data.startswith(b"Exif\x00\x00") else data
+    def set_exif(self, data: bytes) -> None:
+        if self.exif is None:  # "Exif\0\0" (some cameras write "Exif\0\xff") before the TIFF structure
+            self.exif = data[6:] if data.startswith(b"Exif\x00") else data
 
 
 def scan(fh: BinaryIO) -> Found:
@@ -108,7 +108,7 @@ def _jpeg(fh: BinaryIO, found: Found) -> None:
 
 def _jpeg_segment(marker: int, data: bytes, found: Found) -> None:
     if marker == 0xE1 and data.startswith(b"Exif\x00"):
-        found.set_exif(data, "JPEG")
+        found.set_exif(data)
     elif marker == 0xE1 and data.startswith(XMP_APP1):
         found.add_xmp(data[len(XMP_APP1) :], "JPEG")
     elif marker == 0xEB and data.startswith(b"JP"):  # APP11 JUMBF (ISO 19566-5), where C2PA lives
@@ -151,7 +151,7 @@ def _png(fh: BinaryIO, found: Found) -> None:
         if kind == b"caBX":
             found.c2pa_bytes += length
         elif kind == b"eXIf" and length <= MAX_EXIF:
-            found.set_exif(_exact(fh, length), "PNG")
+            found.set_exif(_exact(fh, length))
             fh.seek(4, 1)
             continue
         elif kind == b"eXIf":
@@ -217,7 +217,7 @@ def _webp(fh: BinaryIO, found: Found) -> None:
         if kind == b"C2PA":
             found.c2pa_bytes += length
         elif kind == b"EXIF" and length <= MAX_EXIF:
-            found.set_exif(_exact(fh, length), "WebP")
+            found.set_exif(_exact(fh, length))
             fh.seek(padded - length, 1)
             continue
         elif kind == b"XMP " and length <= MAX_XMP:
