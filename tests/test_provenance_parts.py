@@ -1,0 +1,162 @@
+"""The reader's parts: JPEG tables, source-type names, UserComment decoding, A1111 text, XMP forms, the rules table."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from provenance_samples import A1111, exif_bytes, image, png_with, xmp_packet
+
+from synthsight.scanner.provenance import RULES, ProvenanceReader, containers, jpeg_quality, vocabulary, xmp
+from synthsight.scanner.provenance.exif import decode_user_comment
+from synthsight.scanner.provenance.generators import parse_a1111
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+@pytest.mark.parametrize("quality", [5, 30, 50, 75, 92, 100])
+def test_jpeg_tables_match_pillow_and_give_the_quality_that_made_them(quality):
+    data = image("jpg", size=(64, 48))
+    out = io.BytesIO()
+    Image.open(io.BytesIO(data)).save(out, "JPEG", quality=quality)
+    found = containers.scan(io.BytesIO(out.getvalue()))
+    assert found.dqt == {k: list(v) for k, v in Image.open(io.BytesIO(out.getvalue())).quantization.items()}
+    assert jpeg_quality.estimate(found.dqt) == {"tables": "ijg", "quality": quality}
+
+
+def test_non_standard_tables_are_named_so_with_the_nearest_quality():
+    out = io.BytesIO()
+    Image.open(io.BytesIO(image("jpg"))).save(out, "JPEG", qtables="web_high")
+    estimate = jpeg_quality.estimate(containers.scan(io.BytesIO(out.getvalue())).dqt)
+    assert estimate["tables"] == "non-standard" and 1 <= estimate["closest_quality"] <= 100
+    assert jpeg_quality.describe(estimate).startswith("jpeg: non-standard quantisation tables")
+
+
+@pytest.mark.parametrize(
+    "value, name, kind",
+    [
+        ("http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia", "trainedAlgorithmicMedia", "ai"),
+        ("https://cv.iptc.org/newscodes/digitalsourcetype/compositeSynthetic/", "compositeSynthetic", "ai"),
+        ("ALGORITHMICMEDIA", "algorithmicMedia", "ai"),
+        ("negativeFilm", "negativeFilm", "capture"),
+        ("http://c2pa.org/digitalsourcetype/trainedAlgorithmicData", "trainedAlgorithmicData", "other"),
+        ("screenCapture", "screenCapture", "other"),
+        ("made-up\nvalue", "made-up value", "other"),
+    ],
+)
+def test_source_types_normalise_to_the_iptc_name(value, name, kind):
+    assert vocabulary.source_type(value) == name
+    assert vocabulary.kind(name) == kind
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"UNICODE\x00" + "Steps: 20, é".encode("utf-16-be"),
+        b"UNICODE\x00" + "Steps: 20, é".encode("utf-16-le"),
+        b"UNICODE\x00\xff\xfe" + "Steps: 20, é".encode("utf-16-le"),
+        b"ASCII\x00\x00\x00Steps: 20, \xc3\xa9\x00",
+        "Steps: 20, é",
+    ],
+)
+def test_user_comment_decodes_every_character_code(raw):
+    notes: list[str] = []
+    assert decode_user_comment(raw, notes) == "Steps: 20, é"
+    assert notes == []
+
+
+def test_a1111_text_with_quoted_values_and_multiline_prompt():
+    excerpt = parse_a1111("line one\nline two\n" + A1111.split("\n", 1)[1])
+    assert excerpt == {
+        "model": "v2-1_512-ema-pruned",
+        "model_hash": "5c6d",
+        "seed": "1234",
+        "steps": "20",
+        "sampler": "Euler a",
+        "version": "v1.6.0",
+        "prompt_excerpt": "line one line two",
+    }
+    assert parse_a1111("a prompt with no settings line") == {}
+
+
+def test_xmp_source_type_as_element_attribute_or_bag_item():
+    bodies = [
+        "<Iptc4xmpExt:DigitalSourceType>digitalCapture</Iptc4xmpExt:DigitalSourceType>",
+        '<rdf:li Iptc4xmpExt:DigitalSourceType="digitalCapture"/>',
+        "<Iptc4xmpExt:DigitalSourceType><rdf:Bag><rdf:li>digitalCapture</rdf:li></rdf:Bag></Iptc4xmpExt:DigitalSourceType>",
+        '<Iptc4xmpExt:DigitalSourceType rdf:resource="digitalCapture"/>',
+    ]
+    for body in bodies:
+        assert xmp.parse([xmp_packet(body) + b"\x00 junk after the packet"]).source_types == ["digitalCapture"], body
+
+
+def test_one_bad_xmp_packet_does_not_hide_a_good_one():
+    facts = xmp.parse([b"<not xml", xmp_packet("<Iptc4xmpExt:AISystemUsed>X</Iptc4xmpExt:AISystemUsed>")])
+    assert facts.ai_system == ["X"] and len(facts.notes) == 1
+
+
+def test_the_readme_table_mirrors_the_rules():
+    text = README.read_text(encoding="utf-8")
+    block = text.split("<!-- provenance-rules:begin")[1].split("<!-- provenance-rules:end -->")[0]
+    rows = re.findall(r"^\| (\d+) \| (.+?) \| `([a-z-]+)` \|$", block, re.MULTILINE)
+    assert [(text, klass) for _, text, klass in rows] == [(text, klass) for text, _, klass in RULES]
+
+
+def test_the_reader_never_raises_and_restores_the_file_position(monkeypatch):
+    from synthsight.scanner.provenance import reader as reader_module
+
+    def explode(fh):
+        raise RuntimeError("walk exploded")
+
+    fh = io.BytesIO(image("png"))
+    fh.seek(7)
+    monkeypatch.setattr(reader_module.containers, "scan", explode)
+    prov = ProvenanceReader().read(fh)
+    assert prov.klass == "none" and prov.notes == ("provenance unreadable (RuntimeError: walk exploded)",)
+    assert fh.tell() == 7
+
+
+@pytest.mark.parametrize(
+    "data, note",
+    [
+        (image("jpg")[:30], "structure unreadable"),
+        (b"\xff\xd8\xff\xe1\x00\x01", "impossible length"),
+        (png_with([(b"tEXt", b"k\x00v")] * 2)[:60], ""),
+        (b"RIFF\x10\x00\x00\x00WEBPEXIF\xff\xff\xff\x7f", "over its bound"),
+        (b"", ""),
+        (b"GIF89a garbage", ""),
+    ],
+)
+def test_truncated_and_damaged_containers_give_none_and_say_why(data, note):
+    prov = ProvenanceReader().read(io.BytesIO(data))
+    assert prov.klass == "none"
+    assert (not note) or any(note in n for n in prov.notes), prov.notes
+
+
+def test_many_tiny_chunks_stop_at_the_block_bound(monkeypatch):
+    monkeypatch.setattr(containers, "MAX_BLOCKS", 50)
+    data = png_with([(b"tIME", b"\x07\xe8\x01\x01\x00\x00\x00")] * 80)
+    assert any("over 50 chunks" in n for n in ProvenanceReader().read(io.BytesIO(data)).notes)
+
+
+def test_tiff_exif_is_read_through_pillow(tmp_path):
+    out = io.BytesIO()
+    Image.new("RGB", (16, 16)).save(out, "TIFF", exif=exif_bytes({0x010F: "FUJIFILM", 0x0110: "X-T5"}))
+    prov = ProvenanceReader().read(io.BytesIO(out.getvalue()))
+    assert prov.klass == "camera-declared" and prov.detail["camera"] == {"make": "FUJIFILM", "model": "X-T5"}
+
+
+def test_a_manifest_store_over_its_bound_is_not_handed_to_c2pa():
+    data = png_with([(b"caBX", b"")])
+    claimed = data.replace(b"\x00\x00\x00\x00caBX", (40 << 20).to_bytes(4, "big") + b"caBX", 1)
+    prov = ProvenanceReader().read(io.BytesIO(claimed))
+    assert prov.klass == "none" and any("over the 32 MiB bound" in n for n in prov.notes), prov.notes
+
+
+def test_jpeg_exif_with_the_odd_exif_ff_header_is_read():
+    data = image("jpg", exif=exif_bytes({0x010F: "OLYMPUS", 0x0110: "E-M1"}))
+    odd = data.replace(b"Exif\x00\x00", b"Exif\x00\xff", 1)
+    assert ProvenanceReader().read(io.BytesIO(odd)).detail["camera"] == {"make": "OLYMPUS", "model": "E-M1"}
