@@ -44,6 +44,23 @@ gradcam_layer_option = click.option(
 )
 
 
+def provenance_options(func):
+    """--provenance/--no-provenance and --trust-anchors (scan and explain)."""
+    func = click.option(
+        "--trust-anchors",
+        multiple=True,
+        type=click.Path(exists=True, dir_okay=False),
+        help="PEM file of C2PA trust anchors, trusted beside the vendored C2PA trust list (repeatable).",
+    )(func)
+    return click.option(
+        "--provenance/--no-provenance",
+        default=True,
+        show_default=True,
+        help="Read what each file declares about its origin (C2PA, XMP/IPTC, generator tools, camera EXIF), "
+        "offline, beside the verdict. Off: the columns stay, empty.",
+    )(func)
+
+
 def runtime_options(func):
     """--backend, --device and --precision together."""
     return backend_option(device_option(precision_option(func)))

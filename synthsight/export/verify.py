@@ -14,7 +14,7 @@ import numpy as np
 
 from synthsight.errors import UsageError
 from synthsight.preprocess import PreprocessSpec, decode, resize
-from synthsight.runtime.base import Backend, scores_from_logits
+from synthsight.runtime.base import Backend
 
 DEFAULT_SYNTHETIC = 32
 MAX_CHECK_IMAGES = 1000  # parity on more images adds minutes to an export and little information
@@ -85,8 +85,7 @@ def compare_scores(
 
 def scores(backend: Backend, pixels: np.ndarray, batch: int = BATCH) -> np.ndarray:
     """p(ai) of every image, run in batches of ``batch``."""
-    logits = [backend.infer(pixels[i : i + batch]) for i in range(0, len(pixels), batch)]
-    return scores_from_logits(np.concatenate(logits), backend.positive_index)
+    return np.concatenate([backend.scores(pixels[i : i + batch]) for i in range(0, len(pixels), batch)])
 
 
 def label(backend: Backend) -> str:
@@ -157,11 +156,3 @@ def synthetic_pixels(spec: PreprocessSpec, n: int = DEFAULT_SYNTHETIC, seed: int
             img = img + rng.normal(0, rng.uniform(5, 60), img.shape)
         out.append(resize(Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)), spec))
     return np.stack(out)
-
-
-def open_pair(reference: str | Path, candidate: str | Path, *, candidate_backend: str = "auto", device: str = "cpu"):
-    """The PyTorch fp32 reference and the candidate file, opened through the runtime."""
-    from synthsight.runtime import open_backend
-
-    ref = open_backend(reference, backend="torch", device="cpu", precision="fp32")
-    return ref, open_backend(candidate, backend=candidate_backend, device=device)

@@ -8,7 +8,7 @@ import sys
 import click
 
 from synthsight.errors import EXIT_INTERRUPTED
-from synthsight.options import gradcam_layer_option, model_option, runtime_options, thumbs_option
+from synthsight.options import gradcam_layer_option, model_option, provenance_options, runtime_options, thumbs_option
 
 
 def _resume_command() -> str:
@@ -31,7 +31,11 @@ def _resume_command() -> str:
     help="Decode processes (0: decode in this process). Default: the cores inference does not use.",
 )
 @click.option(
-    "--threads", type=click.IntRange(1), default=None, help="Inference threads on CPU (default: the runtime's choice)."
+    "--threads",
+    type=click.IntRange(1),
+    default=None,
+    help="Inference threads on CPU. Default: the CPUs this process may use (its affinity mask, capped by a "
+    "cgroup CPU quota: not the host's count) minus the decode workers, plus one.",
 )
 @click.option("--recursive/--no-recursive", default=True, show_default=True, help="Descend into sub-folders.")
 @click.option("--include", multiple=True, help="Only files whose name or path matches this glob (repeatable).")
@@ -70,6 +74,7 @@ def _resume_command() -> str:
     help="Also write a review page from the --out report when the scan ends (as `synthsight report`).",
 )
 @thumbs_option
+@provenance_options
 @click.option("--quiet", "-q", is_flag=True, help="No progress and no summary line.")
 def scan(
     paths: tuple[str, ...], model: str, outputs: tuple[str, ...], html: str | None, thumbs: int, **options
@@ -115,12 +120,17 @@ def _review_plan(html: str, outputs: tuple[str, ...], thumbs: int, options: dict
     "--out", type=click.Path(dir_okay=False), default=None, help="Overlay PNG (default: ./<name>-<hash>.gradcam.png)."
 )
 @gradcam_layer_option
-def explain(image: str, model: str, out: str | None, gradcam_layer: str | None, **backend_options) -> None:
-    """Verdict and Grad-CAM overlay for one image."""
+@provenance_options
+def explain(image: str, model: str, out: str | None, gradcam_layer: str | None, **options) -> None:
+    """Verdict, Grad-CAM overlay and the file's own provenance evidence for one image."""
     from synthsight.scanner.gradcam import explain as run_explain
 
-    result = run_explain(image, model, out, gradcam_layer, **backend_options)
+    result = run_explain(image, model, out, gradcam_layer, **options)
     click.echo(
         f"{result['verdict']}  score {result['score']:.4f} (threshold {result['threshold']:.4f})  {result['image']}"
     )
     click.echo(f"Grad-CAM overlay ({result['layer']}): {result['overlay']}")
+    if result["provenance"]:
+        click.echo(f"provenance: {result['provenance']}" + (f"  ({result['evidence']})" if result["evidence"] else ""))
+        for note in result["provenance_notes"]:
+            click.echo(f"  note: {note}")

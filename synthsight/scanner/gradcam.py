@@ -186,23 +186,33 @@ def explain(
     model: str | Path,
     out: str | Path | None = None,
     layer: str | None = None,
+    provenance: bool = True,
+    trust_anchors: tuple[str, ...] = (),
     **backend_options: Any,
 ) -> dict[str, Any]:
-    """Verdict, score and a Grad-CAM overlay for one image (what `synthsight explain` runs)."""
+    """Verdict, score, a Grad-CAM overlay and the file's own provenance evidence for one image
+    (what `synthsight explain` runs). The verdict and the evidence are reported side by side."""
     from synthsight.preprocess import decode
     from synthsight.runtime import open_backend
-    from synthsight.runtime.base import scores_from_logits
+    from synthsight.scanner.provenance import ProvenanceReader
 
     cam = GradCam(resolve_bundle(model), layer, None)
     with open_backend(str(model), **backend_options) as backend:
         decoded = decode(image, backend.spec)
-        score = float(scores_from_logits(backend.infer(decoded.pixels[None]), backend.positive_index)[0])
+        score = float(backend.scores(decoded.pixels[None])[0])
         threshold = backend.model_spec.threshold
     verdict = "ai" if score >= threshold else "real"
     target = Path(out) if out else Path.cwd() / overlay_name(str(image)).replace(".png", ".gradcam.png")
     cam.save(decoded.pixels, str(image), verdict, target)
+    found = None
+    if provenance:
+        with open(image, "rb") as fh:
+            found = ProvenanceReader(trust_anchors).read(fh)
     return {
         "image": str(image),
+        "provenance": found.klass if found else "",
+        "evidence": found.evidence if found else "",
+        "provenance_notes": list(found.notes) if found else [],
         "verdict": verdict,
         "score": score,
         "threshold": threshold,

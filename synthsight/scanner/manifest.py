@@ -23,7 +23,13 @@ IDENTITY = (
     ("threshold", lambda m: m.get("threshold")),
     ("preprocessing", lambda m: m.get("preprocess")),
     ("classes", lambda m: m.get("classes")),
+    # Records with and without provenance, or judged against other trust lists, must not mix either.
+    ("provenance settings", lambda m: _provenance_identity(m.get("provenance") or {})),
 )
+
+
+def _provenance_identity(provenance: dict[str, Any]) -> tuple:
+    return bool(provenance.get("enabled")), tuple(t.get("sha256") for t in provenance.get("trust_lists") or ())
 
 
 def manifest_path(report: Path) -> Path:

@@ -23,11 +23,12 @@ import numpy as np
 from synthsight import __version__
 from synthsight.errors import SynthsightError, UsageError
 from synthsight.preprocess import DEFAULT_MAX_PIXELS
-from synthsight.runtime.base import Backend, scores_from_logits
+from synthsight.runtime.base import Backend
 from synthsight.scanner import manifest as manifests
 from synthsight.scanner import resume as resume_mod
 from synthsight.scanner.pool import Batch, CorePlan, DecodePool, Item, plan_cores
 from synthsight.scanner.progress import Progress
+from synthsight.scanner.provenance import PROVENANCE_CLASSES, ProvenanceReader
 from synthsight.scanner.report import (
     STREAM_FORMATS,
     ConsoleWriter,
@@ -61,6 +62,8 @@ class ScanOptions:
     overwrite: bool = False
     hash_files: bool = True
     max_pixels: int = DEFAULT_MAX_PIXELS
+    provenance: bool = True  # read what each file declares (C2PA, XMP, generator tools, EXIF)
+    trust_anchors: tuple[str, ...] = ()  # PEM files trusted beside the vendored C2PA trust list
     gradcam_dir: str | None = None
     gradcam_for: str = "ai"
     gradcam_layer: str | None = None
@@ -88,11 +91,12 @@ class ScanSummary:
     interrupted: bool
     manifest: dict[str, Any] = field(default_factory=dict)
     walked: dict[str, int] = field(default_factory=dict)  # what the walk found that got no record this run
+    provenance: dict[str, int] = field(default_factory=dict)  # files per provenance class (empty: not read)
 
     @property
     def line(self) -> str:
         unscanned = [(self.walked.get(key, 0), why) for key, why in UNRECORDED.items()]
-        return summary_line(self.counts, self.seconds, self.images, self.outputs, unscanned)
+        return summary_line(self.counts, self.seconds, self.images, self.outputs, unscanned, self.provenance)
 
 
 class _StopFlag:
@@ -131,10 +135,11 @@ def scan(paths: list[str], model: str | Path | Backend, outputs: list[str | Path
     walker = Walker(paths, opts.recursive, opts.include, opts.exclude, opts.follow_symlinks, opts.all_files)
     previous = resume_mod.load(outs) if opts.resume else None
     cam = _gradcam(model, opts)
+    evidence = ProvenanceReader(opts.trust_anchors) if opts.provenance else None  # refuses bad anchors now
     cores = plan_cores(opts.workers, opts.threads)
     backend, owned = _open(model, opts, cores)
     try:
-        return _Run(walker, backend, outs, opts, previous, cam, cores).go()
+        return _Run(walker, backend, outs, opts, previous, cam, cores, evidence).go()
     finally:
         if owned:
             backend.close()
@@ -160,7 +165,9 @@ def _gradcam(model: str | Path | Backend, opts: ScanOptions):
 
 
 class _Run:
-    def __init__(self, walker: Walker, backend: Backend, outs: list[Path], opts: ScanOptions, previous, cam, cores):
+    def __init__(
+        self, walker: Walker, backend: Backend, outs: list[Path], opts: ScanOptions, previous, cam, cores, evidence
+    ):
         self.walker, self.backend, self.outs, self.opts, self.previous, self.cam = (
             walker,
             backend,
@@ -170,6 +177,8 @@ class _Run:
             cam,
         )
         self.workers = cores.workers_for(backend.device)
+        self.evidence: ProvenanceReader | None = evidence
+        self.provenance_counts = dict.fromkeys(PROVENANCE_CLASSES, 0)
         spec = backend.model_spec
         self.threshold = spec.threshold if opts.threshold is None else opts.threshold
         self.threshold_source = spec.threshold_source if opts.threshold is None else "--threshold"
@@ -192,7 +201,7 @@ class _Run:
         interrupted, failed = False, True
         walk = self.walk = Lookahead(self.walker, skip)
         progress = Progress(walk, opts.quiet)
-        read = ReadOptions(self.backend.spec, max_pixels=opts.max_pixels, hash_files=opts.hash_files)
+        read = ReadOptions(self.backend.spec, opts.max_pixels, opts.hash_files, self.evidence)
         pool = DecodePool(iter(walk), read, opts.batch_size, workers, decode_timeout=opts.decode_timeout)
         self.pool = pool
         try:
@@ -218,7 +227,10 @@ class _Run:
             self._end_manifests(manifest, failed)
         if not interrupted and self.previous:
             self.previous.compact()
-        return ScanSummary(dict(self.counts), self.images, seconds, self.outs, interrupted, manifest, self._walked())
+        return ScanSummary(
+            dict(self.counts), self.images, seconds, self.outs, interrupted, manifest, self._walked(),
+            dict(self.provenance_counts) if self.evidence else {},
+        )  # fmt: skip
 
     def _stream_outs(self) -> list[Path]:
         return [o for o in self.outs if o.suffix.lower() in STREAM_FORMATS]
@@ -267,8 +279,7 @@ class _Run:
         if good:
             rows = [i.row for i in good]
             pixels = batch.pixels[: len(rows)] if rows == list(range(len(rows))) else batch.pixels[rows]
-            logits = self.backend.infer(pixels)
-            for item, score in zip(good, scores_from_logits(logits, self.backend.positive_index), strict=True):
+            for item, score in zip(good, self.backend.scores(pixels), strict=True):
                 scores[item.seq] = float(score)
             self.images += len(good)
             if self.cam is not None:
@@ -276,6 +287,8 @@ class _Run:
         records = [self._record(item, scores.get(item.seq)) for item in batch.items]
         for r in records:
             self.counts[r.verdict] += 1
+            if r.provenance:
+                self.provenance_counts[r.provenance] += 1
         return records
 
     def _record(self, item: Item, score: float | None) -> Record:
@@ -293,6 +306,10 @@ class _Run:
             notes=meta.notes,
             gradcam=self.overlays.pop(item.seq, ""),
         )
+        if meta.provenance is not None:
+            prov = meta.provenance
+            rec.provenance, rec.evidence, rec.provenance_detail = prov.klass, prov.evidence, prov.detail or None
+            rec.notes = "; ".join(filter(None, [rec.notes, *(f"provenance: {n}" for n in prov.notes)]))
         if meta.error:
             rec.verdict = "error"
         elif score is not None:
@@ -346,6 +363,9 @@ class _Run:
             "decode_workers": workers,
             "decode_worker_deaths": getattr(self.pool, "deaths", 0),
             "hash": "sha256" if self.opts.hash_files else None,
+            "provenance": {**self.evidence.describe(), "counts": dict(self.provenance_counts)}
+            if self.evidence
+            else {"enabled": False},
             "max_pixels": self.opts.max_pixels,
             "gradcam": self.cam.describe() if self.cam else None,
             "started": self.started.isoformat(timespec="seconds"),

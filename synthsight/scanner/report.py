@@ -362,10 +362,15 @@ def summary_line(
     images: int,
     outputs: Iterable[Path],
     unscanned: Iterable[tuple[int, str]] = (),
+    provenance: dict[str, int] | None = None,
 ) -> str:
-    """``scanned 74 of 85 files walked: 22 ai, ...; not scanned: 11 not images (...); 17.3 images/s; report: X``."""
+    """``scanned 74 of 85 files walked: 22 ai, ... (provenance: 3 ai-signed, 71 none); not scanned: 11 not images
+    (...); 17.3 images/s; report: X``."""
     rate = images / seconds if seconds > 0 else 0.0
     parts = ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS)
+    declared = ", ".join(f"{n} {klass}" for klass, n in (provenance or {}).items() if n)
+    if declared:
+        parts += f" (provenance: {declared})"
     where = ", ".join(str(p) for p in outputs) or "(no --out given)"
     unscanned = [(n, why) for n, why in unscanned if n]
     scanned = sum(counts.values())

@@ -21,6 +21,7 @@ import numpy as np
 from synthsight.errors import DecodeError
 from synthsight.preprocess import DEFAULT_MAX_PIXELS, PreprocessSpec, decode
 from synthsight.read_window import ReadWindow, human
+from synthsight.scanner.provenance import Provenance, ProvenanceReader
 
 CHUNK = 1 << 20
 DECODER_SAID_MAX = 300  # characters of a decoder's own stderr kept in a record's notes
@@ -33,6 +34,7 @@ class ReadOptions:
     spec: PreprocessSpec
     max_pixels: int = DEFAULT_MAX_PIXELS
     hash_files: bool = True
+    provenance: ProvenanceReader | None = None  # None: --no-provenance
 
 
 @dataclass
@@ -47,6 +49,7 @@ class FileMeta:
     height: int | None = None
     notes: str = ""
     error: str = ""
+    provenance: Provenance | None = None
 
     def note(self, text: str) -> None:
         self.notes = "; ".join(filter(None, [self.notes, text]))
@@ -74,10 +77,14 @@ def read_file(path: str, options: ReadOptions, want_pixels: bool = True) -> tupl
         try:
             if options.hash_files:
                 meta.sha256 = _sha256(fh, st.st_size, meta)
-            return meta, (_decode(fh, st.st_size, options, meta) if want_pixels else None)
+            pixels = _decode(fh, st.st_size, options, meta) if want_pixels else None
         except OSError as exc:
             meta.error = _open_error(exc)
             return meta, None
+        if want_pixels and options.provenance is not None:
+            # Read from the same open file, whether or not its pixels decoded: evidence stands on its own.
+            meta.provenance = options.provenance.read(ReadWindow(fh, st.st_size))
+        return meta, pixels
 
 
 def _decode(fh, size: int, options: ReadOptions, meta: FileMeta) -> np.ndarray | None:

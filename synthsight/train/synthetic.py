@@ -38,7 +38,6 @@ FINGERPRINT = (_OVERLAP - _OVERLAP.mean()) / np.abs(_OVERLAP - _OVERLAP.mean()).
 DEFAULT_AMPLITUDE = 0.08
 JPEG_QUALITY = 95
 NOISE_SIGMA = 2.0
-SPLITS = (("train", 0.8), ("val", 0.2))
 CLASS_DIRS = ("ai", "nature")
 
 

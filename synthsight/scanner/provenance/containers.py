@@ -18,7 +18,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from synthsight.preprocess import SNIFF_BYTES, sniff_format
+from synthsight.formats import SNIFF_BYTES, sniff_format
 
 MAX_EXIF = 1 << 20  # one EXIF block
 MAX_XMP = 2 << 20  # all XMP packets together
