@@ -31,7 +31,7 @@ SUITE = {
     "memory": ("bench_memory.py", "Backend memory over 1000 batches", 90, []),
     "load": ("bench_load.py", "Load: 20,000 files, memory and throughput over time", 110, []),
     "review": ("bench_review.py", "Review page: 100,000 records, build time, size and browser timings", 180, []),
-    "provenance": ("bench_provenance.py", "Provenance reader: cost per file against decoding", 60, []),
+    "provenance": ("bench_provenance.py", "Provenance evidence: cost per file, and scan throughput on vs off", 120, []),
 }
 GPU_TITLE = "GPU (make gpu-check)"
 HEADER = """# Benchmark results

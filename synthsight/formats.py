@@ -6,6 +6,10 @@ benchmarks and the decoder's error messages (naming the format of a damaged file
 
 from __future__ import annotations
 
+from typing import BinaryIO
+
+from synthsight.read_window import HEADER_WINDOW
+
 # What counts as an image file, for the scanner's walk, training-data discovery and the benchmarks:
 # a known extension, or (for renamed files) a known signature in the first SNIFF_BYTES bytes.
 IMAGE_EXTENSIONS = frozenset(
@@ -50,3 +54,18 @@ SNIFF_BYTES = 44
 def sniff_format(head: bytes) -> str | None:
     """The format whose signature ``head`` (a file's first bytes) starts with, or None."""
     return next((name for off, magic, name in IMAGE_SIGNATURES if head[off : off + len(magic)] == magic), None)
+
+
+def header_window(fh: BinaryIO, size: int) -> int:
+    """Bytes a header parser may read: TIFF directories lie anywhere, a WebP declares its own size,
+    every other format's header fits in HEADER_WINDOW (beyond it, a parser would be skipping junk)."""
+    here = fh.tell()
+    fh.seek(0)
+    head = fh.read(SNIFF_BYTES)
+    fh.seek(here)
+    fmt = sniff_format(head)
+    if fmt == "TIFF":
+        return size
+    if fmt == "WEBP":
+        return min(size, int.from_bytes(head[4:8], "little") + 8)
+    return min(size, HEADER_WINDOW)

@@ -26,7 +26,7 @@ from PIL import Image, ImageOps
 
 from synthsight.decode_failures import explain
 from synthsight.errors import DecodeError
-from synthsight.formats import IMAGE_EXTENSIONS, SNIFF_BYTES, sniff_format
+from synthsight.formats import IMAGE_EXTENSIONS, header_window
 from synthsight.read_window import HEADER_WINDOW, ReadWindow, bytes_needed, file_size, human
 
 __all__ = ["IMAGE_EXTENSIONS", "Decoded", "PreprocessSpec", "decode", "load_image", "resize", "to_rgb"]
@@ -148,7 +148,7 @@ def _decode(
         fh = path if hasattr(path, "read") else open(path, "rb")  # noqa: SIM115
         fh.seek(0)
         size = file_size(fh)
-        window = ReadWindow(fh, _header_window(fh, size))
+        window = ReadWindow(fh, header_window(fh, size))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow warns on every odd header; the record carries what matters
             if max_pixels > 2 * (Image.MAX_IMAGE_PIXELS or 0):
@@ -179,18 +179,6 @@ def _failed(exc: Exception, source: Any, window: ReadWindow | None, fmt: str) ->
         f"{error.message}; the file is {human(size)}, read no further than {human(window.limit)} "
         "(a disk image or a broken download with an image's name?)",
     )
-
-
-def _header_window(fh: BinaryIO, size: int) -> int:
-    """Bytes Pillow may read to open the file: TIFF directories lie anywhere, a WebP declares its size."""
-    head = fh.read(SNIFF_BYTES)
-    fh.seek(0)
-    fmt = sniff_format(head)
-    if fmt == "TIFF":
-        return size
-    if fmt == "WEBP":
-        return min(size, int.from_bytes(head[4:8], "little") + 8)
-    return min(size, HEADER_WINDOW)
 
 
 def _decode_open(

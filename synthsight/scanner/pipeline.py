@@ -30,7 +30,6 @@ from synthsight.scanner.pool import Batch, CorePlan, DecodePool, Item, plan_core
 from synthsight.scanner.progress import Progress
 from synthsight.scanner.provenance import PROVENANCE_CLASSES, ProvenanceReader
 from synthsight.scanner.report import (
-    STREAM_FORMATS,
     ConsoleWriter,
     Record,
     check_output,
@@ -233,7 +232,7 @@ class _Run:
         )  # fmt: skip
 
     def _stream_outs(self) -> list[Path]:
-        return [o for o in self.outs if o.suffix.lower() in STREAM_FORMATS]
+        return [o for o in self.outs if writer_for(o).streamed]
 
     def _start_manifests(self, workers: int) -> None:
         """Refuse to resume a report made by another model, then mark each streamed report as running."""
@@ -258,7 +257,7 @@ class _Run:
             return [ConsoleWriter(sys.stdout)]
         writers = []
         for out in self.outs:
-            append = self.opts.resume and out.suffix.lower() in STREAM_FORMATS and out.exists()
+            append = self.opts.resume and writer_for(out).streamed and out.exists()
             if append:
                 self.previous.truncate_partial(out)
             writers.append(writer_for(out)(out, append=append))
@@ -266,10 +265,10 @@ class _Run:
 
     def _close_writers(self, writers: list, manifest: dict, failed: bool) -> None:
         for w in writers:
-            if failed and hasattr(w, "abort"):
+            if failed:
                 w.abort()
                 continue
-            if self.previous and hasattr(w, "abort"):  # the JSON report holds the earlier records too
+            if self.previous and not w.streamed:  # the JSON report holds the earlier records too
                 w.write(self.previous.remaining())
             w.close(manifest)
 

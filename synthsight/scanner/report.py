@@ -160,9 +160,14 @@ def _csv_unsafe(text: str) -> str:
 
 
 class StreamWriter:
-    """Base of the appendable line formats: ``write`` a batch of records, flushed at once."""
+    """Base of the appendable line formats: ``write`` a batch of records, flushed at once.
+
+    ``streamed``: every batch is on disk as it is written, so a report is valid after an interruption
+    and ``--resume`` continues it. A writer class also knows how to read its own format back (``read``).
+    """
 
     extension = ""
+    streamed = True
 
     def __init__(self, path: Path, append: bool = False):
         self.path = Path(path)
@@ -177,11 +182,14 @@ class StreamWriter:
         # One write call per batch: an interruption between batches never leaves half a line.
         text = "".join(self._line(r) for r in records)
         if text:
-            try:
-                self.fh.write(text)
-                self.fh.flush()
-            except OSError as exc:
-                raise write_failed(self.path, exc, self.fh) from None
+            self._write(text)
+
+    def _write(self, text: str) -> None:
+        try:
+            self.fh.write(text)
+            self.fh.flush()
+        except OSError as exc:
+            raise write_failed(self.path, exc, self.fh) from None
 
     def _line(self, record: Record) -> str:
         raise NotImplementedError
@@ -194,6 +202,22 @@ class StreamWriter:
                 self.fh.close()
             except OSError as exc:
                 raise write_failed(self.path, exc, self.fh) from None
+
+    def abort(self) -> None:
+        """The run failed: keep every complete line written so far (``--resume`` continues from them)."""
+        with contextlib.suppress(OSError):
+            self.fh.close()
+
+    @classmethod
+    def read(cls, data: bytes) -> tuple[list[Record], int]:
+        """Records of a report's bytes, read up to its last complete line, and that line's end offset."""
+        good = data.rfind(b"\n") + 1
+        lines = data[:good].decode("utf-8").splitlines(keepends=True)
+        return (cls.parse(lines) if lines else []), good
+
+    @staticmethod
+    def parse(lines: list[str]) -> list[Record]:
+        raise NotImplementedError
 
 
 def write_failed(path: Path, exc: OSError, fh: Any) -> SynthsightError:
@@ -218,14 +242,7 @@ class CsvWriter(StreamWriter):
     extension = ".csv"
 
     def _header(self) -> None:
-        self.write_raw(",".join(COLUMNS) + "\r\n")
-
-    def write_raw(self, text: str) -> None:
-        try:
-            self.fh.write(text)
-            self.fh.flush()
-        except OSError as exc:
-            raise write_failed(self.path, exc, self.fh) from None
+        self._write(",".join(COLUMNS) + "\r\n")
 
     def _line(self, record: Record) -> str:
         buf = _LineBuffer()
@@ -255,9 +272,14 @@ class JsonlWriter(StreamWriter):
 
 
 class JsonWriter:
-    """``{"records": [...], "manifest": {...}}`` streamed to a temporary file, renamed on close."""
+    """``{"records": [...], "manifest": {...}}`` streamed to a temporary file, renamed on close.
+
+    Not ``streamed``: the report exists only once the scan ends, and holds the earlier runs' records
+    of a resumed scan too (the pipeline hands them over before closing).
+    """
 
     extension = ".json"
+    streamed = False
 
     def __init__(self, path: Path, append: bool = False):
         self.path = Path(path)
@@ -286,11 +308,17 @@ class JsonWriter:
             self.fh.close()
         self.tmp.unlink(missing_ok=True)
 
+    @staticmethod
+    def read(data: bytes) -> tuple[list[Record], int]:
+        doc = json.loads(data.decode("utf-8"))
+        return [Record.from_dict(r) for r in doc.get("records", [])], len(data)
+
 
 class ConsoleWriter:
     """Without --out: one tab-separated line per file on stdout (verdict, score, path, error)."""
 
     path = None
+    streamed = True
 
     def __init__(self, stream: TextIO):
         self.fh = stream
@@ -310,9 +338,14 @@ class ConsoleWriter:
     def close(self, manifest: dict[str, Any] | None = None) -> None:
         self.fh.flush()
 
+    def abort(self) -> None:
+        with contextlib.suppress(OSError):
+            self.fh.flush()
 
+
+# The one table of report formats: what each can do is an attribute of its writer class.
 WRITERS: dict[str, type] = {w.extension: w for w in (CsvWriter, JsonlWriter, JsonWriter)}
-STREAM_FORMATS = (".csv", ".jsonl")
+STREAM_FORMATS = tuple(ext for ext, writer in WRITERS.items() if writer.streamed)
 
 
 def writer_for(path: str | Path) -> type:
@@ -343,17 +376,7 @@ def read_records(path: str | Path) -> tuple[list[Record], int]:
     A stream cut mid-line (power loss, kill -9) is read up to its last complete line; the
     caller truncates the file there before appending.
     """
-    path = Path(path)
-    data = path.read_bytes()
-    if path.suffix.lower() == ".json":
-        doc = json.loads(data.decode("utf-8"))
-        return [Record.from_dict(r) for r in doc.get("records", [])], len(data)
-    good = data.rfind(b"\n") + 1
-    lines = data[:good].decode("utf-8").splitlines(keepends=True)
-    parse = CsvWriter.parse if path.suffix.lower() == ".csv" else JsonlWriter.parse
-    if not lines:
-        return [], good
-    return parse(lines), good
+    return writer_for(path).read(Path(path).read_bytes())
 
 
 def summary_line(

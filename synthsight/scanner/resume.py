@@ -81,9 +81,10 @@ class Previous:
 def load(outs: Iterable[Path]) -> Previous:
     """Read the stream reports among ``outs`` (CSV/JSONL); a missing or empty one means nothing done yet."""
     outs = list(outs)
-    streams = [o for o in outs if o.suffix.lower() in STREAM_FORMATS]
+    streams = [o for o in outs if writer_for(o).streamed]
     if not streams:
-        raise UsageError("--resume needs a .csv or .jsonl --out: those are the reports a scan resumes from")
+        formats = " or ".join(STREAM_FORMATS)
+        raise UsageError(f"--resume needs a {formats} --out: those are the reports a scan resumes from")
     known: dict[Path, dict[str, Record]] = {}
     lengths: dict[Path, int] = {}
     for out in streams:

@@ -18,7 +18,8 @@ import zlib
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from synthsight.formats import SNIFF_BYTES, sniff_format
+from synthsight.formats import SNIFF_BYTES, header_window, sniff_format
+from synthsight.read_window import ReadWindow, file_size
 
 MAX_EXIF = 1 << 20  # one EXIF block
 MAX_XMP = 2 << 20  # all XMP packets together
@@ -234,11 +235,13 @@ def _pillow(fh: BinaryIO, found: Found) -> None:
     """Formats we do not walk ourselves: Pillow's header parser gives EXIF and XMP, no pixels."""
     from PIL import Image
 
+    # Through a header window: Pillow's GIF and JPEG parsers skip junk a byte at a time to the file's end.
     fh.seek(0)
+    window = ReadWindow(fh, header_window(fh, file_size(fh)))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with Image.open(fh) as im:
+            with Image.open(window) as im:
                 found.format = im.format or found.format
                 found.pillow_exif = im.getexif()
                 xmp = im.info.get("xmp") or getattr(im, "tag_v2", {}).get(700)
