@@ -87,7 +87,30 @@ def scan_folder(out: Path, data: Path) -> Path:
     (broken / "truncated.jpg").write_bytes(whole[: len(whole) // 2])
     (broken / "empty.png").write_bytes(b"")
     (broken / "notes-named-as.jpg").write_text("this is a text file with an image extension\n")
+    _declare_provenance(folder)
     return folder
+
+
+def _declare_provenance(folder: Path) -> None:
+    """Two copies that declare where they came from, pixels unchanged: what the provenance columns show.
+
+    An AI image carrying the generation parameters a Stable Diffusion front end writes (PNG text), and a
+    photo-class image carrying camera EXIF. The verdict stays the CNN's; the evidence stands beside it.
+    """
+    from PIL import Image, PngImagePlugin
+
+    ai = next(iter(sorted((folder / "ai").glob("*.png"))), None)
+    real = next(iter(sorted((folder / "nature").glob("*.png"))), None)
+    if ai is not None:
+        info = PngImagePlugin.PngInfo()
+        info.add_text("parameters", "a lighthouse\nSteps: 20, Sampler: Euler a, Seed: 42, Model: demo-diffusion")
+        with Image.open(ai) as im:
+            im.save(folder / "ai" / "with-generator-parameters.png", pnginfo=info)
+    if real is not None:
+        with Image.open(real) as im:
+            exif = im.getexif()
+            exif[0x010F], exif[0x0110] = "Canon", "Canon EOS R5"  # Make, Model
+            im.save(folder / "nature" / "with-camera-exif.png", exif=exif)
 
 
 def run(out: Path = OUT, n: int = 600, epochs: int = 6, workers: int | None = None) -> dict:

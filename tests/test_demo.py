@@ -24,6 +24,8 @@ def test_reduced_demo_writes_every_output_and_says_what_the_model_is(tmp_path: P
     assert set(errors) == {"truncated.jpg", "empty.png", "notes-named-as.jpg"}
     assert all(errors.values())
     assert result["labelled"] == len(records) - 3 == result["records"] - 3
+    declared = {Path(r.path).name: r.provenance for r in records if r.provenance != "none"}
+    assert declared == {"with-generator-parameters.png": "ai-declared", "with-camera-exif.png": "camera-declared"}
     manifest = json.loads((out / "verdicts.json").read_text())["manifest"]
     assert manifest["status"] == "complete" and manifest["gradcam"]["layer"] == "stages.3"
     assert (out / "model" / "model.onnx").exists() and (out / "model" / "model.fp16.onnx").exists()
