@@ -23,6 +23,7 @@ IDENTITY = (
     ("threshold", lambda m: m.get("threshold")),
     ("preprocessing", lambda m: m.get("preprocess")),
     ("classes", lambda m: m.get("classes")),
+    ("shard (--shard K/N)", lambda m: m.get("shard")),
 )
 
 
