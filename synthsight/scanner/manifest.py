@@ -17,13 +17,14 @@ from typing import Any
 
 from synthsight.errors import SynthsightError, UsageError
 
+SHARD_IDENTITY = "shard (--shard K/N)"
 # What must be equal for earlier records to stand beside new ones.
 IDENTITY = (
     ("model sha256", lambda m: (m.get("model") or {}).get("sha256")),
     ("threshold", lambda m: m.get("threshold")),
     ("preprocessing", lambda m: m.get("preprocess")),
     ("classes", lambda m: m.get("classes")),
-    ("shard (--shard K/N)", lambda m: m.get("shard")),
+    (SHARD_IDENTITY, lambda m: m.get("shard")),
 )
 
 
@@ -54,7 +55,7 @@ def check_resumable(report: Path, earlier: dict[str, Any] | None, now: dict[str,
     raise UsageError(
         f"--resume: {report} was written by {before.get('path') or 'another model'} "
         f"(sha256 {str(before.get('sha256'))[:12]}, threshold {earlier.get('threshold')}); "
-        f"this run differs in {', '.join(differ)}: resume with the same model and --threshold, "
+        f"this run differs in {', '.join(differ)}: resume with the same model, --threshold and --shard, "
         "or write a new report (another --out, or --overwrite)"
     )
 

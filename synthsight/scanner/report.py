@@ -24,7 +24,7 @@ import contextlib
 import csv
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
@@ -354,6 +354,27 @@ def read_records(path: str | Path) -> tuple[list[Record], int]:
     if not lines:
         return [], good
     return parse(lines), good
+
+
+def iter_records(path: str | Path) -> Iterator[Record]:
+    """The records of a CSV/JSONL report one by one, in constant memory (``synthsight merge`` of huge shards).
+
+    As :func:`read_records`, a last line cut mid-way (power loss, kill -9) is not a record.
+    """
+    path = Path(path)
+    is_csv = path.suffix.lower() == ".csv"
+    with open(path, "rb") as fh:
+        lines = (raw.decode("utf-8") for raw in fh if raw.endswith(b"\n"))
+        if not is_csv:
+            yield from (Record.from_dict(json.loads(line)) for line in lines if line.strip())
+            return
+        rows = csv.reader(lines)
+        header = next(rows, None)
+        if header is not None and tuple(header) != COLUMNS:
+            raise UsageError(f"{path}: not a synthsight scan CSV (unexpected header)")
+        for row in rows:
+            if row:
+                yield Record.from_dict({c: _csv_unsafe(v) for c, v in zip(COLUMNS, row, strict=False)})
 
 
 def summary_line(
