@@ -163,7 +163,10 @@ class RaySource:
         if not refs or stop.signal is not None:
             return
         with _data_context():
-            batches = iter(self._dataset(refs).iter_batches(batch_size=None, batch_format="numpy"))
+            # No prefetch: with it, Ray hands over a block only once the next one is ready too, so a slow block
+            # would hold back the records of the one before it (measured: they reach the report seconds late).
+            rows = self._dataset(refs).iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=0)
+            batches = iter(rows)
             try:
                 for batch in batches:
                     yield self._records(batch)

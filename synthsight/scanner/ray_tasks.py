@@ -113,7 +113,7 @@ class _Notes:
         self._since = None
 
     def _watch(self) -> None:
-        while not self._stop.wait(1.0):
+        while not self._stop.wait(min(1.0, self.timeout / 4)):
             since = self._since
             if since is not None and time.monotonic() - since > self.timeout:
                 os.pwrite(self._fd, _TIMED_OUT, 0)
