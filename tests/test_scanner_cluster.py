@@ -233,3 +233,22 @@ def test_a_decode_that_outlives_the_timeout_gets_a_timed_out_record(ray_cluster,
     slow = recs[str(three_blocks / "b-sparse.jpg")]
     assert slow.error == "timed-out: decode took longer than 0.2 s; the decode task was stopped", slow
     assert all(r.verdict in ("ai", "real") for p, r in recs.items() if not p.endswith("sparse.jpg"))
+
+
+def test_the_kuberay_example_runs_a_scan_synthsight_accepts_on_the_tested_ray():
+    import shlex
+
+    import yaml
+
+    from synthsight.scanner.commands import scan as scan_command
+
+    job = yaml.safe_load((REPO / "deploy" / "kuberay-rayjob.yaml").read_text())
+    argv = shlex.split(job["spec"]["entrypoint"])
+    names = {name for p in scan_command.params for name in (*p.opts, *p.secondary_opts)}
+    assert argv[:2] == ["synthsight", "scan"] and {a for a in argv if a.startswith("--")} <= names
+    assert argv[argv.index("--ray") + 1] == "auto"
+    cluster = job["spec"]["rayClusterSpec"]
+    assert cluster["rayVersion"].startswith(".".join(ray.__version__.split(".")[:2]) + "."), "the tested Ray"
+    groups = [cluster["headGroupSpec"], *cluster["workerGroupSpecs"]]
+    mounts = [m for g in groups for c in g["template"]["spec"]["containers"] for m in c["volumeMounts"]]
+    assert sum(m["mountPath"] == "/dev/shm" for m in mounts) == 2, "every pod gets a large /dev/shm"

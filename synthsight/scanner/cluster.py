@@ -116,7 +116,8 @@ def plan_actors(address: str, opts: Any, facts: ModelFacts) -> ActorPlan:
 
     resources = ray.cluster_resources()
     cpus, gpus = float(resources.get("CPU", 0)), float(resources.get("GPU", 0))
-    nodes = max(1, sum(1 for n in ray.nodes() if n.get("Alive")))
+    # Nodes that can run work: a head started with --num-cpus 0 (the driver's own) takes none.
+    nodes = max(1, sum(1 for n in ray.nodes() if n.get("Alive") and (n.get("Resources") or {}).get("CPU", 0) > 0))
     device = parse_device(opts.device)
     where = f"the Ray cluster at {address} has {cpus:g} CPUs and {gpus:g} GPUs"
     if device.index is not None:
