@@ -129,6 +129,8 @@ def _printable(text: str) -> str:
     """Valid UTF-8 on one line: undecodable bytes as \\xNN, control characters escaped."""
     raw = os.fsencode(text) if isinstance(text, str) else bytes(text)
     shown = raw.decode("utf-8", "backslashreplace")
+    if shown.isprintable():  # the common case, checked in C: a writer's cost per record is mostly this
+        return shown
     return "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii") for c in shown)
 
 
