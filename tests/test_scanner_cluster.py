@@ -86,7 +86,7 @@ def test_ray_gives_the_records_of_the_local_scan_in_every_format(ray_cluster, mi
     plan = manifest["ray"]
     assert (plan["actors"], plan["actor_gpus"], plan["actor_cpus"]) == (1, 1.0, 1.0), "one actor per GPU"
     assert len(plan["actors_seen"]) == 1 and plan["actors_seen"][0]["sha256"] == manifest["model"]["sha256"]
-    assert plan["blocks"] == 2, "the 134 entries reach Ray as blocks of 16 x 8 rows"
+    assert plan["list_blocks"] == 1, "the entries reach Ray as blocks of 8192"
     assert manifest["backend"] == "onnxruntime" and manifest["status"] == "complete"
 
 

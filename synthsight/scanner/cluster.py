@@ -1,9 +1,10 @@
 """``scan --ray ADDRESS``: the same scan with Ray Data doing the work across a cluster.
 
 The driver (this process) walks or reads the inventory exactly as a local scan does (same entries, same
-``--shard``, same ``--resume`` skip), packs the entries into Arrow blocks of a few hundred rows and puts
-them in Ray's object store one block at a time, so the path list never sits in the driver's memory as one
-list. Ray Data then runs two stages with streaming back-pressure:
+``--shard``, same ``--resume`` skip), packs the entries into Arrow blocks of 8192 rows and puts them in
+Ray's object store one block at a time, so the path list never sits in the driver's memory as one list;
+Ray Data cuts them (a streaming ``repartition``) into the shares of the decode tasks, then runs two stages
+with streaming back-pressure:
 
 - decode: stateless tasks (one CPU each) calling the local scan's per-file reader (ray_tasks.decode_block);
 - inference: a fixed pool of actors (``ActorPoolStrategy(size=...)``), one per GPU with ``num_gpus=1`` and
@@ -38,7 +39,10 @@ from synthsight.scanner.session import ModelFacts, ScanSummary, Session, StopFla
 from synthsight.scanner.walk import Entry, Walker
 
 INSTALL_HINT = "pip install 'synthsight[cluster]'"
-BLOCK_ROWS_PER_BATCH = 16  # rows per input block, in batches: a decode task's share of work
+# Entries per block put into the object store: big enough (~1.5 MB) to live in the shared object store, where
+# Ray can spill it, not in the driver's own memory (Ray keeps objects under 100 KiB in their owner's heap).
+LIST_BLOCK_ROWS = 8192
+TASK_ROWS_PER_BATCH = 8  # files per decode task, in batches: the unit of work (and of a retry) on the cluster
 
 
 def scan_on_ray(walker: Walker, model: Any, outs: list[Path], opts: Any, previous: Any) -> ScanSummary:
@@ -143,7 +147,7 @@ class RaySource:
     def __init__(self, plan: ActorPlan, opts: Any, facts: ModelFacts):
         self.plan, self.opts, self.facts = plan, opts, facts
         self.runners: dict[str, dict[str, Any]] = {}
-        self.blocks = 0
+        self.blocks = self.entries = 0
         self.run_id = uuid.uuid4().hex
 
     def describe(self) -> dict[str, Any]:
@@ -156,7 +160,7 @@ class RaySource:
             "decode_workers": None,  # Ray's decode tasks: as many as the cluster has free CPUs
             "decode_worker_deaths": None,
             "gradcam": None,
-            "ray": {**self.plan.describe(), "blocks": self.blocks, "actors_seen": runners},
+            "ray": {**self.plan.describe(), "list_blocks": self.blocks, "actors_seen": runners},
         }
 
     def records(self, entries: Iterator[Entry], stop: StopFlag) -> Iterator[list[Record]]:
@@ -189,10 +193,11 @@ class RaySource:
 
         from synthsight.scanner.ray_tasks import pack
 
-        rows = BLOCK_ROWS_PER_BATCH * self.opts.batch_size
+        rows = LIST_BLOCK_ROWS
         self._say("ray: listing the files to scan...")
         refs, chunk = [], []
         for seq, entry in enumerate(entries):
+            self.entries = seq + 1
             chunk.append(pack(seq, entry))
             if len(chunk) == rows:
                 refs.append(ray.put(pa.table({"entry": pa.array(chunk, pa.binary())})))
@@ -204,7 +209,8 @@ class RaySource:
         self.blocks = len(refs)
         p = self.plan
         on = f"{p.actors} GPU actors" if p.actor_gpus else f"{p.actors} CPU actors x {p.threads} threads"
-        self._say(f"ray: {len(refs)} blocks of up to {rows} files; inference on {on}, decoding on the other CPUs")
+        tasks = TASK_ROWS_PER_BATCH * self.opts.batch_size
+        self._say(f"ray: {self.entries} files, decoded {tasks} per task; inference on {on}, decoding on the other CPUs")
         return refs
 
     def _dataset(self, refs: list):
@@ -215,7 +221,7 @@ class RaySource:
 
         opts, plan, size = self.opts, self.plan, self.facts.spec.preprocess.size
         read = ReadOptions(self.facts.spec.preprocess, max_pixels=opts.max_pixels, hash_files=opts.hash_files)
-        rows = BLOCK_ROWS_PER_BATCH * opts.batch_size
+        rows = TASK_ROWS_PER_BATCH * opts.batch_size
         # Reserving a block's pixels keeps Ray from crowding a node's memory with decode tasks, and keeps it
         # from fusing the decode tasks into the inference actors (it fuses maps with equal reservations).
         block_memory = rows * size * size * 3 * 2 + (256 << 20)  # pixels in and out, and the decoder's own
@@ -231,6 +237,7 @@ class RaySource:
         )
         return (
             ray.data.from_arrow_refs(refs)
+            .repartition(target_num_rows_per_block=rows)  # streamed: list blocks cut into decode tasks' shares
             .map_batches(
                 decode_block, batch_size=None, num_cpus=1, memory=block_memory, fn_kwargs=decode_kwargs,
                 udf_modifying_row_count=False,
