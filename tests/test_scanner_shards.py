@@ -213,3 +213,24 @@ def test_shards_agree_on_the_first_visit_of_files_reached_through_links(tmp_path
     outs = shard_reports(root, backend, tmp_path, n=3, follow_symlinks=True)
     merge(tmp_path / "merged.csv", outs)
     assert_same_report(read_records(tmp_path / "merged.csv")[0], reference)
+
+
+def test_merge_command_refuses_with_one_line_and_exit_2_then_merges(mixed, tiny_onnx, tmp_path):
+    import subprocess
+    import sys
+
+    outs = [tmp_path / f"s{k}.csv" for k in range(2)]
+    for k, out in enumerate(outs):
+        scan([str(mixed / "d4")], str(tiny_onnx["onnx"]), [out], workers=0, shard=f"{k}/2", quiet=True)
+    repo = Path(__file__).resolve().parents[1]
+
+    def merge_cli(*args: str) -> subprocess.CompletedProcess:
+        cmd = [sys.executable, "-m", "synthsight", "merge", *args]
+        return subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=120)
+
+    refused = merge_cli(str(tmp_path / "m.jsonl"), str(outs[1]))
+    assert refused.returncode == 2 and refused.stderr.strip() == "error: merge: missing 1 of 2 shards: 0/2"
+    done = merge_cli(str(tmp_path / "m.jsonl"), *map(str, outs))
+    assert done.returncode == 0 and done.stderr.startswith("merged 2 shards: "), done.stderr
+    manifest = json.loads((tmp_path / "m.jsonl.manifest.json").read_text())
+    assert manifest["command_line"].startswith("synthsight merge ") and len(manifest["merged"]["shards"]) == 2

@@ -181,10 +181,10 @@ class Session:
                         self._write(writers, records)
                         progress.update(len(records), sum(r.verdict in ("ai", "real") for r in records))
                         if stop.signal is not None:
-                            interrupted = True
                             break
                 finally:
                     batches.close()
+                interrupted = stop.signal is not None  # also when the source stopped early for it
             failed = False
         except KeyboardInterrupt:
             interrupted, failed = True, False
