@@ -110,6 +110,8 @@ def test_resources_are_checked_before_anything_runs(ray_cluster, mixed, tiny_onn
     monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 1.0, "GPU": 1.0})
     with pytest.raises(UsageError, match=r"1 inference actors need 1 CPUs and decoding at least one more"):
         scan([str(mixed)], model, [out], ray="local", quiet=True)
+    with pytest.raises(UsageError, match=r"--workers sets local decode processes"):
+        scan([str(mixed)], model, [out], ray="local", workers=2, quiet=True)
     with pytest.raises(UsageError, match=r"--gradcam needs the pixels"):
         scan([str(mixed)], model, [out], ray="local", gradcam_dir=str(tmp_path / "cams"), quiet=True)
     assert not out.exists() and not Path(f"{out}.manifest.json").exists(), "refused before any report is touched"

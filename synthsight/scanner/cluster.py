@@ -49,6 +49,8 @@ def scan_on_ray(walker: Walker, model: Any, outs: list[Path], opts: Any, previou
     """Run the scan ``opts`` describes on the Ray cluster ``opts.ray`` (see the module docstring)."""
     if isinstance(model, Backend):
         raise UsageError("--ray opens the model on the cluster's workers: pass the model file, not an open backend")
+    if opts.workers is not None:
+        raise UsageError("--workers sets local decode processes; with --ray, decode tasks run on every free CPU")
     if opts.gradcam_dir and opts.gradcam_for != "none":
         raise UsageError("--gradcam needs the pixels on this machine: run it without --ray (or on the flagged files)")
     from synthsight.runtime.info import read_model_spec
