@@ -187,6 +187,9 @@ class RaySource:
                 close = getattr(batches, "close", None)
                 if close is not None:
                     close()
+                from synthsight.scanner.ray_tasks import forget_notes
+
+                forget_notes(self.run_id)
 
     def _put_blocks(self, entries: Iterator[Entry], stop: StopFlag) -> list:
         """Entries as Arrow blocks in the object store, one block in this process at a time."""

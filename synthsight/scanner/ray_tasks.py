@@ -68,6 +68,13 @@ def decode_block(batch: dict[str, np.ndarray], options: ReadOptions, run_id: str
     return {"entry": batch["entry"], "meta": np.array(metas, dtype=object), "pixels": pixels, "decoded": decoded}
 
 
+def forget_notes(run_id: str) -> None:
+    """Remove a scan's (by then empty) notes folder on this node; other nodes keep an empty folder in their tmp."""
+    import shutil
+
+    shutil.rmtree(Path(tempfile.gettempdir()) / NOTES_DIR / run_id, ignore_errors=True)
+
+
 class _Notes:
     """Which file of this block the task is reading, kept in a file on the node for a retry after a crash."""
 
