@@ -35,7 +35,7 @@ import numpy as np
 from synthsight.errors import SynthsightError, UsageError
 from synthsight.runtime.base import Backend, parse_device, usable_cores
 from synthsight.scanner.report import Record
-from synthsight.scanner.session import ModelFacts, ScanSummary, Session, StopFlag, make_record
+from synthsight.scanner.session import ModelFacts, ScanSummary, Session, StopFlag, make_record, read_options
 from synthsight.scanner.walk import Entry, Walker
 
 INSTALL_HINT = "pip install 'synthsight[cluster]'"
@@ -222,10 +222,9 @@ class RaySource:
         import ray.data
 
         from synthsight.scanner.ray_tasks import Inferencer, decode_block
-        from synthsight.scanner.worker import ReadOptions
 
         opts, plan, size = self.opts, self.plan, self.facts.spec.preprocess.size
-        read = ReadOptions(self.facts.spec.preprocess, max_pixels=opts.max_pixels, hash_files=opts.hash_files)
+        read = read_options(self.facts.spec.preprocess, opts)
         rows = TASK_ROWS_PER_BATCH * opts.batch_size
         # Reserving a block's pixels keeps Ray from crowding a node's memory with decode tasks, and keeps it
         # from fusing the decode tasks into the inference actors (it fuses maps with equal reservations).

@@ -21,10 +21,9 @@ from synthsight.runtime.base import Backend, scores_from_logits
 from synthsight.scanner import resume as resume_mod
 from synthsight.scanner.pool import Batch, CorePlan, DecodePool, Item, plan_cores
 from synthsight.scanner.report import Record, check_output
-from synthsight.scanner.session import ModelFacts, ScanSummary, Session, StopFlag, make_record
+from synthsight.scanner.session import ModelFacts, ScanSummary, Session, StopFlag, make_record, read_options
 from synthsight.scanner.shard import Shard
 from synthsight.scanner.walk import Entry, Walker
-from synthsight.scanner.worker import ReadOptions
 
 
 @dataclass
@@ -161,7 +160,7 @@ class _LocalSource:
 
     def records(self, entries: Iterator[Entry], stop: StopFlag) -> Iterator[list[Record]]:
         opts = self.opts
-        read = ReadOptions(self.backend.spec, max_pixels=opts.max_pixels, hash_files=opts.hash_files)
+        read = read_options(self.backend.spec, opts)
         pool = self.pool = DecodePool(entries, read, opts.batch_size, self.workers, decode_timeout=opts.decode_timeout)
         with pool:
             for batch in pool:

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from synthsight import __version__
 from synthsight.errors import SynthsightError
+from synthsight.preprocess import PreprocessSpec
 from synthsight.scanner import manifest as manifests
 from synthsight.scanner.progress import Progress
 from synthsight.scanner.report import (
@@ -36,8 +37,13 @@ from synthsight.scanner.report import (
     writer_for,
 )
 from synthsight.scanner.walk import UNRECORDED, Entry, Lookahead, Walker
-from synthsight.scanner.worker import FileMeta
+from synthsight.scanner.worker import FileMeta, ReadOptions
 from synthsight.spec import ModelSpec
+
+
+def read_options(spec: PreprocessSpec, opts: Any) -> ReadOptions:
+    """How every file of this scan is read, the same for the local pool and Ray's decode tasks."""
+    return ReadOptions(spec, max_pixels=opts.max_pixels, hash_files=opts.hash_files)
 
 
 def make_record(
