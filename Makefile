@@ -33,7 +33,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet $(TORCH_PINS)
-	$(PIP) install --quiet -e '.[$(ORT_EXTRA),dev]'
+	$(PIP) install --quiet -e '.[$(ORT_EXTRA),dev,cluster]'
 	touch $(STAMP)
 
 test: $(STAMP)

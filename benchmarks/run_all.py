@@ -32,6 +32,7 @@ SUITE = {
     "load": ("bench_load.py", "Load: 20,000 files, memory and throughput over time", 110, []),
     "review": ("bench_review.py", "Review page: 100,000 records, build time, size and browser timings", 180, []),
     "provenance": ("bench_provenance.py", "Provenance evidence: cost per file, and scan throughput on vs off", 120, []),
+    "cluster": ("bench_cluster.py", "Past one machine: --ray local, shard and merge, 1,000,000-path lists", 240, []),
 }
 GPU_TITLE = "GPU (make gpu-check)"
 HEADER = """# Benchmark results

@@ -20,6 +20,7 @@ COMMANDS = {
     "info": "synthsight.runtime.commands:info",
     "scan": "synthsight.scanner.commands:scan",
     "explain": "synthsight.scanner.commands:explain",
+    "merge": "synthsight.scanner.commands:merge",
     "report": "synthsight.review.commands:report",
     "bench": "synthsight.scanner.benchmark:bench",
 }

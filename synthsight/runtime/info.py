@@ -30,6 +30,15 @@ def describe_model(path: str | Path) -> dict[str, Any]:
     return out
 
 
+def read_model_spec(path: str | Path) -> ModelSpec:
+    """The spec a model file carries, read from its metadata alone (no backend opened, no GPU needed).
+
+    A cluster driver uses it to prepare a scan whose model runs elsewhere (``scan --ray``).
+    """
+    path = Path(path)
+    return {"bundle": _bundle, "onnx": _onnx, "engine": _engine}[model_kind(path)](path)[0]
+
+
 def _size(path: Path, kind: str) -> int:
     if kind == "bundle":
         return sum(f.stat().st_size for f in bundle_paths(path) if f.is_file())

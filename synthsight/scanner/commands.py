@@ -17,7 +17,7 @@ def _resume_command() -> str:
 
 
 @click.command("scan")
-@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.argument("paths", nargs=-1, type=click.Path())
 @model_option
 @runtime_options
 @click.option(
@@ -44,6 +44,25 @@ def _resume_command() -> str:
     "--follow-symlinks", is_flag=True, help="Follow symbolic links inside folders (each file still scanned once)."
 )
 @click.option("--all-files", is_flag=True, help="Give non-image files a 'skipped' record instead of ignoring them.")
+@click.option(
+    "--files-from",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    default=None,
+    help="Scan the files listed in this file, one path per line ('-': standard input), instead of walking PATHS.",
+)
+@click.option("--null", "-0", is_flag=True, help="The --files-from list is NUL-separated (find -print0).")
+@click.option(
+    "--shard",
+    metavar="K/N",
+    default=None,
+    help="Scan only shard K of N (a stable hash of each path); `synthsight merge` joins the N reports.",
+)
+@click.option(
+    "--ray",
+    metavar="ADDRESS",
+    default=None,
+    help="Scan on Ray: 'local' starts Ray on this machine, 'auto' or HOST:PORT joins a running cluster.",
+)
 @click.option(
     "--threshold", type=click.FloatRange(0, 1), default=None, help="Decision threshold (default: the model's)."
 )
@@ -134,3 +153,18 @@ def explain(image: str, model: str, out: str | None, gradcam_layer: str | None, 
         click.echo(f"provenance: {result['provenance']}" + (f"  ({result['evidence']})" if result["evidence"] else ""))
         for note in result["provenance_notes"]:
             click.echo(f"  note: {note}")
+
+
+@click.command("merge")
+@click.argument("out", type=click.Path(dir_okay=False))
+@click.argument("reports", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
+@click.option("--quiet", "-q", is_flag=True, help="No summary line.")
+def merge(out: str, reports: tuple[str, ...], overwrite: bool, quiet: bool) -> None:
+    """Merge the .csv/.jsonl reports of `scan --shard K/N` into OUT (.csv, .jsonl or .json), in walk order."""
+    from synthsight.scanner.merge import merge as run_merge
+
+    command_line = shlex.join(["synthsight", *sys.argv[1:]])
+    summary = run_merge(out, list(reports), overwrite=overwrite, command_line=command_line)
+    if not quiet:
+        click.echo(summary.line, err=True)

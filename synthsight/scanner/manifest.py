@@ -17,6 +17,7 @@ from typing import Any
 
 from synthsight.errors import SynthsightError, UsageError
 
+SHARD_IDENTITY = "shard (--shard K/N)"
 # What must be equal for earlier records to stand beside new ones.
 IDENTITY = (
     ("model sha256", lambda m: (m.get("model") or {}).get("sha256")),
@@ -25,6 +26,7 @@ IDENTITY = (
     ("classes", lambda m: m.get("classes")),
     # Records with and without provenance, or judged against other trust lists, must not mix either.
     ("provenance settings", lambda m: _provenance_identity(m.get("provenance") or {})),
+    (SHARD_IDENTITY, lambda m: m.get("shard")),
 )
 
 
@@ -59,7 +61,7 @@ def check_resumable(report: Path, earlier: dict[str, Any] | None, now: dict[str,
     raise UsageError(
         f"--resume: {report} was written by {before.get('path') or 'another model'} "
         f"(sha256 {str(before.get('sha256'))[:12]}, threshold {earlier.get('threshold')}); "
-        f"this run differs in {', '.join(differ)}: resume with the same model and --threshold, "
+        f"this run differs in {', '.join(differ)}: resume with the same model, --threshold and --shard, "
         "or write a new report (another --out, or --overwrite)"
     )
 

@@ -1,44 +1,30 @@
-"""scan(): walk -> decode pool -> batched inference -> verdicts -> writers (+ Grad-CAM on demand).
+"""scan(): walk (or --files-from) -> decode pool -> batched inference -> verdicts -> writers (+ Grad-CAM on demand).
 
 Every file the walk finds gets exactly one record, in walk order, whatever the number of decode
 workers. Records are written batch by batch; Ctrl-C / SIGTERM stop at the next batch boundary,
-so every output stays valid and ``--resume`` picks up where the scan stopped.
+so every output stays valid and ``--resume`` picks up where the scan stopped. The reports, manifests,
+resume and stop flag live in session.py, shared with the Ray source (cluster.py, ``--ray``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
-import signal
-import sys
-import threading
-import time
-from dataclasses import dataclass, field, fields
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from synthsight import __version__
-from synthsight.errors import SynthsightError, UsageError
+from synthsight.errors import UsageError
 from synthsight.preprocess import DEFAULT_MAX_PIXELS
 from synthsight.runtime.base import Backend
-from synthsight.scanner import manifest as manifests
 from synthsight.scanner import resume as resume_mod
 from synthsight.scanner.pool import Batch, CorePlan, DecodePool, Item, plan_cores
-from synthsight.scanner.progress import Progress
-from synthsight.scanner.provenance import PROVENANCE_CLASSES, ProvenanceReader
-from synthsight.scanner.report import (
-    ConsoleWriter,
-    Record,
-    check_output,
-    mtime_text,
-    summary_line,
-    writer_for,
-)
-from synthsight.scanner.walk import UNRECORDED, Lookahead, Walker
-from synthsight.scanner.worker import FileMeta, ReadOptions
+from synthsight.scanner.provenance import ProvenanceReader
+from synthsight.scanner.report import Record, check_output
+from synthsight.scanner.session import ModelFacts, ScanSummary, Session, StopFlag, make_record, read_options
+from synthsight.scanner.shard import Shard
+from synthsight.scanner.walk import Entry, Walker
 
 
 @dataclass
@@ -56,19 +42,23 @@ class ScanOptions:
     exclude: tuple[str, ...] = ()
     follow_symlinks: bool = False
     all_files: bool = False
+    files_from: str | None = None  # a list of paths ("-": stdin) scanned instead of walking
+    null: bool = False  # the list is NUL-separated (find -print0)
+    shard: str | Shard | None = None  # "K/N": only this shard of the files
+    ray: str | None = None  # "local", "auto" or a cluster address: scan on Ray (cluster.py)
     threshold: float | None = None
     resume: bool = False
     overwrite: bool = False
     hash_files: bool = True
     max_pixels: int = DEFAULT_MAX_PIXELS
-    provenance: bool = True  # read what each file declares (C2PA, XMP, generator tools, EXIF)
-    trust_anchors: tuple[str, ...] = ()  # PEM files trusted beside the vendored C2PA trust list
     gradcam_dir: str | None = None
     gradcam_for: str = "ai"
     gradcam_layer: str | None = None
     quiet: bool = False
     command_line: str = ""
     decode_timeout: float = 300.0
+    provenance: bool = True  # read what each file declares (C2PA, XMP, generator tools, EXIF)
+    trust_anchors: tuple[str, ...] = ()  # PEM files trusted beside the vendored C2PA trust list
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -79,50 +69,17 @@ class ScanOptions:
             raise UsageError("--threshold must be between 0 and 1")
         if self.gradcam_for not in ("ai", "all", "none"):
             raise UsageError("--gradcam-for must be ai, all or none")
-
-
-@dataclass
-class ScanSummary:
-    counts: dict[str, int]
-    images: int
-    seconds: float
-    outputs: list[Path]
-    interrupted: bool
-    manifest: dict[str, Any] = field(default_factory=dict)
-    walked: dict[str, int] = field(default_factory=dict)  # what the walk found that got no record this run
-    provenance: dict[str, int] = field(default_factory=dict)  # files per provenance class (empty: not read)
-
-    @property
-    def line(self) -> str:
-        unscanned = [(self.walked.get(key, 0), why) for key, why in UNRECORDED.items()]
-        return summary_line(self.counts, self.seconds, self.images, self.outputs, unscanned, self.provenance)
-
-
-class _StopFlag:
-    """SIGINT/SIGTERM ask the scan to stop at the next batch; a second Ctrl-C stops at once."""
-
-    def __init__(self) -> None:
-        self.signal: int | None = None
-        self._old: dict[int, Any] = {}
-
-    def __enter__(self) -> _StopFlag:
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.signal is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.signal = signum
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
+        if self.null and self.files_from is None:
+            raise UsageError("--null describes the --files-from list: give --files-from too")
+        if isinstance(self.shard, str):
+            self.shard = Shard.parse(self.shard)
 
 
 def scan(paths: list[str], model: str | Path | Backend, outputs: list[str | Path] = (), **options: Any) -> ScanSummary:
-    """Scan files and folders with ``model`` (a path, or an open :class:`Backend`); see :class:`ScanOptions`."""
+    """Scan files and folders (or a ``files_from`` list) with ``model`` (a path, or an open :class:`Backend`).
+
+    See :class:`ScanOptions` for the options; ``ray=`` runs the scan on a Ray cluster (cluster.py).
+    """
     known = {f.name for f in fields(ScanOptions)}
     unknown = set(options) - known
     if unknown:
@@ -131,17 +88,39 @@ def scan(paths: list[str], model: str | Path | Backend, outputs: list[str | Path
     outs = [check_output(p, opts.resume, opts.overwrite) for p in outputs]
     if len(set(outs)) != len(outs):
         raise UsageError("the same --out file is given twice")
-    walker = Walker(paths, opts.recursive, opts.include, opts.exclude, opts.follow_symlinks, opts.all_files)
+    walker = make_walker(paths, opts)
     previous = resume_mod.load(outs) if opts.resume else None
-    cam = _gradcam(model, opts)
     evidence = ProvenanceReader(opts.trust_anchors) if opts.provenance else None  # refuses bad anchors now
+    if opts.ray:
+        from synthsight.scanner.cluster import scan_on_ray
+
+        return scan_on_ray(walker, model, outs, opts, previous, evidence)
+    cam = _gradcam(model, opts)
     cores = plan_cores(opts.workers, opts.threads)
     backend, owned = _open(model, opts, cores)
     try:
-        return _Run(walker, backend, outs, opts, previous, cam, cores, evidence).go()
+        facts = ModelFacts.of(str(getattr(backend, "source", "") or ""), backend.model_spec, opts.threshold)
+        session = Session(walker, outs, opts, previous, facts, evidence)
+        session.check()
+        return session.run(_LocalSource(backend, opts, cam, cores, facts.threshold, evidence))
     finally:
         if owned:
             backend.close()
+
+
+def make_walker(paths: list[str], opts: ScanOptions) -> Walker:
+    """The walk of ``paths``, or the ``--files-from`` inventory, restricted to ``opts.shard``."""
+    if opts.files_from is not None:
+        from synthsight.scanner.inventory import Inventory
+
+        if paths:
+            raise UsageError("give files and folders or --files-from LIST, not both")
+        return Inventory(opts.files_from, opts.null, opts.include, opts.exclude, opts.all_files, opts.shard)
+    if not paths:
+        raise UsageError("nothing to scan: give files or folders, or --files-from LIST")
+    return Walker(
+        paths, opts.recursive, opts.include, opts.exclude, opts.follow_symlinks, opts.all_files, shard=opts.shard
+    )
 
 
 def _open(model: str | Path | Backend, opts: ScanOptions, cores: CorePlan) -> tuple[Backend, bool]:
@@ -163,114 +142,35 @@ def _gradcam(model: str | Path | Backend, opts: ScanOptions):
     return GradCam.for_model(source, opts.gradcam_layer, opts.gradcam_dir)
 
 
-class _Run:
-    def __init__(
-        self, walker: Walker, backend: Backend, outs: list[Path], opts: ScanOptions, previous, cam, cores, evidence
-    ):
-        self.walker, self.backend, self.outs, self.opts, self.previous, self.cam = (
-            walker,
-            backend,
-            outs,
-            opts,
-            previous,
-            cam,
-        )
+class _LocalSource:
+    """Records from the local decode pool and one open backend (plus Grad-CAM overlays on demand)."""
+
+    def __init__(self, backend: Backend, opts: ScanOptions, cam, cores: CorePlan, threshold: float, evidence=None):
+        self.backend, self.opts, self.cam, self.threshold, self.evidence = backend, opts, cam, threshold, evidence
         self.workers = cores.workers_for(backend.device)
-        self.evidence: ProvenanceReader | None = evidence
-        self.provenance_counts = dict.fromkeys(PROVENANCE_CLASSES, 0)
-        spec = backend.model_spec
-        self.threshold = spec.threshold if opts.threshold is None else opts.threshold
-        self.threshold_source = spec.threshold_source if opts.threshold is None else "--threshold"
-        self.counts = {"ai": 0, "real": 0, "error": 0, "skipped": 0}
-        self.images = 0
-        self.started = datetime.now(timezone.utc)
-        source = str(getattr(backend, "source", "") or "")
-        self.model_path = os.path.abspath(source) if source else ""  # a report outlives the working directory
-        self.model_sha256 = _sha256(self.model_path)
-        self.pool = None
+        self.pool: DecodePool | None = None
         self.overlays: dict[int, str] = {}  # item seq -> Grad-CAM overlay path, until its record is made
-        self.earlier_runs: dict[Path, list[dict[str, Any]]] = {}
 
-    def go(self) -> ScanSummary:
-        opts, workers = self.opts, self.workers
-        skip = self.previous.should_skip if self.previous else None
-        self._start_manifests(workers)
-        writers = self._open_writers()
-        t0 = time.perf_counter()
-        interrupted, failed = False, True
-        walk = self.walk = Lookahead(self.walker, skip)
-        progress = Progress(walk, opts.quiet)
-        read = ReadOptions(self.backend.spec, opts.max_pixels, opts.hash_files, self.evidence)
-        pool = DecodePool(iter(walk), read, opts.batch_size, workers, decode_timeout=opts.decode_timeout)
-        self.pool = pool
-        try:
-            with _StopFlag() as stop, pool:
-                for batch in pool:
-                    records = self._verdicts(batch)
-                    pool.release(batch)
-                    for w in writers:
-                        w.write(self.previous.fresh_for(w.path, records) if self.previous else records)
-                    progress.update(len(records), sum(r.verdict in ("ai", "real") for r in records))
-                    if stop.signal is not None:
-                        interrupted = True
-                        break
-            failed = False
-        except KeyboardInterrupt:
-            interrupted, failed = True, False
-        finally:
-            progress.close()
-            walk.close()
-            seconds = time.perf_counter() - t0
-            manifest = self._manifest(seconds, interrupted, failed, workers)
-            self._close_writers(writers, manifest, failed)
-            self._end_manifests(manifest, failed)
-        if not interrupted and self.previous:
-            self.previous.compact()
-        return ScanSummary(
-            dict(self.counts), self.images, seconds, self.outs, interrupted, manifest, self._walked(),
-            dict(self.provenance_counts) if self.evidence else {},
-        )  # fmt: skip
+    def describe(self) -> dict[str, Any]:
+        b = self.backend
+        return {
+            "backend": b.name,
+            "device": b.device,
+            "precision": b.precision,
+            "decode_workers": self.workers,
+            "decode_worker_deaths": getattr(self.pool, "deaths", 0),
+            "gradcam": self.cam.describe() if self.cam else None,
+        }
 
-    def _stream_outs(self) -> list[Path]:
-        return [o for o in self.outs if writer_for(o).streamed]
-
-    def _start_manifests(self, workers: int) -> None:
-        """Refuse to resume a report made by another model, then mark each streamed report as running."""
-        manifest = self._manifest(0.0, False, False, workers, status="running")
-        for out in self._stream_outs():
-            earlier = manifests.read_manifest(out) if self.opts.resume and out.exists() else None
-            manifests.check_resumable(out, earlier, manifest)
-            self.earlier_runs[out] = manifests.history(earlier)
-        for out in self._stream_outs():
-            manifests.write_manifest(out, manifest, self.earlier_runs[out])
-
-    def _end_manifests(self, manifest: dict[str, Any], failed: bool) -> None:
-        for out in self._stream_outs():
-            try:
-                manifests.write_manifest(out, manifest, self.earlier_runs.get(out, []))
-            except SynthsightError:
-                if not failed:  # when a report write already failed, that error is the one to show
-                    raise
-
-    def _open_writers(self) -> list:
-        if not self.outs:
-            return [ConsoleWriter(sys.stdout)]
-        writers = []
-        for out in self.outs:
-            append = self.opts.resume and writer_for(out).streamed and out.exists()
-            if append:
-                self.previous.truncate_partial(out)
-            writers.append(writer_for(out)(out, append=append))
-        return writers
-
-    def _close_writers(self, writers: list, manifest: dict, failed: bool) -> None:
-        for w in writers:
-            if failed:
-                w.abort()
-                continue
-            if self.previous and not w.streamed:  # the JSON report holds the earlier records too
-                w.write(self.previous.remaining())
-            w.close(manifest)
+    def records(self, entries: Iterator[Entry], stop: StopFlag) -> Iterator[list[Record]]:
+        opts = self.opts
+        read = read_options(self.backend.spec, opts, self.evidence)
+        pool = self.pool = DecodePool(entries, read, opts.batch_size, self.workers, decode_timeout=opts.decode_timeout)
+        with pool:
+            for batch in pool:
+                records = self._verdicts(batch)
+                pool.release(batch)
+                yield records
 
     def _verdicts(self, batch: Batch) -> list[Record]:
         good = batch.decoded()
@@ -280,41 +180,12 @@ class _Run:
             pixels = batch.pixels[: len(rows)] if rows == list(range(len(rows))) else batch.pixels[rows]
             for item, score in zip(good, self.backend.scores(pixels), strict=True):
                 scores[item.seq] = float(score)
-            self.images += len(good)
             if self.cam is not None:
                 self._explain(good, pixels, scores)
-        records = [self._record(item, scores.get(item.seq)) for item in batch.items]
-        for r in records:
-            self.counts[r.verdict] += 1
-            if r.provenance:
-                self.provenance_counts[r.provenance] += 1
-        return records
-
-    def _record(self, item: Item, score: float | None) -> Record:
-        entry, meta = item.entry, item.meta or FileMeta()
-        rec = Record(
-            path=entry.path,
-            verdict="skipped" if entry.kind == "skipped" else "error",
-            sha256=meta.sha256,
-            bytes=entry.size if meta.bytes is None else meta.bytes,
-            mtime=mtime_text(entry.mtime_ns if meta.mtime_ns is None else meta.mtime_ns),
-            format=meta.format,
-            width=meta.width,
-            height=meta.height,
-            error=meta.error or entry.message,
-            notes=meta.notes,
-            gradcam=self.overlays.pop(item.seq, ""),
-        )
-        if meta.provenance is not None:
-            prov = meta.provenance
-            rec.provenance, rec.evidence, rec.provenance_detail = prov.klass, prov.evidence, prov.detail or None
-            rec.notes = "; ".join(filter(None, [rec.notes, *(f"provenance: {n}" for n in prov.notes)]))
-        if meta.error:
-            rec.verdict = "error"
-        elif score is not None:
-            rec.score = score
-            rec.verdict = "ai" if score >= self.threshold else "real"
-        return rec
+        return [
+            make_record(item.entry, item.meta, scores.get(item.seq), self.threshold, self.overlays.pop(item.seq, ""))
+            for item in batch.items
+        ]
 
     def _explain(self, good: list[Item], pixels: np.ndarray, scores: dict[int, float]) -> None:
         chosen = [
@@ -325,77 +196,6 @@ class _Run:
         for k, item in chosen:
             is_ai = scores[item.seq] >= self.threshold
             self.overlays[item.seq] = str(self.cam.save(pixels[k], item.entry.path, target="ai" if is_ai else "real"))
-
-    def _walked(self) -> dict[str, int]:
-        """What the walk found that got no record in this run, by Walker.unrecorded key."""
-        walk = getattr(self, "walk", None)
-        resumed = {"already_in_report": walk.resumed} if walk is not None and walk.resumed else {}
-        return {**resumed, **self.walker.unrecorded}
-
-    def _all_counts(self) -> dict[str, int]:
-        """Counts over every record of the reports: this run's plus the earlier runs' still standing."""
-        total = dict(self.counts)
-        for r in self.previous.remaining():
-            total[r.verdict] = total.get(r.verdict, 0) + 1
-        return total
-
-    def _manifest(
-        self, seconds: float, interrupted: bool, failed: bool, workers: int, status: str | None = None
-    ) -> dict[str, Any]:
-        b = self.backend
-        return {
-            "tool": "synthsight",
-            "version": __version__,
-            "command_line": self.opts.command_line or " ".join(sys.argv),
-            "status": status or ("failed" if failed else "interrupted" if interrupted else "complete"),
-            "resumed": bool(self.previous),
-            "model": {"path": self.model_path, "sha256": self.model_sha256, "arch": b.model_spec.arch},
-            "backend": b.name,
-            "device": b.device,
-            "precision": b.precision,
-            "threshold": self.threshold,
-            "threshold_source": self.threshold_source,
-            "classes": list(b.classes),
-            "positive_class": b.model_spec.positive_class,
-            "preprocess": b.spec.to_dict(),
-            "batch_size": self.opts.batch_size,
-            "decode_workers": workers,
-            "decode_worker_deaths": getattr(self.pool, "deaths", 0),
-            "hash": "sha256" if self.opts.hash_files else None,
-            "provenance": {**self.evidence.describe(), "counts": dict(self.provenance_counts)}
-            if self.evidence
-            else {"enabled": False},
-            "max_pixels": self.opts.max_pixels,
-            "gradcam": self.cam.describe() if self.cam else None,
-            "started": self.started.isoformat(timespec="seconds"),
-            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "seconds": round(seconds, 3),
-            "counts": dict(self.counts),
-            "walked": {"records": sum(self.counts.values()), **self._walked()},
-            "counts_with_earlier_runs": self._all_counts() if self.previous else None,
-            "images_per_second": round(self.images / seconds, 2) if seconds > 0 else None,
-            "outputs": [str(p) for p in self.outs],
-        }
-
-
-def _sha256(path: str) -> str:
-    """Hash of the file that is run (a bundle's weights, however the bundle was named) so a report names
-    exactly what judged it and ``--resume`` sees new weights."""
-    from synthsight.runtime import weights_file
-
-    if not path:
-        return ""
-    try:
-        p = weights_file(path)
-    except SynthsightError:
-        return ""
-    if not p.is_file():
-        return ""
-    digest = hashlib.sha256()
-    with open(p, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 __all__ = ["scan", "ScanOptions", "ScanSummary"]

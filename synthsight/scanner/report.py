@@ -24,7 +24,7 @@ import contextlib
 import csv
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
@@ -129,6 +129,8 @@ def _printable(text: str) -> str:
     """Valid UTF-8 on one line: undecodable bytes as \\xNN, control characters escaped."""
     raw = os.fsencode(text) if isinstance(text, str) else bytes(text)
     shown = raw.decode("utf-8", "backslashreplace")
+    if shown.isprintable():  # the common case, checked in C: a writer's cost per record is mostly this
+        return shown
     return "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii") for c in shown)
 
 
@@ -377,6 +379,27 @@ def read_records(path: str | Path) -> tuple[list[Record], int]:
     caller truncates the file there before appending.
     """
     return writer_for(path).read(Path(path).read_bytes())
+
+
+def iter_records(path: str | Path) -> Iterator[Record]:
+    """The records of a CSV/JSONL report one by one, in constant memory (``synthsight merge`` of huge shards).
+
+    As :func:`read_records`, a last line cut mid-way (power loss, kill -9) is not a record.
+    """
+    path = Path(path)
+    is_csv = path.suffix.lower() == ".csv"
+    with open(path, "rb") as fh:
+        lines = (raw.decode("utf-8") for raw in fh if raw.endswith(b"\n"))
+        if not is_csv:
+            yield from (Record.from_dict(json.loads(line)) for line in lines if line.strip())
+            return
+        rows = csv.reader(lines)
+        header = next(rows, None)
+        if header is not None and tuple(header) != COLUMNS:
+            raise UsageError(f"{path}: not a synthsight scan CSV (unexpected header)")
+        for row in rows:
+            if row:
+                yield Record.from_dict({c: _csv_unsafe(v) for c, v in zip(COLUMNS, row, strict=False)})
 
 
 def summary_line(

@@ -19,6 +19,9 @@ Rules (documented in the README):
   so every walked file is accounted for.
 - Paths are ``str`` holding any bytes: Python decodes file names with ``surrogateescape``, and
   ``os.fsencode`` gives the exact bytes back.
+- With a :class:`~synthsight.scanner.shard.Shard`, only the entries of that shard are yielded and counted;
+  every shard still lists every folder (and registers every file reached through links), so the first
+  visit of a file is the same in every shard and the shards together equal the unsharded walk.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from dataclasses import dataclass
 
 from synthsight.errors import UsageError
 from synthsight.formats import IMAGE_EXTENSIONS, SNIFF_BYTES, sniff_format
+from synthsight.scanner.shard import Shard, relative_key
 
 
 @dataclass
@@ -87,8 +91,11 @@ class Walker:
         exclude: Iterable[str] = (),
         follow_symlinks: bool = False,
         all_files: bool = False,
+        shard: Shard | None = None,
     ):
         self.roots = check_roots(roots)
+        self.shard = shard
+        self._root_now = ""
         self.recursive = recursive
         self.include = tuple(include)
         self.exclude = tuple(exclude)
@@ -100,7 +107,21 @@ class Walker:
 
     def __iter__(self) -> Iterator[Entry]:
         for root in self.roots:
-            yield from self._root(root)
+            self._root_now = root
+            for entry in self._root(root):
+                if self._owns(entry.path):
+                    yield entry
+
+    def describe(self) -> dict[str, object]:
+        """What was walked, for the run manifest (``synthsight merge`` checks that shards agree on it)."""
+        return {"roots": list(self.roots)}
+
+    def _owns(self, path: str) -> bool:
+        return self.shard is None or self.shard.owns(relative_key(self._root_now, path))
+
+    def _count(self, reason: str, path: str) -> None:
+        if self._owns(path):
+            self.unrecorded[reason] += 1
 
     def _root(self, root: str) -> Iterator[Entry]:
         try:
@@ -118,7 +139,7 @@ class Walker:
             if named or self.all_files:
                 yield Entry(path, "skipped", "not a regular file (fifo, socket or device)")
             else:
-                self.unrecorded["special"] += 1
+                self._count("special", path)
             return
         key = (st.st_dev, st.st_ino)
         if self.follow and key in self._seen_files:
@@ -126,6 +147,8 @@ class Walker:
             return
         if self.follow:
             self._seen_files[key] = path
+        if not self._owns(path):  # another shard's file: not even sniffed here
+            return
         entry = Entry(path, "image", size=st.st_size, mtime_ns=st.st_mtime_ns)
         if is_image_name(path) or sniff(path):
             yield entry
@@ -133,7 +156,7 @@ class Walker:
             entry.kind, entry.message = "skipped", "not an image (unknown extension, no image signature)"
             yield entry
         else:
-            self.unrecorded["not_image"] += 1
+            self._count("not_image", path)
 
     def _tree(self, top: str, st: os.stat_result) -> Iterator[Entry]:
         self._seen_dirs.add((st.st_dev, st.st_ino))
@@ -163,7 +186,7 @@ class Walker:
         for name in names:
             path = os.path.join(folder, name)
             if self._excluded(path, name):
-                self.unrecorded["excluded"] += 1
+                self._count("excluded", path)
                 continue
             yield from self._classify(path, name)
 
@@ -185,7 +208,7 @@ class Walker:
                 return
         if stat.S_ISDIR(st.st_mode):
             if not self.recursive:
-                self.unrecorded["not_descended"] += 1
+                self._count("not_descended", path)
                 return
             key = (st.st_dev, st.st_ino)
             if key in self._seen_dirs:
@@ -195,7 +218,7 @@ class Walker:
             yield (path, True, st)
             return
         if self.include and not self._matches(path, name, self.include):
-            self.unrecorded["not_included"] += 1
+            self._count("not_included", path)
             return
         yield (path, False, st)
 
@@ -215,6 +238,7 @@ UNRECORDED = {
     "not_included": "not matching --include",
     "special": "fifos, sockets or devices",
     "not_descended": "sub-folders not entered (--no-recursive)",
+    "listed_folder": "folders named in --files-from (not entered: the list names files)",
 }
 
 

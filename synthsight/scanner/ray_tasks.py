@@ -1,0 +1,170 @@
+"""What runs on the Ray workers of ``scan --ray``: the decode task and the inference actor.
+
+Rows travel as a pickled ``(seq, Entry)`` and a pickled :class:`FileMeta`, never field by field, so every
+field the local scan records (provenance included) crosses the cluster unchanged; pixels travel in a uint8
+tensor column from the decode task to an inference actor and are dropped there: they never reach the driver.
+
+A decode task reads each file with :func:`~synthsight.scanner.worker.read_file`, the reader of the local
+decode pool, and turns any exception into that file's error record. A decoder that crashes the process
+(or one that hangs: a watchdog stops the process after ``decode_timeout``) would make Ray retry the whole
+block forever (Ray Data retries dead tasks without limit), so the task notes in a small file on the node
+which file it is reading; the retried task finds the note and gives that file the error record the local
+pool gives (``worker-died`` / ``timed-out``), then goes on with the others.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from synthsight.errors import WORKER_DIED
+from synthsight.scanner.walk import Entry
+from synthsight.scanner.worker import FileMeta, ReadOptions, read_file
+
+NOTES_DIR = "synthsight-ray"
+_TIMED_OUT = b"T"
+_READING = b"R"
+
+
+def pack(seq: int, entry: Entry) -> bytes:
+    return pickle.dumps((seq, entry), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def needs_reading(entry: Entry, options: ReadOptions) -> bool:
+    """As the local pool: errors are not read, other records only to hash them."""
+    return entry.kind != "error" and entry.is_regular and (entry.kind == "image" or options.hash_files)
+
+
+def decode_block(batch: dict[str, np.ndarray], options: ReadOptions, run_id: str, decode_timeout: float) -> dict:
+    """Read every row of ``batch``; returns the rows with their pickled FileMeta and pixels (zeros when none)."""
+    rows = [pickle.loads(raw) for raw in batch["entry"]]
+    size = options.spec.size
+    pixels = np.zeros((len(rows), size, size, 3), np.uint8)
+    decoded = np.zeros(len(rows), bool)
+    metas = []
+    with _Notes(run_id, rows[0][0] if rows else 0, decode_timeout) as notes:
+        for k, (seq, entry) in enumerate(rows):
+            meta, px = FileMeta(), None
+            if seq in notes.died:
+                meta = FileMeta(error=notes.died[seq])
+            elif needs_reading(entry, options):
+                notes.reading(seq)
+                try:
+                    meta, px = read_file(entry.path, options, entry.kind == "image")
+                except Exception as exc:  # read_file raises nothing by design: if it ever does, one record says so
+                    meta, px = FileMeta(error=f"unreadable: {type(exc).__name__}: {exc}"), None
+                notes.done()
+            if px is not None and not meta.error:
+                pixels[k], decoded[k] = px, True
+            metas.append(pickle.dumps(meta, protocol=pickle.HIGHEST_PROTOCOL))
+    return {"entry": batch["entry"], "meta": np.array(metas, dtype=object), "pixels": pixels, "decoded": decoded}
+
+
+def forget_notes(run_id: str) -> None:
+    """Remove a scan's (by then empty) notes folder on this node; other nodes keep an empty folder in their tmp."""
+    import shutil
+
+    shutil.rmtree(Path(tempfile.gettempdir()) / NOTES_DIR / run_id, ignore_errors=True)
+
+
+class _Notes:
+    """Which file of this block the task is reading, kept in a file on the node for a retry after a crash."""
+
+    def __init__(self, run_id: str, block: int, timeout: float):
+        folder = Path(tempfile.gettempdir()) / NOTES_DIR / run_id
+        folder.mkdir(parents=True, exist_ok=True)
+        self.now, self.dead = folder / f"{block}.reading", folder / f"{block}.died"
+        self.timeout = timeout
+        self.died: dict[int, str] = {}
+        self._since: float | None = None
+        self._fd = -1
+        self._stop = threading.Event()
+
+    def __enter__(self) -> _Notes:
+        self._collect()
+        self._fd = os.open(self.now, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        threading.Thread(target=self._watch, name="synthsight-decode-watchdog", daemon=True).start()
+        return self
+
+    def _collect(self) -> None:
+        """The files earlier attempts of this block died on (a note left behind means the process died)."""
+        if self.now.exists():
+            note = self.now.read_bytes()
+            if len(note) > 1:
+                seq = int(note[1:])
+                why = (
+                    f"timed-out: decode took longer than {self.timeout:g} s; the decode task was stopped"
+                    if note[:1] == _TIMED_OUT
+                    else f"{WORKER_DIED}: the decode task's process died while reading this file"
+                )
+                with open(self.dead, "a", encoding="utf-8") as fh:
+                    fh.write(json.dumps([seq, why]) + "\n")
+        if self.dead.exists():
+            for line in self.dead.read_text(encoding="utf-8").splitlines():
+                seq, why = json.loads(line)
+                self.died[int(seq)] = why
+
+    def reading(self, seq: int) -> None:
+        os.pwrite(self._fd, _READING + b"%020d" % seq, 0)
+        self._since = time.monotonic()
+
+    def done(self) -> None:
+        self._since = None
+
+    def _watch(self) -> None:
+        while not self._stop.wait(min(1.0, self.timeout / 4)):
+            since = self._since
+            if since is not None and time.monotonic() - since > self.timeout:
+                os.pwrite(self._fd, _TIMED_OUT, 0)
+                os._exit(1)  # the only way to stop a decoder stuck in C code; Ray retries the block
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        os.close(self._fd)
+        if exc[0] is None:
+            self.now.unlink(missing_ok=True)
+            self.dead.unlink(missing_ok=True)
+
+
+class Inferencer:
+    """An inference actor: opens the model once, scores the decoded rows of each batch, drops the pixels."""
+
+    def __init__(self, model: str, backend: str, device: str, precision: str, batch_size: int, threads: int | None):
+        from synthsight.runtime import open_backend
+        from synthsight.scanner.session import model_sha256
+
+        self.backend = open_backend(
+            model, backend=backend, device=device, precision=precision, max_batch=batch_size, threads=threads
+        )
+        b = self.backend
+        self.runner = json.dumps(
+            {
+                "backend": b.name,
+                "device": b.device,
+                "precision": b.precision,
+                "host": os.uname().nodename,
+                "pid": os.getpid(),
+                "model": model,
+                "sha256": model_sha256(model),
+            },
+            sort_keys=True,
+        )
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        decoded = np.asarray(batch["decoded"], bool)
+        scores = np.full(len(decoded), np.nan)
+        if decoded.any():
+            from synthsight.runtime.base import scores_from_logits
+
+            pixels = batch["pixels"] if decoded.all() else batch["pixels"][decoded]
+            scores[decoded] = scores_from_logits(self.backend.infer(pixels), self.backend.positive_index)
+        runner = np.array([self.runner] * len(decoded), dtype=object)
+        return {"entry": batch["entry"], "meta": batch["meta"], "score": scores, "runner": runner}

@@ -1,0 +1,368 @@
+"""What every source of scan records shares: record making, writers, run manifests, --resume, counts, Ctrl-C.
+
+A scan is a :class:`Session` fed by one *source* of records: the local decode pool (pipeline.py) or a Ray
+cluster (cluster.py). The source turns walk entries into batches of :class:`Record`; the session alone
+writes them, so every guarantee holds whatever produced them: one record per entry, CSV/JSONL flushed
+batch by batch, the manifest written at the start (``running``) and at the end, Ctrl-C / SIGTERM stopping at
+the next batch with valid reports, ``--resume`` skipping what the reports already hold.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Protocol
+
+from synthsight import __version__
+from synthsight.errors import SynthsightError
+from synthsight.preprocess import PreprocessSpec
+from synthsight.scanner import manifest as manifests
+from synthsight.scanner.progress import Progress
+from synthsight.scanner.provenance import PROVENANCE_CLASSES, ProvenanceReader
+from synthsight.scanner.report import (
+    ConsoleWriter,
+    Record,
+    decode_path,
+    encode_path,
+    mtime_text,
+    summary_line,
+    writer_for,
+)
+from synthsight.scanner.walk import UNRECORDED, Entry, Lookahead, Walker
+from synthsight.scanner.worker import FileMeta, ReadOptions
+from synthsight.spec import ModelSpec
+
+
+def read_options(spec: PreprocessSpec, opts: Any, evidence: ProvenanceReader | None = None) -> ReadOptions:
+    """How every file of this scan is read, the same for the local pool and Ray's decode tasks."""
+    return ReadOptions(spec, max_pixels=opts.max_pixels, hash_files=opts.hash_files, provenance=evidence)
+
+
+def make_record(
+    entry: Entry, meta: FileMeta | None, score: float | None, threshold: float, gradcam: str = ""
+) -> Record:
+    """The record of one walked entry, from what reading it found (``meta``) and its score, if it was judged."""
+    meta = meta or FileMeta()
+    rec = Record(
+        path=entry.path,
+        verdict="skipped" if entry.kind == "skipped" else "error",
+        sha256=meta.sha256,
+        bytes=entry.size if meta.bytes is None else meta.bytes,
+        mtime=mtime_text(entry.mtime_ns if meta.mtime_ns is None else meta.mtime_ns),
+        format=meta.format,
+        width=meta.width,
+        height=meta.height,
+        error=meta.error or entry.message,
+        notes=meta.notes,
+        gradcam=gradcam,
+    )
+    if meta.provenance is not None:  # the file's own evidence, beside the verdict, never merged into it
+        prov = meta.provenance
+        rec.provenance, rec.evidence, rec.provenance_detail = prov.klass, prov.evidence, prov.detail or None
+        rec.notes = "; ".join(filter(None, [rec.notes, *(f"provenance: {n}" for n in prov.notes)]))
+    if meta.error:
+        rec.verdict = "error"
+    elif score is not None:
+        rec.score = score
+        rec.verdict = "ai" if score >= threshold else "real"
+    return rec
+
+
+class StopFlag:
+    """SIGINT/SIGTERM ask the scan to stop at the next batch; a second Ctrl-C stops at once."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> StopFlag:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signal is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signal = signum
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+@dataclass
+class ScanSummary:
+    counts: dict[str, int]
+    images: int
+    seconds: float
+    outputs: list[Path]
+    interrupted: bool
+    manifest: dict[str, Any] = field(default_factory=dict)
+    walked: dict[str, int] = field(default_factory=dict)  # what the walk found that got no record this run
+    provenance: dict[str, int] = field(default_factory=dict)  # files per provenance class (empty: not read)
+
+    @property
+    def line(self) -> str:
+        unscanned = [(self.walked.get(key, 0), why) for key, why in UNRECORDED.items()]
+        return summary_line(self.counts, self.seconds, self.images, self.outputs, unscanned, self.provenance)
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What judged the records: the model file (and its hash), its spec and the threshold in force."""
+
+    path: str
+    sha256: str
+    spec: ModelSpec
+    threshold: float
+    threshold_source: str
+
+    @classmethod
+    def of(cls, source: str, spec: ModelSpec, threshold: float | None) -> ModelFacts:
+        path = os.path.abspath(source) if source else ""  # a report outlives the working directory
+        if threshold is None:
+            return cls(path, model_sha256(path), spec, spec.threshold, spec.threshold_source)
+        return cls(path, model_sha256(path), spec, threshold, "--threshold")
+
+    def manifest(self) -> dict[str, Any]:
+        return {
+            "model": {"path": self.path, "sha256": self.sha256, "arch": self.spec.arch},
+            "threshold": self.threshold,
+            "threshold_source": self.threshold_source,
+            "classes": list(self.spec.classes),
+            "positive_class": self.spec.positive_class,
+            "preprocess": self.spec.preprocess.to_dict(),
+        }
+
+
+class Source(Protocol):
+    """Turns walk entries into batches of records (in walk order), and says how, for the manifest."""
+
+    def records(self, entries: Iterator[Entry], stop: StopFlag) -> Iterator[list[Record]]: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+
+class Session:
+    """One scan's reports: ``check()`` before any work, then ``run(source)``."""
+
+    def __init__(
+        self,
+        walker: Walker,
+        outs: list[Path],
+        opts: Any,
+        previous: Any,
+        model: ModelFacts,
+        evidence: ProvenanceReader | None = None,
+    ):
+        self.walker, self.outs, self.opts, self.previous, self.model = walker, outs, opts, previous, model
+        self.evidence = evidence  # reads each file's provenance (None: --no-provenance)
+        self.counts = {"ai": 0, "real": 0, "error": 0, "skipped": 0}
+        self.provenance_counts = dict.fromkeys(PROVENANCE_CLASSES, 0)
+        self.started = datetime.now(timezone.utc)
+        self.walk: Lookahead | None = None
+        self.earlier_runs: dict[Path, list[dict[str, Any]]] = {}
+
+    @property
+    def images(self) -> int:
+        return self.counts["ai"] + self.counts["real"]
+
+    def check(self) -> None:
+        """Refuse to resume a report made by another model, threshold, preprocessing or shard."""
+        manifest = self._manifest({}, 0.0, status="running")
+        for out in self._stream_outs():
+            earlier = manifests.read_manifest(out) if self.opts.resume and out.exists() else None
+            manifests.check_resumable(out, earlier, manifest)
+            self.earlier_runs[out] = manifests.history(earlier)
+
+    def run(self, source: Source) -> ScanSummary:
+        skip = self.previous.should_skip if self.previous else None
+        running = self._manifest(source.describe(), 0.0, status="running")
+        for out in self._stream_outs():
+            manifests.write_manifest(out, running, self.earlier_runs[out])
+        writers = self._open_writers()
+        t0 = time.perf_counter()
+        interrupted, failed = False, True
+        walk = self.walk = Lookahead(self.walker, skip)
+        progress = Progress(walk, self.opts.quiet)
+        try:
+            with StopFlag() as stop:
+                batches = source.records(iter(walk), stop)
+                try:
+                    for records in batches:
+                        self._write(writers, records)
+                        progress.update(len(records), sum(r.verdict in ("ai", "real") for r in records))
+                        if stop.signal is not None:
+                            break
+                finally:
+                    batches.close()
+                interrupted = stop.signal is not None  # also when the source stopped early for it
+            failed = False
+        except KeyboardInterrupt:
+            interrupted, failed = True, False
+        finally:
+            progress.close()
+            walk.close()
+            seconds = time.perf_counter() - t0
+            manifest = self._manifest(source.describe(), seconds, interrupted=interrupted, failed=failed)
+            self._close_writers(writers, manifest, failed)
+            self._end_manifests(manifest, failed)
+        if not interrupted and self.previous:
+            self.previous.compact()
+        provenance = dict(self.provenance_counts) if self.evidence else {}
+        return ScanSummary(
+            dict(self.counts), self.images, seconds, self.outs, interrupted, manifest, self._walked(), provenance
+        )
+
+    def _write(self, writers: list, records: list[Record]) -> None:
+        for r in records:
+            self.counts[r.verdict] += 1
+            if r.provenance:
+                self.provenance_counts[r.provenance] += 1
+        for w in writers:
+            w.write(self.previous.fresh_for(w.path, records) if self.previous else records)
+
+    def _stream_outs(self) -> list[Path]:
+        return [o for o in self.outs if writer_for(o).streamed]
+
+    def _end_manifests(self, manifest: dict[str, Any], failed: bool) -> None:
+        for out in self._stream_outs():
+            try:
+                manifests.write_manifest(out, manifest, self.earlier_runs.get(out, []))
+            except SynthsightError:
+                if not failed:  # when a report write already failed, that error is the one to show
+                    raise
+
+    def _open_writers(self) -> list:
+        if not self.outs:
+            return [ConsoleWriter(sys.stdout)]
+        writers = []
+        for out in self.outs:
+            append = self.opts.resume and writer_for(out).streamed and out.exists()
+            if append:
+                self.previous.truncate_partial(out)
+            writers.append(writer_for(out)(out, append=append))
+        return writers
+
+    def _close_writers(self, writers: list, manifest: dict, failed: bool) -> None:
+        for w in writers:
+            if failed:
+                w.abort()
+                continue
+            if self.previous and not w.streamed:  # the JSON report holds the earlier records too
+                w.write(self.previous.remaining())
+            w.close(manifest)
+
+    def _walked(self) -> dict[str, int]:
+        """What the walk found that got no record in this run, by Walker.unrecorded key."""
+        walk = self.walk
+        resumed = {"already_in_report": walk.resumed} if walk is not None and walk.resumed else {}
+        return {**resumed, **self.walker.unrecorded}
+
+    def _all_counts(self) -> dict[str, int]:
+        """Counts over every record of the reports: this run's plus the earlier runs' still standing."""
+        total = dict(self.counts)
+        for r in self.previous.remaining():
+            total[r.verdict] = total.get(r.verdict, 0) + 1
+        return total
+
+    def _manifest(
+        self,
+        how: dict[str, Any],
+        seconds: float,
+        interrupted: bool = False,
+        failed: bool = False,
+        status: str | None = None,
+    ) -> dict[str, Any]:
+        opts, shard = self.opts, self.walker.shard
+        return {
+            "tool": "synthsight",
+            "version": __version__,
+            "command_line": opts.command_line or " ".join(sys.argv),
+            "status": status or ("failed" if failed else "interrupted" if interrupted else "complete"),
+            "resumed": bool(self.previous),
+            **self.model.manifest(),
+            **how,  # the source: backend, device, precision, decode workers, cluster
+            "batch_size": opts.batch_size,
+            "hash": "sha256" if opts.hash_files else None,
+            "provenance": {**self.evidence.describe(), "counts": dict(self.provenance_counts)}
+            if self.evidence
+            else {"enabled": False},
+            "max_pixels": opts.max_pixels,
+            "source": describe_source(self.walker, opts),
+            "shard": shard.to_dict() if shard else None,
+            "started": self.started.isoformat(timespec="seconds"),
+            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "seconds": round(seconds, 3),
+            "counts": dict(self.counts),
+            "walked": {"records": sum(self.counts.values()), **self._walked()},
+            "counts_with_earlier_runs": self._all_counts() if self.previous else None,
+            "images_per_second": round(self.images / seconds, 2) if seconds > 0 else None,
+            "outputs": [str(p) for p in self.outs],
+        }
+
+
+def describe_source(walker: Walker, opts: Any) -> dict[str, Any]:
+    """What was scanned and the options that decide which files get a record (shards of one scan agree on it).
+
+    Paths are stored as records store them: display text, plus the exact bytes in base64 when the text is not
+    exact (see report.encode_path); :func:`source_roots` reads them back.
+    """
+    desc: dict[str, Any] = {}
+    for key, value in walker.describe().items():
+        if key == "roots":
+            coded = [encode_path(p) for p in value]
+            desc["roots"] = [text for text, _ in coded]
+            if any(b64 for _, b64 in coded):
+                desc["roots_b64"] = [b64 for _, b64 in coded]
+        elif key == "files_from":
+            desc["files_from"], b64 = encode_path(value)
+            if b64:
+                desc["files_from_b64"] = b64
+        else:
+            desc[key] = value
+    desc.update(
+        recursive=opts.recursive,
+        include=list(opts.include),
+        exclude=list(opts.exclude),
+        follow_symlinks=opts.follow_symlinks,
+        all_files=opts.all_files,
+    )
+    return desc
+
+
+def source_roots(manifest: dict[str, Any]) -> list[str]:
+    """The exact scan roots a manifest's ``source`` names (empty for a ``--files-from`` scan)."""
+    source = manifest.get("source") or {}
+    roots = source.get("roots") or []
+    b64 = source.get("roots_b64") or [""] * len(roots)
+    return [decode_path(t, b) for t, b in zip(roots, b64, strict=False)]
+
+
+def model_sha256(path: str) -> str:
+    """Hash of the file that is run (a bundle's weights, however the bundle was named) so a report names
+    exactly what judged it and ``--resume`` sees new weights."""
+    from synthsight.runtime import weights_file
+
+    if not path:
+        return ""
+    try:
+        p = weights_file(path)
+    except SynthsightError:
+        return ""
+    if not p.is_file():
+        return ""
+    digest = hashlib.sha256()
+    with open(p, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()

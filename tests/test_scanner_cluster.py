@@ -1,0 +1,256 @@
+"""scan --ray: the same records as the local scan (CSV, JSONL, JSON), Ctrl-C then --resume, a decode process
+that dies costs one record, resource checks are one line, and without Ray --ray says how to install it.
+
+One local Ray for the module (2 CPUs and a declared GPU, so the GPU actor plan is the one scheduled; the
+actor's backend still runs on the CPU), dashboard and usage statistics off.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from scanner_support import image_bytes, make_tree, records_by_path
+
+from synthsight.errors import UsageError
+from synthsight.scanner import scan
+from synthsight.scanner.report import read_records
+
+ray = pytest.importorskip("ray", reason="Ray is the optional extra synthsight[cluster] (make test installs it)")
+
+REPO = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "RAY_USAGE_STATS_ENABLED": "0"}
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    ray.init(
+        address="local",
+        num_cpus=2,
+        num_gpus=1,
+        include_dashboard=False,
+        log_to_driver=False,
+        object_store_memory=256 << 20,
+    )
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("mixed")
+    make_tree(root, n_images=48)
+    return root
+
+
+def outputs(folder: Path, stem: str) -> list[Path]:
+    return [folder / f"{stem}.csv", folder / f"{stem}.jsonl", folder / f"{stem}.json"]
+
+
+def same_records(got: Path, want: Path, scores: float = 1e-6, ordered: bool = True) -> None:
+    a, b = records_by_path(read_records(got)[0]), records_by_path(read_records(want)[0])
+    assert (list(a) if ordered else set(a)) == (list(b) if ordered else set(b)), "the same files (in walk order)"
+    for path, r in a.items():
+        w = b[path]
+        assert (r.verdict, r.error, r.sha256, r.bytes, r.mtime, r.width, r.height, r.notes) == (
+            w.verdict,
+            w.error,
+            w.sha256,
+            w.bytes,
+            w.mtime,
+            w.width,
+            w.height,
+            w.notes,
+        ), path
+        assert (r.score is None) == (w.score is None) and (r.score is None or abs(r.score - w.score) <= scores)
+
+
+def test_ray_gives_the_records_of_the_local_scan_in_every_format(ray_cluster, mixed, tiny_onnx, tmp_path):
+    model = str(tiny_onnx["onnx"])
+    local = outputs(tmp_path, "local")
+    scan([str(mixed)], model, local, workers=1, batch_size=8, all_files=True, quiet=True)
+    on_ray = outputs(tmp_path, "ray")
+    summary = scan([str(mixed)], model, on_ray, ray="local", batch_size=8, all_files=True, quiet=True)
+    assert not summary.interrupted and summary.counts == json.loads(local[2].read_text())["manifest"]["counts"]
+    for got, want in zip(on_ray, local, strict=True):
+        same_records(got, want)
+    manifest = json.loads(on_ray[2].read_text())["manifest"]
+    plan = manifest["ray"]
+    assert (plan["actors"], plan["actor_gpus"], plan["actor_cpus"]) == (1, 1.0, 1.0), "one actor per GPU"
+    assert len(plan["actors_seen"]) == 1 and plan["actors_seen"][0]["sha256"] == manifest["model"]["sha256"]
+    assert plan["list_blocks"] == 1, "the entries reach Ray as blocks of 8192"
+    assert manifest["backend"] == "onnxruntime" and manifest["status"] == "complete"
+
+
+def test_ray_composes_with_files_from_and_shards(ray_cluster, mixed, tiny_onnx, tmp_path):
+    listing = tmp_path / "list.txt"
+    listing.write_bytes(b"".join(os.fsencode(p) + b"\0" for p in sorted((mixed / "d3").rglob("*"))))
+    model, common = str(tiny_onnx["onnx"]), dict(files_from=str(listing), null=True, shard="1/2", quiet=True)
+    scan([], model, [tmp_path / "local.jsonl"], workers=0, **common)
+    scan([], model, [tmp_path / "ray.jsonl"], ray="local", **common)
+    same_records(tmp_path / "ray.jsonl", tmp_path / "local.jsonl")
+    assert json.loads((tmp_path / "ray.jsonl.manifest.json").read_text())["shard"] == {"index": 1, "count": 2}
+
+
+def test_resources_are_checked_before_anything_runs(ray_cluster, mixed, tiny_onnx, tmp_path, monkeypatch):
+    model, out = str(tiny_onnx["onnx"]), tmp_path / "r.csv"
+    with pytest.raises(UsageError, match=r"whole GPU: use --device cuda"):
+        scan([str(mixed)], model, [out], ray="local", device="cuda:1", quiet=True)
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 8.0, "memory": 1e9})
+    with pytest.raises(UsageError, match=r"--device cuda needs GPUs, but the Ray cluster at .* has 8 CPUs and 0 GPUs"):
+        scan([str(mixed)], model, [out], ray="local", device="cuda", quiet=True)
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 1.0, "GPU": 1.0})
+    with pytest.raises(UsageError, match=r"1 inference actors need 1 CPUs and decoding at least one more"):
+        scan([str(mixed)], model, [out], ray="local", quiet=True)
+    with pytest.raises(UsageError, match=r"--workers sets local decode processes"):
+        scan([str(mixed)], model, [out], ray="local", workers=2, quiet=True)
+    with pytest.raises(UsageError, match=r"--gradcam needs the pixels"):
+        scan([str(mixed)], model, [out], ray="local", gradcam_dir=str(tmp_path / "cams"), quiet=True)
+    assert not out.exists() and not Path(f"{out}.manifest.json").exists(), "refused before any report is touched"
+
+
+@pytest.fixture()
+def slow_tree(tmp_path: Path) -> Path:
+    """160 small images and sparse 384 MiB files between them: each holds its decode task for about a second."""
+    root = tmp_path / "tree"
+    root.mkdir()
+    for i in range(160):
+        (root / f"i{i:03d}.png").write_bytes(image_bytes("PNG", 20 + i % 9, 24, i))
+        if i % 40 == 39:
+            with open(root / f"i{i:03d}-sparse.jpg", "wb") as fh:
+                fh.truncate(384 << 20)
+    return root
+
+
+def wait_for_lines(path: Path, n: int, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if path.exists() and path.read_bytes().count(b"\n") >= n:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"{path} never reached {n} lines (exit {proc.poll()}): {proc.stderr.read()}")
+
+
+def test_ray_local_ctrl_c_exits_130_with_valid_reports_and_resume_finishes(ray_cluster, slow_tree, tiny_onnx, tmp_path):
+    model = str(tiny_onnx["onnx"])
+    csv_out, json_out = tmp_path / "r.csv", tmp_path / "r.json"
+    args = ["scan", str(slow_tree), "-m", model, "--ray", "local", "--batch-size", "4", "--out", str(csv_out)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "synthsight", *args, "--out", str(json_out)],
+        cwd=REPO,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for_lines(csv_out, 1 + 64, proc)  # the first block of 64 files is in
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    partial = read_records(csv_out)[0]
+    assert 64 <= len(partial) < 164 and csv_out.read_bytes().endswith(b"\n"), len(partial)
+    assert json.loads(json_out.read_text())["manifest"]["status"] == "interrupted"
+    assert err.strip().splitlines()[-1].strip().endswith("--resume")
+    again = scan([str(slow_tree)], model, [csv_out, json_out], ray="local", batch_size=4, resume=True, quiet=True)
+    assert not again.interrupted and sum(again.counts.values()) == 164 - len(partial)
+    reference = tmp_path / "whole.csv"
+    scan([str(slow_tree)], model, [reference], workers=1, batch_size=4, quiet=True)
+    same_records(csv_out, reference)
+    same_records(json_out, reference, ordered=False)  # a resumed JSON report lists the earlier runs' records last
+
+
+def test_without_ray_the_option_says_how_to_install_it(tiny_onnx, tmp_path):
+    hide_ray = "import sys; sys.modules['ray'] = None; from synthsight.cli import main; main()"
+    args = ["scan", str(tmp_path), "-m", str(tiny_onnx["onnx"]), "--ray", "local", "--out", str(tmp_path / "r.csv")]
+    done = subprocess.run([sys.executable, "-c", hide_ray, *args], cwd=REPO, env=ENV, capture_output=True, text=True)
+    assert done.returncode == 2, done.stderr
+    hint = "error: --ray needs Ray Data, which is not installed: pip install 'synthsight[cluster]'"
+    assert done.stderr.strip() == hint
+
+
+def _decode_task_processes() -> list:
+    import psutil
+
+    kids = psutil.Process().children(recursive=True)
+    return [k for k in kids if "decode_block" in " ".join(k.cmdline())]
+
+
+@pytest.fixture()
+def three_blocks(tmp_path: Path) -> Path:
+    """16 images, a sparse 2 GiB file (hashing it holds its decode task for a second or more), 16 images."""
+    root = tmp_path / "tree"
+    root.mkdir()
+    for i in range(16):
+        (root / f"a{i:02d}.png").write_bytes(image_bytes("PNG", 20 + i, 24, i))
+        (root / f"c{i:02d}.png").write_bytes(image_bytes("PNG", 24, 20 + i, 50 + i))
+    with open(root / "b-sparse.jpg", "wb") as fh:
+        fh.truncate(2 << 30)
+    return root
+
+
+def test_a_decode_process_that_dies_costs_one_record_and_resume_repairs_it(
+    ray_cluster, three_blocks, tiny_onnx, tmp_path
+):
+    root, model, out = three_blocks, str(tiny_onnx["onnx"]), tmp_path / "r.jsonl"
+    killed: list = []
+
+    def kill_when_the_first_block_is_in() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (out.exists() and out.read_bytes().count(b"\n") >= 16):
+            time.sleep(0.02)
+        time.sleep(0.3)
+        for proc in _decode_task_processes():
+            proc.kill()
+            killed.append(proc.pid)
+
+    killer = threading.Thread(target=kill_when_the_first_block_is_in)
+    killer.start()
+    scan([str(root)], model, [out], ray="local", batch_size=1, quiet=True)  # blocks of 16 rows
+    killer.join()
+    assert killed, "a decode task was running"
+    recs = records_by_path(read_records(out)[0])
+    assert len(recs) == 33
+    died = recs[str(root / "b-sparse.jpg")]
+    assert died.error == "worker-died: the decode task's process died while reading this file", died
+    assert all(r.verdict in ("ai", "real") for p, r in recs.items() if not p.endswith("sparse.jpg"))
+    scan([str(root)], model, [out], ray="local", batch_size=1, quiet=True, resume=True)
+    reference = tmp_path / "whole.jsonl"
+    scan([str(root)], model, [reference], workers=1, batch_size=1, quiet=True)
+    same_records(out, reference)
+
+
+def test_a_decode_that_outlives_the_timeout_gets_a_timed_out_record(ray_cluster, three_blocks, tiny_onnx, tmp_path):
+    out = tmp_path / "r.csv"
+    scan([str(three_blocks)], str(tiny_onnx["onnx"]), [out], ray="local", batch_size=1, decode_timeout=0.2, quiet=True)
+    recs = records_by_path(read_records(out)[0])
+    assert len(recs) == 33
+    slow = recs[str(three_blocks / "b-sparse.jpg")]
+    assert slow.error == "timed-out: decode took longer than 0.2 s; the decode task was stopped", slow
+    assert all(r.verdict in ("ai", "real") for p, r in recs.items() if not p.endswith("sparse.jpg"))
+
+
+def test_the_kuberay_example_runs_a_scan_synthsight_accepts_on_the_tested_ray():
+    import shlex
+
+    import yaml
+
+    from synthsight.scanner.commands import scan as scan_command
+
+    job = yaml.safe_load((REPO / "deploy" / "kuberay-rayjob.yaml").read_text())
+    argv = shlex.split(job["spec"]["entrypoint"])
+    names = {name for p in scan_command.params for name in (*p.opts, *p.secondary_opts)}
+    assert argv[:2] == ["synthsight", "scan"] and {a for a in argv if a.startswith("--")} <= names
+    assert argv[argv.index("--ray") + 1] == "auto"
+    cluster = job["spec"]["rayClusterSpec"]
+    assert cluster["rayVersion"].startswith(".".join(ray.__version__.split(".")[:2]) + "."), "the tested Ray"
+    groups = [cluster["headGroupSpec"], *cluster["workerGroupSpecs"]]
+    mounts = [m for g in groups for c in g["template"]["spec"]["containers"] for m in c["volumeMounts"]]
+    assert sum(m["mountPath"] == "/dev/shm" for m in mounts) == 2, "every pod gets a large /dev/shm"
