@@ -1,17 +1,8 @@
-"""Scan records and the writers that store them: one table, one record schema for every format.
+"""The writers that store scan records, one table of formats, and reading reports back.
 
-Record columns (DESIGN.md "Scan records" plus what a forensic reader needs):
-``path, path_b64, sha256, bytes, mtime, format, width, height, verdict, score, provenance, evidence,
-error, notes, gradcam``; JSON and JSONL add ``provenance_detail``, the structured evidence behind
-``provenance`` (one class) and ``evidence`` (one line). The CNN verdict and the file's own
-provenance evidence stand side by side, never merged into one number.
-
-Paths hold any bytes. ``path`` is always valid UTF-8 text for display: bytes that are not UTF-8
-appear as ``\\xNN``, control characters (newline, tab...) as Python escapes. Whenever that text is
-not the exact name, ``path_b64`` holds the exact bytes in base64 and is the authority, so every
-path round-trips losslessly, in CSV as in JSON(L). A CSV record is always one physical line.
-CSV cells that a spreadsheet would run as a formula (starting with ``= + - @``, tab or CR) get a
-leading ``'``; the path's exact bytes are then in ``path_b64``.
+The record schema is in record.py. CSV cells that a spreadsheet would run as a formula (starting
+with ``= + - @``, tab or CR) get a leading ``'``; the path's exact bytes are then in ``path_b64``.
+A CSV record is always one physical line.
 
 CSV and JSONL are streamed and flushed after each batch (crash-safe, resumable); JSON (records +
 run manifest) is written to a temporary file beside the target and renamed at the end (atomic).
@@ -19,134 +10,28 @@ run manifest) is written to a temporary file beside the target and renamed at th
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import csv
 import json
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, fields
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
-from synthsight.errors import WORKER_DIED, SynthsightError, UsageError
-
-VERDICTS = ("ai", "real", "error", "skipped")
-COLUMNS = (
-    "path",
-    "path_b64",
-    "sha256",
-    "bytes",
-    "mtime",
-    "format",
-    "width",
-    "height",
-    "verdict",
-    "score",
-    "provenance",
-    "evidence",
-    "error",
-    "notes",
-    "gradcam",
+from synthsight.errors import SynthsightError, UsageError
+from synthsight.scanner.record import (
+    COLUMNS,
+    DETAIL_FIELDS,
+    FORMULA_START,
+    VERDICTS,
+    Record,
+    decode_path,
+    encode_path,
+    mtime_text,
+    printable,
 )
-# Fields that only the JSON formats carry (nested objects have no place in a CSV cell).
-DETAIL_FIELDS = ("provenance_detail",)
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
-
-@dataclass
-class Record:
-    """The outcome for one file. ``path`` is the OS path (``str``, surrogate-escaped bytes allowed)."""
-
-    path: str
-    verdict: str
-    sha256: str = ""
-    bytes: int | None = None
-    mtime: str = ""
-    format: str = ""
-    width: int | None = None
-    height: int | None = None
-    score: float | None = None
-    provenance: str = ""
-    evidence: str = ""
-    error: str = ""
-    notes: str = ""
-    gradcam: str = ""  # path of the Grad-CAM overlay, when the scan made one
-    provenance_detail: dict[str, Any] | None = None
-
-    def to_dict(self, detail: bool = False) -> dict[str, Any]:
-        """Serialisable form: the display path plus ``path_b64`` when the display text is not exact.
-
-        ``detail`` adds the JSON-only fields (:data:`DETAIL_FIELDS`).
-        """
-        text, b64 = encode_path(self.path)
-        out = {f.name: getattr(self, f.name) for f in fields(self)}
-        out["path"], out["path_b64"] = text, b64
-        for key in ("evidence", "error", "notes", "gradcam"):
-            out[key] = _printable(out[key])
-        return {k: out[k] for k in COLUMNS + (DETAIL_FIELDS if detail else ())}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Record:
-        def num(key: str, kind: type) -> Any:
-            value = data.get(key)
-            return None if value in (None, "") else kind(value)
-
-        return cls(
-            path=decode_path(data.get("path") or "", data.get("path_b64") or ""),
-            verdict=data.get("verdict") or "",
-            sha256=data.get("sha256") or "",
-            bytes=num("bytes", int),
-            mtime=data.get("mtime") or "",
-            format=data.get("format") or "",
-            width=num("width", int),
-            height=num("height", int),
-            score=num("score", float),
-            provenance=data.get("provenance") or "",
-            evidence=data.get("evidence") or "",
-            error=data.get("error") or "",
-            notes=data.get("notes") or "",
-            gradcam=data.get("gradcam") or "",
-            provenance_detail=data.get("provenance_detail") or None,
-        )
-
-    @property
-    def transient(self) -> bool:
-        """True when the record says nothing about the file itself (retried on resume)."""
-        return self.verdict == "error" and self.error.partition(":")[0] == WORKER_DIED
-
-
-def mtime_text(mtime_ns: int | None) -> str:
-    """ISO-8601 UTC with microseconds; also the key --resume compares."""
-    if mtime_ns is None:
-        return ""
-    secs, ns = divmod(mtime_ns, 1_000_000_000)
-    return datetime.fromtimestamp(secs, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S") + f".{ns // 1000:06d}Z"
-
-
-def _printable(text: str) -> str:
-    """Valid UTF-8 on one line: undecodable bytes as \\xNN, control characters escaped."""
-    raw = os.fsencode(text) if isinstance(text, str) else bytes(text)
-    shown = raw.decode("utf-8", "backslashreplace")
-    if shown.isprintable():  # the common case, checked in C: a writer's cost per record is mostly this
-        return shown
-    return "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii") for c in shown)
-
-
-def encode_path(path: str) -> tuple[str, str]:
-    """(display text, base64 of the exact bytes or '' when the text is exact and spreadsheet-safe)."""
-    raw = os.fsencode(path)
-    text = _printable(path)
-    exact = text.encode("utf-8") == raw and not text.startswith(FORMULA_START)
-    return text, "" if exact else base64.b64encode(raw).decode("ascii")
-
-
-def decode_path(text: str, b64: str) -> str:
-    if b64:
-        return os.fsdecode(base64.b64decode(b64))
-    return os.fsdecode(text.encode("utf-8"))
-
+__all__ = ["COLUMNS", "DETAIL_FIELDS", "VERDICTS", "Record", "decode_path", "encode_path", "mtime_text"]
 
 def _csv_safe(value: Any) -> str:
     if value is None:
@@ -329,7 +214,7 @@ class ConsoleWriter:
         lines = []
         for r in records:
             score = "" if r.score is None else f"{r.score:.4f}"
-            lines.append("\t".join([r.verdict, score, encode_path(r.path)[0], _printable(r.error)]) + "\n")
+            lines.append("\t".join([r.verdict, score, encode_path(r.path)[0], printable(r.error)]) + "\n")
         try:
             self.fh.write("".join(lines))
             self.fh.flush()
