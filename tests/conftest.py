@@ -7,12 +7,16 @@ paths as convnext_tiny at 224 px, fast enough for a 2-core CPU.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Caches (--precision auto measurements, ORT TensorRT engines) go to a folder of this test session,
+# never the user's ~/.cache: a test must not find a measurement an earlier run left behind.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="synthsight-tests-cache-")
 
 REPO = Path(__file__).resolve().parents[1]
 CORPORA = REPO.parent / "shared" / "corpora"

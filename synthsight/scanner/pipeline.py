@@ -129,6 +129,7 @@ def scan(paths: list[str], model: str | Path | Backend, outputs: list[str | Path
     previous = resume_mod.load(outs) if opts.resume else None
     cam = _gradcam(model, opts)
     backend, owned = _open(model, opts)
+    _say_precision(backend, opts.quiet)
     try:
         return _Run(walker, backend, outs, opts, previous, cam).go()
     finally:
@@ -146,6 +147,15 @@ def _open(model: str | Path | Backend, opts: ScanOptions) -> tuple[Backend, bool
     threads = opts.threads or default_inference_threads(workers)
     kwargs = dict(backend=opts.backend, device=opts.device, precision=opts.precision, max_batch=opts.batch_size)
     return open_backend(str(model), threads=threads, **kwargs), True
+
+
+def _say_precision(backend: Backend, quiet: bool) -> None:
+    """One line on stderr: what runtime.precision chose and why; its warning even with --quiet."""
+    choice = backend.selection
+    if choice and not quiet:
+        print(f"precision {choice['asked']}: {choice['chosen']} ({choice['why']})", file=sys.stderr)
+    if backend.warning:
+        print(backend.warning, file=sys.stderr)
 
 
 def _gradcam(model: str | Path | Backend, opts: ScanOptions):
@@ -335,6 +345,8 @@ class _Run:
             "backend": b.name,
             "device": b.device,
             "precision": b.precision,
+            "certificate": b.certificate,
+            "precision_choice": b.selection,
             "threshold": self.threshold,
             "threshold_source": self.threshold_source,
             "classes": list(b.classes),
