@@ -106,3 +106,15 @@ def trained_bundle(tmp_path_factory) -> Path:
     if accuracy < 0.9:
         pytest.fail(f"trained_bundle reached only {accuracy:.3f} validation accuracy (needs >= 0.9)")
     return bundle
+
+
+@pytest.fixture(scope="session")
+def reduced_export(trained_bundle, tmp_path_factory) -> dict[str, Path]:
+    """trained_bundle exported with ``--format int8`` (32 calibration images): model.onnx + model.int8.onnx,
+    each with its certificates (measured where this CPU runs the option natively)."""
+    from synthsight.export.pipeline import ExportConfig, export_model
+
+    out = tmp_path_factory.mktemp("reduced")
+    config = ExportConfig(model=trained_bundle, format="int8", out=out, calibration_count=32)
+    result = export_model(config, echo=lambda message: None)
+    return {"onnx": result.files["onnx"], "int8": result.files["int8"], "dir": out}

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from synthsight.export.verify import CheckSet, compare_scores, scores
 from synthsight.runtime.cpu_features import CpuFeatures, here
-from synthsight.runtime.precision import REFERENCE, Family, Option, open_option, options, passes_gate
+from synthsight.runtime.precision import REFERENCE, Family, Option, certificate_line, open_option, options
 from synthsight.spec import CERTIFICATES_KEY, SOURCE_KEY
 
 
@@ -92,20 +92,8 @@ def certify(
                     reference_scores = scores(backend, check.pixels)
             cert = measure(option, check, reference_scores, threshold, features)
         out.setdefault(option.path, {})[option.label] = cert
-        echo(f"certificate {option.label} ({option.path.name}): {describe(cert)}")
+        echo(f"certificate {option.label} ({option.path.name}): {certificate_line(cert)}")
     return out
-
-
-def describe(cert: dict) -> str:
-    """One line: the figures and the gate's verdict, or why it was not measured."""
-    if not cert.get("measured", True):
-        return f"not measured ({cert.get('why')})"
-    ok, gate = passes_gate(cert)
-    return (
-        f"verdicts agree {100 * cert['agreement']:.2f}% ({cert['n'] - cert['disagreements']}/{cert['n']}), "
-        f"max |dp(ai)| {cert['max_abs']:.2e}, mean {cert['mean_abs']:.2e} on {cert['images']}: "
-        f"{'passes' if ok else 'FAILS'} the gate"
-    )
 
 
 def store(path: Path, certs: dict[str, dict], source: dict | None = None) -> None:

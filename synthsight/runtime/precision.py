@@ -68,6 +68,18 @@ def passes_gate(certificate: dict | None) -> tuple[bool, str]:
     return ok, f"{'passes' if ok else 'fails'} the gate ({figures})"
 
 
+def certificate_line(cert: dict) -> str:
+    """One line: a certificate's figures and the gate's verdict, or why it was not measured."""
+    if not cert.get("measured", True):
+        return f"not measured ({cert.get('why')})"
+    ok, _ = passes_gate(cert)
+    return (
+        f"verdicts agree {100 * cert['agreement']:.2f}% ({cert['n'] - cert['disagreements']}/{cert['n']}), "
+        f"max |dp(ai)| {cert['max_abs']:.2e}, mean {cert['mean_abs']:.2e} on {cert['images']}: "
+        f"{'passes' if ok else 'FAILS'} the gate"
+    )
+
+
 @dataclass(frozen=True)
 class Option:
     """One way to run the model here."""
@@ -361,7 +373,7 @@ def open_on_cpu(
     """Open an exported FP32/INT8 file on this CPU by :func:`select`; the backend carries ``selection`` and
     ``certificate`` (the dict stored in the file, None for the reference) for the run manifest."""
     file_precision = read_props(path).get(PRECISION_KEY, "fp32")
-    if file_precision not in ("fp32", "int8"):  # an FP16 file runs as exported, on the runtime asked
+    if file_precision not in ("fp32", "int8") or precision == "fp16":  # FP16 files run as exported
         from synthsight.runtime import backend_class
 
         name = "onnxruntime" if backend == "auto" else backend
