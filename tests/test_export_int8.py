@@ -1,0 +1,53 @@
+"""`export --format int8`: nothing to calibrate on is one line and exit 2; the head stays FP32; `all` skips with a reason."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import onnx
+import pytest
+
+pytest.importorskip("nncf", reason="nncf is not installed")
+
+
+def _synthsight(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "synthsight", *args], capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def test_int8_without_training_images_is_one_line_and_exit_2(tiny_bundle, tmp_path):
+    # tiny_bundle was never trained: its spec records no data, and synthsight will not calibrate on noise.
+    done = _synthsight("export", str(tiny_bundle), "--format", "int8", "--out", str(tmp_path))
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert "cannot calibrate" in lines[0] and "--calibration-data" in lines[0]
+    assert not (tmp_path / "model.int8.onnx").exists()
+
+
+def test_all_skips_int8_with_the_reason(tiny_bundle, tmp_path):
+    from synthsight.export.pipeline import ExportConfig, export_model
+
+    said = []
+    result = export_model(ExportConfig(model=tiny_bundle, format="all", out=tmp_path, check=False), echo=said.append)
+    assert "int8" in result.skipped and "cannot calibrate" in result.skipped["int8"]
+    assert any(line.startswith("int8 skipped: ") for line in said)
+    assert (tmp_path / "model.onnx").is_file() and not (tmp_path / "model.int8.onnx").exists()
+
+
+def test_int8_graph_keeps_io_and_head_in_fp32(reduced_export):
+    from synthsight.export.int8 import head_nodes
+
+    proto = onnx.load(str(reduced_export["int8"]))
+    source = onnx.load(str(reduced_export["onnx"]))
+    ops = {n.op_type for n in proto.graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    head = head_nodes(source)
+    assert head and all(n.name in {m.name for m in proto.graph.node} for n in source.graph.node if n.name in head)
+    producer = {o: n for n in proto.graph.node for o in n.output}
+    head_node = next(n for n in proto.graph.node if n.name == head[-1])
+    weight_source = [producer.get(i) for i in head_node.input]
+    assert not any(p is not None and p.op_type == "DequantizeLinear" for p in weight_source)  # head not quantised
+    assert proto.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.UINT8
+    assert proto.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
