@@ -1,4 +1,4 @@
-"""`export --format int8`: nothing to calibrate on is one line and exit 2; the head stays FP32; `all` skips with a reason."""
+"""`export --format int8`: nothing to calibrate on is one line and exit 2; the head stays FP32; `all` skips it."""
 
 from __future__ import annotations
 

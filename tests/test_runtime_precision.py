@@ -132,11 +132,14 @@ def test_without_native_features_auto_keeps_fp32_and_says_why(reduced_export):
     assert "no native bf16" in whys["bf16/openvino"] and "avx512_vnni" in whys["int8/openvino"]
 
 
-@pytest.mark.parametrize("precision, hidden, words", [("bf16", "amx_bf16,avx512_bf16", "no native bf16"),
-                                                      ("int8", "amx_int8,avx512_vnni,avx_vnni", "no INT8 dot-product")])  # fmt: skip
-def test_explicit_precision_this_cpu_lacks_is_one_line_and_exit_2(reduced_export, tmp_path, precision, hidden, words):
-    model = str(reduced_export["onnx"])
-    done = _cli("scan", str(tmp_path), "--model", model, "--precision", precision, env={"SYNTHSIGHT_CPU_DISABLE": hidden})
+HIDDEN = {"bf16": ("amx_bf16,avx512_bf16", "no native bf16"), "int8": ("amx_int8,avx512_vnni,avx_vnni", "no INT8 dot")}
+
+
+@pytest.mark.parametrize("precision", sorted(HIDDEN))
+def test_explicit_precision_this_cpu_lacks_is_one_line_and_exit_2(reduced_export, tmp_path, precision):
+    hidden, words = HIDDEN[precision]
+    args = ("scan", str(tmp_path), "--model", str(reduced_export["onnx"]), "--precision", precision)
+    done = _cli(*args, env={"SYNTHSIGHT_CPU_DISABLE": hidden})
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1 and words in lines[0], done.stderr
     assert "Traceback" not in done.stderr
@@ -165,7 +168,8 @@ def test_auto_measures_once_then_reads_the_cache(reduced_export, tmp_path, monke
     if choice["measurement"] is None:
         pytest.skip(f"only one option runs and passes the gate here: {choice['why']}")
     assert choice["measurement"]["cached"] is False
-    assert Path(choice["measurement"]["cache"]).parent == autotune.cache_dir() == tmp_path / "cache/synthsight/precision"
+    cache = Path(choice["measurement"]["cache"]).parent
+    assert cache == autotune.cache_dir() == tmp_path / "cache" / "synthsight" / "precision"
     with open_backend(reduced_export["onnx"], precision="auto", threads=2, max_batch=4) as second:
         assert second.selection["measurement"]["cached"] is True and second.selection["chosen"] == choice["chosen"]
     monkeypatch.setenv("SYNTHSIGHT_CPU_DISABLE", "avx512_vnni")  # another CPU: measured again

@@ -4,8 +4,8 @@ A bundle's ``spec.data`` records where it was trained (``roots``) and how the sp
 (``train_config``: seed, val_fraction), so :mod:`synthsight.datalayout` finds the same train and
 validation images again. INT8 is calibrated on a seeded sample of the *training* images (or of
 ``--calibration-data DIR``); certificates are measured on the *validation* images plus any
-``--calibration-data``. Noise and synthetic patterns are never used: they would calibrate the
-activation ranges of images nobody scans.
+``--calibration-data`` and ``--check-images`` folders. Noise and synthetic patterns are never used:
+they would calibrate the activation ranges of images nobody scans.
 """
 
 from __future__ import annotations
@@ -100,18 +100,19 @@ def calibration_set(spec: ModelSpec, folder: Path | None, count: int = DEFAULT_C
     return found
 
 
-def certificate_set(spec: ModelSpec, folder: Path | None) -> tuple[CheckSet | None, str]:
-    """(the images certificates are measured on, why there are none): validation images + ``folder``."""
+def certificate_set(spec: ModelSpec, *folders: Path | None) -> tuple[CheckSet | None, str]:
+    """(the images certificates are measured on, why there are none): validation images + ``folders``
+    (``--calibration-data``, ``--check-images``), up to MAX_CHECK_IMAGES of each (a seeded sample)."""
     images = bundle_images(spec)
     parts = []
     if not images.missing and images.val:
         what = f"validation images of {images.root}"
         parts.append(decode_sample(images.val, spec.preprocess, MAX_CHECK_IMAGES, what))
-    if folder is not None:
+    for folder in dict.fromkeys(f for f in folders if f is not None):
         parts.append(decode_sample(folder_files(folder), spec.preprocess, MAX_CHECK_IMAGES, f"images of {folder}"))
     parts = [p for p in parts if len(p.pixels)]
     if not parts:
         why = images.missing or "the bundle has no validation images"
-        return None, f"{why}; pass --calibration-data DIR to certify on other images"
+        return None, f"{why}; pass --check-images DIR to certify on other images"
     pixels = np.concatenate([p.pixels for p in parts])
     return CheckSet(pixels, " + ".join(p.description for p in parts), sum(p.skipped for p in parts)), ""

@@ -142,7 +142,8 @@ def _check_all(config: ExportConfig, spec: ModelSpec, result: ExportResult, echo
         if fmt == "int8":  # judged against ONNX Runtime fp32 by its certificate (export/reduced.py)
             continue
         device = "cuda" if fmt == "engine" else "cpu"
-        with open_backend(path, backend="tensorrt" if fmt == "engine" else "onnxruntime", device=device) as cand:
+        runtime = "tensorrt" if fmt == "engine" else "onnxruntime"
+        with open_backend(path, backend=runtime, device=device, precision=None) as cand:  # the file as exported
             cand_scores = verify.scores(cand, check.pixels)
             names = (ref_name, f"{path.name} ({verify.label(cand)})")
         parity = verify.compare_scores(ref_scores, cand_scores, spec.threshold, names=names, images=check.description)

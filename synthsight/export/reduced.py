@@ -32,7 +32,7 @@ def finish_reduced(config, spec: ModelSpec, paths: dict[str, Path], result, echo
     int8 = result.files.get("int8")
     certs: dict[Path, dict[str, dict]] = {}
     if config.check:
-        check, why = certificate_set(spec, config.calibration_data)
+        check, why = certificate_set(spec, config.calibration_data, config.check_images)
         certs = certify(Family(fp32, int8), check, spec.threshold, why_none=why, echo=echo)
     store(fp32, certs.get(fp32, {}))
     if int8 is not None:

@@ -95,7 +95,7 @@ def open_backend(
     path: str | Path,
     backend: str = "auto",
     device: str = "auto",
-    precision: str = "auto",
+    precision: str | None = "auto",
     max_batch: int | None = None,
     threads: int | None = None,
 ) -> Backend:
@@ -106,7 +106,8 @@ def open_backend(
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         precision: ``auto``, ``fp32``, ``fp16``, ``bf16`` or ``int8``. PyTorch: fp32 or bf16 on CPU (bf16
             only where native), fp16/bf16/fp32 on CUDA. Exported files on a CPU: see
-            :mod:`synthsight.runtime.precision` (``auto`` measures and takes the fastest certified option).
+            :mod:`synthsight.runtime.precision` (``auto`` measures and takes the fastest certified option);
+            ``None`` runs an exported file exactly as exported, on the backend named (no choice is made).
         max_batch: larger batches are split into chunks of this size.
         threads: CPU inference threads (the cores the decode workers leave free).
 
@@ -121,7 +122,7 @@ def open_backend(
         raise UsageError(f"threads must be >= 1, got {threads}")
     kind = model_kind(path)
     name = choose_backend(kind, backend)
-    if kind == "onnx" and _onnx_on_cpu(device, backend, precision):
+    if kind == "onnx" and precision is not None and _onnx_on_cpu(device, backend, precision):
         from synthsight.runtime.precision import open_on_cpu
 
         return open_on_cpu(path, backend=backend or "auto", precision=precision or "auto", max_batch=max_batch,

@@ -281,7 +281,7 @@ def _reduced_lines(details: dict) -> list[str]:
             runs = "runs" if row["runs"] else "no"
             lines.append(f"  {row['option']:<17} {row['file']:<16} {runs:<4} {row['why']}; {row['certificate']}")
         lines += [f"  note: {note}" for note in details.get("cpu_notes") or []]
-        lines.append("  (scan --precision auto times the options that run and pass the gate, once per model and machine)")
+        lines.append("  (scan --precision auto times those that run and pass the gate, once per model and machine)")
     return lines
 
 
