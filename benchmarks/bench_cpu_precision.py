@@ -48,27 +48,33 @@ REALWORLD = REPO.parent / "shared" / "corpora" / "realworld"
 
 
 def prepare(cache: Path, recipe: dict) -> dict:
-    """The trained bundle and its export (model.onnx + model.int8.onnx with certificates), made once."""
+    """The trained bundle (made once per training recipe) and its export (once per INT8 recipe too)."""
+    from synthsight.export.int8 import RECIPE as INT8_RECIPE
+
     folder = cache / "cpu_precision" / recipe["arch"]
-    done = folder / "prepared.json"
-    if done.exists() and json.loads(done.read_text()).get("recipe") == recipe:
-        return json.loads(done.read_text())
-    shutil.rmtree(folder, ignore_errors=True)
-    t0 = time.perf_counter()
-    bundle, history = train(folder, recipe)
-    certify_dir = stress_set(folder, recipe)
+    trained = folder / "trained.json"
+    if not (trained.exists() and json.loads(trained.read_text()).get("recipe") == recipe):
+        shutil.rmtree(folder, ignore_errors=True)
+        t0 = time.perf_counter()
+        bundle, history = train(folder, recipe)
+        stress_set(folder, recipe)
+        info = {"recipe": recipe, "bundle": str(bundle), "history": history, "seconds": time.perf_counter() - t0}
+        trained.write_text(json.dumps(info, indent=2) + "\n")
+    info = json.loads(trained.read_text())
+    exported = folder / "exported.json"
+    if exported.exists() and json.loads(exported.read_text()).get("int8_recipe") == INT8_RECIPE:
+        return {**info, **json.loads(exported.read_text())}
     log("exporting model.onnx + model.int8.onnx with certificates")
     from synthsight.export.pipeline import ExportConfig, export_model
 
-    export = folder / "export"
-    said: list[str] = []
-    config = ExportConfig(model=bundle, format="int8", out=export, check_images=certify_dir, calibration_count=300)
+    export, said, t0 = folder / "export", [], time.perf_counter()
+    config = ExportConfig(model=Path(info["bundle"]), format="int8", out=export, check_images=folder / "certify",
+                          calibration_count=300)  # fmt: skip
     export_model(config, echo=lambda line: (said.append(line), log(line)))
-    info = {"recipe": recipe, "bundle": str(bundle), "onnx": str(export / "model.onnx"),
-            "int8": str(export / "model.int8.onnx"), "history": history, "export_log": said,
-            "seconds": round(time.perf_counter() - t0, 1)}  # fmt: skip
-    done.write_text(json.dumps(info, indent=2) + "\n")
-    return info
+    done = {"int8_recipe": INT8_RECIPE, "onnx": str(export / "model.onnx"), "int8": str(export / "model.int8.onnx"),
+            "export_log": said, "export_seconds": time.perf_counter() - t0}  # fmt: skip
+    exported.write_text(json.dumps(done, indent=2) + "\n")
+    return {**info, **done}
 
 
 def train(folder: Path, recipe: dict) -> tuple[Path, list[dict]]:

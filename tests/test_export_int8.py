@@ -36,18 +36,18 @@ def test_all_skips_int8_with_the_reason(tiny_bundle, tmp_path):
     assert (tmp_path / "model.onnx").is_file() and not (tmp_path / "model.int8.onnx").exists()
 
 
-def test_int8_graph_keeps_io_and_head_in_fp32(reduced_export):
-    from synthsight.export.int8 import head_nodes
+def test_int8_graph_keeps_io_stem_downsampling_and_head_in_fp32(reduced_export):
+    from synthsight.export.int8 import dense_convolutions, head_nodes
 
     proto = onnx.load(str(reduced_export["int8"]))
     source = onnx.load(str(reduced_export["onnx"]))
-    ops = {n.op_type for n in proto.graph.node}
-    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
-    head = head_nodes(source)
-    assert head and all(n.name in {m.name for m in proto.graph.node} for n in source.graph.node if n.name in head)
-    producer = {o: n for n in proto.graph.node for o in n.output}
-    head_node = next(n for n in proto.graph.node if n.name == head[-1])
-    weight_source = [producer.get(i) for i in head_node.input]
-    assert not any(p is not None and p.op_type == "DequantizeLinear" for p in weight_source)  # head not quantised
+    kept = dense_convolutions(source) + head_nodes(source)
+    assert kept[0] == "/net/stem/stem.0/Conv" and len(kept) == 5  # stem, 3 downsampling layers, head
+    dequantized = {n.output[0] for n in proto.graph.node if n.op_type == "DequantizeLinear"}
+    nodes = {n.name: n for n in proto.graph.node}
+    for name in kept:
+        assert not set(nodes[name].input) & dequantized, name  # neither its input nor its weights are INT8
+    quantised = [n for n in proto.graph.node if n.op_type in ("Conv", "MatMul") and set(n.input) & dequantized]
+    assert len(quantised) >= 12  # every depthwise and MLP layer of convnext_atto's 12 blocks
     assert proto.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.UINT8
     assert proto.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
