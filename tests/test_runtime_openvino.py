@@ -60,6 +60,18 @@ def test_splitting_a_batch_across_streams_changes_no_score(tiny_onnx):
     np.testing.assert_allclose(whole, one_by_one, atol=1e-6)
 
 
+def test_static_request_shapes_pad_short_parts_without_changing_scores(tiny_onnx):
+    x = _pixels(7)
+    with (
+        OpenVinoBackend(tiny_onnx["onnx"], precision="fp32", threads=2) as dynamic,
+        OpenVinoBackend(tiny_onnx["onnx"], precision="fp32", threads=2, max_batch=8) as static,
+    ):
+        assert static.part == 4 and dynamic.part is None  # 8 images over 2 streams: [4, 64, 64, 3] requests
+        np.testing.assert_allclose(static.infer(x), dynamic.infer(x), atol=1e-5)  # 4 + 3 (padded to 4)
+        np.testing.assert_allclose(static.infer(x[:1]), dynamic.infer(x[:1]), atol=1e-5)
+        assert static.infer(_pixels(20)).shape == (20, 2)  # Backend.infer chunks to max_batch
+
+
 def test_bf16_is_refused_on_a_cpu_without_it(tiny_onnx):
     with pytest.raises(UsageError, match="no native bf16.*emulate"):
         OpenVinoBackend(tiny_onnx["onnx"], precision="bf16", features=NO_BF16)

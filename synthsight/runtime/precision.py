@@ -380,8 +380,10 @@ def open_on_cpu(
         return backend_class(name)(path, device="cpu", precision=precision, max_batch=max_batch, threads=threads)
     selection, opened = select(path, precision, backend, threads=threads, batch=min(max_batch or 8, 8),
                                features=features)  # fmt: skip
+    if opened is not None and opened.max_batch != max_batch:  # timed at another batch: reopen for this one
+        opened.close()
+        opened = None
     chosen = opened or open_option(selection.option, max_batch=max_batch, threads=threads)
-    chosen.max_batch = max_batch
     chosen.selection = selection.to_dict()
     chosen.certificate = selection.option.certificate
     chosen.warning = selection.warning

@@ -115,6 +115,8 @@ def run_bench(config: BenchConfig, progress=lambda msg: None) -> dict[str, Any]:
         if config.decode and spec is not None:
             progress("bench: decode pool")
             result["decode"] = decode_rates(by_class, spec, config.workers)
+        from synthsight.scanner.bench_cpu import auto_choice
+
         progress("bench: what --precision auto picks")
         result["auto"] = auto_choice(config.model, config.workers)
         if config.scan:
@@ -146,12 +148,14 @@ def backend_targets(model: Path, wanted: tuple[str, ...] = ()) -> list[dict[str,
     if bundle is not None:
         out += [(bundle, "torch", "cpu", "fp32"), (bundle, "torch", "cpu", "bf16")]
         out += [(bundle, "torch", "cuda", "fp16")] if cuda else []
+    from synthsight.scanner.bench_cpu import cpu_rows
+
     covered: set[Path] = set()
     for path in onnx:
         out += [(path, "onnxruntime", "cuda", "auto")] if cuda else []
         if path in covered:
             continue
-        rows = _cpu_rows(path)  # every runtime x precision of an FP32/INT8 family, or None
+        rows = cpu_rows(path)  # every runtime x precision of an FP32/INT8 family, or None
         covered |= {row[0] for row in rows or []}
         out += rows or [(path, "onnxruntime", "cpu", "auto")]
     out += [(path, "tensorrt", "cuda", "auto") for path in engines if cuda]
@@ -160,47 +164,13 @@ def backend_targets(model: Path, wanted: tuple[str, ...] = ()) -> list[dict[str,
     ]
 
 
-def _cpu_rows(path: Path) -> list[tuple[Path, str, str, str]] | None:
-    """(file, runtime, "cpu", precision) for every CPU option of ``path``'s export family (runtime/precision.py)."""
-    from synthsight.errors import SynthsightError
-    from synthsight.runtime.precision import family, options
-
-    try:
-        fam = family(path)
-    except (SynthsightError, OSError):
-        return None
-    opts = options(fam)
-    return [(o.path, o.runtime, "cpu", o.precision) for o in opts] or None
-
-
-def auto_choice(model: Path, workers: int | None) -> dict[str, Any] | None:
-    """What ``scan --precision auto`` picks for ``model`` here and why (the scan's own threads, its cache)."""
-    from synthsight.errors import SynthsightError
-    from synthsight.runtime.precision import read_props, select
-    from synthsight.scanner.pool import default_inference_threads, default_workers
-    from synthsight.spec import PRECISION_KEY
-
-    if Path(model).suffix != ".onnx":
-        return None
-    try:
-        if read_props(model).get(PRECISION_KEY, "fp32") != "fp32":
-            return None
-        threads = default_inference_threads(default_workers("cpu") if workers is None else workers)
-        selection, opened = select(model, "auto", threads=threads, batch=8)
-    except SynthsightError as exc:
-        return {"chosen": None, "why": str(exc)}
-    if opened is not None:
-        opened.close()
-    return {"chosen": selection.option.label, "why": selection.why, "rates": selection.rates,
-            "cpu": selection.features.to_dict()}  # fmt: skip
-
-
 def time_backend(target: dict[str, str], files: list[Path], config: BenchConfig, spec) -> tuple[dict, Any]:
     """Latency per batch size of one backend; a backend that cannot open here is reported, not fatal."""
     import numpy as np
 
     from synthsight.errors import SynthsightError
     from synthsight.runtime import open_backend
+    from synthsight.scanner.bench_cpu import certificate_cell
 
     row: dict[str, Any] = dict(target)
     try:
@@ -212,7 +182,7 @@ def time_backend(target: dict[str, str], files: list[Path], config: BenchConfig,
         return row, spec
     with backend:
         row.update(backend.describe())
-        row["certificate"] = _certificate_cell(backend)
+        row["certificate"] = certificate_cell(backend)
         spec = backend.spec
         pool = _decoded(files[: max(config.batch_sizes)], spec)
         row["batches"] = []
@@ -220,21 +190,6 @@ def time_backend(target: dict[str, str], files: list[Path], config: BenchConfig,
             batch = np.ascontiguousarray(np.resize(pool, (batch_size, *pool.shape[1:])))
             row["batches"].append(measure_latency(backend.infer, batch, config.seconds))
     return row, spec
-
-
-def _certificate_cell(backend) -> str:
-    """The certificate beside the speed: agreement and max |dp| against the FP32 reference."""
-    if backend.selection is None:
-        return ""
-    if backend.certificate is None:
-        return "reference" if backend.selection["chosen"] == "fp32/onnxruntime" else "none"
-    cert = backend.certificate
-    if not cert.get("measured", True):
-        return "not measured"
-    from synthsight.runtime.precision import passes_gate
-
-    verdict = "passes" if passes_gate(cert)[0] else "FAILS"
-    return f"{100 * cert['agreement']:.2f}% agree, max |dp| {cert['max_abs']:.1e} (n={cert['n']}): {verdict}"
 
 
 def measure_latency(infer, batch, seconds: float) -> dict[str, float]:
