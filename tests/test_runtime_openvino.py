@@ -67,6 +67,9 @@ def test_static_request_shapes_pad_short_parts_without_changing_scores(tiny_onnx
         OpenVinoBackend(tiny_onnx["onnx"], precision="fp32", threads=2, max_batch=8) as static,
     ):
         assert static.part == 4 and dynamic.part is None  # 8 images over 2 streams: [4, 64, 64, 3] requests
+        with OpenVinoBackend(tiny_onnx["onnx"], precision="fp32", threads=2, max_batch=32) as big:
+            assert big.part == 4  # never more than MAX_PART per request
+            np.testing.assert_allclose(big.infer(_pixels(13)), dynamic.infer(_pixels(13)), atol=1e-5)
         np.testing.assert_allclose(static.infer(x), dynamic.infer(x), atol=1e-5)  # 4 + 3 (padded to 4)
         np.testing.assert_allclose(static.infer(x[:1]), dynamic.infer(x[:1]), atol=1e-5)
         assert static.infer(_pixels(20)).shape == (20, 2)  # Backend.infer chunks to max_batch

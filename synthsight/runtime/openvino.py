@@ -8,15 +8,16 @@ change verdicts silently, so fp32 forces ``INFERENCE_PRECISION_HINT=f32``; bf16 
 INT8 and keeps the rest in f32, the arithmetic its certificate measured. After compiling, the
 precision OpenVINO reports is checked against the one asked for.
 
-Threading: ``threads`` (or the usable cores) single-threaded streams, and each batch is split
-across them (one infer request per stream, started together), so no core waits at a barrier for
-another. (Not ``AsyncInferQueue``: destroying one after use aborted the process with "Resource
-deadlock avoided" within a few open/close cycles under OpenVINO 2026.4; plain requests did not.) On the 2-core
-reference machine under load this ran the FP32 model 2.7x faster than one two-thread stream, and
-1.9x faster than ONNX Runtime with two threads (benchmarks/bench_cpu_precision.py). Images never
-share arithmetic across the batch, so the split does not change a score. When the caller sized
-``threads`` to share the machine with decode workers, thread pinning is off (OpenVINO pins by
-default on Linux, which fights the decode processes for their cores), as onnxrt.py turns spinning off.
+Threading: ``threads`` (or the usable cores) single-threaded streams, and each batch is split into
+parts (infer requests started together, which OpenVINO hands to its streams as they free up), so
+no core waits at a barrier for another. Under load from other processes on the 2-core reference
+machine, two one-thread streams ran the FP32 model up to 2x faster than one two-thread stream; on a
+quiet one OpenVINO fp32 runs 1.1-1.3x ONNX Runtime fp32 (benchmarks/RESULTS.md). Images share no
+arithmetic across a batch, so the split changes no score. When the caller sized ``threads`` to share
+the machine with decode workers, thread pinning is off (OpenVINO pins by default on Linux, which
+fights the decode processes for their cores), as onnxrt.py turns spinning off. Not
+``AsyncInferQueue``: destroying one after use aborted the process ("Resource deadlock avoided")
+within a few open/close cycles under OpenVINO 2026.4; plain infer requests did not.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from synthsight.spec import INPUT_NAME, OUTPUT_NAME, PRECISION_KEY, ModelSpec
 # The file's precision -> the precisions OpenVINO may run it at; the first is ``auto``.
 RUNS_AS = {"fp32": ("fp32", "bf16"), "int8": ("int8",)}
 HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}  # INT8 files: the non-quantised rest in f32
+MAX_PART = 4  # images per infer request when the largest batch is known
 INSTALL_HINT = "pip install openvino"
 
 
@@ -104,9 +106,11 @@ class OpenVinoBackend(Backend):
         self.precision = resolve_precision(path, props.get(PRECISION_KEY, "fp32"), precision, features or here())
         self.device = "cpu"
         self.threads = int(threads or usable_cores())
-        # With a known largest batch, each request gets a static shape (its share of that batch): OpenVINO's
-        # kernels for a fixed shape ran 10-15 % faster than for a dynamic one; a short part is zero-padded.
-        self.part = -(-int(max_batch) // self.threads) if max_batch else None
+        # With a known largest batch, requests get a static shape of at most MAX_PART images: OpenVINO's
+        # kernels for a fixed shape ran 10-15 % faster than for a dynamic one, and small parts keep a
+        # block's activations in cache (INT8 convnext_tiny: 3.0x ONNX Runtime fp32 in parts of 2-4 images,
+        # 2.1x in parts of 16, same run). A short part is zero-padded.
+        self.part = min(-(-int(max_batch) // self.threads), MAX_PART) if max_batch else None
         if self.part:
             model.reshape({INPUT_NAME: [self.part, *self.input_shape]})
         self.config = {
@@ -137,15 +141,15 @@ class OpenVinoBackend(Backend):
             parts = [p for p in np.array_split(pixels, min(self.streams, len(pixels))) if len(p)]
         else:
             parts = [pixels[i : i + self.part] for i in range(0, len(pixels), self.part)]
+        while len(self._requests) < len(parts):  # OpenVINO queues requests beyond its streams itself
+            self._requests.append(self._compiled.create_infer_request())
+        requests = self._requests[: len(parts)]
+        for request, part in zip(requests, parts, strict=True):
+            request.start_async({INPUT_NAME: self._fit(part)})
         out = []
-        for wave in range(0, len(parts), self.streams):
-            group = parts[wave : wave + self.streams]
-            requests = self._requests[: len(group)]
-            for request, part in zip(requests, group, strict=True):
-                request.start_async({INPUT_NAME: self._fit(part)})
-            for request, part in zip(requests, group, strict=True):
-                request.wait()
-                out.append(np.array(request.get_tensor(self._output).data[: len(part)], dtype=np.float32))
+        for request, part in zip(requests, parts, strict=True):
+            request.wait()
+            out.append(np.array(request.get_tensor(self._output).data[: len(part)], dtype=np.float32))
         return np.concatenate(out)
 
     def _fit(self, part: np.ndarray) -> np.ndarray:
