@@ -178,10 +178,26 @@ def _scan_child(conn, files: list[str], model: str, out: str, precision: str) ->
         conn.send({"error": f"{type(exc).__name__}: {exc}"})
 
 
-def scan_once(files: list[str], model: str, out: str, precision: str) -> dict:
+def _decode_child(conn, files: list[str], model: str, out: str, precision: str) -> None:
+    """The scanner's decode pool alone on the same files (the decode side of the scan's bound)."""
+    try:
+        from synthsight.preprocess import PreprocessSpec
+        from synthsight.scanner.pool import DecodePool, default_workers
+        from synthsight.scanner.walk import Walker
+
+        t0 = time.perf_counter()
+        with DecodePool(iter(Walker(files)), PreprocessSpec(size=224), 32, default_workers("cpu")) as pool:
+            for batch in pool:
+                pool.release(batch)
+        conn.send({"images": len(files), "seconds": time.perf_counter() - t0})
+    except Exception as exc:
+        conn.send({"error": f"{type(exc).__name__}: {exc}"})
+
+
+def scan_once(files: list[str], model: str, out: str, precision: str, target=None) -> dict:
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_scan_child, args=(child, files, model, out, precision))
+    proc = ctx.Process(target=target or _scan_child, args=(child, files, model, out, precision))
     proc.start()
     child.close()
     try:
@@ -197,12 +213,13 @@ def scan_once(files: list[str], model: str, out: str, precision: str) -> dict:
 def scans(files: list[str], model: str, repeats: int, tmp: Path) -> dict:
     log("auto's one-time measurement (a scan of 2 files, cached for the timed scans)")
     first = scan_once(files[:2], model, str(tmp / "warm.csv"), "auto")
-    runs: dict[str, list[dict]] = {"fp32": [], "auto": []}
+    runs: dict[str, list[dict]] = {"fp32": [], "auto": [], "decode only": []}
     for r in range(repeats):
         for precision in runs:
-            result = scan_once(files, model, str(tmp / f"{precision}.csv"), precision)
+            target = _decode_child if precision == "decode only" else None
+            result = scan_once(files, model, str(tmp / f"{precision}.csv"), precision, target)
             log(f"  [{r + 1}/{repeats}] scan --precision {precision}: {result.get('images_per_s', 0):.2f} images/s "
-                f"({result.get('chosen', result.get('error'))})")  # fmt: skip
+                f"({result.get('chosen') or result.get('error') or 'no inference'})")  # fmt: skip
             runs[precision].append(result)
     return {"warm_up": first, "runs": runs}
 
@@ -256,7 +273,8 @@ def render(data: dict) -> str:
     if auto.get("measurement"):
         m = auto["measurement"]
         parts[-1] += (f" (its one-time measurement: batch {m['batch']}, {m['threads']} threads, "
-                      f"{'read from the cache' if m.get('cached') else 'measured in this run'})")  # fmt: skip
+                      f"{'read from the cache' if m.get('cached') else 'measured in this run'}; the first "
+                      f"auto scan, of 2 files, took {auto['seconds']:.1f} s with it)")  # fmt: skip
     med = {p: statistics.median([r["images_per_s"] for r in runs if "images_per_s" in r] or [0]) for p, runs in
            scan["runs"].items()}  # fmt: skip
     n = data["images"]
@@ -265,9 +283,26 @@ def render(data: dict) -> str:
               table(["scan", "runs as", "images/s", "vs fp32 scan"],
                     [["--precision fp32", "fp32/onnxruntime", med["fp32"], "1.00x"],
                      ["--precision auto", chosen, med["auto"], f"{med['auto'] / med['fp32']:.2f}x" if med["fp32"]
-                      else ""]]), ""]  # fmt: skip
+                      else ""],
+                     ["decode only (no inference)", "-", med["decode only"], ""]]), ""]  # fmt: skip
+    parts += _bound(rows, chosen, med)
     parts += _targets(rows, base, chosen, med, cpu)
     return "\n".join(parts)
+
+
+def _bound(rows: list[dict], chosen: str | None, med: dict) -> list[str]:
+    """Decode and inference share the cores: the scan's ceiling is 1 / (1/decode + 1/inference)."""
+    decode = med.get("decode only")
+    rate = {o: next((r["images_per_s"] for r in rows if r["option"] == o and r["batch"] == 32), None)
+            for o in ("fp32/onnxruntime", chosen)}  # fmt: skip
+    if not decode or not all(rate.values()):
+        return []
+    out = [f"- Decode alone (the scanner's pool on these files): {decode:.1f} images/s. Decode and inference share "
+           "the cores, so a scan's ceiling is 1 / (1/decode + 1/inference):"]  # fmt: skip
+    for scan, option in (("fp32", "fp32/onnxruntime"), ("auto", chosen)):
+        ceiling = 1 / (1 / decode + 1 / rate[option])
+        out.append(f"  --precision {scan}: ceiling {ceiling:.1f} images/s, reached {med[scan] / ceiling:.0%}.")
+    return out
 
 
 def _targets(rows: list[dict], base: dict, chosen: str | None, med: dict, cpu: dict) -> list[str]:
