@@ -263,8 +263,8 @@ def render(data: dict) -> str:
     table_rows = [[r["option"], r["file"], r["batch"], r["images_per_s"],
                    f"{r['images_per_s'] / base[r['batch']]:.2f}x" if r["batch"] in base else "",
                    f"{r['spread']:.0%}", *_cert_cells(r["certificate"])] for r in rows]  # fmt: skip
-    headers = ["option", "file", "batch", "images/s", "vs ORT fp32", "spread", "verdict agreement", "max |dp(ai)|",
-               "mean |dp(ai)|", "gate"]  # fmt: skip
+    headers = ["option", "file", "batch", "images/s", "vs ORT fp32", "spread", "verdict agreement", "max abs dp(ai)",
+               "mean abs dp(ai)", "gate"]  # fmt: skip
     parts += [table(headers, table_rows)]
     parts += [f"- not run here: {s}" for s in data["skipped"]]
     auto = scan["warm_up"]
