@@ -54,7 +54,10 @@ def prepare(cache: Path, recipe: dict) -> dict:
     folder = cache / "cpu_precision" / recipe["arch"]
     trained = folder / "trained.json"
     if not (trained.exists() and json.loads(trained.read_text()).get("recipe") == recipe):
-        shutil.rmtree(folder, ignore_errors=True)
+        if trained.exists() or (folder / "recipe.json").exists() and _read(folder / "recipe.json") != recipe:
+            shutil.rmtree(folder, ignore_errors=True)  # made by another recipe
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "recipe.json").write_text(json.dumps(recipe))
         t0 = time.perf_counter()
         bundle, history = train(folder, recipe)
         stress_set(folder, recipe)
@@ -77,6 +80,13 @@ def prepare(cache: Path, recipe: dict) -> dict:
     return {**info, **done}
 
 
+def _read(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def train(folder: Path, recipe: dict) -> tuple[Path, list[dict]]:
     from synthsight.model import read_spec
     from synthsight.train.loop import TrainConfig, fit
@@ -88,6 +98,12 @@ def train(folder: Path, recipe: dict) -> tuple[Path, list[dict]]:
         log(f"training {recipe['arch']} {stage}: {s['epochs']} epoch(s) at {s['size']} px on {s['n']} images")
         data = make_synthetic(folder / f"data{s['size']}", n=s["n"], size=s["size"], seed=seed)
         out = folder / stage
+        if (out / "model.json").exists():  # finished by an earlier run that was cut short later
+            log(f"  {stage} is there already: reused")
+            history.append({"stage": stage, **s, "val_accuracy": read_spec(out).metrics.get("accuracy"),
+                            "val_n": read_spec(out).metrics.get("n")})  # fmt: skip
+            init = out
+            continue
         fit(TrainConfig(data=str(data), out=str(out), arch=recipe["arch"], size=s["size"], init=str(init),
                         epochs=s["epochs"], batch_size=s["batch"], lr=s["lr"], patience=s["epochs"], seed=seed,
                         workers=0, progress=False))  # fmt: skip
@@ -103,7 +119,8 @@ def stress_set(folder: Path, recipe: dict) -> Path:
     from synthsight.train.synthetic import make_synthetic
 
     out = folder / "certify"
-    out.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
     size = recipe["stage2"]["size"]
     for a in recipe["stress"]:
         data = make_synthetic(folder / f"stress-{a}", n=recipe["stress_n"], size=size, seed=7, amplitude=a)
