@@ -51,7 +51,7 @@ def cache_key(options, threads: int, batch: int) -> tuple[str, dict[str, Any]]:
     """(key, what it is made of) for a measurement of ``options`` with ``threads`` and ``batch``."""
     import hashlib
 
-    from synthsight.runtime.precision import sha256
+    from synthsight.runtime.family import sha256
 
     fields = {
         "version": CACHE_VERSION,

@@ -24,18 +24,16 @@ An explicit precision this CPU cannot run natively is a UsageError (one line, ex
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
-import json
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from synthsight.errors import BackendUnavailable, ModelFileError, UsageError
+from synthsight.errors import BackendUnavailable, UsageError
 from synthsight.runtime.base import Backend
 from synthsight.runtime.cpu_features import CpuFeatures, here
-from synthsight.spec import CERTIFICATES_KEY, PRECISION_KEY, SOURCE_KEY
+from synthsight.runtime.family import Family, certificates, family, int8_sibling, read_props, sha256
+from synthsight.spec import PRECISION_KEY
 
 CPU_PRECISIONS = ("auto", "fp32", "bf16", "int8")
 GATE_AGREEMENT = 0.995
@@ -52,7 +50,6 @@ LAYOUT: tuple[tuple[str, str, str], ...] = (
     ("int8", "openvino", "int8"),
     ("int8", "onnxruntime", "int8"),
 )
-INT8_SUFFIX = ".int8.onnx"
 RUNTIME_MODULES = {"onnxruntime": "onnxruntime", "openvino": "openvino"}
 
 
@@ -106,92 +103,6 @@ class Option:
         ok, gate = self.gate()
         return {"option": self.label, "file": self.path.name, "runs": self.runs, "why": self.why,
                 "certified": ok, "certificate": gate}  # fmt: skip
-
-
-@lru_cache(maxsize=64)
-def _props(path: str, size: int, mtime_ns: int) -> dict[str, str]:
-    import onnx
-
-    try:
-        proto = onnx.load(path, load_external_data=False)
-    except Exception as exc:
-        raise ModelFileError(f"{path}: not a readable ONNX file ({type(exc).__name__})") from None
-    return {p.key: p.value for p in proto.metadata_props}
-
-
-def read_props(path: str | Path) -> dict[str, str]:
-    """An ONNX file's ``metadata_props`` (cached per path, size and modification time)."""
-    st = Path(path).stat()
-    return dict(_props(str(path), st.st_size, st.st_mtime_ns))
-
-
-@lru_cache(maxsize=64)
-def _sha256(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def sha256(path: str | Path) -> str:
-    st = Path(path).stat()
-    return _sha256(str(path), st.st_size, st.st_mtime_ns)
-
-
-def certificates(path: str | Path) -> dict[str, dict]:
-    """The certificates stored in an exported file, keyed ``precision/runtime`` (empty when none)."""
-    try:
-        data = json.loads(read_props(path).get(CERTIFICATES_KEY, "{}"))
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-@dataclass
-class Family:
-    """The FP32 file and the INT8 file made from it (either may be missing), and what was noticed."""
-
-    fp32: Path | None
-    int8: Path | None
-    notes: list[str] = field(default_factory=list)
-
-    def file(self, which: str) -> Path | None:
-        return self.fp32 if which == "fp32" else self.int8
-
-
-def int8_sibling(fp32: Path) -> Path:
-    return fp32.with_name(fp32.name[: -len(".onnx")] + INT8_SUFFIX)
-
-
-def family(path: str | Path) -> Family:
-    """The export family of ``path`` (an FP32 or INT8 ``.onnx``); INT8 files are tied to their source by SHA-256."""
-    path = Path(path)
-    precision = read_props(path).get(PRECISION_KEY, "fp32")
-    if precision == "int8":
-        source = _source(path)
-        fp32 = path.parent / source.get("file", "")
-        if source.get("file") and fp32.is_file() and sha256(fp32) == source.get("sha256"):
-            return Family(fp32, path)
-        note = f"{path.name}: the FP32 file it was made from ({source.get('file') or '?'}) is not beside it unchanged"
-        return Family(None, path, [note])
-    if precision != "fp32":
-        return Family(None, None, [f"{path.name} is a {precision} file: it runs as exported"])
-    sibling = int8_sibling(path)
-    if not sibling.is_file():
-        return Family(path, None)
-    if _source(sibling).get("sha256") != sha256(path):
-        note = f"{sibling.name} was made from another {path.name}: ignored (re-export it with --format int8)"
-        return Family(path, None, [note])
-    return Family(path, sibling)
-
-
-def _source(int8: Path) -> dict:
-    try:
-        data = json.loads(read_props(int8).get(SOURCE_KEY, "{}"))
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def runtime_installed(runtime: str) -> bool:
@@ -337,11 +248,26 @@ def select(
         from synthsight.runtime.autotune import measure_options as measure
     rates, info, opened = measure(cands, threads, batch)
     chosen, why = fastest(cands, rates)
+    why += _left_out(opts, cands)
     for label, b in opened.items():
         if label != chosen.label:
             b.close()
     selection = Selection(chosen, precision, why, opts, features, rates, info, fam.notes)
     return selection, opened.get(chosen.label)
+
+
+def _left_out(opts: list[Option], cands: list[Option]) -> str:
+    """``; left out: bf16/openvino (not native here), ...`` for the options auto could not consider."""
+    out = []
+    for o in opts:
+        if o in cands:
+            continue
+        if not o.runs:
+            reason = "not installed" if "not installed" in o.why else "not native here"
+        else:
+            reason = "no certificate" if not o.certificate else "fails the gate"
+        out.append(f"{o.label} ({reason})")
+    return f"; left out: {', '.join(out)}" if out else ""
 
 
 def _only_reason(opts: list[Option], only: Option) -> str:
@@ -388,3 +314,7 @@ def open_on_cpu(
     chosen.certificate = selection.option.certificate
     chosen.warning = selection.warning
     return chosen
+
+
+__all__ = ["CPU_PRECISIONS", "Family", "Option", "Selection", "certificates", "family", "int8_sibling", "open_on_cpu",
+           "options", "passes_gate", "read_props", "select", "sha256"]  # fmt: skip
