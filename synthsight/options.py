@@ -16,10 +16,10 @@ model_option = click.option(
 )
 backend_option = click.option(
     "--backend",
-    type=click.Choice(["auto", "tensorrt", "onnxruntime", "torch"]),
+    type=click.Choice(["auto", "tensorrt", "onnxruntime", "openvino", "torch"]),
     default="auto",
     show_default=True,
-    help="Runtime; auto picks by file type and what this machine has.",
+    help="Runtime; auto picks by file type, what this machine has and (with --precision auto) measured speed.",
 )
 device_option = click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 max_per_class_option = click.option(
@@ -30,10 +30,12 @@ max_per_class_option = click.option(
 )
 precision_option = click.option(
     "--precision",
-    type=click.Choice(["auto", "fp32", "fp16", "bf16"]),
+    type=click.Choice(["auto", "fp32", "fp16", "bf16", "int8"]),
     default="auto",
     show_default=True,
-    help="PyTorch backend precision (ONNX/TensorRT precision is fixed by the exported file).",
+    help="Exported model on a CPU: auto (the fastest option whose export-time certificate passes the gate, "
+    "measured once per model and machine), fp32, bf16 or int8 (native on this CPU only). PyTorch: fp32/bf16 on "
+    "CPU, fp16/bf16/fp32 on CUDA. TensorRT and FP16 files run their own precision.",
 )
 
 gradcam_layer_option = click.option(

@@ -19,6 +19,12 @@ FORMAT_VERSION = 1
 ONNX_METADATA_KEY = "synthsight.spec"
 PRECISION_KEY = "synthsight.precision"
 FP32_OPS_KEY = "synthsight.fp32_ops"
+# Reduced-precision CPU variants (runtime/precision.py): each file's fidelity certificates against the
+# FP32 reference (JSON keyed "precision/runtime"), the FP32 file an INT8 file was made from (JSON: file
+# name and SHA-256) and how it was calibrated (JSON).
+CERTIFICATES_KEY = "synthsight.certificates"
+SOURCE_KEY = "synthsight.source"
+CALIBRATION_KEY = "synthsight.calibration"
 
 # The exported model's contract, shared by the exporters and every runtime: uint8 NHWC ``pixels``
 # with a dynamic batch dimension in, float32 ``logits`` [N, classes] out.

@@ -7,12 +7,16 @@ paths as convnext_tiny at 224 px, fast enough for a 2-core CPU.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Caches (--precision auto measurements, ORT TensorRT engines) go to a folder of this test session,
+# never the user's ~/.cache: a test must not find a measurement an earlier run left behind.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="synthsight-tests-cache-")
 
 REPO = Path(__file__).resolve().parents[1]
 CORPORA = REPO.parent / "shared" / "corpora"
@@ -102,6 +106,18 @@ def trained_bundle(tmp_path_factory) -> Path:
     if accuracy < 0.9:
         pytest.fail(f"trained_bundle reached only {accuracy:.3f} validation accuracy (needs >= 0.9)")
     return bundle
+
+
+@pytest.fixture(scope="session")
+def reduced_export(trained_bundle, tmp_path_factory) -> dict[str, Path]:
+    """trained_bundle exported with ``--format int8`` (32 calibration images): model.onnx + model.int8.onnx,
+    each with its certificates (measured where this CPU runs the option natively)."""
+    from synthsight.export.pipeline import ExportConfig, export_model
+
+    out = tmp_path_factory.mktemp("reduced")
+    config = ExportConfig(model=trained_bundle, format="int8", out=out, calibration_count=32)
+    result = export_model(config, echo=lambda message: None)
+    return {"onnx": result.files["onnx"], "int8": result.files["int8"], "dir": out}
 
 
 # ---- make gpu-check: a GPU test of a wanted row fails instead of skipping ---------------------------------

@@ -27,10 +27,14 @@ def test_bench_smoke_reports_backends_decode_scan_and_machine(tiny_onnx, tmp_pat
     data = json.loads(out.read_text())
     assert data["machine"]["cores"] >= 1 and data["machine"]["cpu"]
     ran = [b for b in data["backends"] if "batches" in b]
-    # the FP32 file given and the FP16 file found beside it, both through ONNX Runtime
+    # the FP32 file given (every CPU runtime x precision that runs here) and the FP16 file found beside it
     assert {Path(b["path"]).name for b in ran} == {"model.onnx", "model.fp16.onnx"}
+    fp32 = {(b["backend"], b["precision"]) for b in ran if Path(b["path"]).name == "model.onnx"}
+    assert ("onnxruntime", "fp32") in fp32 and (pytest.importorskip("openvino") and ("openvino", "fp32") in fp32)
+    assert data["auto"]["chosen"] == "fp32/onnxruntime"  # nothing else is certified in this bare export
+    assert "--precision auto picks fp32/onnxruntime" in result.output
     for b in ran:
-        assert b["backend"] == "onnxruntime" and [r["batch"] for r in b["batches"]] == [1, 2]
+        assert [r["batch"] for r in b["batches"]] == [1, 2]
         for r in b["batches"]:
             assert r["images_per_s"] > 0 and 0 < r["p50_ms"] <= r["p99_ms"] and r["calls"] >= 3
     assert set(data["decode"]["classes"]) == set(benchmark.SYNTHETIC_CLASSES)

@@ -46,7 +46,8 @@ def test_onnx_opens_on_onnxruntime_with_best_provider(tiny_onnx):
         ("bundle", "tensorrt", "cannot run a model bundle"),
         ("onnx", "torch", "cannot run a .onnx file"),
         ("engine", "onnxruntime", "cannot run a TensorRT .engine file"),
-        ("onnx", "tflite", "expected auto, tensorrt, onnxruntime, torch"),
+        ("onnx", "tflite", "expected auto, tensorrt, onnxruntime, openvino, torch"),
+        ("bundle", "openvino", "cannot run a model bundle"),
     ],
 )
 def test_impossible_backend_for_the_file_is_a_usage_error(kind, backend, words):
@@ -100,8 +101,10 @@ def test_bad_options(tiny_bundle, bad):
 def test_onnx_precision_is_fixed_by_the_file(tiny_onnx):
     with pytest.raises(UsageError, match="fixed by the exported file"):
         open_backend(tiny_onnx["onnx"], device="cpu", precision="fp16")
-    with pytest.raises(UsageError, match="runs the file's own precision"):
-        open_backend(tiny_onnx["onnx"], precision="bf16")
+    with pytest.raises(UsageError, match="runs on --backend openvino"):
+        open_backend(tiny_onnx["onnx"], backend="onnxruntime", precision="bf16")
+    with pytest.raises(UsageError, match="no INT8 export of this model"):
+        open_backend(tiny_onnx["onnx"], precision="int8")
 
 
 def test_max_batch_chunks_give_the_same_logits(tiny_onnx):

@@ -10,11 +10,11 @@ import click
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["onnx", "fp16", "engine", "all"]),
+    type=click.Choice(["onnx", "fp16", "int8", "engine", "all"]),
     default="all",
     show_default=True,
-    help="onnx: FP32 ONNX; fp16: + mixed-FP16 ONNX; engine: + TensorRT engine (needs tensorrt and a GPU); all: every "
-    "file this machine can make.",
+    help="onnx: FP32 ONNX; fp16: + mixed-FP16 ONNX; int8: + INT8 ONNX for CPUs (calibrated on the bundle's "
+    "training images); engine: + TensorRT engine (needs tensorrt and a GPU); all: every file this machine can make.",
 )
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Output directory [default: the bundle].")
 @click.option("--opset", type=int, default=18, show_default=True, help="ONNX opset (>= 17 keeps LayerNorm one node).")
@@ -26,10 +26,18 @@ import click
     "--check-images",
     type=click.Path(exists=True, file_okay=False),
     default=None,
-    help="Images to check parity on [default: 32 synthetic images].",
+    help="Images to check parity on [default: 32 synthetic images]; reduced-precision certificates are measured on "
+    "them too, beside the bundle's validation images.",
 )
-def export(model, fmt, out, opset, batch, max_batch, workspace, timing_cache, check_images) -> None:
-    """Export MODEL (a bundle) to ONNX, FP16 ONNX and a TensorRT engine, each checked against PyTorch."""
+@click.option(
+    "--calibration-data",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="INT8: calibrate on these images [default: a sample of the bundle's training images]; also certified on.",
+)
+@click.option("--calibration-count", type=click.IntRange(1), default=300, show_default=True, help="INT8 images.")
+def export(model, fmt, out, opset, batch, max_batch, workspace, timing_cache, check_images, **calibration) -> None:
+    """Export MODEL (a bundle) to ONNX, FP16/INT8 ONNX and a TensorRT engine, each checked against its reference."""
     from pathlib import Path
 
     from synthsight.export.pipeline import ExportConfig, export_model
@@ -42,5 +50,7 @@ def export(model, fmt, out, opset, batch, max_batch, workspace, timing_cache, ch
         opset=opset,
         engine=EngineConfig(batch, max_batch, workspace, Path(timing_cache) if timing_cache else None),
         check_images=Path(check_images) if check_images else None,
+        calibration_data=Path(calibration["calibration_data"]) if calibration["calibration_data"] else None,
+        calibration_count=calibration["calibration_count"],
     )
     export_model(config, echo=click.echo)

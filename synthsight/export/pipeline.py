@@ -1,8 +1,12 @@
-"""What `synthsight export` runs: bundle -> model.onnx -> model.fp16.onnx -> model.engine, each checked.
+"""What `synthsight export` runs: bundle -> model.onnx -> model.fp16.onnx -> model.engine, each checked;
+and model.int8.onnx, calibrated on the bundle's training images.
 
 Every file is compared with the PyTorch fp32 model on the same decoded images (export/verify.py)
 and its parity figures are written into its own metadata (``metrics["parity"]`` of the spec in
-ONNX ``metadata_props`` or in the engine sidecar).
+ONNX ``metadata_props`` or in the engine sidecar). The reduced CPU precisions (OpenVINO fp32 and
+bf16 of model.onnx, INT8 of model.int8.onnx) get fidelity certificates against ONNX Runtime fp32 on
+the bundle's validation images (export/certificate.py), and model.int8.onnx records the SHA-256 of
+the model.onnx it belongs to.
 """
 
 from __future__ import annotations
@@ -18,8 +22,8 @@ from synthsight.export.onnx import DEFAULT_OPSET
 from synthsight.export.tensorrt import EngineConfig
 from synthsight.spec import ModelSpec
 
-FORMATS = ("onnx", "fp16", "engine", "all")
-FILE_NAMES = {"onnx": "model.onnx", "fp16": "model.fp16.onnx", "engine": "model.engine"}
+FORMATS = ("onnx", "fp16", "int8", "engine", "all")
+FILE_NAMES = {"onnx": "model.onnx", "fp16": "model.fp16.onnx", "int8": "model.int8.onnx", "engine": "model.engine"}
 # Parity bounds the export warns about (the acceptance bounds of the export issue).
 EXPECTED = {"onnx": (1e-4, 1.0), "fp16": (0.02, 0.995), "engine": (0.02, 0.995)}
 
@@ -33,6 +37,8 @@ class ExportConfig:
     engine: EngineConfig = field(default_factory=EngineConfig)
     check_images: Path | None = None
     check: bool = True
+    calibration_data: Path | None = None  # INT8 calibration (default: the bundle's training images)
+    calibration_count: int = 300
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
@@ -53,7 +59,7 @@ def export_model(config: ExportConfig, echo: Callable[[str], None] = print) -> E
 
     if not is_bundle(config.model):
         raise ModelFileError(f"{config.model}: export needs a model bundle (model.safetensors + model.json)")
-    wanted = ("onnx", "fp16", "engine") if config.format == "all" else (config.format,)
+    wanted = ("onnx", "fp16", "int8", "engine") if config.format == "all" else (config.format,)
     result = ExportResult()
     if "engine" in wanted:
         try:
@@ -75,8 +81,13 @@ def export_model(config: ExportConfig, echo: Callable[[str], None] = print) -> E
         _timed(result, "engine", lambda: _engine(paths["fp16"], paths["engine"], spec, config.engine, echo), echo)
     if "engine" in result.skipped:
         echo(f"engine skipped: {result.skipped['engine']}")
+    if "int8" in wanted:
+        _int8(config, spec, paths, result, echo)
     if config.check:
         _check_all(config, spec, result, echo)
+    from synthsight.export.reduced import finish_reduced
+
+    finish_reduced(config, spec, paths, result, echo)
     return result
 
 
@@ -102,6 +113,19 @@ def _fp16(src: Path, dst: Path) -> Path:
     return check_file(convert_fp16(src, dst))
 
 
+def _int8(config: ExportConfig, spec: ModelSpec, paths: dict[str, Path], result: ExportResult, echo) -> None:
+    """model.int8.onnx; under ``all`` a bundle without reachable training images skips it with the reason."""
+    from synthsight.export.reduced import make_int8
+
+    try:
+        _timed(result, "int8", lambda: make_int8(config, spec, paths, echo), echo)
+    except UsageError as exc:
+        if config.format == "int8":
+            raise
+        result.skipped["int8"] = str(exc)
+        echo(f"int8 skipped: {exc}")
+
+
 def _engine(src: Path, dst: Path, spec: ModelSpec, engine: EngineConfig, echo) -> Path:
     from synthsight.export.tensorrt import build_engine
 
@@ -117,8 +141,11 @@ def _check_all(config: ExportConfig, spec: ModelSpec, result: ExportResult, echo
         ref_scores = verify.scores(ref, check.pixels)
         ref_name = verify.label(ref)
     for fmt, path in result.files.items():
+        if fmt == "int8":  # judged against ONNX Runtime fp32 by its certificate (export/reduced.py)
+            continue
         device = "cuda" if fmt == "engine" else "cpu"
-        with open_backend(path, backend="tensorrt" if fmt == "engine" else "onnxruntime", device=device) as cand:
+        runtime = "tensorrt" if fmt == "engine" else "onnxruntime"
+        with open_backend(path, backend=runtime, device=device, precision=None) as cand:  # the file as exported
             cand_scores = verify.scores(cand, check.pixels)
             names = (ref_name, f"{path.name} ({verify.label(cand)})")
         parity = verify.compare_scores(ref_scores, cand_scores, spec.threshold, names=names, images=check.description)

@@ -1,7 +1,9 @@
-"""Run exported models behind one Backend interface: TensorRT, ONNX Runtime or PyTorch.
+"""Run exported models behind one Backend interface: TensorRT, ONNX Runtime, OpenVINO or PyTorch.
 
 ``open_backend`` picks the backend from the file type through one dispatch table; the
-backend modules (and torch / onnxruntime / tensorrt) are imported only when chosen.
+backend modules (and torch / onnxruntime / openvino / tensorrt) are imported only when chosen.
+An exported FP32/INT8 file bound for the CPU goes through :mod:`synthsight.runtime.precision`,
+which picks precision and runtime (``--precision auto``) or checks an explicit one.
 """
 
 from __future__ import annotations
@@ -10,17 +12,22 @@ import importlib
 from pathlib import Path
 
 from synthsight.errors import ModelFileError, UsageError
-from synthsight.runtime.base import Backend, scores_from_logits
+from synthsight.runtime.base import Backend, parse_device, scores_from_logits
 from synthsight.spec import BUNDLE_SUFFIXES, SPEC_NAME, WEIGHTS_NAME, bundle_paths
 
 # backend name -> "module:class", imported lazily.
 BACKENDS: dict[str, str] = {
     "tensorrt": "synthsight.runtime.tensorrt:TensorRTBackend",
     "onnxruntime": "synthsight.runtime.onnxrt:OnnxRuntimeBackend",
+    "openvino": "synthsight.runtime.openvino:OpenVinoBackend",
     "torch": "synthsight.runtime.torch:TorchBackend",
 }
 # model kind -> the backends that run it, the automatic choice first.
-RUNS_ON: dict[str, tuple[str, ...]] = {"engine": ("tensorrt",), "onnx": ("onnxruntime",), "bundle": ("torch",)}
+RUNS_ON: dict[str, tuple[str, ...]] = {
+    "engine": ("tensorrt",),
+    "onnx": ("onnxruntime", "openvino"),
+    "bundle": ("torch",),
+}
 SUFFIXES: dict[str, str] = {
     ".engine": "engine",
     ".plan": "engine",
@@ -30,7 +37,7 @@ SUFFIXES: dict[str, str] = {
 # What to tell a user who asks a backend for a kind it cannot run.
 CONVERT_HINT: dict[str, str] = {
     "bundle": "export it first: synthsight export MODEL --format onnx|engine",
-    "onnx": "ONNX files run on onnxruntime (or build an engine: synthsight export BUNDLE --format engine)",
+    "onnx": "ONNX files run on onnxruntime or openvino (or build an engine: synthsight export BUNDLE --format engine)",
     "engine": "TensorRT engines run on tensorrt only",
 }
 
@@ -88,16 +95,19 @@ def open_backend(
     path: str | Path,
     backend: str = "auto",
     device: str = "auto",
-    precision: str = "auto",
+    precision: str | None = "auto",
     max_batch: int | None = None,
     threads: int | None = None,
 ) -> Backend:
     """Open ``path`` (bundle directory / NAME.safetensors, .onnx or .engine) on the best backend here.
 
     Args:
-        backend: ``auto`` (by file type), ``tensorrt``, ``onnxruntime`` or ``torch``.
+        backend: ``auto`` (by file type), ``tensorrt``, ``onnxruntime``, ``openvino`` or ``torch``.
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
-        precision: ``auto``, ``fp32``, ``fp16`` or ``bf16`` (PyTorch; exported files run their own).
+        precision: ``auto``, ``fp32``, ``fp16``, ``bf16`` or ``int8``. PyTorch: fp32 or bf16 on CPU (bf16
+            only where native), fp16/bf16/fp32 on CUDA. Exported files on a CPU: see
+            :mod:`synthsight.runtime.precision` (``auto`` measures and takes the fastest certified option);
+            ``None`` runs an exported file exactly as exported, on the backend named (no choice is made).
         max_batch: larger batches are split into chunks of this size.
         threads: CPU inference threads (the cores the decode workers leave free).
 
@@ -110,8 +120,33 @@ def open_backend(
         raise UsageError(f"max_batch must be >= 1, got {max_batch}")
     if threads is not None and int(threads) < 1:
         raise UsageError(f"threads must be >= 1, got {threads}")
-    name = choose_backend(model_kind(path), backend)
+    kind = model_kind(path)
+    name = choose_backend(kind, backend)
+    if kind == "onnx" and precision is not None and _onnx_on_cpu(device, backend, precision):
+        from synthsight.runtime.precision import open_on_cpu
+
+        return open_on_cpu(path, backend=backend or "auto", precision=precision or "auto", max_batch=max_batch,
+                           threads=threads)  # fmt: skip
     return backend_class(name)(path, device=device, precision=precision, max_batch=max_batch, threads=threads)
+
+
+def _onnx_on_cpu(device: str, backend: str, precision: str) -> bool:
+    """Whether an ONNX file will run on this machine's CPU (GPU requests keep ONNX Runtime's providers)."""
+    wanted = parse_device(device)
+    cpu_only = backend == "openvino" or precision in ("bf16", "int8")
+    if wanted.kind == "cuda":
+        if cpu_only:
+            raise UsageError(f"--device {wanted}: --backend openvino and --precision bf16/int8 run on the CPU only")
+        return False
+    if wanted.kind == "cpu" or cpu_only:
+        return True
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return True  # OpenVINO may still run it
+    from synthsight.runtime.onnxrt import CUDA_EP, TRT_EP
+
+    return not {CUDA_EP, TRT_EP} & set(ort.get_available_providers())
 
 
 __all__ = ["BACKENDS", "Backend", "choose_backend", "model_kind", "open_backend", "scores_from_logits", "weights_file"]

@@ -109,6 +109,11 @@ class Backend(ABC):
     name: str = "backend"
     device: str = "cpu"
     precision: str = "fp32"
+    # Set by runtime.precision when it chose this backend: the fidelity certificate of what runs (None for
+    # the FP32 reference), how it was chosen (for the run manifest) and a warning line for the user.
+    certificate: dict | None = None
+    selection: dict | None = None
+    warning: str = ""
 
     def __init__(self, model_spec: ModelSpec, max_batch: int | None = None, source: str = ""):
         self.model_spec = model_spec

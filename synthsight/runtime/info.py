@@ -13,7 +13,7 @@ from typing import Any
 
 from synthsight.errors import SynthsightError
 from synthsight.runtime import BACKENDS, CONVERT_HINT, RUNS_ON, model_kind
-from synthsight.spec import ModelSpec, bundle_paths
+from synthsight.spec import CALIBRATION_KEY, CERTIFICATES_KEY, PRECISION_KEY, SOURCE_KEY, ModelSpec, bundle_paths
 
 KIND_LABELS = {"bundle": "PyTorch model bundle", "onnx": "ONNX model", "engine": "TensorRT engine"}
 
@@ -71,16 +71,38 @@ def _onnx(path: Path) -> tuple[ModelSpec, dict]:
         counts[name] = counts.get(name, 0) + 1
     details = {
         "opset": next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None),
-        # FP16 when weights are stored as float16 (mixed: the FP32-kept ops keep float32 ones).
-        "precision": "fp16" if counts.get("float16") else "fp32",
+        # As exported (INT8 QDQ files say so); else FP16 when weights are stored as float16 (mixed: the
+        # FP32-kept ops keep float32 ones).
+        "precision": props.get(PRECISION_KEY) or ("fp16" if counts.get("float16") else "fp32"),
         "initializer_dtypes": counts,
         "nodes": len(proto.graph.node),
         "inputs": [_value_info(v) for v in proto.graph.input if v.name not in weights],
         "outputs": [_value_info(v) for v in proto.graph.output],
         "producer": f"{proto.producer_name} {proto.producer_version}".strip(),
         "metadata_keys": sorted(props),
+        **_reduced(path, props),
     }
     return spec, details
+
+
+def _reduced(path: Path, props: dict[str, str]) -> dict[str, Any]:
+    """Certificates stored in the file, how an INT8 file was made, and what runs on this CPU (cpu_options)."""
+    from synthsight.runtime.cpu_features import here
+    from synthsight.runtime.precision import family, options
+
+    out: dict[str, Any] = {}
+    for key, name in ((CERTIFICATES_KEY, "certificates"), (CALIBRATION_KEY, "calibration"), (SOURCE_KEY, "source")):
+        if key in props:
+            try:
+                out[name] = json.loads(props[key])
+            except ValueError:
+                out[name] = {"unreadable": props[key][:200]}
+    if props.get(PRECISION_KEY, "fp32") in ("fp32", "int8"):
+        fam = family(path)
+        out["cpu"] = here().to_dict()
+        out["cpu_options"] = [o.to_dict() for o in options(fam, here())]
+        out["cpu_notes"] = fam.notes
+    return out
 
 
 def _check_graph_matches_spec(proto, weights: set[str], spec: ModelSpec, path: Path) -> None:
@@ -189,12 +211,29 @@ def _probe_tensorrt(details: dict) -> dict[str, tuple[bool, str]]:
     return {"cpu": cpu, "cuda": (True, f"TensorRT {trt.__version__} on {why}")}
 
 
+def _probe_openvino(_details: dict) -> dict[str, tuple[bool, str]]:
+    from synthsight.runtime.cpu_features import here
+    from synthsight.runtime.openvino import openvino_version
+
+    version = openvino_version()
+    cuda = (False, "synthsight runs OpenVINO on the CPU only")
+    if version is None:
+        return {"cpu": (False, "openvino is not installed (pip install openvino)"), "cuda": cuda}
+    native = ", ".join(p for p in ("fp32", "bf16", "int8") if here().native(p))
+    return {"cpu": (True, f"OpenVINO {version} ({native} native here)"), "cuda": cuda}
+
+
 def _with(probe: tuple[bool, str], what: str) -> tuple[bool, str]:
     ok, why = probe
     return (ok, f"{why} ({what})") if ok else probe
 
 
-_PROBES = {"torch": _probe_torch, "onnxruntime": _probe_onnxruntime, "tensorrt": _probe_tensorrt}
+_PROBES = {
+    "torch": _probe_torch,
+    "onnxruntime": _probe_onnxruntime,
+    "openvino": _probe_openvino,
+    "tensorrt": _probe_tensorrt,
+}
 
 
 def format_info(info: dict[str, Any]) -> str:
@@ -220,6 +259,7 @@ def format_info(info: dict[str, Any]) -> str:
             f"{details['nodes']} nodes",
             f"  io           {'; '.join(details['inputs'])} -> {'; '.join(details['outputs'])}",
         ]
+        lines += _reduced_lines(details)
     elif info["kind"] == "engine":
         lines.append(
             f"  engine       TensorRT {details.get('tensorrt_version')}, {details.get('gpu_name')} "
@@ -230,6 +270,28 @@ def format_info(info: dict[str, Any]) -> str:
     for row in info["runs_on"]:
         lines.append(f"  {row['backend']:<{width}}  {row['device']:<4}  {row['ok']:<3}  {row['why']}")
     return "\n".join(lines)
+
+
+def _reduced_lines(details: dict) -> list[str]:
+    """Calibration, certificates and the CPU options of an FP32/INT8 file, for :func:`format_info`."""
+    from synthsight.runtime.precision import certificate_line
+
+    lines = []
+    calibration = details.get("calibration")
+    if calibration:
+        lines.append(f"  calibration  {calibration.get('images')} images ({calibration.get('source')}); "
+                     f"{calibration.get('quantizer')}")  # fmt: skip
+    for label, cert in sorted((details.get("certificates") or {}).items()):
+        lines.append(f"  certificate  {label}: {certificate_line(cert)}")
+    if "cpu_options" in details:
+        cpu = details["cpu"]
+        lines.append(f"cpu options here ({cpu['model']}; {', '.join(cpu['flags']) or 'no listed flags'}):")
+        for row in details["cpu_options"]:
+            runs = "runs" if row["runs"] else "no"
+            lines.append(f"  {row['option']:<17} {row['file']:<16} {runs:<4} {row['why']}; {row['certificate']}")
+        lines += [f"  note: {note}" for note in details.get("cpu_notes") or []]
+        lines.append("  (scan --precision auto times those that run and pass the gate, once per model and machine)")
+    return lines
 
 
 def _floats(values) -> str:

@@ -44,6 +44,12 @@ def resolve_precision(device: str, precision: str) -> str:
         return allowed[0]
     if precision not in allowed:
         raise UsageError(f"--precision {precision} is not available for PyTorch on {kind} (use {' or '.join(allowed)})")
+    if kind == "cpu" and precision == "bf16":
+        from synthsight.runtime.cpu_features import here
+
+        features = here()
+        if not features.native("bf16"):  # autocast would emulate it, ~10x slower than fp32
+            raise UsageError(f"--precision bf16: this CPU ({features.model}) has {features.why('bf16')}")
     return precision
 
 

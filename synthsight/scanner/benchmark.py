@@ -25,7 +25,6 @@ SYNTHETIC_CLASSES = {
     "PNG 512px": (512, 512, "PNG"),
 }
 UNIQUE_PER_CLASS = 4  # generating a 12 MP picture takes ~1 s: make a few, copy the rest
-BACKENDS = ("torch", "onnxruntime", "tensorrt")
 
 
 @dataclass
@@ -44,7 +43,9 @@ class BenchConfig:
 
 @click.command("bench")
 @model_option
-@click.option("--backends", default="", help="Comma list of torch, onnxruntime, tensorrt (default: all that run here).")
+@click.option(
+    "--backends", default="", help="Comma list of torch, onnxruntime, openvino, tensorrt (default: all that run here)."
+)
 @click.option("--batch-sizes", default="1,8,32", show_default=True, help="Comma list of batch sizes.")
 @click.option("--images", type=click.Path(exists=True, file_okay=False, path_type=Path), help="Benchmark on these.")
 @click.option(
@@ -76,6 +77,8 @@ def bench(model, backends, batch_sizes, images, synthetic, seconds, workers, no_
     if not sizes or min(sizes) < 1:
         raise UsageError("--batch-sizes needs at least one batch size >= 1")
     wanted = tuple(b.strip() for b in backends.split(",") if b.strip())
+    from synthsight.runtime import BACKENDS
+
     if set(wanted) - set(BACKENDS):
         raise UsageError(f"--backends takes a comma list of {', '.join(BACKENDS)}, got {backends!r}")
     config = BenchConfig(Path(model), wanted, sizes, images, synthetic, seconds, workers, not no_decode, not no_scan)
@@ -112,6 +115,10 @@ def run_bench(config: BenchConfig, progress=lambda msg: None) -> dict[str, Any]:
         if config.decode and spec is not None:
             progress("bench: decode pool")
             result["decode"] = decode_rates(by_class, spec, config.workers)
+        from synthsight.scanner.bench_cpu import auto_choice
+
+        progress("bench: what --precision auto picks")
+        result["auto"] = auto_choice(config.model, config.workers)
         if config.scan:
             progress("bench: end-to-end scan")
             result["scan"] = scan_rate(files, config.model, config.workers, Path(tmp))
@@ -141,9 +148,16 @@ def backend_targets(model: Path, wanted: tuple[str, ...] = ()) -> list[dict[str,
     if bundle is not None:
         out += [(bundle, "torch", "cpu", "fp32"), (bundle, "torch", "cpu", "bf16")]
         out += [(bundle, "torch", "cuda", "fp16")] if cuda else []
+    from synthsight.scanner.bench_cpu import cpu_rows
+
+    covered: set[Path] = set()
     for path in onnx:
         out += [(path, "onnxruntime", "cuda", "auto")] if cuda else []
-        out.append((path, "onnxruntime", "cpu", "auto"))
+        if path in covered:
+            continue
+        rows = cpu_rows(path)  # every runtime x precision of an FP32/INT8 family, or None
+        covered |= {row[0] for row in rows or []}
+        out += rows or [(path, "onnxruntime", "cpu", "auto")]
     out += [(path, "tensorrt", "cuda", "auto") for path in engines if cuda]
     return [
         {"path": str(p), "backend": b, "device": d, "precision": q} for p, b, d, q in out if not wanted or b in wanted
@@ -156,6 +170,7 @@ def time_backend(target: dict[str, str], files: list[Path], config: BenchConfig,
 
     from synthsight.errors import SynthsightError
     from synthsight.runtime import open_backend
+    from synthsight.scanner.bench_cpu import certificate_cell
 
     row: dict[str, Any] = dict(target)
     try:
@@ -167,6 +182,7 @@ def time_backend(target: dict[str, str], files: list[Path], config: BenchConfig,
         return row, spec
     with backend:
         row.update(backend.describe())
+        row["certificate"] = certificate_cell(backend)
         spec = backend.spec
         pool = _decoded(files[: max(config.batch_sizes)], spec)
         row["batches"] = []
@@ -450,7 +466,7 @@ def format_result(result: dict[str, Any]) -> str:
         f"model: {result['model']}",
         "",
     ]
-    rows = [("backend", "device", "precision", "batch", "images/s", "p50 ms", "p99 ms")]
+    rows = [("backend", "device", "precision", "batch", "images/s", "p50 ms", "p99 ms", "certificate vs fp32")]
     for b in result.get("backends", []):
         if "skipped" in b:
             lines.append(f"skipped {b['backend']} {b['device']} {b['precision']}: {b['skipped']}")
@@ -465,9 +481,17 @@ def format_result(result: dict[str, Any]) -> str:
                     f"{r['images_per_s']:.1f}",
                     f"{r['p50_ms']:.1f}",
                     f"{r['p99_ms']:.1f}",
+                    b.get("certificate") or "",
                 )
             )
     lines += _columns(rows)
+    auto = result.get("auto")
+    if auto:
+        cpu = auto.get("cpu") or {}
+        lines += ["", f"--precision auto picks {auto['chosen'] or 'nothing'}: {auto['why']}"]
+        if cpu:
+            lines.append(f"  CPU {cpu['model']}; flags {', '.join(cpu['flags']) or '-'}; native: "
+                         f"{', '.join(cpu['native']) or 'fp32 only'}")  # fmt: skip
     if "decode" in result:
         d = result["decode"]
         lines += ["", f"decode + resize, {d['workers']} processes"]

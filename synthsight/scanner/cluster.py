@@ -60,10 +60,32 @@ def scan_on_ray(
     spec = read_model_spec(model)
     facts = ModelFacts.of(str(model), spec, opts.threshold)
     session = Session(walker, outs, opts, previous, facts, evidence)
-    session.check()  # a refused --resume costs no cluster start
     with connect(opts.ray) as address:
         plan = plan_actors(address, opts, facts)
-        return session.run(RaySource(plan, opts, facts, evidence))
+        source = RaySource(plan, opts, facts, evidence)
+        session.check(source.describe())  # before any decoding: a refused --resume costs only the cluster's start
+        return session.run(source)
+
+
+def cluster_precision(model: str, asked: str | None, gpu_actors: bool) -> str:
+    """What every inference actor runs: an explicit ``--precision`` as asked; ``auto``, the file as exported.
+
+    A local ``auto`` measures this machine; on a cluster each node measuring for itself could put two
+    precisions in one report, so the driver decides once, from the file.
+    """
+    from synthsight.runtime import model_kind
+    from synthsight.runtime.engine_sidecar import read_sidecar
+    from synthsight.runtime.family import read_props
+    from synthsight.spec import PRECISION_KEY
+
+    if asked not in (None, "", "auto"):
+        return asked
+    kind = model_kind(model)
+    if kind == "onnx":
+        return read_props(model).get(PRECISION_KEY, "fp32")
+    if kind == "engine":
+        return str(read_sidecar(model).get("precision", "fp16"))
+    return "fp16" if gpu_actors else "fp32"  # a bundle: PyTorch's default on the actors' device
 
 
 @contextlib.contextmanager
@@ -150,6 +172,7 @@ class RaySource:
 
     def __init__(self, plan: ActorPlan, opts: Any, facts: ModelFacts, evidence: Any = None):
         self.plan, self.opts, self.facts, self.evidence = plan, opts, facts, evidence
+        self.precision = cluster_precision(facts.path, opts.precision, bool(plan.actor_gpus))
         self.runners: dict[str, dict[str, Any]] = {}
         self.blocks = self.entries = 0
         self.run_id = uuid.uuid4().hex
@@ -160,7 +183,7 @@ class RaySource:
         return {
             "backend": first.get("backend", self.opts.backend),
             "device": first.get("device", self.plan.device),
-            "precision": first.get("precision", self.opts.precision),
+            "precision": first.get("precision", self.precision),
             "decode_workers": None,  # Ray's decode tasks: as many as the cluster has free CPUs
             "decode_worker_deaths": None,
             "gradcam": None,
@@ -237,7 +260,7 @@ class RaySource:
             model=self.facts.path,
             backend=opts.backend,
             device=device,
-            precision=opts.precision,
+            precision=self.precision,
             batch_size=opts.batch_size,
             threads=plan.threads,
         )

@@ -3,8 +3,9 @@
 A CSV or JSONL report holds records only, so ``REPORT.manifest.json`` next to it says which model,
 threshold and preprocessing produced them, for every run that wrote to it (an audit trail for
 resumed scans). It is written when a scan starts (status ``running``) and rewritten when it ends.
-``--resume`` refuses to append to a report whose manifest names another model file, threshold or
-preprocessing: such a report would hold verdicts that no single model gave.
+``--resume`` refuses to append to a report whose manifest names another model file, precision,
+threshold or preprocessing: such a report would hold verdicts that no single model gave (an INT8 or
+bf16 run of the same model is another model for this purpose).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ SHARD_IDENTITY = "shard (--shard K/N)"
 # What must be equal for earlier records to stand beside new ones.
 IDENTITY = (
     ("model sha256", lambda m: (m.get("model") or {}).get("sha256")),
+    ("precision", lambda m: m.get("precision")),
     ("threshold", lambda m: m.get("threshold")),
     ("preprocessing", lambda m: m.get("preprocess")),
     ("classes", lambda m: m.get("classes")),
@@ -60,9 +62,9 @@ def check_resumable(report: Path, earlier: dict[str, Any] | None, now: dict[str,
     before = earlier.get("model") or {}
     raise UsageError(
         f"--resume: {report} was written by {before.get('path') or 'another model'} "
-        f"(sha256 {str(before.get('sha256'))[:12]}, threshold {earlier.get('threshold')}); "
-        f"this run differs in {', '.join(differ)}: resume with the same model, --threshold and --shard, "
-        "or write a new report (another --out, or --overwrite)"
+        f"(sha256 {str(before.get('sha256'))[:12]}, precision {earlier.get('precision')}, threshold "
+        f"{earlier.get('threshold')}); this run differs in {', '.join(differ)}: resume with the same model, "
+        "--precision, --threshold and --shard, or write a new report (another --out, or --overwrite)"
     )
 
 

@@ -8,6 +8,7 @@ resume and stop flag live in session.py, shared with the Ray source (cluster.py,
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -98,11 +99,13 @@ def scan(paths: list[str], model: str | Path | Backend, outputs: list[str | Path
     cam = _gradcam(model, opts)
     cores = plan_cores(opts.workers, opts.threads)
     backend, owned = _open(model, opts, cores)
+    _say_precision(backend, opts.quiet)
     try:
         facts = ModelFacts.of(str(getattr(backend, "source", "") or ""), backend.model_spec, opts.threshold)
         session = Session(walker, outs, opts, previous, facts, evidence)
-        session.check()
-        return session.run(_LocalSource(backend, opts, cam, cores, facts.threshold, evidence))
+        source = _LocalSource(backend, opts, cam, cores, facts.threshold, evidence)
+        session.check(source.describe())
+        return session.run(source)
     finally:
         if owned:
             backend.close()
@@ -133,6 +136,24 @@ def _open(model: str | Path | Backend, opts: ScanOptions, cores: CorePlan) -> tu
     return open_backend(str(model), threads=cores.threads, **kwargs), True
 
 
+def _say_precision(backend: Backend, quiet: bool) -> None:
+    """One line on stderr: what runtime.precision chose and why; its warning even with --quiet."""
+    choice = backend.selection
+    if choice and not quiet:
+        print(f"precision {choice['asked']}: {choice['chosen']} ({choice['why']})", file=sys.stderr)
+    if backend.warning:
+        print(backend.warning, file=sys.stderr)
+
+
+def _say_precision(backend: Backend, quiet: bool) -> None:
+    """One line on stderr: what runtime.precision chose and why; its warning even with --quiet."""
+    choice = backend.selection
+    if choice and not quiet:
+        print(f"precision {choice['asked']}: {choice['chosen']} ({choice['why']})", file=sys.stderr)
+    if backend.warning:
+        print(backend.warning, file=sys.stderr)
+
+
 def _gradcam(model: str | Path | Backend, opts: ScanOptions):
     if not opts.gradcam_dir or opts.gradcam_for == "none":
         return None
@@ -157,6 +178,8 @@ class _LocalSource:
             "backend": b.name,
             "device": b.device,
             "precision": b.precision,
+            "certificate": b.certificate,
+            "precision_choice": b.selection,
             "decode_workers": self.workers,
             "decode_worker_deaths": getattr(self.pool, "deaths", 0),
             "gradcam": self.cam.describe() if self.cam else None,

@@ -33,6 +33,7 @@ from synthsight.scanner.record import (
 
 __all__ = ["COLUMNS", "DETAIL_FIELDS", "VERDICTS", "Record", "decode_path", "encode_path", "mtime_text"]
 
+
 def _csv_safe(value: Any) -> str:
     if value is None:
         return ""

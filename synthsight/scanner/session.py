@@ -176,9 +176,9 @@ class Session:
     def images(self) -> int:
         return self.counts["ai"] + self.counts["real"]
 
-    def check(self) -> None:
+    def check(self, how: dict[str, Any] | None = None) -> None:
         """Refuse to resume a report made by another model, threshold, preprocessing or shard."""
-        manifest = self._manifest({}, 0.0, status="running")
+        manifest = self._manifest(how or {}, 0.0, status="running")  # how: the source's backend and precision
         for out in self._stream_outs():
             earlier = manifests.read_manifest(out) if self.opts.resume and out.exists() else None
             manifests.check_resumable(out, earlier, manifest)

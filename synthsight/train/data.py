@@ -1,12 +1,7 @@
 """Find labelled images in the folder layouts users already have, check they decode, serve them.
 
-Layouts (class folders are matched by alias through :func:`synthsight.spec.canonical_class`):
-
-- ``ROOT/{train,val}/{ai,nature}``          GenImage (``validation``/``valid`` also accepted)
-- ``ROOT/{train,test}/{fake,real}``         Kaggle style: ``test`` serves as validation when there is no ``val``
-- ``ROOT/<generator>/.../{train,val}/...``  a parent of several generator roots (GenImage per-generator
-                                            folders, up to 3 levels deep); each sample keeps its generator name
-- ``ROOT/{ai,real}``                        no split: a seeded, stratified 90/10 train/val split
+The layouts and the seeded train/val split live in :mod:`synthsight.datalayout` (the export finds
+the same split there to calibrate and certify reduced precisions).
 
 Every candidate file is decoded once with :func:`synthsight.preprocess.decode` (the same call the
 dataset makes), in parallel for large sets. Files that fail are listed with their reason and
@@ -26,25 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
+from synthsight.datalayout import CLASSES, Sample, find_samples
 from synthsight.errors import DecodeError, UsageError
-from synthsight.formats import IMAGE_EXTENSIONS
 from synthsight.preprocess import DEFAULT_MAX_PIXELS, PreprocessSpec, decode
 from synthsight.runtime.base import usable_cores
-from synthsight.spec import AI_CLASS, REAL_CLASS, canonical_class
 
-CLASSES = [AI_CLASS, REAL_CLASS]  # logit order, as ModelSpec's default
-TRAIN_DIRS = ("train", "training")
-VAL_DIRS = ("val", "validation", "valid", "test")  # first found wins
-MAX_DEPTH = 3
 PARALLEL_FROM = 256  # below this, a process pool costs more than it saves
 DEFAULT_CACHE_BYTES = 1 << 30
-
-
-@dataclass(frozen=True)
-class Sample:
-    path: str
-    label: int  # index into CLASSES
-    generator: str = ""
 
 
 @dataclass
@@ -116,7 +99,7 @@ def discover(
     base = Path(root)
     if not base.is_dir():
         raise UsageError(f"data folder not found: {base}")
-    layout, train, val, ignored = _find_samples(base, seed, val_fraction)
+    layout, train, val, ignored = find_samples(base, seed, val_fraction)
     if not train and not val:
         raise UsageError(
             f"{base}: no class folders found (expected e.g. train/ai + train/nature, train/fake + train/real, "
@@ -143,116 +126,6 @@ def _sample(samples: list[Sample], n: int, seed: int, split: str) -> list[Sample
         rng = random.Random(f"{seed}:{split}:{generator}:{label}")
         keep.update(members if len(members) <= n else rng.sample(members, n))
     return [s for i, s in enumerate(samples) if i in keep]
-
-
-def _find_samples(base: Path, seed: int, val_fraction: float):
-    split = _split_dirs(base)
-    if split:
-        return "split", *_from_split(base, split, ""), _unknown(base, split)
-    if _class_dirs(base):
-        train, val, ignored = _from_unsplit(base, "", seed, val_fraction)
-        return "unsplit-90/10", train, val, ignored
-    roots = _generator_roots(base)
-    train, val, ignored = [], [], []
-    for gen_root in roots:
-        name = gen_root.relative_to(base).parts[0]
-        split = _split_dirs(gen_root)
-        if split:
-            t, v = _from_split(gen_root, split, name)
-            ignored += _unknown(gen_root, split)
-        else:
-            t, v, ign = _from_unsplit(gen_root, name, seed, val_fraction)
-            ignored += ign
-        train += t
-        val += v
-    return "generators", train, val, ignored
-
-
-def _split_dirs(folder: Path) -> dict[str, Path]:
-    """{"train": dir, "val": dir} when ``folder`` has a train split holding class folders."""
-    children = {p.name.lower(): p for p in _subdirs(folder)}
-    found = {}
-    train = next((children[n] for n in TRAIN_DIRS if n in children), None)
-    if train is not None and _class_dirs(train):
-        found["train"] = train
-        val = next((children[n] for n in VAL_DIRS if n in children and _class_dirs(children[n])), None)
-        if val is not None:
-            found["val"] = val
-    return found
-
-
-def _class_dirs(folder: Path) -> dict[Path, int]:
-    out = {}
-    for sub in _subdirs(folder):
-        name = canonical_class(sub.name)
-        if name is not None:
-            out[sub] = CLASSES.index(name)
-    return out
-
-
-def _subdirs(folder: Path) -> list[Path]:
-    try:
-        return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-    except OSError:
-        return []
-
-
-def _unknown(folder: Path, split: dict[str, Path]) -> list[str]:
-    ignored = [str(p) for p in _subdirs(folder) if p not in split.values()]
-    for d in split.values():
-        ignored += [str(p) for p in _subdirs(d) if canonical_class(p.name) is None]
-    return ignored
-
-
-def _files(folder: Path) -> list[Path]:
-    out = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        out += [Path(dirpath) / f for f in sorted(filenames) if Path(f).suffix.lower() in IMAGE_EXTENSIONS]
-    return out
-
-
-def _from_split(root: Path, split: dict[str, Path], generator: str) -> tuple[list[Sample], list[Sample]]:
-    parts = []
-    for key in ("train", "val"):
-        folder = split.get(key)
-        samples = []
-        if folder is not None:
-            for class_dir, label in _class_dirs(folder).items():
-                samples += [Sample(str(p), label, generator) for p in _files(class_dir)]
-        parts.append(samples)
-    return parts[0], parts[1]
-
-
-def _from_unsplit(root: Path, generator: str, seed: int, val_fraction: float):
-    """Seeded stratified split: per class, shuffle and put ``val_fraction`` (at least one) in val."""
-    train, val = [], []
-    classes = _class_dirs(root)
-    rng = random.Random(f"{seed}:{generator}")
-    for class_dir, label in classes.items():
-        samples = [Sample(str(p), label, generator) for p in _files(class_dir)]
-        rng.shuffle(samples)
-        # val_fraction 0 keeps everything in one list (evaluation of an unsplit folder)
-        n_val = max(1, round(len(samples) * val_fraction)) if len(samples) > 1 and val_fraction > 0 else 0
-        val += samples[:n_val]
-        train += samples[n_val:]
-    ignored = [str(p) for p in _subdirs(root) if p not in classes]
-    return train, val, ignored
-
-
-def _generator_roots(base: Path) -> list[Path]:
-    """Folders under ``base`` (up to MAX_DEPTH levels) that are datasets by themselves."""
-    roots, frontier = [], [base]
-    for _ in range(MAX_DEPTH):
-        nxt = []
-        for folder in frontier:
-            for sub in _subdirs(folder):
-                if _split_dirs(sub) or _class_dirs(sub):
-                    roots.append(sub)
-                else:
-                    nxt.append(sub)
-        frontier = nxt
-    return roots
 
 
 def _check_one(args: tuple[str, PreprocessSpec, int, bool]) -> tuple[str, np.ndarray | None, str]:

@@ -105,7 +105,7 @@ def _open_model(config: EvalConfig) -> tuple[Callable[[np.ndarray], np.ndarray],
         from synthsight.runtime import open_backend
     except ImportError:
         raise ModelFileError(f"{config.model}: eval takes a model bundle directory") from None
-    backend = open_backend(config.model, device=config.device)
+    backend = open_backend(config.model, device=config.device, precision=None)  # the file as exported
     return backend.infer, backend.model_spec, backend.close
 
 
