@@ -115,7 +115,7 @@ def contenders(bundle: Path, onnx: list[Path], engines: list[Path], cache: Path,
 def sweep(openers: dict, batch_sizes: tuple[int, ...], seconds: float, rows: tuple[str, ...]) -> dict:
     import numpy as np
 
-    from synthsight.scanner.benchmark import measure_latency
+    from synthsight.bench.timing import measure_latency
 
     pixels = np.random.default_rng(0).integers(0, 256, (max(batch_sizes), SIZE, SIZE, 3), dtype=np.uint8)
     results: dict[str, dict] = {}

@@ -62,7 +62,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 
 
 def machine() -> dict:
-    from synthsight.scanner.benchmark import machine_info
+    from synthsight.bench.machine import machine_info
 
     return machine_info()
 
@@ -85,7 +85,7 @@ def emit(markdown: str, data: dict, json_path: Path | None) -> None:
 
 def ensure_image(path: Path, width: int, height: int, seed: int, quality: int = 90) -> Path:
     """Generate a photo-like ``path`` (JPEG or PNG by suffix) once; later runs reuse it."""
-    from synthsight.scanner.benchmark import save_photo_like
+    from synthsight.bench.images import save_photo_like
 
     if path.exists():
         return path

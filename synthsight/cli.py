@@ -22,7 +22,7 @@ COMMANDS = {
     "explain": "synthsight.scanner.commands:explain",
     "merge": "synthsight.scanner.commands:merge",
     "report": "synthsight.review.commands:report",
-    "bench": "synthsight.scanner.benchmark:bench",
+    "bench": "synthsight.bench.commands:bench",
 }
 
 

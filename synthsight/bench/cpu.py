@@ -1,7 +1,6 @@
 """The CPU-precision part of `synthsight bench`: which rows an export family brings, what `auto` picks.
 
-Kept apart from :mod:`synthsight.scanner.benchmark` so that the benchmark command stays one table of
-measurements; these helpers only know :mod:`synthsight.runtime.precision`.
+These helpers only know :mod:`synthsight.runtime.precision`.
 """
 
 from __future__ import annotations
