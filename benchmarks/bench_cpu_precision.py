@@ -154,7 +154,7 @@ def inference(onnx: Path, batches: list[int], rounds: int) -> tuple[list[dict], 
             opened.append((option, open_option(option, threads=threads)))
         except SynthsightError as exc:
             skipped.append(f"{option.label}: {exc}")
-    size = opened[0][1].spec.size
+    size = opened[0][1].preprocess.size
     pixels = np.random.default_rng(0).integers(0, 256, (max(batches), size, size, 3), dtype=np.uint8)
     rates: dict[tuple[str, int], list[float]] = {}
     try:

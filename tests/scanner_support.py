@@ -49,6 +49,15 @@ def image_bytes(fmt: str, w: int, h: int, seed: int) -> bytes:
     return buf.getvalue()
 
 
+def random_pngs(folder: Path, n: int, size: tuple[int, int] = (96, 80), seed: int = 0) -> Path:
+    """``n`` noise PNGs of ``size`` (w, h) named 00.png, 01.png, ... in a new ``folder``."""
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).save(folder / f"{i:02d}.png")
+    return folder
+
+
 def make_tree(root: Path, n_images: int = 900) -> dict[str, str]:
     """Build a tree under ``root``; returns {path: expected} with expected in ok|error|skipped|ignored."""
     expected: dict[str, str] = {}

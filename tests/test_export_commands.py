@@ -10,12 +10,12 @@ import onnx
 import pytest
 
 from synthsight.errors import BackendUnavailable
-from synthsight.export.tensorrt import require_tensorrt
+from synthsight.export.tensorrt import require_builder
 
 
 def _trt_missing() -> bool:
     try:
-        require_tensorrt()
+        require_builder()
     except BackendUnavailable:
         return True
     return False

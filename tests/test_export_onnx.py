@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from synthsight.errors import UsageError
-from synthsight.export.onnx import export_onnx, read_spec, write_spec
+from synthsight.export.onnx import embed_spec, embedded_spec, export_onnx
 from synthsight.model import load_bundle
 from synthsight.preprocess import load_image
 
@@ -47,7 +47,7 @@ def test_graph_contract(onnx_path, tiny_model):
     assert ops.count("LayerNormalization") >= 1, "LayerNorm was decomposed"
     assert "ReduceMean" not in ops and "Pow" not in ops
     assert all(n.domain in ("", "ai.onnx") for n in proto.graph.node), "non-standard ops would break TensorRT"
-    assert read_spec(onnx_path).to_dict() == tiny_model[1].to_dict()
+    assert embedded_spec(onnx_path).to_dict() == tiny_model[1].to_dict()
 
 
 @pytest.mark.parametrize("batch", [1, 7, 64])
@@ -69,13 +69,13 @@ def test_preprocess_output_goes_straight_in(onnx_path, tiny_model, tmp_path):
     np.testing.assert_allclose(got, _torch_logits(tiny_model[0], pixels), atol=1e-4, rtol=0)
 
 
-def test_write_spec_round_trip(onnx_path, tiny_model, tmp_path):
+def test_embed_spec_round_trip(onnx_path, tiny_model, tmp_path):
     copy = tmp_path / "m.onnx"
     copy.write_bytes(onnx_path.read_bytes())
     spec = tiny_model[1]
     changed = type(spec).from_dict({**spec.to_dict(), "metrics": {"parity": {"n": 3}}})
-    write_spec(copy, changed)
-    assert read_spec(copy).metrics == {"parity": {"n": 3}}
+    embed_spec(copy, changed)
+    assert embedded_spec(copy).metrics == {"parity": {"n": 3}}
     assert _session(copy).run(None, {"pixels": np.zeros((1, 64, 64, 3), np.uint8)})[0].shape == (1, 2)
 
 

@@ -7,12 +7,12 @@ import json
 import pytest
 
 from synthsight.errors import BackendUnavailable, UsageError
-from synthsight.export.tensorrt import EngineConfig, build_engine, require_tensorrt
+from synthsight.export.tensorrt import EngineConfig, build_engine, require_builder
 
 
 def _trt_missing() -> str | None:
     try:
-        require_tensorrt()
+        require_builder()
     except BackendUnavailable as exc:
         return str(exc)
     return None
@@ -69,7 +69,7 @@ def fake_trt(monkeypatch):
     def install(**fields):
         behaviour = Behaviour(**fields)
         trt = FakeTensorRT(behaviour)
-        monkeypatch.setattr(export_trt, "require_tensorrt", lambda: trt)
+        monkeypatch.setattr(export_trt, "require_builder", lambda: trt)
         monkeypatch.setattr(export_trt, "_gpu_identity", lambda: ("NVIDIA H200", (9, 0)))
         return behaviour
 

@@ -124,8 +124,18 @@ def test_a_driver_older_than_torchs_cuda_is_named():
 # ---- the Makefile: the preflight comes first, nothing is installed before it -------------------------
 
 
+def _quiet_make_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for a make the test runs itself: under `make test` it would be a sub-make that
+    inherits MAKEFLAGS and MAKELEVEL and prints "Entering directory" lines."""
+    env = dict(os.environ if env is None else env)
+    for name in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES"):
+        env.pop(name, None)
+    return env
+
+
 def _make_n(*args: str) -> list[str]:
-    done = subprocess.run(["make", "-n", "gpu-check", *args], cwd=REPO, capture_output=True, text=True, timeout=60)
+    command = ["make", "--no-print-directory", "-n", "gpu-check", *args]
+    done = subprocess.run(command, cwd=REPO, env=_quiet_make_env(), capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     return done.stdout.splitlines()
 
@@ -164,11 +174,10 @@ def test_make_gpu_check_without_a_gpu_stops_within_a_minute_and_installs_nothing
         shutil.copy(REPO / "synthsight" / name, copy / "synthsight" / name)
     bin_dir = _bin(tmp_path, None)
     (bin_dir / "make").symlink_to(shutil.which("make"))
-    env = {**os.environ, "PATH": str(bin_dir), "PIP_NO_INDEX": "1"}  # belt and braces: no registry either
-    env.pop("MAKEFLAGS", None)
+    env = _quiet_make_env({**os.environ, "PATH": str(bin_dir), "PIP_NO_INDEX": "1"})  # no registry either
     start = time.monotonic()
     done = subprocess.run(
-        ["make", "gpu-check", f"PYTHON={sys.executable} -S"],
+        ["make", "--no-print-directory", "gpu-check", f"PYTHON={sys.executable} -S"],
         cwd=copy,
         env=env,
         capture_output=True,

@@ -22,7 +22,7 @@ def test_bundle_dir_and_safetensors_pair_open_on_torch(tiny_bundle, tmp_path):
     with open_backend(tiny_bundle) as backend:
         assert isinstance(backend, Backend)
         assert (backend.name, backend.classes, backend.positive_index) == ("torch", ["ai", "real"], 0)
-        assert backend.spec.size == 64 and backend.input_shape == (64, 64, 3)
+        assert backend.preprocess.size == 64 and backend.input_shape == (64, 64, 3)
     pair = tmp_path / "detector.safetensors"
     shutil.copy(tiny_bundle / "model.safetensors", pair)
     shutil.copy(tiny_bundle / "model.json", tmp_path / "detector.json")

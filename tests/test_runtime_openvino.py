@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import gc
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -98,3 +102,39 @@ def test_gpu_and_fp16_files_are_refused_in_one_line(tiny_onnx):
         OpenVinoBackend(tiny_onnx["onnx"], device="cuda")
     with pytest.raises(UsageError, match="fp16 file"):
         open_backend(tiny_onnx["fp16"], backend="openvino")
+
+
+OVERLAPPING_BACKENDS_THEN_CTRL_C = """
+import gc, os, signal, sys
+from synthsight.runtime.openvino import OpenVinoBackend
+a = OpenVinoBackend(sys.argv[1], threads=1)
+b = OpenVinoBackend(sys.argv[1], threads=1)  # as `--precision auto` times its options side by side
+a.close(); del a; gc.collect()
+b.close(); del b; gc.collect()
+try:
+    os.kill(os.getpid(), signal.SIGINT)
+except KeyboardInterrupt:
+    print("stopped cleanly")
+"""
+
+
+def test_ctrl_c_after_two_openvino_backends_is_a_clean_stop_not_a_crash(tiny_onnx, tmp_path):
+    # OpenVINO's CPU plugin left the thread an unmapped signal stack (signal_stack.py): SIGSEGV on Ctrl-C.
+    script = tmp_path / "two_backends.py"
+    script.write_text(OVERLAPPING_BACKENDS_THEN_CTRL_C)
+    done = subprocess.run(
+        [sys.executable, str(script), str(tiny_onnx["onnx"])], capture_output=True, text=True, timeout=300
+    )
+    assert (done.returncode, done.stdout.strip()) == (0, "stopped cleanly"), done.stderr[-2000:]
+
+
+def test_an_openvino_backend_leaves_this_threads_signal_stack_as_it_found_it(tiny_onnx):
+    from synthsight.runtime import signal_stack
+
+    before = signal_stack.current()
+    a, b = OpenVinoBackend(tiny_onnx["onnx"], threads=1), OpenVinoBackend(tiny_onnx["onnx"], threads=1)
+    a.infer(_pixels(1))
+    a.close(), b.close()
+    del a, b
+    gc.collect()
+    assert signal_stack.current() == before

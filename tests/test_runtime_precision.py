@@ -14,9 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
+from scanner_support import random_pngs
 
 from synthsight.errors import UsageError
 from synthsight.runtime import open_backend
@@ -195,11 +194,11 @@ def test_auto_measures_once_then_reads_the_cache(reduced_export, tmp_path, monke
 
 
 def test_a_stale_int8_file_is_never_mixed_in(reduced_export, tmp_path):
-    from synthsight.export.onnx import read_spec, write_spec
+    from synthsight.export.onnx import embed_spec, embedded_spec
 
     for name in ("model.onnx", "model.int8.onnx"):
         shutil.copy(reduced_export["dir"] / name, tmp_path / name)
-    write_spec(tmp_path / "model.onnx", read_spec(tmp_path / "model.onnx"))  # "re-exported": new bytes
+    embed_spec(tmp_path / "model.onnx", embedded_spec(tmp_path / "model.onnx"))  # "re-exported": new bytes
     fam = family(tmp_path / "model.onnx")
     assert fam.int8 is None and "was made from another model.onnx" in fam.notes[0]
     assert all(o.precision != "int8" for o in options(fam))
@@ -216,9 +215,4 @@ def test_passes_gate_bounds():
 
 @pytest.fixture
 def tiny_image_dir(tmp_path) -> Path:
-    folder = tmp_path / "images"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(5):
-        Image.fromarray(rng.integers(0, 256, (80, 96, 3), dtype=np.uint8)).save(folder / f"{i}.png")
-    return folder
+    return random_pngs(tmp_path / "images", 5)

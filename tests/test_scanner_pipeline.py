@@ -74,7 +74,7 @@ def test_scan_verdicts_equal_the_backend_run_directly(tree, backend, tmp_path):
     out = tmp_path / "r.jsonl"
     scan(good, backend, [out], workers=2, batch_size=8, quiet=True)
     recs = records_by_path(read_records(out)[0])
-    pixels = np.stack([decode(p, backend.spec).pixels for p in good])
+    pixels = np.stack([decode(p, backend.preprocess).pixels for p in good])
     scores = scores_from_logits(backend.infer(pixels), backend.positive_index)
     threshold = backend.model_spec.threshold
     for path, score in zip(good, scores, strict=True):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -102,3 +104,16 @@ def test_a_file_that_hangs_a_worker_times_out_and_the_scan_goes_on(tmp_path: Pat
             pool.release(batch)
     assert len(records) == 13 and all(len(v) == 1 for v in records.values()), "every file exactly once"
     assert records["m-huge.jpg"][0].startswith("timed-out: decode took longer than 0.25 s"), records["m-huge.jpg"]
+
+
+def test_a_script_without_a_main_guard_is_told_what_to_change(small_tree: Path, tiny_onnx, tmp_path: Path):
+    # Each decode process imports the caller's __main__ (forkserver): an unguarded script scans again in it.
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "from synthsight.scanner import scan\n"
+        f"scan([{str(small_tree)!r}], {str(tiny_onnx['onnx'])!r}, [{str(tmp_path / 'v.csv')!r}],"
+        " workers=1, quiet=True)\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    assert 'must do so under `if __name__ == "__main__":`' in done.stderr.strip().splitlines()[-1]

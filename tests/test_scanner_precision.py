@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
-from PIL import Image
+from scanner_support import random_pngs
 
 from synthsight.errors import UsageError
 from synthsight.scanner import scan
@@ -17,12 +16,7 @@ pytest.importorskip("openvino", reason="openvino is not installed")
 
 @pytest.fixture
 def images(tmp_path):
-    folder = tmp_path / "images"
-    folder.mkdir()
-    rng = np.random.default_rng(3)
-    for i in range(6):
-        Image.fromarray(rng.integers(0, 256, (70, 90, 3), dtype=np.uint8)).save(folder / f"{i:02d}.png")
-    return folder
+    return random_pngs(tmp_path / "images", 6, size=(90, 70), seed=3)
 
 
 def _manifests(outs):

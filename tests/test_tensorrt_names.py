@@ -130,7 +130,7 @@ def test_the_build_path_touches_only_tensorrt_11_4_names(monkeypatch, tiny_onnx,
     touched: set[str] = set()
     for behaviour in (Behaviour(), Behaviour(version="10.12.0.36", accept_cache=False), Behaviour(parse_ok=False)):
         trt = FakeTensorRT(behaviour)
-        monkeypatch.setattr(export_trt, "require_tensorrt", lambda trt=trt: trt)
+        monkeypatch.setattr(export_trt, "require_builder", lambda trt=trt: trt)
         monkeypatch.setattr(export_trt, "_gpu_identity", lambda: ("NVIDIA H200", (9, 0)))
         cache = tmp_path / "timing.cache"
         cache.write_bytes(b"old cache")

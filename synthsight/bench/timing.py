@@ -65,7 +65,7 @@ def time_backend(
     with backend:
         row.update(backend.describe())
         row["certificate"] = certificate_cell(backend)
-        spec = backend.spec
+        spec = backend.preprocess
         pool = _decoded(files[: max(batch_sizes)], spec)
         row["batches"] = []
         for batch_size in batch_sizes:

@@ -96,7 +96,7 @@ def set_props(proto, values: dict[str, str]) -> None:
         entry.key, entry.value = key, value
 
 
-def read_spec(path: str | Path) -> ModelSpec:
+def embedded_spec(path: str | Path) -> ModelSpec:
     """The ModelSpec embedded in an ONNX file exported by synthsight (weights are not loaded)."""
     import onnx
 
@@ -107,7 +107,7 @@ def read_spec(path: str | Path) -> ModelSpec:
     return ModelSpec.from_onnx_metadata({p.key: p.value for p in proto.metadata_props})
 
 
-def write_spec(path: str | Path, spec: ModelSpec) -> None:
+def embed_spec(path: str | Path, spec: ModelSpec) -> None:
     """Rewrite the spec embedded in an existing ONNX file (e.g. to add parity figures)."""
     import onnx
 

@@ -63,9 +63,9 @@ def export_model(config: ExportConfig, echo: Callable[[str], None] = print) -> E
     result = ExportResult()
     if "engine" in wanted:
         try:
-            from synthsight.export.tensorrt import require_tensorrt
+            from synthsight.export.tensorrt import require_builder
 
-            require_tensorrt()
+            require_builder()
         except BackendUnavailable as exc:
             if config.format == "engine":
                 raise
@@ -164,6 +164,6 @@ def _store_parity(fmt: str, path: Path, spec: ModelSpec, parity: verify.Parity) 
 
         update_sidecar_spec(path, stored)
     else:
-        from synthsight.export.onnx import write_spec
+        from synthsight.export.onnx import embed_spec
 
-        write_spec(path, stored)
+        embed_spec(path, stored)

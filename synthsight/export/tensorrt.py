@@ -5,7 +5,7 @@ Written against the TensorRT 10.12+ / 11.x Python API. Precision comes from the 
 ``NetworkDefinitionCreationFlag.STRONGLY_TYPED`` on 10.x, always on in 11.x (where the flag is
 deprecated and ignored, so it is not passed) - and no precision builder flag is used
 (``BuilderFlag.FP16`` was removed in 11.0). ``tensorrt`` is imported lazily: without it, or
-without a CUDA GPU, :func:`require_tensorrt` raises BackendUnavailable naming what is missing.
+without a CUDA GPU, :func:`require_builder` raises BackendUnavailable naming what is missing.
 
 Every TensorRT name used here is checked against the names in the TensorRT 11.4 bindings by
 tests/test_tensorrt_names.py, so a misspelt call fails on a CPU machine, not on the first GPU.
@@ -41,7 +41,7 @@ class EngineConfig:
             raise UsageError(f"--workspace must be positive, got {self.workspace_gb} GB")
 
 
-def require_tensorrt():
+def require_builder():
     """The ``tensorrt`` module and the CUDA device name, or BackendUnavailable saying what is missing."""
     try:
         import tensorrt as trt
@@ -75,7 +75,7 @@ def build_engine(
     The engine is written first, then its sidecar, then the timing cache: a timing cache that
     cannot be written costs the next build some minutes, never this engine.
     """
-    trt = require_tensorrt()
+    trt = require_builder()
     logger = _make_logger(trt)
     builder = trt.Builder(logger)
     network = builder.create_network(_network_flags(trt))

@@ -122,7 +122,8 @@ class Backend(ABC):
         self._closed = False
 
     @property
-    def spec(self) -> PreprocessSpec:
+    def preprocess(self) -> PreprocessSpec:
+        """How pixels must be made for this model (``model_spec.preprocess``)."""
         return self.model_spec.preprocess
 
     @property
@@ -135,7 +136,7 @@ class Backend(ABC):
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
-        s = self.spec.size
+        s = self.preprocess.size
         return (s, s, 3)
 
     def check_input(self, pixels: np.ndarray) -> np.ndarray:

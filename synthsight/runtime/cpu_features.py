@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from synthsight.runtime import signal_stack
+
 DISABLE_ENV = "SYNTHSIGHT_CPU_DISABLE"
 # precision -> the flags of which any one makes it native, strongest first
 NATIVE_FLAGS: dict[str, tuple[str, ...]] = {
@@ -123,7 +125,8 @@ def _openvino_flags() -> frozenset[str]:
     try:
         import openvino as ov
 
-        caps = set(ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+        with signal_stack.kept():
+            caps = set(ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
     except Exception:  # openvino missing or unable to see a CPU: nothing is assumed native
         return frozenset()
     return frozenset({"avx512_bf16"} if "BF16" in caps else set())

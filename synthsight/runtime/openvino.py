@@ -28,6 +28,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from synthsight.errors import BackendUnavailable, ModelFileError, UsageError
+from synthsight.runtime import signal_stack
 from synthsight.runtime.base import Backend, parse_device, usable_cores
 from synthsight.runtime.cpu_features import CpuFeatures, here
 from synthsight.spec import INPUT_NAME, OUTPUT_NAME, PRECISION_KEY, ModelSpec
@@ -78,6 +79,10 @@ class OpenVinoBackend(Backend):
         threads: int | None = None,
         features: CpuFeatures | None = None,
     ):
+        with signal_stack.kept():  # OpenVINO's CPU plugin would leave this thread a stack it unmaps later
+            self._open(path, device, precision, max_batch, threads, features)
+
+    def _open(self, path, device, precision, max_batch, threads, features) -> None:
         wanted = parse_device(device)
         if wanted.kind == "cuda":
             raise BackendUnavailable(f"--device {wanted}: synthsight runs OpenVINO on the CPU only (use --device cpu)")

@@ -198,7 +198,7 @@ def explain(
 
     cam = GradCam(resolve_bundle(model), layer, None)
     with open_backend(str(model), **backend_options) as backend:
-        decoded = decode(image, backend.spec)
+        decoded = decode(image, backend.preprocess)
         score = float(backend.scores(decoded.pixels[None])[0])
         threshold = backend.model_spec.threshold
     verdict = "ai" if score >= threshold else "real"

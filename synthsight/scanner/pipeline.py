@@ -145,15 +145,6 @@ def _say_precision(backend: Backend, quiet: bool) -> None:
         print(backend.warning, file=sys.stderr)
 
 
-def _say_precision(backend: Backend, quiet: bool) -> None:
-    """One line on stderr: what runtime.precision chose and why; its warning even with --quiet."""
-    choice = backend.selection
-    if choice and not quiet:
-        print(f"precision {choice['asked']}: {choice['chosen']} ({choice['why']})", file=sys.stderr)
-    if backend.warning:
-        print(backend.warning, file=sys.stderr)
-
-
 def _gradcam(model: str | Path | Backend, opts: ScanOptions):
     if not opts.gradcam_dir or opts.gradcam_for == "none":
         return None
@@ -187,7 +178,7 @@ class _LocalSource:
 
     def records(self, entries: Iterator[Entry], stop: StopFlag) -> Iterator[list[Record]]:
         opts = self.opts
-        read = read_options(self.backend.spec, opts, self.evidence)
+        read = read_options(self.backend.preprocess, opts, self.evidence)
         pool = self.pool = DecodePool(entries, read, opts.batch_size, self.workers, decode_timeout=opts.decode_timeout)
         with pool:
             for batch in pool:

@@ -314,7 +314,11 @@ class DecodePool:
             # Died before answering anything: maybe it never started. Give its files one more chance.
             self._startup_deaths += 1
             if self._startup_deaths > MAX_STARTUP_DEATHS:
-                raise SynthsightError(f"decode workers die at startup (exit code {code}); see the messages above")
+                raise SynthsightError(
+                    f"decode workers die at startup (exit code {code}); see the messages above (a script that "
+                    'calls synthsight.scanner.scan must do so under `if __name__ == "__main__":`, because each '
+                    "decode process imports it)"
+                )
         if w.held:
             culprit = w.held[0]
             culprit.attempts += 1
