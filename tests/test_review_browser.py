@@ -206,3 +206,39 @@ def test_an_empty_report_without_manifest_still_gives_a_page(tmp_path):
     assert tree.find_id("count").text == "No record matches these filters (0 in all)."
     assert "no run manifest for empty.csv" in tree.find_id("warnings").text
     assert not [n for n in tree.iter("span") if n.attrs.get("class") == "threshold"]
+
+
+def test_cards_histogram_bars_and_folders_filter_the_table(page, monkeypatch):
+    monkeypatch.setenv("SE_AVOID_STATS", "true")
+    corpus, html = page
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def matching(b):
+        return b.find_element(By.ID, "status").get_attribute("data-matching")
+
+    browser = _driver()
+    try:
+        browser.get(html.as_uri())
+        wait = WebDriverWait(browser, 10)
+        wait.until(lambda b: b.find_element(By.ID, "status").get_attribute("data-state") == "ready")
+        everything = str(len(corpus.records))
+        card = browser.find_element(By.CSS_SELECTOR, '#verdict-cards .card[data-value="ai"]')
+        card.click()  # a card filters the table by its verdict ...
+        wait.until(lambda b: matching(b) == str(sum(r.verdict == "ai" for r in corpus.records)))
+        assert "verdict=ai" in browser.current_url and card.get_attribute("aria-pressed") == "true"
+        assert {e.get_attribute("data-verdict") for e in browser.find_elements(By.CSS_SELECTOR, "#rows tr")} == {"ai"}
+        card.click()  # ... and a second click lifts the filter
+        wait.until(lambda b: matching(b) == everything and "verdict=" not in b.current_url)
+        bins = browser.find_elements(By.CSS_SELECTOR, "#hist .bin")
+        bins[-1].click()  # the highest bar: scores from 1 - 1/len(bins) to 1
+        low = 1 - 1 / len(bins)
+        top = sum(r.score is not None and r.score >= round(low, 2) for r in corpus.records)
+        wait.until(lambda b: f"min={low:.2f}" in b.current_url and matching(b) == str(top))
+        browser.find_element(By.ID, "f-reset").click()
+        wait.until(lambda b: matching(b) == everything)
+        folder = next(b for b in browser.find_elements(By.CSS_SELECTOR, "#folders button") if "folder-b" in b.text)
+        folder.click()  # a folder shows its own files only
+        wait.until(lambda b: matching(b) == str(sum("/folder-b/" in r.path for r in corpus.records)))
+    finally:
+        browser.quit()

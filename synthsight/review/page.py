@@ -226,6 +226,10 @@ def _atomic_write(path: Path, text: str) -> None:
 # ---- the HTML -----------------------------------------------------------------------------------
 
 
+# One inline script (its hash is in the CSP), in this order: each part uses the ones before it.
+SCRIPTS = ("cells.js", "summary.js", "page.js")
+
+
 def _asset(name: str) -> str:
     return (resources.files("synthsight.review") / "static" / name).read_text(encoding="utf-8")
 
@@ -265,7 +269,8 @@ def content_security_policy(script: str, style: str) -> str:
 
 def render(summary: dict, title: str) -> str:
     """The page's HTML: a template whose every inserted value is escaped for where it goes."""
-    script, style, template = _asset("page.js"), _asset("page.css"), _asset("page.html")
+    script = "\n".join(_asset(name) for name in SCRIPTS)
+    style, template = _asset("page.css"), _asset("page.html")
     if "</script" in script.lower() or "</style" in style.lower():
         raise AssertionError("an asset would end its own element")
     title = inert(title, 200)

@@ -1,31 +1,25 @@
-/* synthsight review page. Plain JavaScript, no library, nothing to build.
- * Every value from a report reaches the document through textContent or a checked attribute:
- * this file never parses data as markup, and links are built only from 64-hex media names. */
+/* synthsight review page, part 3 of 3: data loading, the view's state, filters, sorting, the table, wiring.
+ * Plain JavaScript, no library, nothing to build. Every value from a report reaches the document through
+ * textContent or a checked attribute: this file never parses data as markup. */
 "use strict";
 (function () {
   var T0 = performance.now();
   var S = JSON.parse(document.getElementById("summary-data").textContent);
   var BASE = encodeURIComponent(S.folder) + "/";
-  var HEX = /^[0-9a-f]{64}$/;
+  var C = synthsightCells, el = C.el, add = C.add, fmt = C.fmt, cssName = C.cssName;
   var CACHE_CHUNKS = 400;
   var idx = null, view = null, lower = null, renderToken = 0;
   var chunks = new Map(), waiting = {};
   var status = byId("status");
   var state = defaults();
 
+  var cell = C.cells(S, thumbCount);
+  var filters = {
+    set: function (changes) { Object.keys(changes).forEach(function (k) { state[k] = changes[k]; }); state.page = 1; update(); },
+    toggle: function (key, value) { filters.set({ [key]: state[key] === value ? "" : value }); },
+  };
+
   function byId(id) { return document.getElementById(id); }
-  function el(tag, cls, text) {
-    var e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text !== undefined && text !== null) e.textContent = String(text);
-    return e;
-  }
-  function add(parent) {
-    for (var k = 1; k < arguments.length; k++) if (arguments[k]) parent.appendChild(arguments[k]);
-    return parent;
-  }
-  function fmt(n) { return Number(n).toLocaleString("en-US"); }
-  function pct(n, d) { return d ? (100 * n / d).toFixed(n && n * 1000 < d ? 2 : 1) + "%" : ""; }
   function pad5(k) { return ("0000" + k).slice(-5); }
   function defaults() {
     return { verdict: "", prov: "", err: "", q: "", min: "", max: "", sort: "score", dir: "desc", page: 1, size: S.page_size };
@@ -80,134 +74,6 @@
     var h = p.toString();
     try { history.replaceState(null, "", h ? "#" + h : location.pathname + location.search); }
     catch (e) { location.hash = h; }
-  }
-
-  /* ---- summary ---- */
-  function about() {
-    var r0 = S.reports[0] || {}, m = r0.manifest || {}, model = m.model || {}, parts = [];
-    parts.push(fmt(S.total) + " records from " + (S.reports.length === 1 ? r0.name : S.reports.length + " reports"));
-    if (m.started) parts.push("scanned " + m.started.replace("T", " ").replace("+00:00", " UTC"));
-    if (model.path) {
-      parts.push("model " + model.path.split(/[\\/]/).pop() + (model.arch ? " (" + model.arch + ")" : "") +
-        (model.sha256 ? " sha256 " + String(model.sha256).slice(0, 12) + "…" : ""));
-    }
-    if (S.thresholds.length) {
-      parts.push("threshold " + S.thresholds.map(function (t) { return t.toFixed(4); }).join(" / ") +
-        (m.threshold_source ? " (" + m.threshold_source + ")" : ""));
-    }
-    if (m.backend) parts.push([m.backend, m.device, m.precision].filter(Boolean).join(" "));
-    byId("about").textContent = parts.join(" · ");
-    byId("footer").textContent = "Page made " + S.generated.replace("T", " ").replace("+00:00", " UTC") + " by " + S.tool +
-      " from " + S.reports.map(function (r) { return r.path; }).join(", ") + ". Thumbnails: " + fmt(S.thumbs.made) +
-      " (the top " + fmt(S.thumbs.limit) + " judged records, flagged first; --thumbs)." +
-      (S.duplicates ? " " + fmt(S.duplicates) + " identical records held by several reports are shown once." : "");
-    var ul = byId("warnings");
-    S.warnings.forEach(function (w) { ul.appendChild(el("li", "", w)); });
-    ul.hidden = !S.warnings.length;
-  }
-  function cards(box, items, key, label) {
-    box.replaceChildren();
-    items.forEach(function (it) {
-      var b = el("button", "card " + key + "-" + cssName(it[0]) + " tone-" + cssName(String(it[0]).split("-")[0]));
-      b.type = "button";
-      b.setAttribute("data-value", it[0]);
-      b.setAttribute("data-key", key);
-      add(b, el("span", "card-n", fmt(it[1])), el("span", "card-pct", pct(it[1], S.total)),
-        el("span", "card-label", label(it[0])));
-      b.addEventListener("click", function () {
-        state[key] = state[key] === it[0] ? "" : it[0];
-        state.page = 1;
-        update();
-      });
-      box.appendChild(b);
-    });
-  }
-  function cssName(v) { return String(v).toLowerCase().replace(/[^a-z0-9]+/g, "_"); }
-  function verdictLabel(v) {
-    return { ai: "called AI-generated", real: "called real", error: "could not be read", skipped: "skipped (not images)" }[v] || v;
-  }
-  function histogram() {
-    var box = byId("hist"), ai = S.histogram.ai, real = S.histogram.real, n = ai.length, top = 1;
-    for (var k = 0; k < n; k++) top = Math.max(top, ai[k] + real[k]);
-    for (k = 0; k < n; k++) {
-      var lo = k / n, hi = (k + 1) / n, b = el("button", "bin");
-      b.type = "button";
-      b.title = lo.toFixed(2) + "–" + hi.toFixed(2) + ": " + fmt(ai[k]) + " ai, " + fmt(real[k]) + " real";
-      b.setAttribute("aria-label", b.title);
-      var stack = el("span", "stack");
-      [["real", real[k]], ["ai", ai[k]]].forEach(function (part) {
-        if (!part[1]) return;
-        var seg = el("span", "seg seg-" + part[0]);
-        seg.style.height = Math.max(1.5, 100 * part[1] / top) + "%";
-        stack.appendChild(seg);
-      });
-      b.appendChild(stack);
-      b.addEventListener("click", binFilter(lo, hi));
-      box.appendChild(b);
-    }
-    S.thresholds.forEach(function (t) {
-      var line = el("span", "threshold");
-      line.style.left = (100 * t) + "%";
-      line.title = "threshold " + t.toFixed(4);
-      line.appendChild(el("span", "threshold-label", "threshold " + t.toFixed(2)));
-      box.appendChild(line);
-    });
-    var scored = ai.concat(real).reduce(function (a, b) { return a + b; }, 0);
-    byId("hist-legend").textContent = fmt(scored) + " scored files; bar heights are counts (tallest " + fmt(top) +
-      "), orange: called AI-generated, green: called real" + (S.thresholds.length ? "; line: the decision threshold" : "");
-  }
-  function binFilter(lo, hi) {
-    return function () {
-      state.min = lo.toFixed(2); state.max = hi.toFixed(2); state.page = 1;
-      update();
-      byId("filters").scrollIntoView({ block: "start" });
-    };
-  }
-  function folders() {
-    var body = byId("folders").tBodies[0];
-    S.folders.forEach(function (f) {
-      var shown = S.root && (f[0] + "/").indexOf(S.root) === 0 ? f[0].slice(S.root.length) || "." : f[0];
-      var tr = el("tr"), b = el("button", "link", shown);
-      b.type = "button";
-      b.title = "show this folder's files";
-      b.addEventListener("click", function () {
-        state.q = f[0] + (f[0].indexOf("\\") >= 0 && f[0].indexOf("/") < 0 ? "\\" : "/");
-        state.page = 1;
-        update();
-        byId("filters").scrollIntoView({ block: "start" });
-      });
-      add(tr, add(el("td", "folder"), b), el("td", "num", fmt(f[1])), el("td", "num", f[2] ? fmt(f[2]) : "–"),
-        el("td", "num", f[3] ? fmt(f[3]) : "–"));
-      body.appendChild(tr);
-    });
-    byId("folders-note").textContent = (S.folder_count > S.folders.length ?
-      "the " + S.folders.length + " largest of " + fmt(S.folder_count) + " folders" : fmt(S.folder_count) + " folder(s)") +
-      (S.root ? "; paths on this page are shown below " + S.root : "");
-  }
-  function manifests() {
-    var box = byId("manifests");
-    S.reports.forEach(function (r) {
-      add(box, el("h3", "", r.name + " — " + fmt(r.records) + " records"), el("p", "muted mono", r.path));
-      if (!r.manifest) { box.appendChild(el("p", "muted", "no run manifest found for this report")); return; }
-      var table = el("table", "kv"), tb = el("tbody");
-      flatten(r.manifest, "").forEach(function (kv) {
-        var td = el("td", "mono");
-        if (kv[2]) td.appendChild(el("pre", "", kv[1])); else td.textContent = kv[1];
-        add(tb, add(el("tr"), el("th", "", kv[0]), td));
-      });
-      box.appendChild(add(table, tb));
-    });
-  }
-  function flatten(obj, prefix) {
-    var out = [];
-    Object.keys(obj).forEach(function (k) {
-      var v = obj[k], name = prefix + k;
-      if (v && typeof v === "object" && !Array.isArray(v)) out = out.concat(flatten(v, name + "."));
-      else if (Array.isArray(v) && v.some(function (x) { return x && typeof x === "object"; }))
-        out.push([name, JSON.stringify(v, null, 1), true]);
-      else out.push([name, Array.isArray(v) ? v.join(", ") : v === null ? "—" : String(v), false]);
-    });
-    return out;
   }
 
   /* ---- filters, facet counts, sorting ---- */
@@ -332,99 +198,18 @@
     var c = Math.floor(i / S.chunk), d = chunks.get(c)[i - c * S.chunk], verdict = idx.verdicts[idx.v[i]];
     var score = idx.score[i], tr = el("tr", "v-" + cssName(verdict));
     tr.setAttribute("data-verdict", verdict);
-    add(tr, thumbCell(d), pathCell(idx.path[i], d), scoreCell(score, i), add(el("td", "c-verdict"),
-      el("span", "badge verdict-" + cssName(verdict), verdict)), provCell(d), errCell(d), camCell(d), shaCell(d));
+    add(tr, cell.thumb(d), cell.path(idx.path[i], d), cell.score(score, threshold(i)), add(el("td", "c-verdict"),
+      el("span", "badge verdict-" + cssName(verdict), verdict)), cell.prov(d), cell.err(d), cell.cam(d), cell.sha(d));
     return tr;
-  }
-  function thumbCell(d) {
-    var td = el("td", "c-thumb");
-    if (d.t && HEX.test(d.t)) {
-      var img = document.createElement("img");
-      img.alt = "preview";
-      img.decoding = "async";
-      img.addEventListener("load", function () {
-        img.setAttribute("data-loaded", "1");
-        img.setAttribute("data-natural-width", img.naturalWidth);
-        thumbCount();
-      });
-      img.addEventListener("error", function () {
-        img.setAttribute("data-failed", "1");
-        td.replaceChildren(el("span", "ph", "thumbnail missing from " + S.folder + "/thumbs"));
-        thumbCount();
-      });
-      img.src = BASE + "thumbs/" + d.t + ".jpg";
-      td.appendChild(img);
-    } else {
-      td.appendChild(el("span", "ph", d.tn || (d.er ? "no preview: the file could not be read" : "no preview")));
-    }
-    return td;
   }
   function thumbCount() {
     mark("thumbs-loaded", document.querySelectorAll("td.c-thumb img[data-loaded]").length);
     mark("thumbs-failed", document.querySelectorAll("td.c-thumb img[data-failed]").length);
   }
-  function pathCell(path, d) {
-    var td = el("td", "c-path"), cut = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\")) + 1;
-    var from = S.root && path.indexOf(S.root) === 0 && cut >= S.root.length ? S.root.length : 0;
-    var p = add(el("div", "path"), el("span", "dir", path.slice(from, cut)), el("span", "name", path.slice(cut)));
-    p.title = path;
-    td.appendChild(p);
-    var when = d.m ? d.m.replace("T", " ").replace(/\.\d+Z$/, " UTC") : "";
-    var facts = [d.f, d.w && d.ht ? d.w + "×" + d.ht : "", d.b !== undefined ? fmt(d.b) + " bytes" : "", when];
-    td.appendChild(el("div", "facts", facts.filter(Boolean).join(" · ")));
-    if (d.x) td.appendChild(el("div", "facts mono", "exact name (base64): " + d.x));
-    return td;
-  }
-  function scoreCell(score, i) {
-    var td = el("td", "c-score");
-    if (score === null) { td.appendChild(el("span", "muted", "—")); return td; }
-    var bar = el("div", "bar"), fillEl = el("span", "fill"), th = threshold(i);
-    fillEl.style.width = (100 * score).toFixed(1) + "%";
-    bar.appendChild(fillEl);
-    if (th !== null) { var tick = el("span", "tick"); tick.style.left = (100 * th) + "%"; bar.appendChild(tick); }
-    bar.title = "p(ai) " + score.toFixed(6) + (th !== null ? ", threshold " + th.toFixed(4) : "");
-    add(td, el("span", "num", score.toFixed(4)), bar);
-    return td;
-  }
   function threshold(i) {
     var r = S.reports[idx.src ? idx.src[i] : 0];
     return r && typeof r.threshold === "number" ? r.threshold : null;
   }
-  function provCell(d) {
-    var td = el("td", "c-prov");
-    if (d.pv) td.appendChild(el("span", "badge prov tone-" + cssName(d.pv.split("-")[0]), d.pv));
-    if (d.ev) td.appendChild(el("div", "evidence", d.ev));
-    if (d.pd) add(td, add(el("details", "detail"), el("summary", "", "detail"), el("pre", "", d.pd)));
-    return td;
-  }
-  function errCell(d) {
-    var td = el("td", "c-err");
-    if (d.er) td.appendChild(el("div", "error", d.er));
-    if (d.n) td.appendChild(el("div", "facts", d.n));
-    return td;
-  }
-  function camCell(d) {
-    var td = el("td", "c-cam");
-    if (d.g && HEX.test(d.g)) {
-      var a = el("a", "cam"), img = document.createElement("img");
-      a.href = img.src = BASE + "gradcam/" + d.g + ".png";
-      a.target = "_blank";
-      a.rel = "noopener noreferrer";
-      a.title = "Grad-CAM overlay: where the model looked for its verdict (opens the full image)";
-      img.alt = "Grad-CAM overlay";
-      img.decoding = "async";
-      td.appendChild(add(a, img));
-    } else if (d.gn) {
-      td.appendChild(el("span", "facts", d.gn));
-    }
-    return td;
-  }
-  function shaCell(d) {
-    var td = el("td", "c-sha");
-    if (d.h) { var code = el("code", "sha", d.h); code.title = d.h; td.appendChild(code); }
-    return td;
-  }
-
   /* ---- wiring ---- */
   function update(fromHash) {
     if (!idx) return;
@@ -495,16 +280,7 @@
     byId("count").className = "count failed";
   }
 
-  about();
-  cards(byId("verdict-cards"), S.verdicts.filter(function (v) { return v[1] || v[0] === "ai" || v[0] === "real"; }),
-    "verdict", verdictLabel);
-  if (S.provenance.length) {
-    cards(byId("prov-cards"), S.provenance, "prov", function (p) { return "file provenance: " + p; });
-    byId("prov-cards").hidden = false;
-  }
-  histogram();
-  folders();
-  manifests();
+  synthsightSummary.draw(S, filters);
   hideEmptyColumns();
   controls();
   state = readHash();
