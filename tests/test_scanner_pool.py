@@ -117,3 +117,15 @@ def test_a_script_without_a_main_guard_is_told_what_to_change(small_tree: Path, 
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
     assert done.returncode != 0
     assert 'must do so under `if __name__ == "__main__":`' in done.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    ("cores", "workers", "threads", "plan"),
+    [(1, None, None, (1, 1, 1)), (2, None, None, (2, 1, 2)), (16, None, None, (9, 15, 9)), (2, 1, None, (1, 1, 2)),
+     (8, 0, None, (0, 0, 9)), (8, None, 3, (5, 7, 3))],
+)  # fmt: skip
+def test_the_core_plan_adds_one_spare_decoder_on_a_cpu(cores, workers, threads, plan):
+    from synthsight.scanner.pool import plan_cores
+
+    got = plan_cores(workers, threads, cores=cores)
+    assert (got.cpu_workers, got.gpu_workers, got.threads) == plan

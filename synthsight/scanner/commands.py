@@ -28,14 +28,16 @@ def _resume_command() -> str:
     "--workers",
     type=click.IntRange(0),
     default=None,
-    help="Decode processes (0: decode in this process). Default: the cores inference does not use.",
+    help="Decode processes (0: decode in this process). Default on a CPU: half the usable CPUs plus one (a "
+    "spare one fills the moments inference waits); with a GPU: all but one.",
 )
 @click.option(
     "--threads",
     type=click.IntRange(1),
     default=None,
     help="Inference threads on CPU. Default: the CPUs this process may use (its affinity mask, capped by a "
-    "cgroup CPU quota: not the host's count) minus the decode workers, plus one.",
+    "cgroup CPU quota: not the host's count) minus the decode workers, plus one; with the default --workers, "
+    "minus half of them, plus one.",
 )
 @click.option("--recursive/--no-recursive", default=True, show_default=True, help="Descend into sub-folders.")
 @click.option("--include", multiple=True, help="Only files whose name or path matches this glob (repeatable).")

@@ -36,7 +36,7 @@ class ScanOptions:
     device: str = "auto"
     precision: str = "auto"
     batch_size: int = 32
-    workers: int | None = None  # None: the cores inference does not need
+    workers: int | None = None  # None: pool.plan_cores decides
     threads: int | None = None  # inference threads on CPU; None: the runtime's choice
     recursive: bool = True
     include: tuple[str, ...] = ()
