@@ -16,6 +16,7 @@ COMMANDS = {
     "synth": "synthsight.train.commands:synth",
     "train": "synthsight.train.commands:train",
     "eval": "synthsight.train.commands:evaluate",
+    "calibrate": "synthsight.verdicts.commands:calibrate",
     "export": "synthsight.export.commands:export",
     "info": "synthsight.runtime.commands:info",
     "scan": "synthsight.scanner.commands:scan",

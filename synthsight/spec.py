@@ -13,6 +13,7 @@ from typing import Any
 
 from synthsight.errors import ModelFileError
 from synthsight.preprocess import PreprocessSpec
+from synthsight.verdicts.rule import Calibration
 
 FORMAT_VERSION = 1
 # ONNX ``metadata_props`` keys: the spec JSON, the graph's precision, the ops an FP16 graph keeps in FP32.
@@ -84,6 +85,10 @@ class ModelSpec:
     versions: dict[str, str] = field(default_factory=dict)
     created: str = ""
     format_version: int = FORMAT_VERSION
+    # What `synthsight calibrate` fitted (verdicts/rule.py: Calibration.to_dict()); empty: uncalibrated.
+    calibration: dict[str, Any] = field(default_factory=dict)
+    # SHA-256 of the bundle weights an exported file was made from (empty in a bundle's own model.json).
+    weights_sha256: str = ""
 
     def __post_init__(self) -> None:
         self.validate()
@@ -110,6 +115,15 @@ class ModelSpec:
             raise ModelFileError(f"model spec: threshold must be in [0, 1], got {self.threshold!r}")
         if not isinstance(self.preprocess, PreprocessSpec):
             raise ModelFileError("model spec: 'preprocess' is missing or malformed")
+        if not isinstance(self.weights_sha256, str):
+            raise ModelFileError("model spec: 'weights_sha256' must be text")
+        self.calibrated()  # a malformed calibration is refused when the spec is read, not mid-scan
+
+    def calibrated(self) -> Calibration | None:
+        """The model's calibration (verdicts ai | uncertain | real), or None when it has none."""
+        if self.calibration in (None, {}):
+            return None
+        return Calibration.from_dict(self.calibration)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)

@@ -20,7 +20,8 @@ from synthsight.errors import BackendUnavailable, ModelFileError, UsageError
 from synthsight.export import verify
 from synthsight.export.onnx import DEFAULT_OPSET
 from synthsight.export.tensorrt import EngineConfig
-from synthsight.spec import ModelSpec
+from synthsight.runtime.family import sha256
+from synthsight.spec import ModelSpec, bundle_paths
 
 FORMATS = ("onnx", "fp16", "int8", "engine", "all")
 FILE_NAMES = {"onnx": "model.onnx", "fp16": "model.fp16.onnx", "int8": "model.int8.onnx", "engine": "model.engine"}
@@ -72,6 +73,9 @@ def export_model(config: ExportConfig, echo: Callable[[str], None] = print) -> E
             result.skipped["engine"] = str(exc)
     out = Path(config.out) if config.out else Path(config.model)
     model, spec = load_bundle(config.model)
+    # Every export names the weights it was made from: a calibration (fitted for those weights) is checked
+    # against it at scan time, and `synthsight calibrate` knows which exports belong to a bundle.
+    spec.weights_sha256 = sha256(bundle_paths(config.model)[0])
     paths = {fmt: out / name for fmt, name in FILE_NAMES.items()}
 
     _timed(result, "onnx", lambda: _onnx(model, spec, paths["onnx"], config.opset), echo)

@@ -58,7 +58,7 @@ def fit_calibration(
     logits = np.asarray(logits, dtype=np.float64)
     labels = np.asarray(labels, dtype=np.int64)
     is_ai = labels == positive_index
-    _enough(int((~is_ai).sum()), int(is_ai.sum()), targets)
+    check_counts(int((~is_ai).sum()), int(is_ai.sum()), targets)
     temperature = stats.fit_temperature(logits, labels)
     scores = stats.positive_scores(logits, positive_index, temperature)
     rules = {POOLED: rule_for(scores, is_ai, targets)}
@@ -80,7 +80,7 @@ def rule_for(scores: np.ndarray, is_ai: np.ndarray, targets: Targets, fallback_o
     down = bounds.real_threshold(ai, targets.miss, targets.delta)
     if up is None or down is None:
         if not fallback_ok:
-            _enough(len(real), len(ai), targets)
+            check_counts(len(real), len(ai), targets)
         need_real, need_ai = targets.needed()
         return Rule(len(real), len(ai), fallback=f"{len(real)} real and {len(ai)} AI images: its own bounds need "
                     f"{need_real} and {need_ai}; the pooled thresholds judge it")  # fmt: skip
@@ -94,7 +94,8 @@ def rule_for(scores: np.ndarray, is_ai: np.ndarray, targets: Targets, fallback_o
     return Rule(len(real), len(ai), t_ai, t_real, fpr_bound, miss_bound, separated)
 
 
-def _enough(n_real: int, n_ai: int, targets: Targets) -> None:
+def check_counts(n_real: int, n_ai: int, targets: Targets) -> None:
+    """One class, or fewer images of a class than the asked bounds need: a UsageError (one line, exit 2)."""
     if not n_real or not n_ai:
         have = "real" if n_real else "AI-generated"
         raise UsageError(
