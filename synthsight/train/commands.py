@@ -59,6 +59,9 @@ def train(data: str, out: str, quiet: bool, **options) -> None:
 @click.option("--target-fpr", type=float, default=None, help="Choose the threshold for this FPR on real images.")
 @click.option("--write-threshold", is_flag=True, help="Store the chosen threshold in the bundle's model.json.")
 @click.option("--perturb", multiple=True, help="jpeg=90,75,50 or resize=0.5 (repeatable): re-evaluate under each.")
+@click.option("--tiers", is_flag=True,
+              help="Also score web (<=768 px, JPEG 60) and hard (<=512 px, JPEG 40) copies made in memory: "
+              "balanced accuracy, AUC and calibrated verdict counts per tier.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
 @max_per_class_option
 @click.option("--seed", type=int, default=42, show_default=True, help="Seed of the --max-per-class sample.")

@@ -45,6 +45,7 @@ class EvalConfig:
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_per_class: int | None = None  # evaluate on a seeded sample of at most N per class and generator
     seed: int = 42
+    tiers: bool = False  # also the web and hard copies of train/tiers.py
 
 
 def evaluate_model(config: EvalConfig) -> EvalResult:
@@ -76,6 +77,8 @@ def evaluate_model(config: EvalConfig) -> EvalResult:
             dataset = PerturbedDataset(samples, spec.preprocess, pert, config.max_pixels)
             p_labels, p_logits = _predict(infer, dataset, config)
             result.rows[pert.name] = compute_metrics(p_labels, p_logits, spec, threshold, generators=None)
+        if config.tiers:
+            result.tiers = _tiers(infer, samples, spec, config, labels, logits)
     finally:
         close()
     if config.write_threshold:
@@ -149,6 +152,32 @@ class PerturbedDataset(ImageDataset):
         return resize(self.perturbation.apply(rgb), self.spec)
 
 
+def _tiers(infer, samples: list[Sample], spec: ModelSpec, config: EvalConfig, labels, logits) -> dict[str, dict]:
+    """eval --tiers: the clean pass's figures, then the web and hard copies of the same files."""
+    from synthsight.train.tiers import TIERS, copy_of, tier_metrics
+
+    sizes = [_stored_size(s.path) for s in samples]
+    out = {}
+    for tier in TIERS:
+        if tier.name != "clean":
+            copies = PerturbedDataset(samples, spec.preprocess, copy_of(tier), config.max_pixels)
+            labels, logits = _predict(infer, copies, config)
+        if len(labels) != len(sizes):
+            raise ModelFileError(f"{config.data}: files changed while they were evaluated; run eval again")
+        out[tier.name] = tier_metrics(tier, labels, logits, spec, sizes)
+    return out
+
+
+def _stored_size(path: str) -> tuple[str, int, int]:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return im.format or "", im.width, im.height
+    except Exception:  # checked by discover(): a file that broke since is dropped by collate, and said above
+        return "", 0, 0
+
+
 def _write_threshold(model_path: str, threshold: float, source: str, metrics: dict) -> None:
     from synthsight.model import read_spec, write_spec
 
@@ -172,6 +201,10 @@ def _write_outputs(config: EvalConfig, result: EvalResult, index: DataIndex, lab
         out.mkdir(parents=True, exist_ok=True)
         plot_confusion(result.metrics["confusion_matrix"], spec.classes, out / "confusion_matrix.png")
         plot_roc(labels == spec.positive_index, scores_from_logits(logits, spec.positive_index), out / "roc.png")
+        if result.tiers:
+            from synthsight.train.tiers import plot_tiers
+
+            plot_tiers(result.tiers, out / "tiers.png")
 
 
 def _write_excluded(path: Path, bad: list[tuple[str, str]]) -> None:
@@ -201,6 +234,12 @@ def format_report(result: EvalResult) -> str:
             f"{name:<16}{_f(row['accuracy']):>9}{_f(row['roc_auc']):>9}{_f(row['average_precision']):>8}"
             f"{_f(row['false_positive_rate']):>8}{_f(row['true_positive_rate']):>8}"
         )
+    if result.tiers:
+        lines.append(f"{'tier':<16}{'bal.acc':>9}{'roc_auc':>9}{'fpr':>9}{'miss':>9}{'uncertain':>10}")
+        for name, t in result.tiers.items():
+            lines.append(f"{name:<16}{_f(t['balanced_accuracy']):>9}{_f(t['roc_auc']):>9}"
+                         f"{_f(t.get('false_accusation_rate')):>9}{_f(t.get('miss_rate')):>9}"
+                         f"{_f(t.get('uncertain_share')):>10}")  # fmt: skip
     return "\n".join(lines)
 
 

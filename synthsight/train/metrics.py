@@ -153,6 +153,8 @@ def _downscale(factor: float) -> Callable:
 class EvalResult:
     metrics: dict
     rows: dict[str, dict] = field(default_factory=dict)  # perturbation name -> metrics
+    tiers: dict[str, dict] = field(default_factory=dict)  # eval --tiers: clean / web / hard (train/tiers.py)
 
     def to_json(self) -> str:
-        return json.dumps({**self.metrics, "perturbations": self.rows}, indent=2)
+        extra = {"tiers": self.tiers} if self.tiers else {}
+        return json.dumps({**self.metrics, "perturbations": self.rows, **extra}, indent=2)
