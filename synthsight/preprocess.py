@@ -109,15 +109,23 @@ def load_image(path: str | Path, spec: PreprocessSpec, max_pixels: int = DEFAULT
     return decode(path, spec, max_pixels).pixels
 
 
-def decode(path: str | Path | BinaryIO, spec: PreprocessSpec, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded:
+def decode(
+    path: str | Path | BinaryIO, spec: PreprocessSpec, max_pixels: int = DEFAULT_MAX_PIXELS, views: int = 0
+) -> Decoded:
     """Like :func:`load_image`, also returning format and stored size for the scan record.
 
     ``path`` may be an open binary file (the scanner's worker hashes it first). Pillow only ever reads
     it through a :class:`synthsight.read_window.ReadWindow`, so a huge file behind a small header
-    costs seconds, not minutes.
+    costs seconds, not minutes. ``views`` > 0 (``scan --stability K``) also makes that many re-encoded
+    views from the same decode (:mod:`synthsight.views`): ``pixels`` is then ``[1 + views, size, size, 3]``,
+    the file's own pixels first.
     """
     draft = DCT_OVERSAMPLE * spec.size if spec.dct_scaling else None
-    return _decode(path, max_pixels, draft, lambda rgb: resize(rgb, spec))
+    if not views:
+        return _decode(path, max_pixels, draft, lambda rgb: resize(rgb, spec))
+    from synthsight.views import make_views
+
+    return _decode(path, max_pixels, draft, lambda rgb: np.stack([resize(rgb, spec), *make_views(rgb, views, spec)]))
 
 
 def thumbnail(source: str | Path | BinaryIO, max_side: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded:

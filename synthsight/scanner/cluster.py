@@ -35,7 +35,15 @@ import numpy as np
 from synthsight.errors import SynthsightError, UsageError
 from synthsight.runtime.base import Backend, parse_device, usable_cores
 from synthsight.scanner.report import Record
-from synthsight.scanner.session import ModelFacts, ScanSummary, Session, StopFlag, make_record, read_options
+from synthsight.scanner.session import (
+    ModelFacts,
+    ScanSummary,
+    Session,
+    StopFlag,
+    judge_views,
+    make_record,
+    read_options,
+)
 from synthsight.scanner.walk import Entry, Walker
 
 INSTALL_HINT = "pip install 'synthsight[cluster]'"
@@ -253,7 +261,7 @@ class RaySource:
         rows = TASK_ROWS_PER_BATCH * opts.batch_size
         # Reserving a block's pixels keeps Ray from crowding a node's memory with decode tasks, and keeps it
         # from fusing the decode tasks into the inference actors (it fuses maps with equal reservations).
-        block_memory = rows * size * size * 3 * 2 + (256 << 20)  # pixels in and out, and the decoder's own
+        block_memory = rows * read.rows * size * size * 3 * 2 + (256 << 20)  # pixels in and out, views, the decoder
         decode_kwargs = dict(options=read, run_id=self.run_id, decode_timeout=opts.decode_timeout)
         device = "cpu" if plan.actor_gpus == 0 else ("cuda" if parse_device(opts.device).kind == "cuda" else "auto")
         actor_kwargs = dict(
@@ -282,12 +290,16 @@ class RaySource:
         import pickle
 
         records = []
-        columns = (batch["entry"], batch["meta"], batch["score"], batch["runner"])
-        for raw, meta, score, runner in zip(*columns, strict=True):
+        columns = (batch["entry"], batch["meta"], batch["logits"], batch["runner"])
+        for raw, meta_bytes, logits, runner in zip(*columns, strict=True):
             self._check_runner(runner)
             _, entry = pickle.loads(raw)
-            value = None if math.isnan(score) else float(score)
-            records.append(make_record(entry, pickle.loads(meta), value, self.facts.threshold))
+            meta = pickle.loads(meta_bytes)
+            rows = np.asarray(logits, dtype=np.float64).reshape((-1, self.facts.spec.num_classes))
+            outcome = stability = None
+            if not (meta.error or np.isnan(rows).all()):
+                outcome, stability = judge_views(self.facts.judge, meta, rows.tolist())
+            records.append(make_record(entry, meta, outcome, stability=stability))
         return records
 
     def _check_runner(self, runner: str) -> None:

@@ -4,8 +4,8 @@ A CSV or JSONL report holds records only, so ``REPORT.manifest.json`` next to it
 threshold and preprocessing produced them, for every run that wrote to it (an audit trail for
 resumed scans). It is written when a scan starts (status ``running``) and rewritten when it ends.
 ``--resume`` refuses to append to a report whose manifest names another model file, precision,
-threshold or preprocessing: such a report would hold verdicts that no single model gave (an INT8 or
-bf16 run of the same model is another model for this purpose).
+threshold, calibration, ``--stability`` views or preprocessing: such a report would hold verdicts that no
+single model gave (an INT8 or bf16 run of the same model is another model for this purpose).
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ IDENTITY = (
     ("model sha256", lambda m: (m.get("model") or {}).get("sha256")),
     ("precision", lambda m: m.get("precision")),
     ("threshold", lambda m: m.get("threshold")),
+    ("calibration", lambda m: m.get("calibration")),
+    ("--stability views", lambda m: [v.get("name") for v in (m.get("stability") or {}).get("views") or []]),
     ("preprocessing", lambda m: m.get("preprocess")),
     ("classes", lambda m: m.get("classes")),
     # Records with and without provenance, or judged against other trust lists, must not mix either.
@@ -64,7 +66,8 @@ def check_resumable(report: Path, earlier: dict[str, Any] | None, now: dict[str,
         f"--resume: {report} was written by {before.get('path') or 'another model'} "
         f"(sha256 {str(before.get('sha256'))[:12]}, precision {earlier.get('precision')}, threshold "
         f"{earlier.get('threshold')}); this run differs in {', '.join(differ)}: resume with the same model, "
-        "--precision, --threshold and --shard, or write a new report (another --out, or --overwrite)"
+        "--precision, --threshold, --stability and --shard (and calibration), or write a new report (another --out, or "
+        "--overwrite)"
     )
 
 

@@ -23,9 +23,19 @@ from synthsight.scanner import resume as resume_mod
 from synthsight.scanner.pool import Batch, CorePlan, DecodePool, Item, plan_cores
 from synthsight.scanner.provenance import ProvenanceReader
 from synthsight.scanner.report import Record, check_output
-from synthsight.scanner.session import ModelFacts, ScanSummary, Session, StopFlag, make_record, read_options
+from synthsight.scanner.session import (
+    ModelFacts,
+    ScanSummary,
+    Session,
+    StopFlag,
+    judge_views,
+    make_record,
+    read_options,
+)
 from synthsight.scanner.shard import Shard
 from synthsight.scanner.walk import Entry, Walker
+from synthsight.verdicts.judge import Judge, Outcome, Stability
+from synthsight.views import MAX_VIEWS, VIEW_NAMES
 
 
 @dataclass
@@ -48,6 +58,7 @@ class ScanOptions:
     shard: str | Shard | None = None  # "K/N": only this shard of the files
     ray: str | None = None  # "local", "auto" or a cluster address: scan on Ray (cluster.py)
     threshold: float | None = None
+    stability: int = 0  # re-encoded views scored beside each image (synthsight.views); 0: off
     resume: bool = False
     overwrite: bool = False
     hash_files: bool = True
@@ -68,6 +79,8 @@ class ScanOptions:
             raise UsageError("--workers must be 0 (decode in this process) or more")
         if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
             raise UsageError("--threshold must be between 0 and 1")
+        if not 0 <= self.stability <= MAX_VIEWS:
+            raise UsageError(f"--stability must be between 0 (off) and {MAX_VIEWS} (the views: {VIEW_NAMES})")
         if self.gradcam_for not in ("ai", "all", "none"):
             raise UsageError("--gradcam-for must be ai, all or none")
         if self.null and self.files_from is None:
@@ -103,7 +116,7 @@ def scan(paths: list[str], model: str | Path | Backend, outputs: list[str | Path
     try:
         facts = ModelFacts.of(str(getattr(backend, "source", "") or ""), backend.model_spec, opts.threshold)
         session = Session(walker, outs, opts, previous, facts, evidence)
-        source = _LocalSource(backend, opts, cam, cores, facts.threshold, evidence)
+        source = _LocalSource(backend, opts, cam, cores, facts.judge, evidence)
         session.check(source.describe())
         return session.run(source)
     finally:
@@ -157,8 +170,8 @@ def _gradcam(model: str | Path | Backend, opts: ScanOptions):
 class _LocalSource:
     """Records from the local decode pool and one open backend (plus Grad-CAM overlays on demand)."""
 
-    def __init__(self, backend: Backend, opts: ScanOptions, cam, cores: CorePlan, threshold: float, evidence=None):
-        self.backend, self.opts, self.cam, self.threshold, self.evidence = backend, opts, cam, threshold, evidence
+    def __init__(self, backend: Backend, opts: ScanOptions, cam, cores: CorePlan, judge: Judge, evidence=None):
+        self.backend, self.opts, self.cam, self.judge, self.evidence = backend, opts, cam, judge, evidence
         self.workers = cores.workers_for(backend.device)
         self.pool: DecodePool | None = None
         self.overlays: dict[int, str] = {}  # item seq -> Grad-CAM overlay path, until its record is made
@@ -188,28 +201,30 @@ class _LocalSource:
 
     def _verdicts(self, batch: Batch) -> list[Record]:
         good = batch.decoded()
-        scores: dict[int, float] = {}
+        outcomes: dict[int, Outcome] = {}
+        stable: dict[int, Stability | None] = {}
         if good:
-            rows = [i.row for i in good]
+            per = 1 + self.opts.stability
+            rows = [i.row * per + v for i in good for v in range(per)]
             pixels = batch.pixels[: len(rows)] if rows == list(range(len(rows))) else batch.pixels[rows]
-            for item, score in zip(good, self.backend.scores(pixels), strict=True):
-                scores[item.seq] = float(score)
+            logits = np.asarray(self.backend.infer(pixels)).tolist()
+            for k, item in enumerate(good):
+                mine = logits[k * per : (k + 1) * per]
+                outcomes[item.seq], stable[item.seq] = judge_views(self.judge, item.meta, mine)
             if self.cam is not None:
-                self._explain(good, pixels, scores)
+                self._explain(good, pixels[::per], outcomes)
         return [
-            make_record(item.entry, item.meta, scores.get(item.seq), self.threshold, self.overlays.pop(item.seq, ""))
+            make_record(item.entry, item.meta, outcomes.get(item.seq), self.overlays.pop(item.seq, ""),
+                        stable.get(item.seq))  # fmt: skip
             for item in batch.items
         ]
 
-    def _explain(self, good: list[Item], pixels: np.ndarray, scores: dict[int, float]) -> None:
-        chosen = [
-            (k, item)
-            for k, item in enumerate(good)
-            if self.opts.gradcam_for == "all" or scores[item.seq] >= self.threshold
-        ]
-        for k, item in chosen:
-            is_ai = scores[item.seq] >= self.threshold
-            self.overlays[item.seq] = str(self.cam.save(pixels[k], item.entry.path, target="ai" if is_ai else "real"))
+    def _explain(self, good: list[Item], pixels: np.ndarray, outcomes: dict[int, Outcome]) -> None:
+        for k, item in enumerate(good):
+            verdict = outcomes[item.seq].verdict
+            if self.opts.gradcam_for == "all" or verdict == "ai":
+                target = "real" if verdict == "real" else "ai"  # uncertain: what points towards ai
+                self.overlays[item.seq] = str(self.cam.save(pixels[k], item.entry.path, target=target))
 
 
 __all__ = ["scan", "ScanOptions", "ScanSummary"]

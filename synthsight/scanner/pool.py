@@ -53,7 +53,7 @@ class Batch:
     index: int
     slot: int
     items: list[Item]
-    pixels: np.ndarray  # [batch_size, S, S, 3] view of the slot
+    pixels: np.ndarray  # [batch_size * rows, S, S, 3] view of the slot (rows: 1 + the --stability views)
     pending: int = 0
 
     def decoded(self) -> list[Item]:
@@ -134,8 +134,10 @@ class DecodePool:
         spec = self.spec = options.spec
         self.batcher = _Batcher(entries, batch_size)
         self.slots = slots or (2 if workers == 0 else max(3, workers + 2))
-        self.image_bytes = spec.size * spec.size * 3
+        self.rows = options.rows  # model inputs per image: its own pixels, then its views
+        self.image_bytes = self.rows * spec.size * spec.size * 3
         self.slot_bytes = batch_size * self.image_bytes
+        shape = (self.slots, batch_size * self.rows, spec.size, spec.size, 3)
         self.deaths = 0
         self._startup_deaths = 0
         self._stop = threading.Event()
@@ -145,12 +147,10 @@ class DecodePool:
         self._procs: list[_Worker] = []
         if workers == 0:
             self.shm = None
-            self.buffer = np.zeros((self.slots, batch_size, spec.size, spec.size, 3), np.uint8)
+            self.buffer = np.zeros(shape, np.uint8)
         else:
             self.shm = SharedMemory(create=True, size=self.slots * self.slot_bytes)
-            self.buffer = np.ndarray(
-                (self.slots, batch_size, spec.size, spec.size, 3), dtype=np.uint8, buffer=self.shm.buf
-            )
+            self.buffer = np.ndarray(shape, dtype=np.uint8, buffer=self.shm.buf)
             self.ctx = get_context(start_method)
             if start_method == "forkserver":
                 self.ctx.set_forkserver_preload(["synthsight.scanner.worker"])
@@ -215,7 +215,9 @@ class DecodePool:
                 meta, pixels = self._read(item)
                 item.meta = meta
                 if pixels is not None:
-                    batch.pixels[item.row] = pixels
+                    batch.pixels[item.row * self.rows : (item.row + 1) * self.rows] = pixels.reshape(
+                        (self.rows, *pixels.shape[-3:])
+                    )
             index += 1
             yield batch
 

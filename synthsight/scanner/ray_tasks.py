@@ -47,7 +47,8 @@ def decode_block(batch: dict[str, np.ndarray], options: ReadOptions, run_id: str
     """Read every row of ``batch``; returns the rows with their pickled FileMeta and pixels (zeros when none)."""
     rows = [pickle.loads(raw) for raw in batch["entry"]]
     size = options.spec.size
-    pixels = np.zeros((len(rows), size, size, 3), np.uint8)
+    views = (options.rows,) if options.views else ()  # scan --stability K: each row holds the file and its views
+    pixels = np.zeros((len(rows), *views, size, size, 3), np.uint8)
     decoded = np.zeros(len(rows), bool)
     metas = []
     with _Notes(run_id, rows[0][0] if rows else 0, decode_timeout) as notes:
@@ -159,12 +160,14 @@ class Inferencer:
         )
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """Logits per row (``[rows, 1 + views, classes]``, NaN where nothing decoded): the driver judges them."""
         decoded = np.asarray(batch["decoded"], bool)
-        scores = np.full(len(decoded), np.nan)
+        pixels = np.asarray(batch["pixels"])
+        per = pixels.shape[1] if pixels.ndim == 5 else 1
+        logits = np.full((len(decoded), per, self.backend.model_spec.num_classes), np.nan, np.float32)
         if decoded.any():
-            from synthsight.runtime.base import scores_from_logits
-
-            pixels = batch["pixels"] if decoded.all() else batch["pixels"][decoded]
-            scores[decoded] = scores_from_logits(self.backend.infer(pixels), self.backend.positive_index)
+            chosen = pixels if decoded.all() else pixels[decoded]
+            flat = chosen.reshape((-1, *chosen.shape[-3:]))
+            logits[decoded] = np.asarray(self.backend.infer(flat)).reshape((len(chosen), per, -1))
         runner = np.array([self.runner] * len(decoded), dtype=object)
-        return {"entry": batch["entry"], "meta": batch["meta"], "score": scores, "runner": runner}
+        return {"entry": batch["entry"], "meta": batch["meta"], "logits": logits, "runner": runner}

@@ -1,10 +1,18 @@
 """The scan record: one per walked file, the same schema in every report format.
 
 Columns (DESIGN.md "Scan records" plus what a forensic reader needs):
-``path, path_b64, sha256, bytes, mtime, format, width, height, verdict, score, provenance, evidence,
-error, notes, gradcam``; JSON and JSONL add ``provenance_detail``, the structured evidence behind
-``provenance`` (one class) and ``evidence`` (one line). The CNN verdict and the file's own
-provenance evidence stand side by side, never merged into one number.
+``path, path_b64, sha256, bytes, mtime, format, width, height, verdict, score, raw_score, stratum, stability,
+score_min, score_max, unstable, provenance, evidence, error, notes, gradcam``; JSON and JSONL add
+``provenance_detail``, the structured evidence behind ``provenance`` (one class) and ``evidence`` (one
+line). The CNN verdict and the file's own provenance evidence stand side by side, never merged into one number.
+
+``verdict`` is ``ai``, ``uncertain`` (a calibrated model only: between its two thresholds), ``real``,
+``error`` or ``skipped``; ``score`` is the calibrated probability of the AI class (the raw softmax for an
+uncalibrated model), ``raw_score`` the model's own softmax, ``stratum`` the calibration stratum whose
+thresholds judged the file (empty unless calibrated ``--by``). With ``scan --stability K``: ``stability`` is
+the share of the K re-encoded views whose verdict equals the file's, ``score_min`` / ``score_max`` the range
+of the score over the file and its views, ``unstable`` true when any view's verdict differs.
+Reports written before these columns existed are still read (their header names the columns they have).
 
 Paths hold any bytes. ``path`` is always valid UTF-8 text for display: bytes that are not UTF-8
 appear as ``\\xNN``, control characters (newline, tab...) as Python escapes. Whenever that text is
@@ -23,7 +31,8 @@ from typing import Any
 
 from synthsight.errors import WORKER_DIED
 
-VERDICTS = ("ai", "real", "error", "skipped")
+VERDICTS = ("ai", "uncertain", "real", "error", "skipped")
+JUDGED = ("ai", "uncertain", "real")  # verdicts the model gave (an image was scored)
 COLUMNS = (
     "path",
     "path_b64",
@@ -35,6 +44,12 @@ COLUMNS = (
     "height",
     "verdict",
     "score",
+    "raw_score",
+    "stratum",
+    "stability",
+    "score_min",
+    "score_max",
+    "unstable",
     "provenance",
     "evidence",
     "error",
@@ -59,6 +74,12 @@ class Record:
     width: int | None = None
     height: int | None = None
     score: float | None = None
+    raw_score: float | None = None
+    stratum: str = ""
+    stability: float | None = None  # scan --stability K only
+    score_min: float | None = None
+    score_max: float | None = None
+    unstable: bool | None = None
     provenance: str = ""
     evidence: str = ""
     error: str = ""
@@ -94,6 +115,12 @@ class Record:
             width=num("width", int),
             height=num("height", int),
             score=num("score", float),
+            raw_score=num("raw_score", float),
+            stratum=data.get("stratum") or "",
+            stability=num("stability", float),
+            score_min=num("score_min", float),
+            score_max=num("score_max", float),
+            unstable=flag(data.get("unstable")),
             provenance=data.get("provenance") or "",
             evidence=data.get("evidence") or "",
             error=data.get("error") or "",
@@ -103,9 +130,22 @@ class Record:
         )
 
     @property
+    def judged(self) -> bool:
+        return self.verdict in JUDGED
+
+    @property
     def transient(self) -> bool:
         """True when the record says nothing about the file itself (retried on resume)."""
         return self.verdict == "error" and self.error.partition(":")[0] == WORKER_DIED
+
+
+def flag(value: Any) -> bool | None:
+    """A boolean cell: JSON true/false, CSV "true"/"false", empty for none."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() == "true"
 
 
 def mtime_text(mtime_ns: int | None) -> str:

@@ -27,6 +27,7 @@ from synthsight.preprocess import PreprocessSpec
 from synthsight.scanner import manifest as manifests
 from synthsight.scanner.progress import Progress
 from synthsight.scanner.provenance import PROVENANCE_CLASSES, ProvenanceReader
+from synthsight.scanner.record import JUDGED, VERDICTS
 from synthsight.scanner.report import (
     ConsoleWriter,
     Record,
@@ -39,17 +40,25 @@ from synthsight.scanner.report import (
 from synthsight.scanner.walk import UNRECORDED, Entry, Lookahead, Walker
 from synthsight.scanner.worker import FileMeta, ReadOptions
 from synthsight.spec import ModelSpec
+from synthsight.verdicts.judge import Judge, Outcome, Stability, check_weights
+from synthsight.views import describe as describe_views
 
 
 def read_options(spec: PreprocessSpec, opts: Any, evidence: ProvenanceReader | None = None) -> ReadOptions:
     """How every file of this scan is read, the same for the local pool and Ray's decode tasks."""
-    return ReadOptions(spec, max_pixels=opts.max_pixels, hash_files=opts.hash_files, provenance=evidence)
+    return ReadOptions(
+        spec, max_pixels=opts.max_pixels, hash_files=opts.hash_files, provenance=evidence, views=opts.stability
+    )
 
 
 def make_record(
-    entry: Entry, meta: FileMeta | None, score: float | None, threshold: float, gradcam: str = ""
+    entry: Entry,
+    meta: FileMeta | None,
+    outcome: Outcome | None,
+    gradcam: str = "",
+    stability: Stability | None = None,
 ) -> Record:
-    """The record of one walked entry, from what reading it found (``meta``) and its score, if it was judged."""
+    """The record of one walked entry, from what reading it found (``meta``) and its outcome, if it was judged."""
     meta = meta or FileMeta()
     rec = Record(
         path=entry.path,
@@ -70,10 +79,24 @@ def make_record(
         rec.notes = "; ".join(filter(None, [rec.notes, *(f"provenance: {n}" for n in prov.notes)]))
     if meta.error:
         rec.verdict = "error"
-    elif score is not None:
-        rec.score = score
-        rec.verdict = "ai" if score >= threshold else "real"
+    elif outcome is not None:
+        rec.verdict, rec.score, rec.raw_score, rec.stratum = (
+            outcome.verdict, outcome.score, outcome.raw_score, outcome.stratum
+        )
+        rec.error = outcome.error or rec.error
+    if stability is not None and rec.judged:
+        rec.stability, rec.score_min, rec.score_max = stability.stability, stability.score_min, stability.score_max
+        rec.unstable = stability.unstable
     return rec
+
+
+def judge_views(judge: Judge, meta, rows: list[list[float]]) -> tuple[Outcome, Stability | None]:
+    """The outcome of a file's own logits (``rows[0]``) and, with views (``rows[1:]``), its stability."""
+    fmt, width, height = meta.format, meta.width or 0, meta.height or 0
+    clean = judge.outcome(rows[0], fmt, width, height)
+    if len(rows) == 1:
+        return clean, None
+    return clean, judge.stability(clean, [judge.outcome(r, fmt, width, height) for r in rows[1:]])
 
 
 class StopFlag:
@@ -118,26 +141,29 @@ class ScanSummary:
 
 @dataclass(frozen=True)
 class ModelFacts:
-    """What judged the records: the model file (and its hash), its spec and the threshold in force."""
+    """What judged the records: the model file (and its hash), its spec and the verdict rule in force."""
 
     path: str
     sha256: str
     spec: ModelSpec
-    threshold: float
-    threshold_source: str
+    judge: Judge
+
+    @property
+    def threshold(self) -> float:
+        return self.judge.threshold
 
     @classmethod
     def of(cls, source: str, spec: ModelSpec, threshold: float | None) -> ModelFacts:
+        """Refuses (ModelFileError) a calibration that was fitted for other weights than this model's."""
         path = os.path.abspath(source) if source else ""  # a report outlives the working directory
-        if threshold is None:
-            return cls(path, model_sha256(path), spec, spec.threshold, spec.threshold_source)
-        return cls(path, model_sha256(path), spec, threshold, "--threshold")
+        sha = model_sha256(path)
+        check_weights(spec, sha if path and _is_bundle(path) else spec.weights_sha256, path or "the model")
+        return cls(path, sha, spec, Judge(spec, threshold))
 
     def manifest(self) -> dict[str, Any]:
         return {
             "model": {"path": self.path, "sha256": self.sha256, "arch": self.spec.arch},
-            "threshold": self.threshold,
-            "threshold_source": self.threshold_source,
+            **self.judge.manifest(),
             "classes": list(self.spec.classes),
             "positive_class": self.spec.positive_class,
             "preprocess": self.spec.preprocess.to_dict(),
@@ -166,7 +192,7 @@ class Session:
     ):
         self.walker, self.outs, self.opts, self.previous, self.model = walker, outs, opts, previous, model
         self.evidence = evidence  # reads each file's provenance (None: --no-provenance)
-        self.counts = {"ai": 0, "real": 0, "error": 0, "skipped": 0}
+        self.counts = dict.fromkeys(VERDICTS, 0)
         self.provenance_counts = dict.fromkeys(PROVENANCE_CLASSES, 0)
         self.started = datetime.now(timezone.utc)
         self.walk: Lookahead | None = None
@@ -174,7 +200,7 @@ class Session:
 
     @property
     def images(self) -> int:
-        return self.counts["ai"] + self.counts["real"]
+        return sum(self.counts[v] for v in JUDGED)
 
     def check(self, how: dict[str, Any] | None = None) -> None:
         """Refuse to resume a report made by another model, threshold, preprocessing or shard."""
@@ -200,7 +226,7 @@ class Session:
                 try:
                     for records in batches:
                         self._write(writers, records)
-                        progress.update(len(records), sum(r.verdict in ("ai", "real") for r in records))
+                        progress.update(len(records), sum(r.judged for r in records))
                         if stop.signal is not None:
                             break
                 finally:
@@ -298,6 +324,7 @@ class Session:
             if self.evidence
             else {"enabled": False},
             "max_pixels": opts.max_pixels,
+            "stability": describe_views(opts.stability),
             "source": describe_source(self.walker, opts),
             "shard": shard.to_dict() if shard else None,
             "started": self.started.isoformat(timespec="seconds"),
@@ -346,6 +373,15 @@ def source_roots(manifest: dict[str, Any]) -> list[str]:
     roots = source.get("roots") or []
     b64 = source.get("roots_b64") or [""] * len(roots)
     return [decode_path(t, b) for t, b in zip(roots, b64, strict=False)]
+
+
+def _is_bundle(path: str) -> bool:
+    from synthsight.runtime import model_kind
+
+    try:
+        return model_kind(path) == "bundle"
+    except SynthsightError:
+        return False
 
 
 def model_sha256(path: str) -> str:

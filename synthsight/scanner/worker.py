@@ -35,6 +35,12 @@ class ReadOptions:
     max_pixels: int = DEFAULT_MAX_PIXELS
     hash_files: bool = True
     provenance: ProvenanceReader | None = None  # None: --no-provenance
+    views: int = 0  # scan --stability K: pixels are [1 + K, S, S, 3], the file's own first (synthsight.views)
+
+    @property
+    def rows(self) -> int:
+        """Model inputs each image takes: itself and its views."""
+        return 1 + self.views
 
 
 @dataclass
@@ -90,7 +96,7 @@ def read_file(path: str, options: ReadOptions, want_pixels: bool = True) -> tupl
 def _decode(fh, size: int, options: ReadOptions, meta: FileMeta) -> np.ndarray | None:
     with decoder_stderr() as said:
         try:
-            out = decode(ReadWindow(fh, size), options.spec, options.max_pixels)
+            out = decode(ReadWindow(fh, size), options.spec, options.max_pixels, options.views)
         except DecodeError as exc:
             meta.error = str(exc)
             out = None
