@@ -70,6 +70,16 @@ def weights_file(path: str | Path) -> Path:
     return bundle_paths(path)[0] if model_kind(path) == "bundle" else Path(path)
 
 
+def weights_sha256(path: str | Path, spec) -> str:
+    """SHA-256 of the weights ``path`` runs: a bundle's weights file; an export names those it was made from
+    (``spec.weights_sha256``, empty for exports made before it was recorded). A calibration is checked against it."""
+    if model_kind(path) == "bundle":
+        from synthsight.runtime.family import sha256
+
+        return sha256(weights_file(path))
+    return spec.weights_sha256
+
+
 def backend_class(name: str) -> type[Backend]:
     if name not in BACKENDS:
         raise UsageError(f"--backend {name!r}: expected auto, {', '.join(BACKENDS)}")
@@ -149,4 +159,5 @@ def _onnx_on_cpu(device: str, backend: str, precision: str) -> bool:
     return not {CUDA_EP, TRT_EP} & set(ort.get_available_providers())
 
 
-__all__ = ["BACKENDS", "Backend", "choose_backend", "model_kind", "open_backend", "scores_from_logits", "weights_file"]
+__all__ = ["BACKENDS", "Backend", "choose_backend", "model_kind", "open_backend", "scores_from_logits", "weights_file",
+           "weights_sha256"]  # fmt: skip

@@ -193,17 +193,23 @@ def explain(
     """Verdict, score, a Grad-CAM overlay and the file's own provenance evidence for one image
     (what `synthsight explain` runs). The verdict and the evidence are reported side by side."""
     from synthsight.preprocess import decode
-    from synthsight.runtime import open_backend
+    from synthsight.runtime import open_backend, weights_sha256
     from synthsight.scanner.provenance import ProvenanceReader
+    from synthsight.verdicts.judge import Judge, check_weights
 
     cam = GradCam(resolve_bundle(model), layer, None)
     with open_backend(str(model), **backend_options) as backend:
+        spec = backend.model_spec
+        check_weights(spec, weights_sha256(model, spec), str(model))
+        judge = Judge(spec)
         decoded = decode(image, backend.preprocess)
-        score = float(backend.scores(decoded.pixels[None])[0])
-        threshold = backend.model_spec.threshold
-    verdict = "ai" if score >= threshold else "real"
+        logits = backend.infer(decoded.pixels[None])[0].tolist()
+    outcome = judge.outcome(logits, decoded.format, decoded.width, decoded.height)
+    if outcome.score is None:
+        raise ModelFileError(f"{model}: {outcome.error}")
     target = Path(out) if out else Path.cwd() / overlay_name(str(image)).replace(".png", ".gradcam.png")
-    cam.save(decoded.pixels, str(image), verdict, target)
+    cam.save(decoded.pixels, str(image), "real" if outcome.verdict == "real" else "ai", target)
+    rule = judge.calibration.rule_for(outcome.stratum or "pooled") if judge.calibration else None
     found = None
     if provenance:
         with open(image, "rb") as fh:
@@ -213,9 +219,12 @@ def explain(
         "provenance": found.klass if found else "",
         "evidence": found.evidence if found else "",
         "provenance_notes": list(found.notes) if found else [],
-        "verdict": verdict,
-        "score": score,
-        "threshold": threshold,
+        "verdict": outcome.verdict,
+        "score": outcome.score,
+        "raw_score": outcome.raw_score,
+        "threshold": judge.threshold,
+        "thresholds": {"t_ai": rule.t_ai, "t_real": rule.t_real} if rule else None,
+        "meaning": judge.manifest()["verdicts"]["meaning"].get(outcome.verdict, ""),
         "overlay": str(target),
         "layer": cam.layer,
     }

@@ -156,9 +156,8 @@ class ModelFacts:
     def of(cls, source: str, spec: ModelSpec, threshold: float | None) -> ModelFacts:
         """Refuses (ModelFileError) a calibration that was fitted for other weights than this model's."""
         path = os.path.abspath(source) if source else ""  # a report outlives the working directory
-        sha = model_sha256(path)
-        check_weights(spec, sha if path and _is_bundle(path) else spec.weights_sha256, path or "the model")
-        return cls(path, sha, spec, Judge(spec, threshold))
+        check_weights(spec, _weights(path, spec), path or "the model")
+        return cls(path, model_sha256(path), spec, Judge(spec, threshold))
 
     def manifest(self) -> dict[str, Any]:
         return {
@@ -375,13 +374,13 @@ def source_roots(manifest: dict[str, Any]) -> list[str]:
     return [decode_path(t, b) for t, b in zip(roots, b64, strict=False)]
 
 
-def _is_bundle(path: str) -> bool:
-    from synthsight.runtime import model_kind
+def _weights(path: str, spec: ModelSpec) -> str:
+    from synthsight.runtime import weights_sha256
 
     try:
-        return model_kind(path) == "bundle"
+        return weights_sha256(path, spec) if path else spec.weights_sha256
     except SynthsightError:
-        return False
+        return spec.weights_sha256
 
 
 def model_sha256(path: str) -> str:
