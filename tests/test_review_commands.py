@@ -89,6 +89,6 @@ def test_scan_html_writes_the_page_of_the_report_it_just_wrote(tmp_path, tiny_on
     summary = json.loads(page.split('<script id="summary-data" type="application/json">')[1].split("</script>")[0])
     manifest = json.loads((tmp_path / "scan.jsonl.manifest.json").read_text())
     assert summary["reports"][0]["manifest"]["model"]["sha256"] == manifest["model"]["sha256"]
-    assert summary["thresholds"] == [manifest["threshold"]] and summary["total"] == len(records)
+    assert summary["thresholds"] == [[manifest["threshold"], "threshold"]] and summary["total"] == len(records)
     index = read_payload(tmp_path / "scan_files" / "data" / "index.js")
     assert sorted(index["path"]) == sorted(inert(r.path) for r in records) and len(records) == len(corpus.records) - 1

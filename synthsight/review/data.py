@@ -37,7 +37,7 @@ def summary(merged: Merged, media: dict[int, Media], thumbs_limit: int) -> dict[
     records = merged.records
     verdicts = Counter(r.verdict for r in records)
     provenance = Counter(r.provenance for r in records if r.provenance)
-    bins = {"ai": [0] * HISTOGRAM_BINS, "real": [0] * HISTOGRAM_BINS}
+    bins = {v: [0] * HISTOGRAM_BINS for v in ("ai", "uncertain", "real")}
     for r in records:
         if r.score is not None and r.verdict in bins:
             bins[r.verdict][min(HISTOGRAM_BINS - 1, max(0, int(r.score * HISTOGRAM_BINS)))] += 1
@@ -53,7 +53,9 @@ def summary(merged: Merged, media: dict[int, Media], thumbs_limit: int) -> dict[
         "verdicts": [[v, verdicts.get(v, 0)] for v in verdict_names(records)],
         "provenance": [[inert(k, 60), n] for k, n in provenance.most_common()],
         "histogram": bins,
-        "thresholds": sorted({s.threshold for s in merged.sources if s.threshold is not None}),
+        "thresholds": sorted({cut for s in merged.sources for cut in s.cuts}),
+        "meanings": _meanings(merged),
+        "unstable": sum(1 for r in records if r.unstable),
         "folders": [[name, *counts] for name, counts in largest],
         "root": common_root(list(folders)),
         "folder_count": len(folders),
@@ -70,10 +72,24 @@ def summary(merged: Merged, media: dict[int, Media], thumbs_limit: int) -> dict[
             "evidence": any(r.evidence or r.provenance for r in records),
             "gradcam": any(r.gradcam for r in records),
             "sha256": any(r.sha256 for r in records),
+            "stability": any(r.unstable is not None for r in records),
         },
         "chunk": CHUNK,
         "chunks": (len(records) + CHUNK - 1) // CHUNK,
     }
+
+
+def _meanings(merged: Merged) -> list[list[str]]:
+    """What each verdict means for the first report with a manifest that says so ([verdict, words] pairs)."""
+    for s in merged.sources:
+        block = (s.manifest or {}).get("verdicts")
+        if isinstance(block, dict) and isinstance(block.get("meaning"), dict):
+            rows = [[inert(k, 40), inert(v, 600)] for k, v in block["meaning"].items() if isinstance(v, str)]
+            for key in ("guarantee", "assumes"):
+                if isinstance(block.get(key), str):
+                    rows.append([key, inert(block[key], 1200)])
+            return rows[:12]
+    return []
 
 
 def common_root(folders: list[str]) -> str:
@@ -101,6 +117,7 @@ def _source(source) -> dict[str, Any]:
         "path": inert(os.path.abspath(source.path)),
         "records": source.records,
         "threshold": source.threshold,
+        "cuts": source.cuts,
         "manifest": _inert_tree(manifest) if manifest else None,
     }
 
@@ -139,6 +156,7 @@ def index(merged: Merged) -> dict[str, Any]:
         "v": [code_v[r.verdict] for r in records],
         "p": [code_p[r.provenance] for r in records],
         "e": [code_e.get(error_kind(inert(r.error, 200)), other) if r.error else 0 for r in records],
+        "u": [0 if r.unstable is None else 2 if r.unstable else 1 for r in records],  # --stability: 2 unstable
         "verdicts": verdicts,
         "provs": [inert(p, 60) for p in provs],
         "errs": errs,
@@ -168,6 +186,11 @@ def _row(r: Record, media: Media | None, thumbs_limit: int) -> dict[str, Any]:
         "er": inert(r.error, TEXT_LIMIT),
         "n": inert(r.notes, TEXT_LIMIT),
         "x": _exact_bytes(r.path),
+        "rs": r.raw_score,
+        "sr": inert(r.stratum, 40),
+        "st": r.stability,
+        "lo": r.score_min,
+        "hi": r.score_max,
     }
     if r.provenance_detail:
         row["pd"] = inert(json.dumps(r.provenance_detail, indent=1, ensure_ascii=False, default=str), DETAIL_LIMIT)
@@ -176,7 +199,7 @@ def _row(r: Record, media: Media | None, thumbs_limit: int) -> dict[str, Any]:
         row.update(g=media.overlay, gn=inert(media.overlay_note, TEXT_LIMIT) if r.gradcam else "")
     elif r.gradcam:
         row["gn"] = f"overlay not copied into the page ({_beyond(thumbs_limit)}): " + inert(r.gradcam, 500)
-    if media is None and r.verdict in ("ai", "real"):
+    if media is None and r.judged:
         row["tn"] = f"no thumbnail: {_beyond(thumbs_limit)}"
     return {k: v for k, v in row.items() if v not in (None, "")}
 

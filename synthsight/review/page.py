@@ -143,7 +143,7 @@ def _prepare(folder: Path) -> None:
 def media_jobs(merged: Merged, limit: int) -> dict[int, Job]:
     """The records that get a thumbnail: the highest-scoring flagged ones, then the highest-scoring others."""
     chosen: dict[int, Job] = {}
-    for verdict in ("ai", "real"):
+    for verdict in ("ai", "uncertain", "real"):
         for i, r in enumerate(merged.records):
             if len(chosen) >= limit:
                 return chosen

@@ -72,6 +72,23 @@ class Source:
         value = (self.manifest or {}).get("threshold")
         return float(value) if isinstance(value, (int, float)) else None
 
+    @property
+    def calibrated(self) -> bool:
+        """The verdicts came from a calibration's two thresholds (not one threshold, not forced)."""
+        m = self.manifest or {}
+        return isinstance(m.get("calibration"), dict) and not m.get("threshold_forced")
+
+    @property
+    def cuts(self) -> list[tuple[float, str]]:
+        """The score values the verdicts change at: t_real and t_ai (pooled) of a calibration, else the threshold."""
+        if self.calibrated:
+            pooled = ((self.manifest or {})["calibration"].get("rules") or {}).get("pooled") or {}
+            found = [(pooled.get(k), k) for k in ("t_real", "t_ai")]
+            if all(isinstance(v, (int, float)) for v, _ in found):
+                return [(float(v), k) for v, k in found]
+            return []
+        return [] if self.threshold is None else [(self.threshold, "threshold")]
+
 
 @dataclass
 class Merged:
@@ -150,14 +167,18 @@ def _order_key(r: Record) -> tuple:
 def _warnings(merged: Merged) -> list[str]:
     out = []
     models = {(s.manifest or {}).get("model", {}).get("sha256") for s in merged.sources if s.manifest}
-    thresholds = {s.threshold for s in merged.sources if s.threshold is not None}
+    thresholds = {tuple(s.cuts) for s in merged.sources if s.cuts}
+    calibrations = {json.dumps((s.manifest or {}).get("calibration"), sort_keys=True) for s in merged.sources}
     if len(models - {None, ""}) > 1:
         out.append(
             f"these reports were made by {len(models - {None, ''})} different models: their scores differ in kind"
         )
     if len(thresholds) > 1:
-        shown = ", ".join(f"{t:.4g}" for t in sorted(thresholds))
+        shown = ", ".join(" / ".join(f"{v:.4g}" for v, _ in cuts) for cuts in sorted(thresholds))
         out.append(f"the reports use different thresholds ({shown}); each record's verdict follows its own report's")
+    if len(calibrations) > 1:
+        out.append("the reports were judged with different calibrations (or some without one): what a verdict "
+                   "promises differs between them (see each run manifest)")  # fmt: skip
     if merged.conflicts:
         out.append(
             f"{merged.conflicts} paths have different outcomes in different reports: each report's record is shown"

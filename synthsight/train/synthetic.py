@@ -48,6 +48,7 @@ def make_synthetic(
     seed: int = 0,
     amplitude: float = DEFAULT_AMPLITUDE,
     val_fraction: float = 0.2,
+    jpeg_qualities: tuple[int, int] | None = None,
 ) -> Path:
     """Write ``n`` images (half per class) to ``out_dir/{train,val}/{ai,nature}``; returns ``out_dir``.
 
@@ -57,6 +58,9 @@ def make_synthetic(
         size: side of the square images in pixels; use the model's input size so the trace survives.
         seed: the whole set is a pure function of (n, size, seed, amplitude).
         amplitude: strength of the fingerprint (relative brightness modulation).
+        jpeg_qualities: (low, high): every image of both classes is a JPEG at a random quality in that range
+            instead of the JPEG-95/PNG mix. Low qualities erase the trace, so the classes overlap (AUC well
+            below 1): the set a calibration's ``uncertain`` band and its bounds are seen on.
     """
     if n < 4:
         raise ValueError("synthetic set needs n >= 4 (two classes x train/val)")
@@ -74,17 +78,19 @@ def make_synthetic(
             folder.mkdir(parents=True, exist_ok=True)
             pixels = render(rng, size, fake=(label == "ai"), amplitude=amplitude)
             # Formats alternate by index in both classes, so format never predicts the label.
-            ext = "jpg" if index % 2 == 0 else "png"
+            ext = "jpg" if index % 2 == 0 or jpeg_qualities else "png"
             path = folder / f"{label}_{index:05d}.{ext}"
             img = Image.fromarray(pixels)
-            if ext == "jpg":
+            if jpeg_qualities:
+                img.save(path, quality=int(rng.integers(jpeg_qualities[0], jpeg_qualities[1] + 1)), subsampling=0)
+            elif ext == "jpg":
                 img.save(path, quality=JPEG_QUALITY, subsampling=0)
             else:
                 img.save(path, optimize=False)
             counts.setdefault(split, {}).setdefault(label, 0)
             counts[split][label] += 1
     info = {"generator": "synthsight.train.synthetic", "n": 2 * per_class, "size": size, "seed": seed}
-    info.update(amplitude=amplitude, jpeg_quality=JPEG_QUALITY, counts=counts)
+    info.update(amplitude=amplitude, jpeg_quality=list(jpeg_qualities or (JPEG_QUALITY,)), counts=counts)
     (out / "synthetic.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     return out
 

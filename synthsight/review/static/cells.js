@@ -57,15 +57,22 @@ var synthsightCells = (function () {
       if (d.x) td.appendChild(el("div", "facts mono", "exact name (base64): " + d.x));
       return td;
     }
-    function scoreCell(score, th) {
+    /* cuts: [[value, name], ...] where the verdict changes (t_real and t_ai, or the one threshold) */
+    function scoreCell(score, cuts, d) {
       var td = el("td", "c-score");
       if (score === null) { td.appendChild(el("span", "muted", "—")); return td; }
       var bar = el("div", "bar"), fillEl = el("span", "fill");
       fillEl.style.width = (100 * score).toFixed(1) + "%";
       bar.appendChild(fillEl);
-      if (th !== null) { var tick = el("span", "tick"); tick.style.left = (100 * th) + "%"; bar.appendChild(tick); }
-      bar.title = "p(ai) " + score.toFixed(6) + (th !== null ? ", threshold " + th.toFixed(4) : "");
+      cuts.forEach(function (c) { var tick = el("span", "tick"); tick.style.left = (100 * c[0]) + "%"; bar.appendChild(tick); });
+      bar.title = "p(ai) " + score.toFixed(6) + (typeof d.rs === "number" ? " (raw " + d.rs.toFixed(6) + ")" : "") +
+        cuts.map(function (c) { return ", " + c[1] + " " + c[0].toFixed(4); }).join("") + (d.sr ? ", stratum " + d.sr : "");
       add(td, el("span", "num", score.toFixed(4)), bar);
+      if (typeof d.st === "number") {
+        var v = el("div", "facts", "views agree " + Math.round(100 * d.st) + "% · " + d.lo.toFixed(3) + "–" + d.hi.toFixed(3));
+        v.title = "--stability: share of re-encoded views with the same verdict; lowest and highest score over them";
+        td.appendChild(v);
+      }
       return td;
     }
     function provCell(d) {

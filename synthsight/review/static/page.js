@@ -22,7 +22,8 @@
   function byId(id) { return document.getElementById(id); }
   function pad5(k) { return ("0000" + k).slice(-5); }
   function defaults() {
-    return { verdict: "", prov: "", err: "", q: "", min: "", max: "", sort: "score", dir: "desc", page: 1, size: S.page_size };
+    return { verdict: "", prov: "", err: "", stab: "", q: "", min: "", max: "", sort: "score", dir: "desc", page: 1,
+      size: S.page_size };
   }
   function mark(key, value) { status.setAttribute("data-" + key, String(value)); }
 
@@ -90,23 +91,25 @@
     if (fe === -99) fe = -98; // -2 means any error; keep "matches nothing" apart from it
     var lo = state.min === "" ? -1 : Number(state.min), hi = state.max === "" ? 2 : Number(state.max);
     var ranged = state.min !== "" || state.max !== "";
-    var V = idx.v, P = idx.p, E = idx.e, SC = idx.score, L = lower;
+    var V = idx.v, P = idx.p, E = idx.e, SC = idx.score, L = lower, U = idx.u;
+    var fs = state.stab === "unstable" ? 2 : state.stab === "stable" ? 1 : state.stab === "" ? -1 : -99;
     var cv = new Array(idx.verdicts.length).fill(0), cp = new Array(idx.provs.length).fill(0);
-    var ce = new Array(idx.errs.length).fill(0), out = new Int32Array(n), m = 0;
+    var ce = new Array(idx.errs.length).fill(0), cs = [0, 0, 0], out = new Int32Array(n), m = 0;
     for (var i = 0; i < n; i++) {
       if (q && L[i].indexOf(q) < 0) continue;
       if (ranged) { var s = SC[i]; if (s === null || s < lo || s > hi) continue; }
       var okV = fv === -1 || V[i] === fv, okP = fp === -1 || P[i] === fp;
-      var okE = fe === -1 || (fe === -2 ? E[i] > 0 : E[i] === fe);
-      if (okP && okE) cv[V[i]]++;
-      if (okV && okE) cp[P[i]]++;
-      if (okV && okP) ce[E[i]]++;
-      if (okV && okP && okE) out[m++] = i;
+      var okE = fe === -1 || (fe === -2 ? E[i] > 0 : E[i] === fe), okS = fs === -1 || U[i] === fs;
+      if (okP && okE && okS) cv[V[i]]++;
+      if (okV && okE && okS) cp[P[i]]++;
+      if (okV && okP && okS) ce[E[i]]++;
+      if (okV && okP && okE) cs[U[i]]++;
+      if (okV && okP && okE && okS) out[m++] = i;
     }
     view = out.subarray(0, m);
     sortView();
     mark("filter-ms", Math.round(performance.now() - t));
-    facets(cv, cp, ce);
+    facets(cv, cp, ce, cs);
   }
   function sortView() {
     if (state.sort === "score" && state.dir === "desc") return; // the data's own order
@@ -129,7 +132,7 @@
     }
     view = Int32Array.from(Array.prototype.slice.call(view).sort(cmp));
   }
-  function facets(cv, cp, ce) {
+  function facets(cv, cp, ce, cs) {
     fill(byId("f-verdict"), [["", "any verdict", sum(cv)]].concat(idx.verdicts.map(function (v, k) {
       return [v, v, cv[k]];
     })), state.verdict);
@@ -138,6 +141,8 @@
     fill(byId("f-prov"), [["", "any", sum(cp)]].concat(provs), state.prov);
     var errs = idx.errs.map(function (e, k) { return [k ? e : "(no error)", k ? e : "(no error)", ce[k]]; });
     fill(byId("f-err"), [["", "any", sum(ce)], ["(any error)", "(any error)", sum(ce) - ce[0]]].concat(errs), state.err);
+    fill(byId("f-stab"), [["", "any", sum(cs)], ["unstable", "unstable", cs[2]], ["stable", "stable", cs[1]]],
+      state.stab);
     document.querySelectorAll(".card").forEach(function (c) {
       var key = c.getAttribute("data-key");
       c.setAttribute("aria-pressed", String(state[key] === c.getAttribute("data-value")));
@@ -198,17 +203,23 @@
     var c = Math.floor(i / S.chunk), d = chunks.get(c)[i - c * S.chunk], verdict = idx.verdicts[idx.v[i]];
     var score = idx.score[i], tr = el("tr", "v-" + cssName(verdict));
     tr.setAttribute("data-verdict", verdict);
-    add(tr, cell.thumb(d), cell.path(idx.path[i], d), cell.score(score, threshold(i)), add(el("td", "c-verdict"),
-      el("span", "badge verdict-" + cssName(verdict), verdict)), cell.prov(d), cell.err(d), cell.cam(d), cell.sha(d));
+    var verdictCell = add(el("td", "c-verdict"), el("span", "badge verdict-" + cssName(verdict), verdict));
+    if (idx.u[i] === 2) {
+      var badge = el("span", "badge unstable", "unstable");
+      badge.title = "a re-encoded view (--stability) gets another verdict";
+      verdictCell.appendChild(badge);
+    }
+    add(tr, cell.thumb(d), cell.path(idx.path[i], d), cell.score(score, cuts(i), d), verdictCell, cell.prov(d),
+      cell.err(d), cell.cam(d), cell.sha(d));
     return tr;
   }
   function thumbCount() {
     mark("thumbs-loaded", document.querySelectorAll("td.c-thumb img[data-loaded]").length);
     mark("thumbs-failed", document.querySelectorAll("td.c-thumb img[data-failed]").length);
   }
-  function threshold(i) {
+  function cuts(i) {
     var r = S.reports[idx.src ? idx.src[i] : 0];
-    return r && typeof r.threshold === "number" ? r.threshold : null;
+    return r && Array.isArray(r.cuts) ? r.cuts : [];
   }
   /* ---- wiring ---- */
   function update(fromHash) {
@@ -228,7 +239,7 @@
     S.page_sizes.forEach(function (n) {
       var o = el("option", "", n); o.value = String(n); byId("f-size").appendChild(o);
     });
-    [["f-verdict", "verdict"], ["f-prov", "prov"], ["f-err", "err"], ["f-size", "size"]].forEach(function (p) {
+    [["f-verdict", "verdict"], ["f-prov", "prov"], ["f-err", "err"], ["f-stab", "stab"], ["f-size", "size"]].forEach(function (p) {
       byId(p[0]).addEventListener("change", function (e) {
         state[p[1]] = p[1] === "size" ? parseInt(e.target.value, 10) : e.target.value; state.page = 1; update();
       });
@@ -271,6 +282,7 @@
     if (!S.has.evidence) hide.push("c-prov");
     if (!S.has.gradcam) hide.push("c-cam");
     if (!S.has.sha256) hide.push("c-sha");
+    byId("f-stab-label").hidden = !S.has.stability;
     document.body.className += hide.map(function (c) { return " hide-" + c; }).join("");
   }
   function fail(err) {

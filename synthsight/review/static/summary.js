@@ -6,7 +6,8 @@ var synthsightSummary = (function () {
 
   function byId(id) { return document.getElementById(id); }
   function verdictLabel(v) {
-    return { ai: "called AI-generated", real: "called real", error: "could not be read", skipped: "skipped (not images)" }[v] || v;
+    return { ai: "called AI-generated", uncertain: "uncertain: neither claim holds", real: "called real",
+      error: "could not be read", skipped: "skipped (not images)" }[v] || v;
   }
 
   /* Draw every part for summary S. filters.set({key: value}) and filters.toggle(key, value) filter the table. */
@@ -20,8 +21,8 @@ var synthsightSummary = (function () {
           (model.sha256 ? " sha256 " + String(model.sha256).slice(0, 12) + "…" : ""));
       }
       if (S.thresholds.length) {
-        parts.push("threshold " + S.thresholds.map(function (t) { return t.toFixed(4); }).join(" / ") +
-          (m.threshold_source ? " (" + m.threshold_source + ")" : ""));
+        parts.push(S.thresholds.map(function (t) { return t[1] + " " + t[0].toFixed(4); }).join(" / ") +
+          (m.calibration && !m.threshold_forced ? " (calibrated)" : m.threshold_source ? " (" + m.threshold_source + ")" : ""));
       }
       if (m.backend) parts.push([m.backend, m.device, m.precision].filter(Boolean).join(" "));
       byId("about").textContent = parts.join(" · ");
@@ -46,16 +47,24 @@ var synthsightSummary = (function () {
         box.appendChild(b);
       });
     }
+    function meanings() {
+      var box = byId("meanings");
+      if (!S.meanings.length) return;
+      S.meanings.forEach(function (kv) { add(box, el("dt", "", kv[0]), el("dd", "", kv[1])); });
+      byId("meanings-box").hidden = false;
+    }
     function histogram() {
-      var box = byId("hist"), ai = S.histogram.ai, real = S.histogram.real, n = ai.length, top = 1;
-      for (var k = 0; k < n; k++) top = Math.max(top, ai[k] + real[k]);
+      var box = byId("hist"), ai = S.histogram.ai, un = S.histogram.uncertain, real = S.histogram.real;
+      var n = ai.length, top = 1;
+      for (var k = 0; k < n; k++) top = Math.max(top, ai[k] + un[k] + real[k]);
       for (k = 0; k < n; k++) {
         var lo = k / n, hi = (k + 1) / n, b = el("button", "bin");
         b.type = "button";
-        b.title = lo.toFixed(2) + "–" + hi.toFixed(2) + ": " + fmt(ai[k]) + " ai, " + fmt(real[k]) + " real";
+        b.title = lo.toFixed(2) + "–" + hi.toFixed(2) + ": " + fmt(ai[k]) + " ai, " + (un[k] ? fmt(un[k]) + " uncertain, " : "") +
+          fmt(real[k]) + " real";
         b.setAttribute("aria-label", b.title);
         var stack = el("span", "stack");
-        [["real", real[k]], ["ai", ai[k]]].forEach(function (part) {
+        [["real", real[k]], ["uncertain", un[k]], ["ai", ai[k]]].forEach(function (part) {
           if (!part[1]) return;
           var seg = el("span", "seg seg-" + part[0]);
           seg.style.height = Math.max(1.5, 100 * part[1] / top) + "%";
@@ -67,14 +76,15 @@ var synthsightSummary = (function () {
       }
       S.thresholds.forEach(function (t) {
         var line = el("span", "threshold");
-        line.style.left = (100 * t) + "%";
-        line.title = "threshold " + t.toFixed(4);
-        line.appendChild(el("span", "threshold-label", "threshold " + t.toFixed(2)));
+        line.style.left = (100 * t[0]) + "%";
+        line.title = t[1] + " " + t[0].toFixed(4);
+        line.appendChild(el("span", "threshold-label", t[1] + " " + t[0].toFixed(2)));
         box.appendChild(line);
       });
-      var scored = ai.concat(real).reduce(function (a, b) { return a + b; }, 0);
+      var scored = ai.concat(un, real).reduce(function (a, b) { return a + b; }, 0);
       byId("hist-legend").textContent = fmt(scored) + " scored files; bar heights are counts (tallest " + fmt(top) +
-        "), orange: called AI-generated, green: called real" + (S.thresholds.length ? "; line: the decision threshold" : "");
+        "), orange: called AI-generated, yellow: uncertain, green: called real" +
+        (S.thresholds.length ? "; lines: where the verdict changes" : "");
     }
     function binFilter(lo, hi) {
       return function () {
@@ -128,8 +138,18 @@ var synthsightSummary = (function () {
     }
 
     about();
-    cards(byId("verdict-cards"), S.verdicts.filter(function (v) { return v[1] || v[0] === "ai" || v[0] === "real"; }),
-      "verdict", verdictLabel);
+    meanings();
+    var calibrated = S.thresholds.some(function (t) { return t[1] === "t_ai"; });
+    cards(byId("verdict-cards"), S.verdicts.filter(function (v) {
+      return v[1] || v[0] === "ai" || v[0] === "real" || (v[0] === "uncertain" && calibrated);
+    }), "verdict", verdictLabel);
+    if (S.has.stability) {
+      var unstable = S.unstable || 0;
+      cards(byId("stab-cards"), [["unstable", unstable]], "stab", function () {
+        return "unstable: a re-encoded view changes the verdict";
+      });
+      byId("stab-cards").hidden = false;
+    }
     if (S.provenance.length) {
       cards(byId("prov-cards"), S.provenance, "prov", function (p) { return "file provenance: " + p; });
       byId("prov-cards").hidden = false;
