@@ -98,3 +98,23 @@ def records_by_path(records) -> dict[str, object]:
         assert r.path not in out, f"two records for {r.path!r}"
         out[r.path] = r
     return out
+
+
+def calibrated_copy(onnx: Path, out: Path, scores: list[float], weights: str = "ab" * 32) -> Path:
+    """A copy of an exported model with a hand-made calibration (T = 1) whose two thresholds cut ``scores``
+    (the model's scores on the test images) in thirds: the scan plumbing sees all three verdicts."""
+    import shutil
+
+    from synthsight.export.onnx import embed_spec, embedded_spec
+    from synthsight.verdicts.rule import Calibration, Rule
+
+    ordered = sorted(scores)
+    t_real, t_ai = ordered[len(ordered) // 3], ordered[2 * len(ordered) // 3]
+    rule = Rule(400, 400, t_ai, t_real, 0.009, 0.048)
+    calibration = Calibration(1.0, 0.01, 0.05, 0.95, {"pooled": rule}, data={"folder": "/calib", "files": 800},
+                              weights_sha256=weights, created="2026-12-02T00:00:00+00:00")  # fmt: skip
+    target = Path(shutil.copy(onnx, out))
+    spec = embedded_spec(target)
+    spec.calibration, spec.weights_sha256 = calibration.to_dict(), weights
+    embed_spec(target, spec)
+    return target
