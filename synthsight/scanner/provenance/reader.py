@@ -44,7 +44,12 @@ class ProvenanceReader:
             },
             "trust_lists": [dict(item) for item in self._anchors.lists],
             "claim_signing_ekus": list(trust.CLAIM_SIGNING_EKUS),
+            **({"warning": stale} if (stale := self.stale_warning()) else {}),
         }
+
+    def stale_warning(self) -> str:
+        """The one line a scan prints when the vendored trust list is old ("" when it is not, or when off)."""
+        return trust.stale_warning() if self.enabled else ""
 
     def read(self, fh: BinaryIO, path: str | os.PathLike | None = None) -> Provenance | None:
         """The provenance of the open binary file ``fh`` (seekable; its position is restored).

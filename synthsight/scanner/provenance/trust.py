@@ -94,16 +94,21 @@ def vendored_source() -> dict[str, Any]:
     return json.loads((data_dir() / TRUST_LIST_SOURCE).read_text(encoding="utf-8"))
 
 
-def age_months(date: str, today: datetime.date | None = None) -> int:
-    """Whole months from ``date`` (YYYY-MM-DD) to ``today``."""
-    then, now = datetime.date.fromisoformat(date), today or datetime.date.today()
+def today() -> datetime.date:
+    """The date a list's age is counted to (one place, so a test can move the clock)."""
+    return datetime.date.today()
+
+
+def age_months(date: str, now: datetime.date | None = None) -> int:
+    """Whole months from ``date`` (YYYY-MM-DD) to ``now`` (default: :func:`today`)."""
+    then, now = datetime.date.fromisoformat(date), now or today()
     return (now.year - then.year) * 12 + now.month - then.month - (now.day < then.day)
 
 
-def stale_warning(today: datetime.date | None = None) -> str:
+def stale_warning() -> str:
     """One line when the vendored list is older than :data:`STALE_MONTHS` months, else ""."""
     date = vendored_source()["date"]
-    months = age_months(date, today)
+    months = age_months(date)
     if months < STALE_MONTHS:
         return ""
     return (
