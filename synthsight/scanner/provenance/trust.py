@@ -94,6 +94,47 @@ def vendored_source() -> dict[str, Any]:
     return json.loads((data_dir() / TRUST_LIST_SOURCE).read_text(encoding="utf-8"))
 
 
+def show(anchors: TrustAnchors, now: datetime.date | None = None) -> list[str]:
+    """What ``synthsight trust-list --show`` prints: each list in use, where from, how old, its certificates."""
+    from cryptography import x509
+
+    source, lines = vendored_source(), []
+    for item, pem in zip(anchors.lists, anchors.pems, strict=True):
+        if item["name"] == VENDORED:
+            months = age_months(item["date"], now)
+            lines += [
+                f"{VENDORED} (vendored): {source['repository']} {source['path']} @ {source['commit']}",
+                f"  issued {source.get('list_issued', item['date'])}, {months} months ago (a scan warns from "
+                f"{STALE_MONTHS}); vendored {source.get('vendored', '?')}",
+                f"  {TRUST_LIST}: SHA-256 {item['sha256']}, {item['certificates']} certificates",
+            ]
+        else:
+            lines.append(
+                f"--trust-anchors {item['path']}: SHA-256 {item['sha256']}, {item['certificates']} certificates"
+            )
+        for cert in x509.load_pem_x509_certificates(pem.encode("ascii")):
+            digest = hashlib.sha256(cert.public_bytes(_der())).hexdigest()
+            lines.append(f"    {_subject(cert)}  (until {cert.not_valid_after_utc.date()}, SHA-256 {digest[:16]}…)")
+    if source.get("not_shipped"):
+        lines.append(f"not shipped: {source['not_shipped']}")
+    return lines
+
+
+def _subject(cert) -> str:
+    from cryptography import x509
+
+    names = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    orgs = cert.subject.get_attributes_for_oid(x509.NameOID.ORGANIZATION_NAME)
+    cn = names[0].value if names else cert.subject.rfc4514_string()
+    return f"{cn} ({orgs[0].value})" if orgs and orgs[0].value not in cn else str(cn)
+
+
+def _der():
+    from cryptography.hazmat.primitives import serialization
+
+    return serialization.Encoding.DER
+
+
 def today() -> datetime.date:
     """The date a list's age is counted to (one place, so a test can move the clock)."""
     return datetime.date.today()
