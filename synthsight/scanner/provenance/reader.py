@@ -41,6 +41,7 @@ class ProvenanceReader:
             "c2pa": {
                 "library": f"c2pa-python {_version('c2pa-python')}",
                 "network": "off (no remote manifest fetch, no OCSP, no host allowed)",
+                "identity_assertions": "not decoded: their credentials can need the network; listed, never deciding",
             },
             "trust_lists": [dict(item) for item in self._anchors.lists],
             "claim_signing_ekus": list(trust.CLAIM_SIGNING_EKUS),
