@@ -200,8 +200,10 @@ def _identity(manifest: dict, codes: list[str]) -> list[dict[str, Any]]:
         if issuer:
             item["issuer"] = issuer
         out.append(item)
-    if out and codes:
-        out[0]["codes"] = codes  # c2pa reports identity codes per manifest, not per assertion
+    if codes:  # c2pa reports identity codes per manifest, not per assertion
+        if not out:
+            out.append({"label": "cawg.identity", "type": "?"})
+        out[0]["codes"] = codes
     return out
 
 
