@@ -191,3 +191,42 @@ def test_jpeg_exif_with_the_odd_exif_ff_header_is_read():
     data = image("jpg", exif=exif_bytes({0x010F: "OLYMPUS", 0x0110: "E-M1"}))
     odd = data.replace(b"Exif\x00\x00", b"Exif\x00\xff", 1)
     assert ProvenanceReader().read(io.BytesIO(odd)).detail["camera"] == {"make": "OLYMPUS", "model": "E-M1"}
+
+
+def test_the_lean_exif_reader_gives_what_pillow_gives_and_survives_damage(monkeypatch):
+    import random
+
+    from provenance_samples import CANON, CANON_SUB
+
+    from synthsight.scanner.provenance import exif, exif_tags
+
+    blocks = [
+        exif_bytes(CANON, CANON_SUB),
+        exif_bytes({0x010F: "NIKON CORPORATION", 0x0110: "NIKON Z 6", 0x0131: "Adobe Photoshop 26.0 (Windows)"}),
+        exif_bytes({0x0131: "Fooocus v2.5.5", 0x9286: "{}", 0x927C: "fooocus"}),  # Fooocus: IFD0
+        exif_bytes(sub={0x9286: b"UNICODE\x00" + A1111.encode("utf-16-be")}),
+    ]
+
+    def fields(facts):
+        return (facts.make, facts.model, facts.software, facts.lens, facts.datetime_original)
+
+    def everything(facts):
+        return (*fields(facts), facts.description, facts.user_comment, facts.maker_note, facts.notes)
+
+    def refuse(*args):
+        raise exif_tags.TagError("read by Pillow instead")
+
+    lean = [everything(exif.parse(b)) for b in blocks]
+    with monkeypatch.context() as m:
+        m.setattr(exif_tags, "read", refuse)
+        assert lean == [everything(exif.parse(b)) for b in blocks]
+    rng = random.Random(5)
+    for _ in range(300):  # damaged blocks: a note or a partial read, never an exception, never less than Pillow
+        damaged = bytearray(rng.choice(blocks))
+        for _ in range(rng.randint(1, 6)):
+            damaged[rng.randrange(len(damaged))] = rng.randrange(256)
+        got = fields(exif.parse(bytes(damaged)))
+        with monkeypatch.context() as m:
+            m.setattr(exif_tags, "read", refuse)
+            pillow = fields(exif.parse(bytes(damaged)))
+        assert all(g or not p for g, p in zip(got, pillow, strict=True)), (got, pillow)
