@@ -121,7 +121,7 @@ def _jpeg_segment(marker: int, data: bytes, found: Found) -> None:
 
 
 def _dqt(data: bytes, found: Found) -> None:
-    from synthsight.scanner.provenance.jpeg_quality import ZIGZAG
+    from synthsight.scanner.provenance.jpeg_quality import NATURAL
 
     pos = 0
     while pos < len(data):
@@ -131,11 +131,8 @@ def _dqt(data: bytes, found: Found) -> None:
         if len(body) < 64 * width:
             found.notes.append("JPEG quantisation table truncated")
             return
-        values = list(struct.unpack(">64H", body)) if width == 2 else list(body)
-        natural = [0] * 64
-        for k, v in enumerate(values):
-            natural[ZIGZAG[k]] = v
-        found.dqt.setdefault(table, natural)
+        values = struct.unpack(">64H", body) if width == 2 else body
+        found.dqt.setdefault(table, [values[k] for k in NATURAL])
         pos += 1 + 64 * width
 
 

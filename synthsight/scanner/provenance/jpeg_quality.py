@@ -34,6 +34,7 @@ ZIGZAG = (
     35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51,
     58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
 )  # fmt: skip
+NATURAL = tuple(ZIGZAG.index(i) for i in range(64))  # NATURAL[i] = where natural index i is stored
 
 
 def ijg_table(base: tuple[int, ...], quality: int) -> list[int]:
