@@ -114,8 +114,8 @@ def _declare_provenance(folder: Path) -> None:
 
 
 def run(out: Path = OUT, n: int = 600, epochs: int = 6, workers: int | None = None) -> dict:
+    from synthsight.reports.writers import read_records
     from synthsight.scanner import scan
-    from synthsight.scanner.report import read_records
 
     t0 = time.perf_counter()
     prepare(out)

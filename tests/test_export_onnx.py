@@ -9,8 +9,8 @@ import torch
 
 from synthsight.errors import UsageError
 from synthsight.export.onnx import embed_spec, embedded_spec, export_onnx
+from synthsight.image.preprocess import load_image
 from synthsight.model import load_bundle
-from synthsight.preprocess import load_image
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,7 @@ def test_help_loads_no_heavy_library():
 
 def test_import_synthsight_is_light():
     code = (
-        "import sys, synthsight, synthsight.spec, synthsight.preprocess\n"
+        "import sys, synthsight, synthsight.spec, synthsight.image.preprocess\n"
         f"print([m for m in {HEAVY!r} if m in sys.modules])"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)

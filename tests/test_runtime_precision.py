@@ -19,8 +19,8 @@ from scanner_support import random_pngs
 
 from synthsight.errors import UsageError
 from synthsight.runtime import open_backend
-from synthsight.runtime.cpu_features import CpuFeatures, here
-from synthsight.runtime.precision import (
+from synthsight.runtime.cpu.features import CpuFeatures, here
+from synthsight.runtime.cpu.precision import (
     GATE_AGREEMENT,
     GATE_MAX_ABS,
     certificates,
@@ -54,7 +54,7 @@ def failing_export(reduced_export, trained_bundle, tmp_path_factory) -> dict[str
 
     from synthsight.export.calibration import certificate_set
     from synthsight.export.certificate import certify, store
-    from synthsight.runtime.precision import Family
+    from synthsight.runtime.cpu.precision import Family
     from synthsight.spec import ModelSpec
 
     out = tmp_path_factory.mktemp("failing")
@@ -176,7 +176,7 @@ def test_explicit_precision_real_check_on_this_cpu(reduced_export, tiny_image_di
 
 
 def test_auto_measures_once_then_reads_the_cache(reduced_export, tmp_path, monkeypatch):
-    from synthsight.runtime import autotune
+    from synthsight.runtime.cpu import measure as autotune
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     with open_backend(reduced_export["onnx"], precision="auto", threads=2, max_batch=4) as first:

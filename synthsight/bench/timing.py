@@ -102,7 +102,7 @@ def _decoded(files: list[Path], spec) -> Any:
     import numpy as np
 
     from synthsight.errors import DecodeError
-    from synthsight.preprocess import load_image
+    from synthsight.image.preprocess import load_image
 
     pixels = []
     for path in files:

@@ -1,6 +1,6 @@
 """Fidelity certificates: every reduced-precision way to run an export, measured against the FP32 reference.
 
-For each option of :data:`synthsight.runtime.precision.LAYOUT` but the reference (FP32 on ONNX
+For each option of :data:`synthsight.runtime.cpu.precision.LAYOUT` but the reference (FP32 on ONNX
 Runtime), the same decoded images go through the option and through the reference, and
 :func:`synthsight.export.verify.compare_scores` gives verdict agreement at the model's threshold and
 max / mean |dp(ai)|. The certificate is stored in the file the option runs (``synthsight.certificates``
@@ -20,13 +20,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from synthsight.export.verify import CheckSet, compare_scores, scores
-from synthsight.runtime.cpu_features import CpuFeatures, here
-from synthsight.runtime.precision import REFERENCE, Family, Option, certificate_line, open_option, options
+from synthsight.runtime.cpu.features import CpuFeatures, here
+from synthsight.runtime.cpu.precision import REFERENCE, Family, Option, certificate_line, open_option, options
 from synthsight.spec import CERTIFICATES_KEY, SOURCE_KEY
 
 
 def _versions() -> dict[str, str | None]:
-    from synthsight.runtime.autotune import _versions as runtime_versions
+    from synthsight.runtime.cpu.measure import _versions as runtime_versions
 
     return runtime_versions()
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from synthsight.export.calibration import calibration_set, certificate_set
 from synthsight.export.certificate import certify, store
 from synthsight.export.int8 import quantize_int8
-from synthsight.runtime.family import Family, sha256
+from synthsight.runtime.cpu.family import Family, sha256
 from synthsight.spec import ModelSpec
 
 

@@ -2,7 +2,7 @@
 
 ``open_backend`` picks the backend from the file type through one dispatch table; the
 backend modules (and torch / onnxruntime / openvino / tensorrt) are imported only when chosen.
-An exported FP32/INT8 file bound for the CPU goes through :mod:`synthsight.runtime.precision`,
+An exported FP32/INT8 file bound for the CPU goes through :mod:`synthsight.runtime.cpu.precision`,
 which picks precision and runtime (``--precision auto``) or checks an explicit one.
 """
 
@@ -12,7 +12,8 @@ import importlib
 from pathlib import Path
 
 from synthsight.errors import ModelFileError, UsageError
-from synthsight.runtime.base import Backend, parse_device, scores_from_logits
+from synthsight.machine import parse_device
+from synthsight.runtime.base import Backend, scores_from_logits
 from synthsight.spec import BUNDLE_SUFFIXES, SPEC_NAME, WEIGHTS_NAME, bundle_paths
 
 # backend name -> "module:class", imported lazily.
@@ -106,7 +107,7 @@ def open_backend(
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         precision: ``auto``, ``fp32``, ``fp16``, ``bf16`` or ``int8``. PyTorch: fp32 or bf16 on CPU (bf16
             only where native), fp16/bf16/fp32 on CUDA. Exported files on a CPU: see
-            :mod:`synthsight.runtime.precision` (``auto`` measures and takes the fastest certified option);
+            :mod:`synthsight.runtime.cpu.precision` (``auto`` measures and takes the fastest certified option);
             ``None`` runs an exported file exactly as exported, on the backend named (no choice is made).
         max_batch: larger batches are split into chunks of this size.
         threads: CPU inference threads (the cores the decode workers leave free).
@@ -123,7 +124,7 @@ def open_backend(
     kind = model_kind(path)
     name = choose_backend(kind, backend)
     if kind == "onnx" and precision is not None and _onnx_on_cpu(device, backend, precision):
-        from synthsight.runtime.precision import open_on_cpu
+        from synthsight.runtime.cpu.precision import open_on_cpu
 
         return open_on_cpu(path, backend=backend or "auto", precision=precision or "auto", max_batch=max_batch,
                            threads=threads)  # fmt: skip

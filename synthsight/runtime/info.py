@@ -87,8 +87,8 @@ def _onnx(path: Path) -> tuple[ModelSpec, dict]:
 
 def _reduced(path: Path, props: dict[str, str]) -> dict[str, Any]:
     """Certificates stored in the file, how an INT8 file was made, and what runs on this CPU (cpu_options)."""
-    from synthsight.runtime.cpu_features import here
-    from synthsight.runtime.precision import family, options
+    from synthsight.runtime.cpu.features import here
+    from synthsight.runtime.cpu.precision import family, options
 
     out: dict[str, Any] = {}
     for key, name in ((CERTIFICATES_KEY, "certificates"), (CALIBRATION_KEY, "calibration"), (SOURCE_KEY, "source")):
@@ -212,7 +212,7 @@ def _probe_tensorrt(details: dict) -> dict[str, tuple[bool, str]]:
 
 
 def _probe_openvino(_details: dict) -> dict[str, tuple[bool, str]]:
-    from synthsight.runtime.cpu_features import here
+    from synthsight.runtime.cpu.features import here
     from synthsight.runtime.openvino import openvino_version
 
     version = openvino_version()
@@ -274,7 +274,7 @@ def format_info(info: dict[str, Any]) -> str:
 
 def _reduced_lines(details: dict) -> list[str]:
     """Calibration, certificates and the CPU options of an FP32/INT8 file, for :func:`format_info`."""
-    from synthsight.runtime.precision import certificate_line
+    from synthsight.runtime.cpu.precision import certificate_line
 
     lines = []
     calibration = details.get("calibration")

@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from synthsight.errors import BackendUnavailable, ModelFileError, UsageError
-from synthsight.runtime.base import Backend, parse_device, usable_cores
+from synthsight.machine import parse_device, usable_cores
+from synthsight.runtime.base import Backend
 from synthsight.spec import INPUT_NAME, OUTPUT_NAME, PRECISION_KEY, ModelSpec
 
 TRT_EP, CUDA_EP, CPU_EP = "TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"
@@ -107,7 +108,7 @@ def prepare_caches(plan: list[tuple[str, dict[str, Any]]]) -> None:
 
 
 def _gpu_hint() -> str:
-    from synthsight.gpucheck import onnxruntime_conflict
+    from synthsight.machine import onnxruntime_conflict
 
     return onnxruntime_conflict() or GPU_HINT
 

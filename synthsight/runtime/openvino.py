@@ -3,7 +3,7 @@
 Precision is always set explicitly. The CPU plugin's default on a machine with native bf16
 (AMX or AVX512_BF16) is to compute in bf16 (``EXECUTION_MODE_HINT=PERFORMANCE``), which would
 change verdicts silently, so fp32 forces ``INFERENCE_PRECISION_HINT=f32``; bf16 is set only where
-:mod:`synthsight.runtime.cpu_features` finds it native (asked explicitly on an AVX-512 CPU without
+:mod:`synthsight.runtime.cpu.features` finds it native (asked explicitly on an AVX-512 CPU without
 ``avx512_bf16``, OpenVINO would emulate it). An INT8 (QDQ) file runs its quantised operations in
 INT8 and keeps the rest in f32, the arithmetic its certificate measured. After compiling, the
 precision OpenVINO reports is checked against the one asked for.
@@ -28,9 +28,10 @@ from types import SimpleNamespace
 import numpy as np
 
 from synthsight.errors import BackendUnavailable, ModelFileError, UsageError
+from synthsight.machine import parse_device, usable_cores
 from synthsight.runtime import signal_stack
-from synthsight.runtime.base import Backend, parse_device, usable_cores
-from synthsight.runtime.cpu_features import CpuFeatures, here
+from synthsight.runtime.base import Backend
+from synthsight.runtime.cpu.features import CpuFeatures, here
 from synthsight.spec import INPUT_NAME, OUTPUT_NAME, PRECISION_KEY, ModelSpec
 
 # The file's precision -> the precisions OpenVINO may run it at; the first is ``auto``.

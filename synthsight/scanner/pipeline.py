@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 
 from synthsight.errors import UsageError
-from synthsight.preprocess import DEFAULT_MAX_PIXELS
+from synthsight.image.preprocess import DEFAULT_MAX_PIXELS
+from synthsight.provenance import ProvenanceReader
+from synthsight.reports import resume as resume_mod
+from synthsight.reports.writers import Record, check_output
 from synthsight.runtime.base import Backend
-from synthsight.scanner import resume as resume_mod
 from synthsight.scanner.pool import Batch, CorePlan, DecodePool, Item, plan_cores
-from synthsight.scanner.provenance import ProvenanceReader
-from synthsight.scanner.report import Record, check_output
 from synthsight.scanner.session import ModelFacts, ScanSummary, Session, StopFlag, make_record, read_options
 from synthsight.scanner.shard import Shard
 from synthsight.scanner.walk import Entry, Walker
@@ -93,7 +93,7 @@ def scan(paths: list[str], model: str | Path | Backend, outputs: list[str | Path
     previous = resume_mod.load(outs) if opts.resume else None
     evidence = ProvenanceReader(opts.trust_anchors) if opts.provenance else None  # refuses bad anchors now
     if opts.ray:
-        from synthsight.scanner.cluster import scan_on_ray
+        from synthsight.scanner.ray.source import scan_on_ray
 
         return scan_on_ray(walker, model, outs, opts, previous, evidence)
     cam = _gradcam(model, opts)
@@ -148,7 +148,7 @@ def _say_precision(backend: Backend, quiet: bool) -> None:
 def _gradcam(model: str | Path | Backend, opts: ScanOptions):
     if not opts.gradcam_dir or opts.gradcam_for == "none":
         return None
-    from synthsight.scanner.gradcam import GradCam
+    from synthsight.explain import GradCam
 
     source = model.source if isinstance(model, Backend) else str(model)
     return GradCam.for_model(source, opts.gradcam_layer, opts.gradcam_dir)

@@ -29,7 +29,7 @@ from multiprocessing.shared_memory import SharedMemory
 import numpy as np
 
 from synthsight.errors import WORKER_DIED, SynthsightError
-from synthsight.runtime.base import parse_device, usable_cores
+from synthsight.machine import parse_device, usable_cores
 from synthsight.scanner.walk import Entry
 from synthsight.scanner.worker import FileMeta, ReadOptions, read_file, worker_main
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from synthsight.errors import DecodeError, ModelFileError, UsageError
-from synthsight.preprocess import DEFAULT_MAX_PIXELS, PreprocessSpec, resize, to_rgb
+from synthsight.image.preprocess import DEFAULT_MAX_PIXELS, PreprocessSpec, resize, to_rgb
 from synthsight.runtime.base import scores_from_logits
 from synthsight.spec import ModelSpec
 from synthsight.train.data import DataIndex, ImageDataset, Sample, collate, discover
