@@ -38,3 +38,14 @@ def test_import_synthsight_is_light():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
+def test_the_documented_python_api_keeps_its_paths():
+    """README "From Python": synthsight.preprocess stays a thin re-export of synthsight.image.preprocess."""
+    from synthsight.image import preprocess
+    from synthsight.preprocess import PreprocessSpec, load_image
+    from synthsight.runtime import open_backend
+    from synthsight.scanner import scan
+
+    assert load_image is preprocess.load_image and PreprocessSpec is preprocess.PreprocessSpec
+    assert open_backend.__module__ == "synthsight.runtime" and scan.__module__ == "synthsight.scanner.pipeline"
