@@ -142,7 +142,8 @@ def inference(onnx: Path, batches: list[int], rounds: int) -> tuple[list[dict], 
 
     from synthsight.errors import SynthsightError
     from synthsight.machine import usable_cores
-    from synthsight.runtime.cpu.precision import family, open_option, options
+    from synthsight.runtime.cpu.precision import family, options
+    from synthsight.runtime.registry import open_option
 
     threads = usable_cores()
     opened, skipped = [], []
@@ -375,15 +376,9 @@ def main() -> None:
 
 
 def _versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
+    from synthsight.machine import installed
 
-    out = {}
-    for name in ("openvino", "nncf", "onnxruntime"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = None
-    return out
+    return {name: installed(name) for name in ("openvino", "nncf", "onnxruntime")}
 
 
 if __name__ == "__main__":

@@ -22,20 +22,19 @@ from typing import Any
 
 import numpy as np
 
+from synthsight.artifacts import SUFFIXES, is_bundle
 from synthsight.errors import ModelFileError, UsageError
 
 OVERLAY_MIN_SIDE = 256
 
 
 def resolve_bundle(source: str | Path) -> Path:
-    """The PyTorch bundle for a model path: the bundle itself, or the one beside an .onnx/.engine file."""
-    from synthsight.model import is_bundle
-
+    """The PyTorch bundle for a model path: the bundle itself, or the one beside an exported file."""
     source = Path(source)
     if is_bundle(source):
         return source
     beside = source.parent
-    if source.suffix in (".onnx", ".engine") and is_bundle(beside):
+    if SUFFIXES.get(source.suffix.lower()) in ("onnx", "engine") and is_bundle(beside):
         return beside
     raise ModelFileError(
         f"Grad-CAM needs the PyTorch bundle (model.json + model.safetensors) but none is beside {source}: "

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from synthsight.errors import ModelFileError
@@ -33,26 +32,6 @@ CALIBRATION_KEY = "synthsight.calibration"
 INPUT_NAME = "pixels"
 OUTPUT_NAME = "logits"
 BATCH_DIM = "batch"
-
-# A model bundle: a directory holding these two files, or the pair NAME.safetensors + NAME.json.
-WEIGHTS_NAME = "model.safetensors"
-SPEC_NAME = "model.json"
-BUNDLE_SUFFIXES = (".safetensors", ".json")
-
-
-def bundle_paths(path: str | Path) -> tuple[Path, Path]:
-    """(weights, spec JSON) of the bundle at ``path``: a directory, NAME.safetensors or NAME.json.
-
-    Raises:
-        ModelFileError: when ``path`` is none of these forms.
-    """
-    path = Path(path)
-    if path.is_dir():
-        return path / WEIGHTS_NAME, path / SPEC_NAME
-    if path.suffix in BUNDLE_SUFFIXES:
-        return path.with_suffix(".safetensors"), path.with_suffix(".json")
-    raise ModelFileError(f"{path}: not a model bundle (a directory, or NAME.safetensors + NAME.json)")
-
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

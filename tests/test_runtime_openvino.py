@@ -40,8 +40,8 @@ def test_fp32_forces_f32_and_matches_onnxruntime(tiny_onnx):
 
 
 def test_trained_model_fp32_matches_onnxruntime(reduced_export):
+    from synthsight.artifacts import read_props
     from synthsight.export.calibration import certificate_set
-    from synthsight.runtime.cpu.precision import read_props
     from synthsight.spec import ModelSpec
 
     spec = ModelSpec.from_onnx_metadata(read_props(reduced_export["onnx"]))

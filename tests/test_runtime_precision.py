@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 from scanner_support import random_pngs
 
+from synthsight.artifacts import file_sha256 as sha256
+from synthsight.artifacts import read_props
 from synthsight.errors import UsageError
 from synthsight.runtime import open_backend
 from synthsight.runtime.cpu.features import CpuFeatures, here
@@ -27,9 +29,7 @@ from synthsight.runtime.cpu.precision import (
     family,
     options,
     passes_gate,
-    read_props,
     select,
-    sha256,
 )
 from synthsight.spec import CALIBRATION_KEY, SOURCE_KEY
 
@@ -194,11 +194,12 @@ def test_auto_measures_once_then_reads_the_cache(reduced_export, tmp_path, monke
 
 
 def test_a_stale_int8_file_is_never_mixed_in(reduced_export, tmp_path):
-    from synthsight.export.onnx import embed_spec, embedded_spec
+    from synthsight.artifacts import onnx_spec
+    from synthsight.export.onnx import embed_spec
 
     for name in ("model.onnx", "model.int8.onnx"):
         shutil.copy(reduced_export["dir"] / name, tmp_path / name)
-    embed_spec(tmp_path / "model.onnx", embedded_spec(tmp_path / "model.onnx"))  # "re-exported": new bytes
+    embed_spec(tmp_path / "model.onnx", onnx_spec(tmp_path / "model.onnx"))  # "re-exported": new bytes
     fam = family(tmp_path / "model.onnx")
     assert fam.int8 is None and "was made from another model.onnx" in fam.notes[0]
     assert all(o.precision != "int8" for o in options(fam))

@@ -24,15 +24,15 @@ def cpu_rows(path: Path) -> list[tuple[Path, str, str, str]] | None:
 
 def auto_choice(model: Path, workers: int | None) -> dict[str, Any] | None:
     """What ``scan --precision auto`` picks for ``model`` here and why (the scan's own threads, its cache)."""
+    from synthsight.artifacts import SUFFIXES, file_precision
     from synthsight.errors import SynthsightError
-    from synthsight.runtime.cpu.precision import read_props, select
+    from synthsight.runtime.cpu.precision import select
     from synthsight.scanner.pool import plan_cores
-    from synthsight.spec import PRECISION_KEY
 
-    if Path(model).suffix != ".onnx":
+    if SUFFIXES.get(Path(model).suffix.lower()) != "onnx":
         return None
     try:
-        if read_props(model).get(PRECISION_KEY, "fp32") != "fp32":
+        if file_precision(model) != "fp32":
             return None
         threads = plan_cores(workers).threads
         selection, opened = select(model, "auto", threads=threads, batch=8)

@@ -27,12 +27,13 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from synthsight.artifacts import file_precision, onnx_spec
 from synthsight.errors import BackendUnavailable, ModelFileError, UsageError
 from synthsight.machine import parse_device, usable_cores
 from synthsight.runtime import signal_stack
 from synthsight.runtime.base import Backend
 from synthsight.runtime.cpu.features import CpuFeatures, here
-from synthsight.spec import INPUT_NAME, OUTPUT_NAME, PRECISION_KEY, ModelSpec
+from synthsight.spec import INPUT_NAME, OUTPUT_NAME
 
 # The file's precision -> the precisions OpenVINO may run it at; the first is ``auto``.
 RUNS_AS = {"fp32": ("fp32", "bf16"), "int8": ("int8",)}
@@ -48,14 +49,6 @@ def openvino_version() -> str | None:
     except ImportError:
         return None
     return ov.__version__.split("-")[0]
-
-
-def file_props(model) -> dict[str, str]:
-    """The ONNX ``metadata_props`` as OpenVINO exposes them (``rt_info["framework"]``)."""
-    if not model.has_rt_info(["framework"]):
-        return {}
-    framework = model.get_rt_info()["framework"]
-    return {str(key): framework[key].astype(str) for key in framework}
 
 
 def _port(port) -> SimpleNamespace:
@@ -100,16 +93,12 @@ class OpenVinoBackend(Backend):
         except Exception as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise ModelFileError(f"{path}: OpenVINO could not read it ({first[:200]})") from None
-        props = file_props(model)
-        try:
-            spec = ModelSpec.from_onnx_metadata(props)
-        except ModelFileError as exc:
-            raise ModelFileError(f"{path}: {exc}") from None
+        spec = onnx_spec(path)
         from synthsight.runtime.onnxrt import check_graph
 
         check_graph([_port(p) for p in model.inputs], [_port(p) for p in model.outputs], spec, str(path))
         super().__init__(spec, max_batch=max_batch, source=str(path))
-        self.precision = resolve_precision(path, props.get(PRECISION_KEY, "fp32"), precision, features or here())
+        self.precision = resolve_precision(path, file_precision(path), precision, features or here())
         self.device = "cpu"
         self.threads = int(threads or usable_cores())
         # With a known largest batch, requests get a static shape of at most MAX_PART images: OpenVINO's

@@ -9,7 +9,6 @@ the next batch with valid reports, ``--resume`` skipping what the reports alread
 
 from __future__ import annotations
 
-import hashlib
 import os
 import signal
 import sys
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from synthsight import __version__
+from synthsight.artifacts import file_sha256, weights_file
 from synthsight.errors import SynthsightError
 from synthsight.image.preprocess import PreprocessSpec
 from synthsight.provenance import PROVENANCE_CLASSES, ProvenanceReader
@@ -342,18 +342,10 @@ def describe_source(walker: Walker, opts: Any) -> dict[str, Any]:
 def model_sha256(path: str) -> str:
     """Hash of the file that is run (a bundle's weights, however the bundle was named) so a report names
     exactly what judged it and ``--resume`` sees new weights."""
-    from synthsight.runtime import weights_file
-
     if not path:
         return ""
     try:
         p = weights_file(path)
     except SynthsightError:
         return ""
-    if not p.is_file():
-        return ""
-    digest = hashlib.sha256()
-    with open(p, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return file_sha256(p) if p.is_file() else ""

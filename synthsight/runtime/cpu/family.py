@@ -1,53 +1,18 @@
 """The files of one export and what they carry: metadata, certificates, which INT8 file belongs to which FP32.
 
 ``model.int8.onnx`` names the ``model.onnx`` it was made from and that file's SHA-256 (written last by
-the export), so a stale INT8 file from an older export is never mixed into a newer one. Metadata and
-hashes are read once per file version (path, size, modification time).
+the export), so a stale INT8 file from an older export is never mixed into a newer one. Metadata, precision
+and hashes come from :mod:`synthsight.artifacts` (read once per file version).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
-from synthsight.errors import ModelFileError
-from synthsight.spec import CERTIFICATES_KEY, PRECISION_KEY, SOURCE_KEY
-
-INT8_SUFFIX = ".int8.onnx"
-
-
-@lru_cache(maxsize=64)
-def _props(path: str, size: int, mtime_ns: int) -> dict[str, str]:
-    import onnx
-
-    try:
-        proto = onnx.load(path, load_external_data=False)
-    except Exception as exc:
-        raise ModelFileError(f"{path}: not a readable ONNX file ({type(exc).__name__})") from None
-    return {p.key: p.value for p in proto.metadata_props}
-
-
-def read_props(path: str | Path) -> dict[str, str]:
-    """An ONNX file's ``metadata_props`` (cached per path, size and modification time)."""
-    st = Path(path).stat()
-    return dict(_props(str(path), st.st_size, st.st_mtime_ns))
-
-
-@lru_cache(maxsize=64)
-def _sha256(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def sha256(path: str | Path) -> str:
-    st = Path(path).stat()
-    return _sha256(str(path), st.st_size, st.st_mtime_ns)
+from synthsight.artifacts import file_precision, file_sha256, int8_sibling, read_props
+from synthsight.spec import CERTIFICATES_KEY, SOURCE_KEY
 
 
 def certificates(path: str | Path) -> dict[str, dict]:
@@ -71,18 +36,14 @@ class Family:
         return self.fp32 if which == "fp32" else self.int8
 
 
-def int8_sibling(fp32: Path) -> Path:
-    return fp32.with_name(fp32.name[: -len(".onnx")] + INT8_SUFFIX)
-
-
 def family(path: str | Path) -> Family:
     """The export family of ``path`` (an FP32 or INT8 ``.onnx``); INT8 files are tied to their source by SHA-256."""
     path = Path(path)
-    precision = read_props(path).get(PRECISION_KEY, "fp32")
+    precision = file_precision(path)
     if precision == "int8":
         source = _source(path)
         fp32 = path.parent / source.get("file", "")
-        if source.get("file") and fp32.is_file() and sha256(fp32) == source.get("sha256"):
+        if source.get("file") and fp32.is_file() and file_sha256(fp32) == source.get("sha256"):
             return Family(fp32, path)
         note = f"{path.name}: the FP32 file it was made from ({source.get('file') or '?'}) is not beside it unchanged"
         return Family(None, path, [note])
@@ -91,7 +52,7 @@ def family(path: str | Path) -> Family:
     sibling = int8_sibling(path)
     if not sibling.is_file():
         return Family(path, None)
-    if _source(sibling).get("sha256") != sha256(path):
+    if _source(sibling).get("sha256") != file_sha256(path):
         note = f"{sibling.name} was made from another {path.name}: ignored (re-export it with --format int8)"
         return Family(path, None, [note])
     return Family(path, sibling)

@@ -19,13 +19,12 @@ import os
 import statistics
 import time
 from datetime import datetime, timezone
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from synthsight.machine import usable_cores
+from synthsight.machine import installed, usable_cores
 from synthsight.runtime.base import Backend
 from synthsight.runtime.cpu.features import here
 
@@ -38,27 +37,22 @@ def cache_dir() -> Path:
     return Path(base) / "synthsight" / "precision"
 
 
-def _versions() -> dict[str, str | None]:
-    out = {}
-    for name in ("onnxruntime", "openvino"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = None
-    return out
+def runtime_versions() -> dict[str, str | None]:
+    """The installed versions of the CPU runtimes (None: not installed): part of a measurement's identity."""
+    return {name: installed(name) for name in ("onnxruntime", "openvino")}
 
 
 def cache_key(options, threads: int, batch: int) -> tuple[str, dict[str, Any]]:
     """(key, what it is made of) for a measurement of ``options`` with ``threads`` and ``batch``."""
     import hashlib
 
-    from synthsight.runtime.cpu.family import sha256
+    from synthsight.artifacts import file_sha256
 
     fields = {
         "version": CACHE_VERSION,
-        "files": {o.label: sha256(o.path) for o in options},
+        "files": {o.label: file_sha256(o.path) for o in options},
         "cpu": here().key(),
-        "versions": _versions(),
+        "versions": runtime_versions(),
         "threads": threads,
         "batch": batch,
     }
@@ -74,7 +68,7 @@ def measure_options(options, threads: int | None, batch: int) -> tuple[dict[str,
     info = {"batch": batch, "threads": threads, "cache": str(path)}
     if cached is not None:
         return cached["rates"], {**info, "cached": True, "measured_at": cached.get("measured_at")}, {}
-    from synthsight.runtime.cpu.precision import open_option
+    from synthsight.runtime.registry import open_option
 
     opened: dict[str, Backend] = {}
     try:

@@ -29,11 +29,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from synthsight.artifacts import file_precision
 from synthsight.errors import BackendUnavailable, UsageError
 from synthsight.runtime.base import Backend
-from synthsight.runtime.cpu.family import Family, certificates, family, int8_sibling, read_props, sha256
+from synthsight.runtime.cpu.family import Family, certificates, family
 from synthsight.runtime.cpu.features import CpuFeatures, here
-from synthsight.spec import PRECISION_KEY
+from synthsight.runtime.registry import backend_class, open_option
 
 CPU_PRECISIONS = ("auto", "fp32", "bf16", "int8")
 GATE_AGREEMENT = 0.995
@@ -276,18 +277,6 @@ def _only_reason(opts: list[Option], only: Option) -> str:
     return "the only option that runs here and passes the gate" + (f" ({'; '.join(reasons)})" if reasons else "")
 
 
-def open_option(option: Option, *, max_batch: int | None = None, threads: int | None = None) -> Backend:
-    """Open ``option``'s file on its runtime at its precision."""
-    if option.runtime == "openvino":
-        from synthsight.runtime.openvino import OpenVinoBackend
-
-        return OpenVinoBackend(option.path, device="cpu", precision=option.precision, max_batch=max_batch,
-                               threads=threads)  # fmt: skip
-    from synthsight.runtime.onnxrt import OnnxRuntimeBackend
-
-    return OnnxRuntimeBackend(option.path, device="cpu", precision="auto", max_batch=max_batch, threads=threads)
-
-
 def open_on_cpu(
     path: str | Path,
     backend: str = "auto",
@@ -298,10 +287,7 @@ def open_on_cpu(
 ) -> Backend:
     """Open an exported FP32/INT8 file on this CPU by :func:`select`; the backend carries ``selection`` and
     ``certificate`` (the dict stored in the file, None for the reference) for the run manifest."""
-    file_precision = read_props(path).get(PRECISION_KEY, "fp32")
-    if file_precision not in ("fp32", "int8") or precision == "fp16":  # FP16 files run as exported
-        from synthsight.runtime import backend_class
-
+    if file_precision(path) not in ("fp32", "int8") or precision == "fp16":  # FP16 files run as exported
         name = "onnxruntime" if backend == "auto" else backend
         return backend_class(name)(path, device="cpu", precision=precision, max_batch=max_batch, threads=threads)
     selection, opened = select(path, precision, backend, threads=threads, batch=min(max_batch or 8, 8),
@@ -316,5 +302,5 @@ def open_on_cpu(
     return chosen
 
 
-__all__ = ["CPU_PRECISIONS", "Family", "Option", "Selection", "certificates", "family", "int8_sibling", "open_on_cpu",
-           "options", "passes_gate", "read_props", "select", "sha256"]  # fmt: skip
+__all__ = ["CPU_PRECISIONS", "Family", "Option", "Selection", "certificates", "family", "open_on_cpu", "options",
+           "passes_gate", "select"]  # fmt: skip

@@ -74,16 +74,14 @@ def cluster_precision(model: str, asked: str | None, gpu_actors: bool) -> str:
     A local ``auto`` measures this machine; on a cluster each node measuring for itself could put two
     precisions in one report, so the driver decides once, from the file.
     """
-    from synthsight.runtime import model_kind
-    from synthsight.runtime.cpu.family import read_props
+    from synthsight.artifacts import file_precision, model_kind
     from synthsight.runtime.engine_sidecar import read_sidecar
-    from synthsight.spec import PRECISION_KEY
 
     if asked not in (None, "", "auto"):
         return asked
     kind = model_kind(model)
     if kind == "onnx":
-        return read_props(model).get(PRECISION_KEY, "fp32")
+        return file_precision(model)
     if kind == "engine":
         return str(read_sidecar(model).get("precision", "fp16"))
     return "fp16" if gpu_actors else "fp32"  # a bundle: PyTorch's default on the actors' device
@@ -143,7 +141,7 @@ def plan_actors(address: str, opts: Any, facts: ModelFacts) -> ActorPlan:
     """One actor per GPU (``num_gpus=1``, one CPU), or one CPU actor per node; refuses what cannot run here."""
     import ray
 
-    from synthsight.runtime import model_kind
+    from synthsight.artifacts import model_kind
 
     resources = ray.cluster_resources()
     cpus, gpus = float(resources.get("CPU", 0)), float(resources.get("GPU", 0))
