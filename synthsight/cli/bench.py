@@ -8,14 +8,13 @@ from pathlib import Path
 import click
 
 from synthsight.cli.options import model_option
-
-BACKEND_NAMES = ("torch", "onnxruntime", "openvino", "tensorrt")
+from synthsight.runtime.registry import BACKENDS
 
 
 @click.command("bench")
 @model_option
 @click.option(
-    "--backends", default="", help="Comma list of torch, onnxruntime, openvino, tensorrt (default: all that run here)."
+    "--backends", default="", help=f"Comma list of {', '.join(BACKENDS)} (default: all that run here)."
 )
 @click.option("--batch-sizes", default="1,8,32", show_default=True, help="Comma list of batch sizes.")
 @click.option("--images", type=click.Path(exists=True, file_okay=False, path_type=Path), help="Benchmark on these.")
@@ -50,8 +49,8 @@ def bench(model, backends, batch_sizes, images, synthetic, seconds, workers, no_
         raise UsageError("--batch-sizes needs at least one batch size >= 1")
     wanted = tuple(b.strip() for b in backends.split(",") if b.strip())
 
-    if set(wanted) - set(BACKEND_NAMES):
-        raise UsageError(f"--backends takes a comma list of {', '.join(BACKEND_NAMES)}, got {backends!r}")
+    if set(wanted) - set(BACKENDS):
+        raise UsageError(f"--backends takes a comma list of {', '.join(BACKENDS)}, got {backends!r}")
     config = BenchConfig(Path(model), wanted, sizes, images, synthetic, seconds, workers, not no_decode, not no_scan)
     result = run_bench(config, progress=lambda msg: click.echo(msg, err=True))
     click.echo(format_result(result))

@@ -1,10 +1,18 @@
-"""Option decorators shared by several commands (one definition each, no copy-pasted blocks)."""
+"""Option decorators shared by several commands (one definition each, no copy-pasted blocks).
+
+Choices and defaults are imported from the modules that own them (all light at import): the backends and
+precisions from runtime/registry.py, the device forms from machine.py, the scan's defaults from
+scanner/options.py, the review page's from review/.
+"""
 
 from __future__ import annotations
 
 import click
 
+from synthsight.machine import DEVICE_CHOICES
 from synthsight.review import DEFAULT_PAGE_SIZE, DEFAULT_THUMBS, PAGE_SIZES
+from synthsight.runtime.registry import BACKEND_CHOICES, PRECISION_CHOICES
+from synthsight.scanner.options import DEFAULTS
 
 model_option = click.option(
     "--model",
@@ -16,12 +24,12 @@ model_option = click.option(
 )
 backend_option = click.option(
     "--backend",
-    type=click.Choice(["auto", "tensorrt", "onnxruntime", "openvino", "torch"]),
-    default="auto",
+    type=click.Choice(BACKEND_CHOICES),
+    default=DEFAULTS.backend,
     show_default=True,
     help="Runtime; auto picks by file type, what this machine has and (with --precision auto) measured speed.",
 )
-device_option = click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+device_option = click.option("--device", default=DEFAULTS.device, show_default=True, help=f"{DEVICE_CHOICES}.")
 max_per_class_option = click.option(
     "--max-per-class",
     type=click.IntRange(min=1),
@@ -30,8 +38,8 @@ max_per_class_option = click.option(
 )
 precision_option = click.option(
     "--precision",
-    type=click.Choice(["auto", "fp32", "fp16", "bf16", "int8"]),
-    default="auto",
+    type=click.Choice(PRECISION_CHOICES),
+    default=DEFAULTS.precision,
     show_default=True,
     help="Exported model on a CPU: auto (the fastest option whose export-time certificate passes the gate, "
     "measured once per model and machine), fp32, bf16 or int8 (native on this CPU only). PyTorch: fp32/bf16 on "
@@ -56,7 +64,7 @@ def provenance_options(func):
     )(func)
     return click.option(
         "--provenance/--no-provenance",
-        default=True,
+        default=DEFAULTS.provenance,
         show_default=True,
         help="Read what each file declares about its origin (C2PA, XMP/IPTC, generator tools, camera EXIF), "
         "offline, beside the verdict. Off: the columns stay, empty.",

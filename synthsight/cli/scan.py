@@ -15,6 +15,7 @@ from synthsight.cli.options import (
     thumbs_option,
 )
 from synthsight.errors import EXIT_INTERRUPTED
+from synthsight.scanner.options import DEFAULTS, GRADCAM_FOR
 
 
 def _resume_command() -> str:
@@ -29,7 +30,13 @@ def _resume_command() -> str:
 @click.option(
     "--out", "outputs", multiple=True, type=click.Path(), help="Report file: .csv, .jsonl or .json (repeatable)."
 )
-@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1), help="Images per inference batch.")
+@click.option(
+    "--batch-size",
+    default=DEFAULTS.batch_size,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Images per inference batch.",
+)
 @click.option(
     "--workers",
     type=click.IntRange(0),
@@ -45,7 +52,9 @@ def _resume_command() -> str:
     "cgroup CPU quota: not the host's count) minus the decode workers, plus one; with the default --workers, "
     "minus half of them, plus one.",
 )
-@click.option("--recursive/--no-recursive", default=True, show_default=True, help="Descend into sub-folders.")
+@click.option(
+    "--recursive/--no-recursive", default=DEFAULTS.recursive, show_default=True, help="Descend into sub-folders."
+)
 @click.option("--include", multiple=True, help="Only files whose name or path matches this glob (repeatable).")
 @click.option("--exclude", multiple=True, help="Leave out files and folders matching this glob (repeatable).")
 @click.option(
@@ -76,12 +85,20 @@ def _resume_command() -> str:
 )
 @click.option("--resume", is_flag=True, help="Continue an interrupted scan from its .csv/.jsonl report.")
 @click.option("--overwrite", is_flag=True, help="Replace existing report files.")
-@click.option("--hash/--no-hash", "hash_files", default=True, show_default=True, help="SHA-256 of every file.")
-@click.option("--max-pixels", type=click.IntRange(1), default=None, help="Refuse images larger than this many pixels.")
+@click.option(
+    "--hash/--no-hash", "hash_files", default=DEFAULTS.hash_files, show_default=True, help="SHA-256 of every file."
+)
+@click.option(
+    "--max-pixels",
+    type=click.IntRange(1),
+    default=DEFAULTS.max_pixels,
+    show_default=True,
+    help="Refuse images larger than this many pixels (a decompression bomb is refused before decoding).",
+)
 @click.option(
     "--decode-timeout",
     type=click.FloatRange(min=0, min_open=True),
-    default=300.0,
+    default=DEFAULTS.decode_timeout,
     show_default=True,
     help="Seconds a decode process may spend on one file; then it is stopped and the file gets an error record.",
 )
@@ -92,7 +109,7 @@ def _resume_command() -> str:
     default=None,
     help="Write Grad-CAM overlays into this folder.",
 )
-@click.option("--gradcam-for", type=click.Choice(["ai", "all", "none"]), default="ai", show_default=True)
+@click.option("--gradcam-for", type=click.Choice(GRADCAM_FOR), default=DEFAULTS.gradcam_for, show_default=True)
 @gradcam_layer_option
 @click.option(
     "--html",
@@ -110,8 +127,6 @@ def scan(
     from synthsight.scanner.pipeline import scan as run_scan
 
     review = _review_plan(html, outputs, thumbs, options) if html else None  # refused before any scanning
-    if options["max_pixels"] is None:
-        del options["max_pixels"]
     options.update(include=tuple(options["include"]), exclude=tuple(options["exclude"]))
     summary = run_scan(
         list(paths), model, list(outputs), command_line=shlex.join(["synthsight", *sys.argv[1:]]), **options

@@ -27,7 +27,7 @@ from PIL import Image, ImageOps
 from synthsight.errors import DecodeError
 from synthsight.image.decode_failures import explain
 from synthsight.image.formats import IMAGE_EXTENSIONS, header_window
-from synthsight.image.read_window import HEADER_WINDOW, ReadWindow, bytes_needed, file_size, human
+from synthsight.image.read_window import DEFAULT_MAX_PIXELS, HEADER_WINDOW, ReadWindow, bytes_needed, file_size, human
 from synthsight.spec import INTERPOLATION_NAMES, PreprocessSpec
 
 __all__ = ["IMAGE_EXTENSIONS", "Decoded", "PreprocessSpec", "decode", "load_image", "resize", "to_rgb"]
@@ -40,8 +40,6 @@ EXPLAIN_WINDOW = 1 << 20
 # realworld corpus (above the 0.02 parity bound); 2x keeps it under 0.004 and still decodes 12 MP ~4x faster
 # (benchmarks/bench_decode.py).
 DCT_OVERSAMPLE = 2
-# Pillow errors at 2x its MAX_IMAGE_PIXELS (~179 MP); we refuse earlier than any decode happens.
-DEFAULT_MAX_PIXELS = 178_956_970
 
 
 @dataclass

@@ -23,6 +23,8 @@ HEADER_WINDOW = 16 << 20
 RAW_FACTOR = 4
 BYTES_PER_PIXEL = 8  # 16-bit RGBA, the widest common sample layout (Pillow reports 16-bit RGB as "RGB")
 ALLOWANCE = 256 << 20
+# The pixel cap: Pillow errors at 2x its MAX_IMAGE_PIXELS (~179 MP); we refuse earlier than any decode happens.
+DEFAULT_MAX_PIXELS = 178_956_970
 
 
 def bytes_needed(width: int, height: int, frames: int = 1) -> int:

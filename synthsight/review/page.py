@@ -24,7 +24,7 @@ from pathlib import Path
 
 from synthsight import __version__
 from synthsight.errors import SynthsightError, UsageError
-from synthsight.image.preprocess import DEFAULT_MAX_PIXELS
+from synthsight.image.read_window import DEFAULT_MAX_PIXELS
 from synthsight.review import DEFAULT_PAGE_SIZE, DEFAULT_THUMBS, PAGE_SIZES
 from synthsight.review import data as page_data
 from synthsight.review.records import Merged, inert, load_reports

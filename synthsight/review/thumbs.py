@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from synthsight.errors import DecodeError
-from synthsight.image.preprocess import DEFAULT_MAX_PIXELS
+from synthsight.image.read_window import DEFAULT_MAX_PIXELS
 
 THUMB_SIDE = 160  # px, long side; shown at 80 CSS px, sharp on 2x screens
 THUMB_QUALITY = 82

@@ -9,12 +9,15 @@ which picks precision and runtime (``--precision auto``) or checks an explicit o
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from synthsight.artifacts import model_kind
 from synthsight.errors import UsageError
 from synthsight.machine import parse_device
-from synthsight.runtime.base import Backend, scores_from_logits
 from synthsight.runtime.registry import BACKENDS, backend_class, choose_backend
+
+if TYPE_CHECKING:
+    from synthsight.runtime.base import Backend
 
 
 def open_backend(
@@ -73,6 +76,16 @@ def _onnx_on_cpu(device: str, backend: str, precision: str) -> bool:
     from synthsight.runtime.onnxrt import CUDA_EP, TRT_EP
 
     return not {CUDA_EP, TRT_EP} & set(ort.get_available_providers())
+
+
+def __getattr__(name: str) -> Any:
+    """``Backend`` and ``scores_from_logits`` load numpy: imported on first use, so the CLI's ``--help`` (which reads
+    the registry) stays light."""
+    if name in ("Backend", "scores_from_logits"):
+        from synthsight.runtime import base
+
+        return getattr(base, name)
+    raise AttributeError(name)
 
 
 __all__ = ["BACKENDS", "Backend", "open_backend", "scores_from_logits"]

@@ -19,8 +19,8 @@ from multiprocessing.shared_memory import SharedMemory
 import numpy as np
 
 from synthsight.errors import DecodeError
-from synthsight.image.preprocess import DEFAULT_MAX_PIXELS, PreprocessSpec, decode
-from synthsight.image.read_window import ReadWindow, human
+from synthsight.image.preprocess import PreprocessSpec, decode
+from synthsight.image.read_window import DEFAULT_MAX_PIXELS, ReadWindow, human
 from synthsight.provenance import Provenance, ProvenanceReader
 
 CHUNK = 1 << 20

@@ -23,7 +23,8 @@ import numpy as np
 
 from synthsight.datalayout import CLASSES, Sample, find_samples
 from synthsight.errors import DecodeError, UsageError
-from synthsight.image.preprocess import DEFAULT_MAX_PIXELS, PreprocessSpec, decode
+from synthsight.image.preprocess import PreprocessSpec, decode
+from synthsight.image.read_window import DEFAULT_MAX_PIXELS
 from synthsight.machine import usable_cores
 
 PARALLEL_FROM = 256  # below this, a process pool costs more than it saves

@@ -18,7 +18,8 @@ import numpy as np
 
 from synthsight.artifacts import is_bundle
 from synthsight.errors import DecodeError, ModelFileError, UsageError
-from synthsight.image.preprocess import DEFAULT_MAX_PIXELS, PreprocessSpec, resize, to_rgb
+from synthsight.image.preprocess import PreprocessSpec, resize, to_rgb
+from synthsight.image.read_window import DEFAULT_MAX_PIXELS
 from synthsight.runtime.base import scores_from_logits
 from synthsight.spec import ModelSpec
 from synthsight.train.data import DataIndex, ImageDataset, Sample, collate, discover

@@ -22,7 +22,8 @@ import torch
 from torch import nn
 
 from synthsight.errors import UsageError
-from synthsight.image.preprocess import DEFAULT_MAX_PIXELS, PreprocessSpec
+from synthsight.image.preprocess import PreprocessSpec
+from synthsight.image.read_window import DEFAULT_MAX_PIXELS
 from synthsight.machine import usable_cores
 from synthsight.model import PixelModel, build, save_bundle
 from synthsight.runtime.torch import resolve_device
