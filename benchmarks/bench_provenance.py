@@ -42,8 +42,8 @@ from common import (  # noqa: E402
 sys.path.insert(0, str(REPO / "tests"))  # the one test-CA and manifest maker
 from provenance_samples import A1111, AI, CANON, SampleSigner, created, exif_bytes  # noqa: E402
 
-from synthsight.preprocess import PreprocessSpec, decode  # noqa: E402
-from synthsight.scanner.provenance import ProvenanceReader  # noqa: E402
+from synthsight.image.preprocess import PreprocessSpec, decode  # noqa: E402
+from synthsight.provenance import ProvenanceReader  # noqa: E402
 
 
 def median_ms(run: Callable[[], object], repeats: int) -> float:
@@ -74,7 +74,7 @@ CAMERA_SUB = {0x9003: "2024:05:01 10:00:00", 0xA434: "RF24-105mm F4 L IS USM", 0
 
 def camera_tables() -> list[list[int]]:
     """Quantisation tables as a camera writes them: close to libjpeg's q92 but not libjpeg's."""
-    from synthsight.scanner.provenance.jpeg_quality import IJG_CHROMINANCE, IJG_LUMINANCE, ijg_table
+    from synthsight.provenance.jpeg_quality import IJG_CHROMINANCE, IJG_LUMINANCE, ijg_table
 
     return [[v + (i % 3 == 0) for i, v in enumerate(ijg_table(base, 92))] for base in (IJG_LUMINANCE, IJG_CHROMINANCE)]
 
@@ -193,7 +193,7 @@ def main() -> None:
     )
     notes = (
         f"\nMedian of {repeats} reads of the same open file (page cache warm, c2pa loaded); decode is "
-        "`synthsight.preprocess.decode` of the same bytes. One process, one core. A file with a C2PA "
+        "`synthsight.image.preprocess.decode` of the same bytes. One process, one core. A file with a C2PA "
         "manifest costs more because c2pa hashes the whole file to check its hard binding.\n"
     )
     text = "\n**Scan throughput**, provenance on vs `--no-provenance` (convnext_atto 64 px, so the scan is "

@@ -43,7 +43,7 @@ def realworld_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_spec():
-    from synthsight.preprocess import PreprocessSpec
+    from synthsight.image.preprocess import PreprocessSpec
     from synthsight.spec import ModelSpec
 
     return ModelSpec(arch=TINY_ARCH, preprocess=PreprocessSpec(size=TINY_SIZE))

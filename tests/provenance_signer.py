@@ -130,7 +130,7 @@ class SampleSigner:
         """Builder settings whose ``signer`` is ``leaf`` (and, with ``identity``, a CAWG X.509 signer too)."""
         from cryptography.hazmat.primitives import serialization
 
-        from synthsight.scanner.provenance import trust
+        from synthsight.provenance import trust
 
         cert, key = self.leaves[leaf]
         key_pem = key.private_bytes(

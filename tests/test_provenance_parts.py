@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 from provenance_samples import A1111, exif_bytes, image, png_text, png_with, xmp_packet
 
-from synthsight.scanner.provenance import RULES, ProvenanceReader, containers, jpeg_quality, vocabulary, xmp
-from synthsight.scanner.provenance.exif import decode_user_comment
-from synthsight.scanner.provenance.generators import parse_a1111
+from synthsight.provenance import RULES, ProvenanceReader, containers, jpeg_quality, vocabulary, xmp
+from synthsight.provenance.exif import decode_user_comment
+from synthsight.provenance.generators import parse_a1111
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -132,7 +132,7 @@ def test_the_readme_table_mirrors_the_rules():
 
 
 def test_the_reader_never_raises_and_restores_the_file_position(monkeypatch):
-    from synthsight.scanner.provenance import reader as reader_module
+    from synthsight.provenance import reader as reader_module
 
     def explode(fh):
         raise RuntimeError("walk exploded")
@@ -176,7 +176,7 @@ def test_tiff_exif_is_read_through_pillow(tmp_path):
 
 
 def test_a_manifest_store_over_its_bound_is_not_handed_to_c2pa_and_counts_as_unverifiable(monkeypatch):
-    from synthsight.scanner.provenance.c2pa_manifest import C2paReader
+    from synthsight.provenance.c2pa_manifest import C2paReader
 
     monkeypatch.setattr(C2paReader, "read", lambda *a, **k: pytest.fail("c2pa called for an oversized store"))
     data = png_with([(b"caBX", b"")], base=png_text({"parameters": A1111}))
@@ -198,7 +198,7 @@ def test_the_lean_exif_reader_gives_what_pillow_gives_and_survives_damage(monkey
 
     from provenance_samples import CANON, CANON_SUB
 
-    from synthsight.scanner.provenance import exif, exif_tags
+    from synthsight.provenance import exif, exif_tags
 
     blocks = [
         exif_bytes(CANON, CANON_SUB),

@@ -14,8 +14,8 @@ import json
 import pytest
 from provenance_samples import AI, CANON, CANON_SUB, CAPTURE, SampleSigner, created, exif_bytes, image, tampered
 
-from synthsight.scanner.provenance import ProvenanceReader, trust
-from synthsight.scanner.provenance.c2pa_store import summarise
+from synthsight.provenance import ProvenanceReader, trust
+from synthsight.provenance.c2pa_store import summarise
 
 
 @pytest.fixture(scope="module")

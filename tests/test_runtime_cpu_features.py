@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from synthsight.runtime.cpu_features import DISABLE_ENV, detect, parse_cpuinfo
+from synthsight.runtime.cpu.features import DISABLE_ENV, detect, parse_cpuinfo
 
 SAPPHIRE_RAPIDS = """processor\t: 0
 vendor_id\t: GenuineIntel

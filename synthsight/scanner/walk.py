@@ -37,8 +37,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from synthsight.errors import UsageError
-from synthsight.formats import IMAGE_EXTENSIONS, SNIFF_BYTES, sniff_format
-from synthsight.scanner.provenance.reader import SIDECAR_SUFFIX
+from synthsight.image.formats import IMAGE_EXTENSIONS, SNIFF_BYTES, sniff_format
+from synthsight.provenance.reader import SIDECAR_SUFFIX
 from synthsight.scanner.shard import Shard, relative_key
 
 SIDECAR_RECORD = "C2PA sidecar manifest store: read as the provenance of the image with the same name, if any"
