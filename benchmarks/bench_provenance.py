@@ -162,7 +162,7 @@ def scan_throughput(corpus: list[str], repeats: int) -> dict[str, float]:
 
 
 def cpu_flags() -> str:
-    from synthsight.runtime.cpu_features import here
+    from synthsight.runtime.cpu.features import here
 
     return ", ".join(here().shown_flags) or "-"
 

@@ -195,3 +195,37 @@ def test_a_vendored_list_older_than_six_months_is_one_warning_line_per_scan(monk
     assert ("warning" in summary.manifest["provenance"]) == stale
     if stale:
         assert lines[0].startswith("warning: the vendored C2PA trust list is from 2026-08-05 (6 months old)")
+
+
+def test_trust_list_show_names_the_vendored_list_its_age_and_each_extra_file(signer, tmp_path, monkeypatch):
+    import datetime
+
+    from click.testing import CliRunner
+
+    from synthsight.cli import cli
+
+    monkeypatch.setattr(trust, "today", lambda: datetime.date(2027, 3, 1))
+    pem = tmp_path / "mine.pem"
+    pem.write_bytes(signer.ca_pem)
+    result = CliRunner().invoke(cli, ["trust-list", "--show", "--trust-anchors", str(pem)])
+    assert result.exit_code == 0, result.output
+    source = trust.vendored_source()
+    out = result.stdout
+    assert source["commit"] in out and "6 months ago" in out and f"{source['certificates']} certificates" in out
+    assert f"--trust-anchors {pem}: SHA-256 {hashlib.sha256(signer.ca_pem).hexdigest()}, 1 certificates" in out
+    assert out.count("(until ") == source["certificates"] + 1  # one line per certificate
+    assert "C2PA-TSA-TRUST-LIST" in out  # what is not shipped, and why
+    assert result.stderr.startswith("warning: the vendored C2PA trust list is from")
+
+    described = json.loads(CliRunner().invoke(cli, ["trust-list", "--show", "--json"]).stdout)
+    assert described["trust_lists"] == list(ProvenanceReader().describe()["trust_lists"])
+    assert described["warning"].startswith("warning:")
+
+
+def test_trust_list_without_show_is_a_usage_error():
+    from click.testing import CliRunner
+
+    from synthsight.cli import cli
+
+    result = CliRunner().invoke(cli, ["trust-list"])
+    assert result.exit_code == 2 and "say --show" in result.output
