@@ -31,6 +31,19 @@ def _corpus(name: str) -> Path:
     return path
 
 
+@pytest.fixture
+def simulated_cpu(request, tmp_path_factory, monkeypatch):
+    """The CPU kind ``request.param`` (a key of cpu_kinds.KINDS) simulated through the feature reader, for
+    this process and its subprocesses; returns its CpuFeatures. Use with ``indirect=True``."""
+    from cpu_kinds import cpuinfo_file
+
+    from synthsight.runtime.cpu_features import CPUINFO_ENV, DISABLE_ENV, here
+
+    monkeypatch.setenv(CPUINFO_ENV, str(cpuinfo_file(tmp_path_factory.mktemp("cpu"), request.param)))
+    monkeypatch.delenv(DISABLE_ENV, raising=False)
+    return here()
+
+
 @pytest.fixture(scope="session")
 def badinputs_dir() -> Path:
     return _corpus("badinputs")

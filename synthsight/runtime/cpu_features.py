@@ -16,6 +16,9 @@ may use ``avx512_core_bf16`` or AVX2-VNNI-2) and INT8 is taken as absent, since 
 every x86 CPU. Arm flags name none of these: on Arm every model runs fp32 (OpenVINO runs quantized
 models there "in simulation mode", in floating point). ``SYNTHSIGHT_CPU_DISABLE``
 (a comma list of flags) hides features, to reproduce what a CPU without them would choose.
+``SYNTHSIGHT_CPUINFO`` (a file in ``/proc/cpuinfo``'s format, e.g. one copied from another machine)
+is read instead of this machine's, to reproduce what that CPU would choose: the choices follow its
+flags, the arithmetic stays this machine's (the test suite simulates CPUs this way).
 """
 
 from __future__ import annotations
@@ -26,9 +29,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from synthsight.errors import UsageError
 from synthsight.runtime import signal_stack
 
 DISABLE_ENV = "SYNTHSIGHT_CPU_DISABLE"
+CPUINFO_ENV = "SYNTHSIGHT_CPUINFO"
+CPUINFO = "/proc/cpuinfo"
 # precision -> the flags of which any one makes it native, strongest first
 NATIVE_FLAGS: dict[str, tuple[str, ...]] = {
     "bf16": ("amx_bf16", "avx512_bf16"),
@@ -103,7 +109,7 @@ def parse_cpuinfo(text: str) -> tuple[str, frozenset[str]]:
     return model, flags
 
 
-def detect(cpuinfo: str | Path = "/proc/cpuinfo", disable: str | None = None) -> CpuFeatures:
+def detect(cpuinfo: str | Path = CPUINFO, disable: str | None = None) -> CpuFeatures:
     """This machine's features; ``disable`` (default: ``$SYNTHSIGHT_CPU_DISABLE``) hides some flags."""
     hidden = frozenset(f.strip().lower() for f in (disable if disable is not None else _env_disable()).split(",") if f)
     try:
@@ -132,11 +138,15 @@ def _openvino_flags() -> frozenset[str]:
     return frozenset({"avx512_bf16"} if "BF16" in caps else set())
 
 
-@lru_cache(maxsize=1)
-def _cached(disable: str) -> CpuFeatures:
-    return detect(disable=disable)
+@lru_cache(maxsize=8)
+def _cached(cpuinfo: str, disable: str) -> CpuFeatures:
+    return detect(cpuinfo, disable=disable)
 
 
 def here() -> CpuFeatures:
-    """This machine's features (read once per process and per ``$SYNTHSIGHT_CPU_DISABLE`` value)."""
-    return _cached(_env_disable())
+    """This machine's features, or those of ``$SYNTHSIGHT_CPUINFO`` (read once per process and per value of
+    the two variables)."""
+    given = os.environ.get(CPUINFO_ENV)
+    if given and not Path(given).is_file():
+        raise UsageError(f"{CPUINFO_ENV}={given}: no such file (it names a /proc/cpuinfo copy to read instead)")
+    return _cached(given or CPUINFO, _env_disable())
