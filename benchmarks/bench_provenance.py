@@ -29,8 +29,8 @@ from common import REPO, emit, ensure_image, log, machine, mixed_corpus, parser,
 sys.path.insert(0, str(REPO / "tests"))  # the one test-CA and manifest maker
 from provenance_samples import A1111, AI, SampleSigner, created  # noqa: E402
 
-from synthsight.preprocess import PreprocessSpec, decode  # noqa: E402
-from synthsight.scanner.provenance import ProvenanceReader  # noqa: E402
+from synthsight.image.preprocess import PreprocessSpec, decode  # noqa: E402
+from synthsight.provenance import ProvenanceReader  # noqa: E402
 
 
 def median_ms(run: Callable[[], object], repeats: int) -> float:
@@ -144,7 +144,7 @@ def main() -> None:
     )
     notes = (
         f"\nMedian of {repeats} reads of the same open file (page cache warm, c2pa loaded); decode is "
-        "`synthsight.preprocess.decode` of the same bytes. One process, one core. A file with a C2PA "
+        "`synthsight.image.preprocess.decode` of the same bytes. One process, one core. A file with a C2PA "
         "manifest costs more because c2pa hashes the whole file to check its hard binding.\n"
     )
     verdict = "met" if throughput["ratio"] >= 0.95 else "NOT met"

@@ -37,7 +37,7 @@ def simulated_cpu(request, tmp_path_factory, monkeypatch):
     this process and its subprocesses; returns its CpuFeatures. Use with ``indirect=True``."""
     from cpu_kinds import cpuinfo_file
 
-    from synthsight.runtime.cpu_features import CPUINFO_ENV, DISABLE_ENV, here
+    from synthsight.runtime.cpu.features import CPUINFO_ENV, DISABLE_ENV, here
 
     monkeypatch.setenv(CPUINFO_ENV, str(cpuinfo_file(tmp_path_factory.mktemp("cpu"), request.param)))
     monkeypatch.delenv(DISABLE_ENV, raising=False)
@@ -56,7 +56,7 @@ def realworld_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_spec():
-    from synthsight.preprocess import PreprocessSpec
+    from synthsight.image.preprocess import PreprocessSpec
     from synthsight.spec import ModelSpec
 
     return ModelSpec(arch=TINY_ARCH, preprocess=PreprocessSpec(size=TINY_SIZE))

@@ -93,7 +93,7 @@ class SampleSigner:
         import c2pa
         from cryptography.hazmat.primitives import serialization
 
-        from synthsight.scanner.provenance import trust
+        from synthsight.provenance import trust
 
         cert, key = self.leaves[leaf]
         key_pem = key.private_bytes(

@@ -14,7 +14,7 @@ import pytest
 from provenance_samples import AI, SampleSigner, created, image
 
 from synthsight.errors import UsageError
-from synthsight.scanner.provenance import ProvenanceReader, trust
+from synthsight.provenance import ProvenanceReader, trust
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +67,7 @@ def test_settings_switch_every_network_path_off():
 
 
 def test_c2pa_is_not_called_for_files_without_a_manifest_container(monkeypatch):
-    from synthsight.scanner.provenance.c2pa_manifest import C2paReader
+    from synthsight.provenance.c2pa_manifest import C2paReader
 
     def boom(*args, **kwargs):
         raise AssertionError("c2pa called for a file without a manifest container")

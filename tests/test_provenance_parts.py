@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 from provenance_samples import A1111, exif_bytes, image, png_with, xmp_packet
 
-from synthsight.scanner.provenance import RULES, ProvenanceReader, containers, jpeg_quality, vocabulary, xmp
-from synthsight.scanner.provenance.exif import decode_user_comment
-from synthsight.scanner.provenance.generators import parse_a1111
+from synthsight.provenance import RULES, ProvenanceReader, containers, jpeg_quality, vocabulary, xmp
+from synthsight.provenance.exif import decode_user_comment
+from synthsight.provenance.generators import parse_a1111
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -106,7 +106,7 @@ def test_the_readme_table_mirrors_the_rules():
 
 
 def test_the_reader_never_raises_and_restores_the_file_position(monkeypatch):
-    from synthsight.scanner.provenance import reader as reader_module
+    from synthsight.provenance import reader as reader_module
 
     def explode(fh):
         raise RuntimeError("walk exploded")

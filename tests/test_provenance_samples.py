@@ -10,7 +10,7 @@ import tracemalloc
 import pytest
 from provenance_samples import A1111, REMOTE_URL, with_test_anchor, write_samples
 
-from synthsight.scanner.provenance import PROVENANCE_CLASSES, Provenance, ProvenanceReader
+from synthsight.provenance import PROVENANCE_CLASSES, Provenance, ProvenanceReader
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ import pytest
 from conftest import CORPORA
 
 from synthsight.errors import DecodeError
-from synthsight.preprocess import PreprocessSpec, decode, top_byte
+from synthsight.image.preprocess import PreprocessSpec, decode, top_byte
 
 SPEC = PreprocessSpec(size=64)
 CASES = hostile.files([c for c, _ in hostile._file_cases()])
@@ -135,7 +135,7 @@ def test_top_byte_equals_the_float_rule():
 _PEAK = textwrap.dedent(
     """
     import json, resource, sys
-    from synthsight.preprocess import PreprocessSpec, decode
+    from synthsight.image.preprocess import PreprocessSpec, decode
     from synthsight.errors import DecodeError
     spec, cap = PreprocessSpec(size=64), int(sys.argv[1])
     peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

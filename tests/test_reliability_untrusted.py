@@ -256,7 +256,7 @@ def test_engine_with_mismatched_sidecar_is_refused_before_deserialising(fake_ten
 
 
 def test_overlay_names_cannot_leave_their_folder():
-    from synthsight.scanner.gradcam import overlay_name
+    from synthsight.explain import overlay_name
 
     tricky = ["../../etc/passwd.png", "/abs/olute.png", "..", ".hidden.png", "a/../../b.png", "\\..\\win.png"]
     tricky += [os.fsdecode(b"\xff/../\xfe.png"), "x" * 5000 + ".png", "con.png", "=cmd|' /C calc'!A0.png"]

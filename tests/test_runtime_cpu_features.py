@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from cpu_kinds import CASCADE_LAKE, EPYC_ROME, GRAVITON, KINDS, SAPPHIRE_RAPIDS, cpuinfo_file
 
-from synthsight.runtime.cpu_features import DISABLE_ENV, detect, parse_cpuinfo
+from synthsight.runtime.cpu.features import DISABLE_ENV, detect, parse_cpuinfo
 
 
 def _features(tmp_path, text: str, disable: str = ""):
@@ -52,7 +52,7 @@ def test_unreadable_cpuinfo_falls_back_without_claiming_int8(tmp_path):
 
 def test_here_reads_the_cpu_that_synthsight_cpuinfo_names(tmp_path, monkeypatch):
     from synthsight.errors import UsageError
-    from synthsight.runtime.cpu_features import CPUINFO_ENV, here
+    from synthsight.runtime.cpu.features import CPUINFO_ENV, here
 
     monkeypatch.delenv(DISABLE_ENV, raising=False)
     for kind, (_, bf16, int8) in KINDS.items():

@@ -12,7 +12,7 @@ from cpu_kinds import NO_BF16_KINDS
 
 from synthsight.errors import BackendUnavailable, UsageError
 from synthsight.runtime import open_backend, scores_from_logits
-from synthsight.runtime.cpu_features import CpuFeatures, here
+from synthsight.runtime.cpu.features import CpuFeatures, here
 
 pytest.importorskip("openvino", reason="openvino is not installed")
 from synthsight.runtime.openvino import OpenVinoBackend  # noqa: E402
@@ -44,8 +44,8 @@ def test_fp32_forces_f32_and_matches_onnxruntime(tiny_onnx):
 
 
 def test_trained_model_fp32_matches_onnxruntime(reduced_export):
+    from synthsight.artifacts import read_props
     from synthsight.export.calibration import certificate_set
-    from synthsight.runtime.precision import read_props
     from synthsight.spec import ModelSpec
 
     spec = ModelSpec.from_onnx_metadata(read_props(reduced_export["onnx"]))

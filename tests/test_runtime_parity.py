@@ -20,7 +20,7 @@ MAX_ABS = 1e-4
 def realworld_pixels(realworld_dir, tiny_spec) -> np.ndarray:
     """The corpus decoded once per session at the tiny model's 64 px."""
     from synthsight.errors import DecodeError
-    from synthsight.preprocess import decode
+    from synthsight.image.preprocess import decode
 
     with open(realworld_dir / "manifest.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))

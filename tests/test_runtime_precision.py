@@ -18,19 +18,19 @@ import pytest
 from cpu_kinds import KINDS, cpuinfo_file
 from scanner_support import random_pngs
 
+from synthsight.artifacts import file_sha256 as sha256
+from synthsight.artifacts import read_props
 from synthsight.errors import UsageError
 from synthsight.runtime import open_backend
-from synthsight.runtime.cpu_features import CPUINFO_ENV, DISABLE_ENV, CpuFeatures, here
-from synthsight.runtime.precision import (
+from synthsight.runtime.cpu.features import CPUINFO_ENV, DISABLE_ENV, CpuFeatures, here
+from synthsight.runtime.cpu.precision import (
     GATE_AGREEMENT,
     GATE_MAX_ABS,
     certificates,
     family,
     options,
     passes_gate,
-    read_props,
     select,
-    sha256,
 )
 from synthsight.spec import CALIBRATION_KEY, SOURCE_KEY
 
@@ -58,7 +58,7 @@ def failing_export(reduced_export, trained_bundle, tmp_path_factory) -> dict[str
 
     from synthsight.export.calibration import certificate_set
     from synthsight.export.certificate import certify, store
-    from synthsight.runtime.precision import Family
+    from synthsight.runtime.cpu.precision import Family
     from synthsight.spec import ModelSpec
 
     out = tmp_path_factory.mktemp("failing")
@@ -199,7 +199,7 @@ def certified_tiny(tiny_onnx, tmp_path_factory) -> Path:
 
     from synthsight.export.certificate import certify, store
     from synthsight.export.verify import CheckSet
-    from synthsight.runtime.precision import Family
+    from synthsight.runtime.cpu.family import Family
 
     path = tmp_path_factory.mktemp("certified") / "model.onnx"
     shutil.copy(tiny_onnx["onnx"], path)
@@ -213,7 +213,7 @@ def certified_tiny(tiny_onnx, tmp_path_factory) -> Path:
     ("simulated_cpu", "other"), [("avx2", "amx"), ("amx", "avx512-vnni")], indirect=["simulated_cpu"]
 )
 def test_auto_measures_once_then_reads_the_cache(certified_tiny, simulated_cpu, other, tmp_path, monkeypatch):
-    from synthsight.runtime import autotune
+    from synthsight.runtime.cpu import measure as autotune
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     with open_backend(certified_tiny, precision="auto", threads=2, max_batch=4) as first:
@@ -231,11 +231,12 @@ def test_auto_measures_once_then_reads_the_cache(certified_tiny, simulated_cpu, 
 
 
 def test_a_stale_int8_file_is_never_mixed_in(reduced_export, tmp_path):
-    from synthsight.export.onnx import embed_spec, embedded_spec
+    from synthsight.artifacts import onnx_spec
+    from synthsight.export.onnx import embed_spec
 
     for name in ("model.onnx", "model.int8.onnx"):
         shutil.copy(reduced_export["dir"] / name, tmp_path / name)
-    embed_spec(tmp_path / "model.onnx", embedded_spec(tmp_path / "model.onnx"))  # "re-exported": new bytes
+    embed_spec(tmp_path / "model.onnx", onnx_spec(tmp_path / "model.onnx"))  # "re-exported": new bytes
     fam = family(tmp_path / "model.onnx")
     assert fam.int8 is None and "was made from another model.onnx" in fam.notes[0]
     assert all(o.precision != "int8" for o in options(fam))

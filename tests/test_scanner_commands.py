@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from scanner_support import image_bytes, records_by_path
 
+from synthsight.reports.writers import read_records
 from synthsight.scanner import scan
-from synthsight.scanner.report import read_records
 
 pytest_plugins = ["scanner_fixtures"]
 REPO = Path(__file__).resolve().parents[1]

@@ -12,9 +12,9 @@ import pytest
 from provenance_samples import with_test_anchor, write_samples
 from scanner_support import MeanBackend
 
-from synthsight.preprocess import PreprocessSpec
+from synthsight.image.preprocess import PreprocessSpec
+from synthsight.reports.writers import read_records
 from synthsight.scanner import scan
-from synthsight.scanner.report import read_records
 from synthsight.spec import ModelSpec
 
 REPO = Path(__file__).resolve().parents[1]

@@ -13,7 +13,7 @@ def machine_info() -> dict[str, Any]:
 
     import psutil
 
-    from synthsight.runtime.base import usable_cores
+    from synthsight.machine import usable_cores
 
     versions = {name: _version(name) for name in _PACKAGES}
     gpu = _gpu()

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from synthsight.artifacts import EXPORT_NAMES, is_bundle
 from synthsight.errors import BackendUnavailable, ModelFileError, UsageError
 from synthsight.export import verify
 from synthsight.export.onnx import DEFAULT_OPSET
@@ -23,7 +24,6 @@ from synthsight.export.tensorrt import EngineConfig
 from synthsight.spec import ModelSpec
 
 FORMATS = ("onnx", "fp16", "int8", "engine", "all")
-FILE_NAMES = {"onnx": "model.onnx", "fp16": "model.fp16.onnx", "int8": "model.int8.onnx", "engine": "model.engine"}
 # Parity bounds the export warns about (the acceptance bounds of the export issue).
 EXPECTED = {"onnx": (1e-4, 1.0), "fp16": (0.02, 0.995), "engine": (0.02, 0.995)}
 
@@ -55,7 +55,7 @@ class ExportResult:
 
 def export_model(config: ExportConfig, echo: Callable[[str], None] = print) -> ExportResult:
     """Write the requested files; a missing TensorRT/GPU fails ``--format engine`` and skips it under ``all``."""
-    from synthsight.model import is_bundle, load_bundle
+    from synthsight.model import load_bundle
 
     if not is_bundle(config.model):
         raise ModelFileError(f"{config.model}: export needs a model bundle (model.safetensors + model.json)")
@@ -72,7 +72,7 @@ def export_model(config: ExportConfig, echo: Callable[[str], None] = print) -> E
             result.skipped["engine"] = str(exc)
     out = Path(config.out) if config.out else Path(config.model)
     model, spec = load_bundle(config.model)
-    paths = {fmt: out / name for fmt, name in FILE_NAMES.items()}
+    paths = {fmt: out / name for fmt, name in EXPORT_NAMES.items()}
 
     _timed(result, "onnx", lambda: _onnx(model, spec, paths["onnx"], config.opset), echo)
     if {"fp16", "engine"} & set(wanted):

@@ -29,7 +29,8 @@ from multiprocessing.shared_memory import SharedMemory
 import numpy as np
 
 from synthsight.errors import WORKER_DIED, SynthsightError
-from synthsight.runtime.base import parse_device, usable_cores
+from synthsight.machine import parse_device, usable_cores
+from synthsight.scanner.options import BATCH_SIZE, DECODE_TIMEOUT
 from synthsight.scanner.walk import Entry
 from synthsight.scanner.worker import FileMeta, ReadOptions, read_file, worker_main
 
@@ -123,10 +124,10 @@ class DecodePool:
         self,
         entries: Iterator[Entry],
         options: ReadOptions,
-        batch_size: int = 32,
+        batch_size: int = BATCH_SIZE,
         workers: int = 1,
         slots: int | None = None,
-        decode_timeout: float = 300.0,
+        decode_timeout: float = DECODE_TIMEOUT,
         start_method: str = "forkserver",
     ):
         self.options, self.batch_size, self.workers = options, batch_size, workers

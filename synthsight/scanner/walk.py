@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from synthsight.errors import UsageError
-from synthsight.formats import IMAGE_EXTENSIONS, SNIFF_BYTES, sniff_format
+from synthsight.image.formats import IMAGE_EXTENSIONS, SNIFF_BYTES, sniff_format
 from synthsight.scanner.shard import Shard, relative_key
 
 

@@ -19,9 +19,9 @@ from multiprocessing.shared_memory import SharedMemory
 import numpy as np
 
 from synthsight.errors import DecodeError
-from synthsight.preprocess import DEFAULT_MAX_PIXELS, PreprocessSpec, decode
-from synthsight.read_window import ReadWindow, human
-from synthsight.scanner.provenance import Provenance, ProvenanceReader
+from synthsight.image.preprocess import PreprocessSpec, decode
+from synthsight.image.read_window import DEFAULT_MAX_PIXELS, ReadWindow, human
+from synthsight.provenance import Provenance, ProvenanceReader
 
 CHUNK = 1 << 20
 DECODER_SAID_MAX = 300  # characters of a decoder's own stderr kept in a record's notes
