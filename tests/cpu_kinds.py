@@ -9,6 +9,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from synthsight.runtime.cpu.features import host
+
+# The machine the suite runs on, whatever is simulated: for what only its real arithmetic can show.
+HOST = host()
+
+
+def needs_native(precision: str):
+    """Skip, saying why, where this machine (not a simulated CPU) lacks ``precision``'s instructions: a test
+    of real reduced-precision arithmetic must not run emulated kernels instead."""
+    why = f"needs real native {precision} arithmetic; this CPU has {HOST.why(precision)}"
+    return pytest.mark.skipif(not HOST.native(precision), reason=why)
+
+
 SAPPHIRE_RAPIDS = """processor\t: 0
 vendor_id\t: GenuineIntel
 model name\t: Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from cpu_kinds import CASCADE_LAKE, EPYC_ROME, GRAVITON, KINDS, SAPPHIRE_RAPIDS, cpuinfo_file
 
+from synthsight.errors import UsageError
 from synthsight.runtime.cpu.features import DISABLE_ENV, detect, parse_cpuinfo
 
 
@@ -51,7 +52,6 @@ def test_unreadable_cpuinfo_falls_back_without_claiming_int8(tmp_path):
 
 
 def test_here_reads_the_cpu_that_synthsight_cpuinfo_names(tmp_path, monkeypatch):
-    from synthsight.errors import UsageError
     from synthsight.runtime.cpu.features import CPUINFO_ENV, here
 
     monkeypatch.delenv(DISABLE_ENV, raising=False)
@@ -60,4 +60,26 @@ def test_here_reads_the_cpu_that_synthsight_cpuinfo_names(tmp_path, monkeypatch)
         assert (here().native("bf16"), here().native("int8")) == (bf16, int8), kind
     monkeypatch.setenv(CPUINFO_ENV, str(tmp_path / "absent"))
     with pytest.raises(UsageError, match="SYNTHSIGHT_CPUINFO=.*no such file"):
+        here()
+
+
+def test_a_simulated_cpu_says_so_and_never_passes_for_this_machine(tmp_path, monkeypatch):
+    from synthsight.runtime.cpu.features import CPUINFO_ENV, here, host
+
+    monkeypatch.delenv(DISABLE_ENV, raising=False)
+    real = host()
+    monkeypatch.setenv(CPUINFO_ENV, str(cpuinfo_file(tmp_path, "avx512")))
+    simulated = here()
+    assert host() == real and not real.warning  # certificates and benchmark figures read the real one
+    assert simulated.model == "Intel(R) Xeon(R) Gold 6148 CPU @ 2.40GHz" and simulated.simulated_on == real.key()
+    assert CPUINFO_ENV in simulated.why("bf16") and CPUINFO_ENV in simulated.name  # every refusal names the file
+    warning = simulated.warning
+    assert warning.startswith(f"WARNING: CPU flags read from {CPUINFO_ENV}=") and "\n" not in warning
+    assert simulated.to_dict()["simulated_by"].startswith(CPUINFO_ENV)
+    # a measurement cached under simulation is keyed by both CPUs: never read back on a real Skylake
+    plain = detect(tmp_path / "cpuinfo-avx512", disable="")
+    assert plain.key() != simulated.key() and simulated.key().startswith(plain.key())
+    (tmp_path / "empty").write_text("processor\t: 0\n", encoding="utf-8")
+    monkeypatch.setenv(CPUINFO_ENV, str(tmp_path / "empty"))
+    with pytest.raises(UsageError, match="no 'flags' or 'Features' line"):
         here()

@@ -8,20 +8,18 @@ import sys
 
 import numpy as np
 import pytest
-from cpu_kinds import NO_BF16_KINDS
+from cpu_kinds import NO_BF16_KINDS, needs_native
 
 from synthsight.errors import BackendUnavailable, UsageError
 from synthsight.runtime import open_backend, scores_from_logits
-from synthsight.runtime.cpu.features import CpuFeatures, here
+from synthsight.runtime.cpu.features import CpuFeatures
 
 pytest.importorskip("openvino", reason="openvino is not installed")
 from synthsight.runtime.openvino import OpenVinoBackend  # noqa: E402
 
 NO_BF16 = CpuFeatures("test CPU without bf16", frozenset({"avx2", "avx512f", "avx512_vnni"}), "given")
 # OpenVINO computes in bf16 only on real bf16 hardware: a simulated CPU cannot stand in for it.
-native_bf16 = pytest.mark.skipif(
-    not here().native("bf16"), reason=f"needs real native bf16 arithmetic; this CPU has {here().why('bf16')}"
-)
+native_bf16 = needs_native("bf16")
 
 
 def _pixels(n: int, seed: int = 1) -> np.ndarray:

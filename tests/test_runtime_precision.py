@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from cpu_kinds import KINDS, cpuinfo_file
+from cpu_kinds import HOST, KINDS, cpuinfo_file, needs_native
 from scanner_support import random_pngs
 
 from synthsight.artifacts import file_sha256 as sha256
@@ -37,9 +37,7 @@ from synthsight.spec import CALIBRATION_KEY, SOURCE_KEY
 pytest.importorskip("openvino", reason="openvino is not installed")
 REPO = Path(__file__).resolve().parents[1]
 # The export measures an INT8 certificate only on real INT8 dot-product hardware (the host's, not a simulated one).
-native_int8 = pytest.mark.skipif(
-    not here().native("int8"), reason=f"needs real native INT8 arithmetic; this CPU has {here().why('int8')}"
-)
+native_int8 = needs_native("int8")
 PLAIN = CpuFeatures("test CPU without bf16 or VNNI", frozenset({"avx2", "fma"}), "given")
 
 
@@ -88,11 +86,11 @@ def test_certificates_are_measured_and_stored_at_export(reduced_export, trained_
         assert set(certs) == labels, (path.name, certs)
         for label, cert in certs.items():
             precision = label.split("/")[0]
-            if not here().native(precision):  # measured only on native arithmetic: says why instead
+            if not HOST.native(precision):  # measured only on native arithmetic: says why instead
                 assert cert["measured"] is False and precision in cert["why"], cert
                 continue
             assert cert["measured"] and cert["n"] == n_val and "validation images" in cert["images"], cert
-            assert 0 <= cert["max_abs"] <= 1 and 0 <= cert["agreement"] <= 1 and cert["cpu"] == here().model
+            assert 0 <= cert["max_abs"] <= 1 and 0 <= cert["agreement"] <= 1 and cert["cpu"] == HOST.model
     assert json.loads(read_props(int8)[SOURCE_KEY]) == {"file": "model.onnx", "sha256": sha256(fp32)}
     calibration = json.loads(read_props(int8)[CALIBRATION_KEY])
     assert calibration["images"] == 32 and "training images" in calibration["source"]
@@ -174,7 +172,18 @@ def test_explicit_precision_this_cpu_lacks_is_one_line_and_exit_2(reduced_export
     done = _cli(*args, env={CPUINFO_ENV: str(cpuinfo_file(tmp_path, kind)), DISABLE_ENV: ""})
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1 and LACKS[precision] in lines[0], done.stderr
+    assert f"{CPUINFO_ENV}=" in lines[0]  # a user who left it set learns why this CPU "lacks" it
     assert "Traceback" not in done.stderr
+
+
+def test_a_scan_on_a_simulated_cpu_warns_and_the_manifest_says_so(reduced_export, tiny_image_dir, tmp_path):
+    out = tmp_path / "v.csv"
+    args = ("scan", str(tiny_image_dir), "--model", str(reduced_export["onnx"]), "--precision", "fp32", "--quiet")
+    done = _cli(*args, "--out", str(out), env={CPUINFO_ENV: str(cpuinfo_file(tmp_path, "aarch64")), DISABLE_ENV: ""})
+    assert done.returncode == 0, done.stderr
+    assert f"WARNING: CPU flags read from {CPUINFO_ENV}=" in done.stderr  # even with --quiet
+    cpu = json.loads(Path(f"{out}.manifest.json").read_text())["precision_choice"]["cpu"]
+    assert cpu["simulated_by"].startswith(CPUINFO_ENV) and cpu["native"] == []
 
 
 @pytest.mark.parametrize("precision", ["bf16", "int8"])
@@ -182,7 +191,7 @@ def test_explicit_precision_real_check_on_this_cpu(reduced_export, tiny_image_di
     out = tmp_path / "v.csv"
     done = _cli("scan", str(tiny_image_dir), "--model", str(reduced_export["onnx"]), "--precision", precision,
                 "--out", str(out))  # fmt: skip
-    if here().native(precision):
+    if HOST.native(precision):
         assert done.returncode == 0, done.stderr
         manifest = json.loads(Path(f"{out}.manifest.json").read_text())
         assert manifest["precision"] == precision and manifest["backend"] == "openvino"
@@ -205,7 +214,8 @@ def certified_tiny(tiny_onnx, tmp_path_factory) -> Path:
     shutil.copy(tiny_onnx["onnx"], path)
     pixels = np.random.default_rng(0).integers(0, 256, (8, 64, 64, 3), dtype=np.uint8)
     fam = Family(path, None)
-    store(path, certify(fam, CheckSet(pixels, "8 noise images"), 0.5, echo=lambda line: None)[path])
+    certs = certify(fam, CheckSet(pixels, "8 noise images"), 0.5, features=HOST, echo=lambda line: None)
+    store(path, certs[path])
     return path
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from cpu_kinds import BF16_KINDS, KINDS
+from cpu_kinds import BF16_KINDS, KINDS, needs_native
 
 from synthsight.errors import BackendUnavailable, UsageError
 from synthsight.runtime.torch import TorchBackend, resolve_device, resolve_precision
@@ -37,7 +37,13 @@ def test_device_resolution():
 
 
 @pytest.mark.parametrize("simulated_cpu", BF16_KINDS, indirect=True)
-def test_bf16_runs_close_to_fp32_and_returns_float32(tiny_bundle, simulated_cpu):
+def test_bf16_is_taken_on_every_cpu_kind_with_it(tiny_bundle, simulated_cpu):
+    with TorchBackend(tiny_bundle, device="cpu", precision="bf16") as bf:  # opened only: no bf16 kernel runs
+        assert bf.precision == "bf16" and bf._autocast == ("cpu", torch.bfloat16)
+
+
+@needs_native("bf16")
+def test_bf16_runs_close_to_fp32_and_returns_float32(tiny_bundle):
     x = np.random.default_rng(0).integers(0, 256, (4, 64, 64, 3), dtype=np.uint8)
     with (
         TorchBackend(tiny_bundle, device="cpu") as fp32,
