@@ -36,8 +36,8 @@ def build_models(arch: str, size: int, cache: Path) -> dict[str, Path]:
 
     from synthsight.export.fp16 import convert_fp16
     from synthsight.export.onnx import export_onnx
+    from synthsight.image.preprocess import PreprocessSpec
     from synthsight.model import build, load_bundle, save_bundle
-    from synthsight.preprocess import PreprocessSpec
     from synthsight.spec import ModelSpec
 
     folder = cache / "backends" / f"{arch}_{size}"

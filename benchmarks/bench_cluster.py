@@ -81,8 +81,8 @@ def synthetic_paths(count: int, root: str) -> list[str]:
 
 def shard_and_merge(count: int, tmp: Path) -> tuple[str, dict]:
     from synthsight import __version__
-    from synthsight.scanner.manifest import write_manifest
-    from synthsight.scanner.report import JsonlWriter, Record
+    from synthsight.reports.manifest import write_manifest
+    from synthsight.reports.writers import JsonlWriter, Record
     from synthsight.scanner.shard import relative_key, shard_of
 
     root = "/archive"
@@ -198,9 +198,9 @@ def ray_blocks(model: Path, count: int, tmp: Path) -> tuple[str, dict]:
     import ray
 
     from synthsight.runtime.info import read_model_spec
-    from synthsight.scanner.cluster import ActorPlan, RaySource
     from synthsight.scanner.inventory import Inventory
-    from synthsight.scanner.pipeline import ScanOptions
+    from synthsight.scanner.options import ScanOptions
+    from synthsight.scanner.ray.source import ActorPlan, RaySource
     from synthsight.scanner.session import ModelFacts, StopFlag
     from synthsight.scanner.walk import Lookahead
 

@@ -115,7 +115,7 @@ def train(folder: Path, recipe: dict) -> tuple[Path, list[dict]]:
 
 def stress_set(folder: Path, recipe: dict) -> Path:
     """Links to the images certificates are also measured on: weak-fingerprint images and real photographs."""
-    from synthsight.preprocess import IMAGE_EXTENSIONS
+    from synthsight.image.preprocess import IMAGE_EXTENSIONS
     from synthsight.train.synthetic import make_synthetic
 
     out = folder / "certify"
@@ -141,8 +141,9 @@ def inference(onnx: Path, batches: list[int], rounds: int) -> tuple[list[dict], 
     import numpy as np
 
     from synthsight.errors import SynthsightError
-    from synthsight.runtime.base import usable_cores
-    from synthsight.runtime.precision import family, open_option, options
+    from synthsight.machine import usable_cores
+    from synthsight.runtime.cpu.precision import family, options
+    from synthsight.runtime.registry import open_option
 
     threads = usable_cores()
     opened, skipped = [], []
@@ -198,7 +199,7 @@ def _scan_child(conn, files: list[str], model: str, out: str, precision: str) ->
 def _decode_child(conn, files: list[str], model: str, out: str, precision: str) -> None:
     """The scanner's decode pool alone on the same files (the decode side of the scan's bound)."""
     try:
-        from synthsight.preprocess import PreprocessSpec
+        from synthsight.image.preprocess import PreprocessSpec
         from synthsight.scanner.pool import DecodePool, plan_cores
         from synthsight.scanner.walk import Walker
         from synthsight.scanner.worker import ReadOptions
@@ -248,7 +249,7 @@ def scans(files: list[str], model: str, repeats: int, tmp: Path) -> dict:
 
 
 def _cert_cells(cert: dict | None) -> list[str]:
-    from synthsight.runtime.precision import passes_gate
+    from synthsight.runtime.cpu.precision import passes_gate
 
     if cert is None:
         return ["reference", "", "", ""]
@@ -353,8 +354,8 @@ def main() -> None:
     n, repeats = args.images or (4 if args.quick else 48), args.repeats or (1 if args.quick else 2)
     rounds = args.rounds or (2 if args.quick else 3)
     prep = prepare(args.cache, recipe)
-    from synthsight.runtime.cpu_features import here
-    from synthsight.runtime.precision import select
+    from synthsight.runtime.cpu.features import here
+    from synthsight.runtime.cpu.precision import select
 
     rows, skipped = inference(Path(prep["onnx"]), [8, 32] if not args.quick else [4], rounds)
     files = [str(f) for f in mixed_corpus(args.cache, n)]
@@ -375,15 +376,9 @@ def main() -> None:
 
 
 def _versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
+    from synthsight.machine import installed
 
-    out = {}
-    for name in ("openvino", "nncf", "onnxruntime"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = None
-    return out
+    return {name: installed(name) for name in ("openvino", "nncf", "onnxruntime")}
 
 
 if __name__ == "__main__":

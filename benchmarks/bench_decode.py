@@ -5,7 +5,7 @@ and what each does to the verdicts (agreement and max |delta p(ai)| against the 
 
 "exact" is Pillow's full decode then the spec's resize (``PreprocessSpec(dct_scaling=False)``);
 "draft" is Pillow's JPEG DCT scaling (``Image.draft``) before the same resize, which is what
-``synthsight.preprocess`` does by default. simplejpeg and PyTurboJPEG rows appear when those
+``synthsight.image.preprocess`` does by default. simplejpeg and PyTurboJPEG rows appear when those
 packages are installed (they are not dependencies of synthsight). Timings are one process, one core.
 """
 
@@ -22,7 +22,7 @@ from PIL import Image, ImageOps
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REPO, SIZE_CLASSES, emit, jpeg_set, log, machine, median_rate, parser, table  # noqa: E402
 
-from synthsight.preprocess import DCT_OVERSAMPLE, INTERPOLATIONS, PreprocessSpec, decode, resize, to_rgb  # noqa: E402
+from synthsight.image.preprocess import DCT_OVERSAMPLE, INTERPOLATIONS, PreprocessSpec, decode, resize, to_rgb  # noqa: E402
 
 EXACT = "exact (full decode)"
 PARITY_BOUND = 0.02  # the FP16 parity bound: a fast path may not move p(ai) more than this

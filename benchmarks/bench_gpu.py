@@ -43,8 +43,8 @@ def make_model(folder: Path, given: str | None, max_batch: int) -> tuple[Path, l
     else:
         import torch
 
+        from synthsight.image.preprocess import PreprocessSpec
         from synthsight.model import build, save_bundle
-        from synthsight.preprocess import PreprocessSpec
         from synthsight.spec import ModelSpec
 
         spec = ModelSpec(arch=ARCH, preprocess=PreprocessSpec(size=SIZE))

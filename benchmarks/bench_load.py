@@ -49,8 +49,8 @@ def tiny_model(workdir: Path) -> Path:
     import torch
 
     from synthsight.export.onnx import export_onnx
+    from synthsight.image.preprocess import PreprocessSpec
     from synthsight.model import build, save_bundle
-    from synthsight.preprocess import PreprocessSpec
     from synthsight.spec import ModelSpec
 
     torch.manual_seed(0)

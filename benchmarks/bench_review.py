@@ -37,7 +37,7 @@ def views(n: int) -> dict[str, str]:
 
 
 def make_report(path: Path, n: int) -> Path:
-    from synthsight.scanner.report import JsonWriter, Record
+    from synthsight.reports.writers import JsonWriter, Record
 
     rng = random.Random(0)
     writer = JsonWriter(path)
@@ -109,8 +109,8 @@ def browser_times(html: Path, n: int, repeats: int) -> dict | None:
 
 
 def thumb_rates(cache: Path, size_class: str, count: int) -> list[tuple[str, int, float]]:
+    from synthsight.machine import usable_cores
     from synthsight.review.thumbs import Job, make_all
-    from synthsight.runtime.base import usable_cores
 
     photos = jpeg_set(cache, size_class, count)
     jobs = [Job(str(p), "") for p in photos]

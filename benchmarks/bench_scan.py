@@ -41,7 +41,7 @@ def _seeds_net():
 def _seeds_transform():
     from torchvision import transforms
 
-    from synthsight.preprocess import IMAGENET_MEAN, IMAGENET_STD
+    from synthsight.spec import IMAGENET_MEAN, IMAGENET_STD
 
     return transforms.Compose(
         [transforms.Resize((SIZE, SIZE)), transforms.ToTensor(), transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
@@ -112,7 +112,7 @@ def synthsight_scan(files: list[str], onnx: str, out: str, workers: int | None) 
 
 def decode_only(files: list[str], workers: int | None) -> int:
     """synthsight's decode pool alone, as the scan runs it (the decode side of the bound)."""
-    from synthsight.preprocess import PreprocessSpec
+    from synthsight.image.preprocess import PreprocessSpec
     from synthsight.scanner.pool import DecodePool, plan_cores
     from synthsight.scanner.walk import Walker
     from synthsight.scanner.worker import ReadOptions
@@ -187,8 +187,8 @@ def export_model(folder: Path) -> Path:
     import torch
 
     from synthsight.export import onnx as exporter
+    from synthsight.image.preprocess import PreprocessSpec
     from synthsight.model import build, save_bundle
-    from synthsight.preprocess import PreprocessSpec
     from synthsight.spec import ModelSpec
 
     spec = ModelSpec(arch=ARCH, preprocess=PreprocessSpec(size=SIZE))

@@ -20,7 +20,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from synthsight.formats import IMAGE_EXTENSIONS
+from synthsight.image.formats import IMAGE_EXTENSIONS
 from synthsight.spec import AI_CLASS, REAL_CLASS, canonical_class
 
 CLASSES = [AI_CLASS, REAL_CLASS]  # logit order, as ModelSpec's default

@@ -65,13 +65,14 @@ def train(out: Path, data: Path, epochs: int) -> Path:
 
 
 def export(bundle: Path) -> tuple[Path, Path]:
+    from synthsight.artifacts import EXPORT_NAMES
     from synthsight.export.fp16 import convert_fp16
     from synthsight.export.onnx import export_onnx
     from synthsight.model import load_bundle
 
     model, spec = load_bundle(bundle)
-    onnx = export_onnx(model, spec, bundle / "model.onnx")  # beside the bundle: Grad-CAM finds it there
-    return onnx, convert_fp16(onnx, bundle / "model.fp16.onnx")
+    onnx = export_onnx(model, spec, bundle / EXPORT_NAMES["onnx"])  # beside the bundle: Grad-CAM finds it there
+    return onnx, convert_fp16(onnx, bundle / EXPORT_NAMES["fp16"])
 
 
 def scan_folder(out: Path, data: Path) -> Path:
@@ -114,8 +115,8 @@ def _declare_provenance(folder: Path) -> None:
 
 
 def run(out: Path = OUT, n: int = 600, epochs: int = 6, workers: int | None = None) -> dict:
+    from synthsight.reports.writers import read_records
     from synthsight.scanner import scan
-    from synthsight.scanner.report import read_records
 
     t0 = time.perf_counter()
     prepare(out)

@@ -27,7 +27,6 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
-from importlib import metadata
 
 # row name -> what it measures and tests
 ROWS: dict[str, str] = {
@@ -118,25 +117,6 @@ def strict() -> bool:
 # ---- components -------------------------------------------------------------------------------------
 
 
-def installed(name: str) -> str | None:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def onnxruntime_conflict() -> str | None:
-    """A one-line reason when both onnxruntime and onnxruntime-gpu are installed (microsoft/onnxruntime#26996)."""
-    cpu, gpu = installed("onnxruntime"), installed("onnxruntime-gpu")
-    if cpu and gpu:
-        return (
-            f"both onnxruntime {cpu} and onnxruntime-gpu {gpu} are installed: they share one import folder and "
-            "the CPU build hides CUDAExecutionProvider (pip uninstall -y onnxruntime onnxruntime-gpu, then "
-            "pip install onnxruntime-gpu)"
-        )
-    return None
-
-
 def _version_tuple(text: str) -> tuple[int, ...]:
     parts = re.findall(r"\d+", text or "")[:2]
     return tuple(int(p) for p in parts)
@@ -164,6 +144,8 @@ def torch_problem(device: Device | None) -> str | None:
 
 def ort_problem(provider: str) -> str | None:
     """Why ONNX Runtime's ``provider`` is not available here, or None."""
+    from synthsight.machine import installed, onnxruntime_conflict  # not at the top: the preflight is this file alone
+
     conflict = onnxruntime_conflict()
     if conflict:
         return conflict

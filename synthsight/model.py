@@ -16,8 +16,9 @@ import torch
 from torch import nn
 
 from synthsight import __version__
+from synthsight.artifacts import BUNDLE_SUFFIXES, SPEC_NAME, WEIGHTS_NAME, bundle_paths
 from synthsight.errors import ModelFileError, UsageError
-from synthsight.spec import BUNDLE_SUFFIXES, SPEC_NAME, WEIGHTS_NAME, ModelSpec, bundle_paths
+from synthsight.spec import ModelSpec
 
 
 class PixelModel(nn.Module):
@@ -138,13 +139,6 @@ def write_spec(spec: ModelSpec, path: str | Path) -> Path:
     tmp.write_text(spec.to_json() + "\n", encoding="utf-8")
     tmp.replace(spec_path)
     return spec_path
-
-
-def is_bundle(path: str | Path) -> bool:
-    try:
-        return all(p.exists() for p in bundle_paths(path))
-    except ModelFileError:
-        return False
 
 
 def save_bundle(model: PixelModel, spec: ModelSpec, path: str | Path) -> Path:

@@ -1,4 +1,7 @@
-"""ModelSpec: everything a model carries besides its weights (stdlib only).
+"""The contract between training, export and every runtime (standard library only): the exported model's I/O
+names, the metadata keys, :class:`PreprocessSpec` (how pixels reach the model, as data) and :class:`ModelSpec`
+(everything a model carries besides its weights). Pillow turns a PreprocessSpec into pixels in
+:mod:`synthsight.image.preprocess`.
 
 The spec travels with every artifact - bundle JSON, ONNX ``metadata_props`` and the
 TensorRT engine sidecar - so a model is always scanned the way it was trained.
@@ -8,12 +11,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from synthsight.errors import ModelFileError
-from synthsight.preprocess import PreprocessSpec
-from synthsight.verdicts.rule import Calibration
+from synthsight.verdicts.rule import Calibration  # stdlib only: the calibration is part of the contract
 
 FORMAT_VERSION = 1
 # ONNX ``metadata_props`` keys: the spec JSON, the graph's precision, the ops an FP16 graph keeps in FP32.
@@ -33,24 +34,48 @@ INPUT_NAME = "pixels"
 OUTPUT_NAME = "logits"
 BATCH_DIM = "batch"
 
-# A model bundle: a directory holding these two files, or the pair NAME.safetensors + NAME.json.
-WEIGHTS_NAME = "model.safetensors"
-SPEC_NAME = "model.json"
-BUNDLE_SUFFIXES = (".safetensors", ".json")
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+RESIZE_MODES = ("squash", "crop")
+INTERPOLATION_NAMES = ("nearest", "bilinear", "bicubic", "lanczos")  # Pillow's resampling filters, by name
 
 
-def bundle_paths(path: str | Path) -> tuple[Path, Path]:
-    """(weights, spec JSON) of the bundle at ``path``: a directory, NAME.safetensors or NAME.json.
+@dataclass(frozen=True)
+class PreprocessSpec:
+    """How pixels reach the model: output size, resize mode, interpolation, normalisation."""
 
-    Raises:
-        ModelFileError: when ``path`` is none of these forms.
-    """
-    path = Path(path)
-    if path.is_dir():
-        return path / WEIGHTS_NAME, path / SPEC_NAME
-    if path.suffix in BUNDLE_SUFFIXES:
-        return path.with_suffix(".safetensors"), path.with_suffix(".json")
-    raise ModelFileError(f"{path}: not a model bundle (a directory, or NAME.safetensors + NAME.json)")
+    size: int = 224
+    # "squash": both sides to `size` (the seeds' Resize((224, 224))); "crop": short side to `size`, centre crop
+    resize: str = "squash"
+    interpolation: str = "bilinear"
+    mean: tuple[float, float, float] = field(default=IMAGENET_MEAN)
+    std: tuple[float, float, float] = field(default=IMAGENET_STD)
+    dct_scaling: bool = True  # JPEG DCT-scaled decoding when the source is at least 4x the target size
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.size, int) or not 8 <= self.size <= 4096:
+            raise ValueError(f"preprocess size must be an integer in [8, 4096], got {self.size!r}")
+        if self.resize not in RESIZE_MODES:
+            raise ValueError(f"preprocess resize must be one of {RESIZE_MODES}, got {self.resize!r}")
+        if self.interpolation not in INTERPOLATION_NAMES:
+            raise ValueError(f"preprocess interpolation must be one of {INTERPOLATION_NAMES}")
+        for name in ("mean", "std"):
+            value = tuple(float(v) for v in getattr(self, name))
+            if len(value) != 3:
+                raise ValueError(f"preprocess {name} must have 3 values")
+            object.__setattr__(self, name, value)
+        if min(self.std) <= 0:
+            raise ValueError("preprocess std must be positive")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["mean"], out["std"] = list(self.mean), list(self.std)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PreprocessSpec:
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 # Folder names mapped to the two canonical classes (DESIGN.md "Model bundle").

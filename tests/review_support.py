@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from synthsight.reports.writers import JsonWriter, Record
 from synthsight.review.browser import find_chromium
-from synthsight.scanner.report import JsonWriter, Record
 
 PWNED = "pwned"
 # Each would set document.title to PWNED if it ever ran as markup or script.

@@ -105,7 +105,8 @@ def calibrated_copy(onnx: Path, out: Path, scores: list[float], weights: str = "
     (the model's scores on the test images) in thirds: the scan plumbing sees all three verdicts."""
     import shutil
 
-    from synthsight.export.onnx import embed_spec, embedded_spec
+    from synthsight.artifacts import onnx_spec
+    from synthsight.export.onnx import embed_spec
     from synthsight.verdicts.rule import Calibration, Rule
 
     ordered = sorted(scores)
@@ -114,7 +115,7 @@ def calibrated_copy(onnx: Path, out: Path, scores: list[float], weights: str = "
     calibration = Calibration(1.0, 0.01, 0.05, 0.95, {"pooled": rule}, data={"folder": "/calib", "files": 800},
                               weights_sha256=weights, created="2026-12-02T00:00:00+00:00")  # fmt: skip
     target = Path(shutil.copy(onnx, out))
-    spec = embedded_spec(target)
+    spec = onnx_spec(target)
     spec.calibration, spec.weights_sha256 = calibration.to_dict(), weights
     embed_spec(target, spec)
     return target

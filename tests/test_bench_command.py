@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from synthsight.bench import commands, images, machine, run, timing
+from synthsight.bench import images, machine, run, timing
+from synthsight.cli import bench as commands
 
 
 def _runtime_or_skip():

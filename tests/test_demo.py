@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from synthsight import demo
+from synthsight.reports.writers import read_records
 from synthsight.review.browser import find_chromium
-from synthsight.scanner.report import read_records
 
 
 def test_reduced_demo_writes_every_output_and_says_what_the_model_is(tmp_path: Path, capsys):

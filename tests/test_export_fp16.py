@@ -6,8 +6,8 @@ import numpy as np
 import onnx
 import pytest
 
+from synthsight.artifacts import onnx_spec
 from synthsight.export.fp16 import convert_fp16
-from synthsight.export.onnx import embedded_spec
 
 
 def _run(path, pixels):
@@ -35,7 +35,7 @@ def test_io_contract_and_types(tiny_onnx):
         assert cast.op_type == "Cast" and cast.attribute[0].i == onnx.TensorProto.FLOAT, node.name
     props = {p.key: p.value for p in proto.metadata_props}
     assert props["synthsight.precision"] == "fp16"
-    assert embedded_spec(tiny_onnx["fp16"]).to_dict() == embedded_spec(tiny_onnx["onnx"]).to_dict()
+    assert onnx_spec(tiny_onnx["fp16"]).to_dict() == onnx_spec(tiny_onnx["onnx"]).to_dict()
 
 
 @pytest.mark.parametrize("batch", [1, 7, 64])

@@ -7,10 +7,11 @@ import onnx
 import pytest
 import torch
 
+from synthsight.artifacts import onnx_spec
 from synthsight.errors import UsageError
-from synthsight.export.onnx import embed_spec, embedded_spec, export_onnx
+from synthsight.export.onnx import embed_spec, export_onnx
+from synthsight.image.preprocess import load_image
 from synthsight.model import load_bundle
-from synthsight.preprocess import load_image
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +48,7 @@ def test_graph_contract(onnx_path, tiny_model):
     assert ops.count("LayerNormalization") >= 1, "LayerNorm was decomposed"
     assert "ReduceMean" not in ops and "Pow" not in ops
     assert all(n.domain in ("", "ai.onnx") for n in proto.graph.node), "non-standard ops would break TensorRT"
-    assert embedded_spec(onnx_path).to_dict() == tiny_model[1].to_dict()
+    assert onnx_spec(onnx_path).to_dict() == tiny_model[1].to_dict()
 
 
 @pytest.mark.parametrize("batch", [1, 7, 64])
@@ -75,7 +76,7 @@ def test_embed_spec_round_trip(onnx_path, tiny_model, tmp_path):
     spec = tiny_model[1]
     changed = type(spec).from_dict({**spec.to_dict(), "metrics": {"parity": {"n": 3}}})
     embed_spec(copy, changed)
-    assert embedded_spec(copy).metrics == {"parity": {"n": 3}}
+    assert onnx_spec(copy).metrics == {"parity": {"n": 3}}
     assert _session(copy).run(None, {"pixels": np.zeros((1, 64, 64, 3), np.uint8)})[0].shape == (1, 2)
 
 

@@ -8,7 +8,7 @@ from PIL import Image
 
 from synthsight.errors import UsageError
 from synthsight.export.verify import check_set, compare_scores, decode_folder, synthetic_pixels
-from synthsight.preprocess import PreprocessSpec
+from synthsight.image.preprocess import PreprocessSpec
 
 SPEC = PreprocessSpec(size=64)
 

@@ -7,8 +7,9 @@ import os
 import pytest
 import torch
 
+from synthsight.artifacts import is_bundle
 from synthsight.errors import ModelFileError, UsageError
-from synthsight.model import build, is_bundle, load_bundle, read_spec, save_bundle, write_spec
+from synthsight.model import build, load_bundle, read_spec, save_bundle, write_spec
 from synthsight.spec import ModelSpec
 
 

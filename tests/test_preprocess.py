@@ -12,7 +12,7 @@ import pytest
 from PIL import Image, ImageFile
 
 from synthsight.errors import DecodeError
-from synthsight.preprocess import PreprocessSpec, decode, load_image
+from synthsight.image.preprocess import PreprocessSpec, decode, load_image
 
 SPEC = PreprocessSpec(size=32)
 

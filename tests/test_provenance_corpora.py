@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from synthsight.scanner.provenance import PROVENANCE_CLASSES, ProvenanceReader
+from synthsight.provenance import PROVENANCE_CLASSES, ProvenanceReader
 
 
 @pytest.fixture(scope="module")

@@ -17,9 +17,9 @@ import pytest
 from PIL import Image
 from scanner_support import MeanBackend, image_bytes
 
-from synthsight.preprocess import PreprocessSpec
+from synthsight.image.preprocess import PreprocessSpec
+from synthsight.reports.writers import read_records
 from synthsight.scanner import scan
-from synthsight.scanner.report import read_records
 from synthsight.spec import ModelSpec
 
 REPO = Path(__file__).resolve().parents[1]

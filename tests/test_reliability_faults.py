@@ -137,7 +137,7 @@ def test_interrupt_then_resume(images, tiny_onnx, reference, tmp_path, sig):
     assert set(partial[0]) == set(partial[1]) == set(partial[2])
     assert json.loads(outs[2].read_text())["manifest"]["status"] == "interrupted"
     resume_and_compare(tiny_onnx, images, outs, reference)
-    # Checked last so that the rest is proven either way. Exit 0 here means synthsight/cli.py main() drops
+    # Checked last so that the rest is proven either way. Exit 0 here means synthsight/cli/__init__.py main() drops
     # the code that click returns in standalone_mode=False (click.exceptions.Exit is returned, not raised).
     assert code == 130, f"interrupted scan exited {code}, not 130"
 

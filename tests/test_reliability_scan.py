@@ -17,7 +17,7 @@ import pytest
 from conftest import CORPORA
 
 from synthsight.errors import DecodeError
-from synthsight.preprocess import decode
+from synthsight.image.preprocess import decode
 from synthsight.scanner import scan
 
 BADINPUTS = CORPORA / "badinputs"
@@ -95,7 +95,7 @@ def test_verdicts_have_scores_and_errors_name_their_cause(full_scan, onnx_backen
 def test_scan_errors_are_exactly_the_decoders_messages(full_scan):
     """The record carries what preprocess.decode says about that very file: never a neighbour's result."""
     _, reports = full_scan
-    from synthsight.preprocess import PreprocessSpec
+    from synthsight.image.preprocess import PreprocessSpec
 
     spec = PreprocessSpec(size=64)
     checked = 0

@@ -195,7 +195,7 @@ def test_keyboard_search_sort_by_click_and_paging(page, monkeypatch):
 
 def test_an_empty_report_without_manifest_still_gives_a_page(tmp_path):
     need_chromium()
-    from synthsight.scanner.report import CsvWriter
+    from synthsight.reports.writers import CsvWriter
 
     report = tmp_path / "empty.csv"
     CsvWriter(report).close()

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from review_support import PAYLOAD_NAME, PAYLOAD_SCRIPT, make_corpus, read_payload
 
+from synthsight.reports.writers import read_records
 from synthsight.review.page import MARKER
 from synthsight.review.records import inert
-from synthsight.scanner.report import read_records
 
 REPO = Path(__file__).resolve().parents[1]
 

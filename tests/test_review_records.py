@@ -8,10 +8,10 @@ import pytest
 from review_support import PAYLOAD_SCRIPT, make_corpus, read_payload
 
 from synthsight.errors import UsageError
+from synthsight.reports.writers import CsvWriter, Record
 from synthsight.review import data
 from synthsight.review.page import json_for_html
 from synthsight.review.records import error_kind, inert, load_reports
-from synthsight.scanner.report import CsvWriter, Record
 
 
 def test_inert_text_shows_every_invisible_or_reordering_character():

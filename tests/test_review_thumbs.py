@@ -105,7 +105,7 @@ def test_building_a_page_never_touches_the_scanned_files_and_makes_each_picture_
     twin.write_bytes(Path(first.path).read_bytes())
     os.utime(twin, ns=(1_000_000_000, 1_000_000_000))
     before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in corpus.root.rglob("*") if p.is_file()}
-    from synthsight.scanner.report import JsonWriter, Record, read_records
+    from synthsight.reports.writers import JsonWriter, Record, read_records
 
     records = read_records(corpus.report)[0] + [Record(path=str(twin), verdict="ai", sha256=first.sha256, score=0.9)]
     writer = JsonWriter(corpus.report)

@@ -8,11 +8,11 @@ import json
 import pytest
 from review_support import need_chromium, parse, png_bytes, table_rows
 
+from synthsight.reports.writers import JsonWriter, Record
 from synthsight.review.browser import dump_dom
 from synthsight.review.data import index, summary
 from synthsight.review.page import ReviewConfig, write_review
 from synthsight.review.records import load_reports
-from synthsight.scanner.report import JsonWriter, Record
 
 MEANING = {"ai": "at most 1 % of real photographs like the calibration set are called ai", "uncertain": "look"}
 

@@ -9,7 +9,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from synthsight.runtime.commands import info
+from synthsight.cli.info import info
 from synthsight.runtime.engine_sidecar import make_sidecar, sidecar_path
 
 

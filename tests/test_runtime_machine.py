@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from synthsight.errors import UsageError
-from synthsight.runtime.base import Device, parse_device, usable_cores
+from synthsight.machine import Device, parse_device, usable_cores
 
 
 @pytest.mark.parametrize(

@@ -69,6 +69,25 @@ def test_metadata_inconsistent_with_graph_is_refused(tiny_onnx, tmp_path, change
         OnnxRuntimeBackend(path, device="cpu")
 
 
+def test_an_unmarked_fp16_file_is_fp16_to_every_reader(tiny_onnx, tmp_path):
+    """One rule for a file's precision: without its synthsight.precision mark, float16 weights make it fp16 for the
+    backend (and so the manifest's precision line), info, --ray's precision and the CPU choice alike."""
+    from synthsight.artifacts import file_precision
+    from synthsight.runtime import open_backend
+    from synthsight.runtime.info import describe_model
+    from synthsight.scanner.ray.source import cluster_precision
+    from synthsight.spec import PRECISION_KEY
+
+    path = _rewrite(tiny_onnx["fp16"], tmp_path / "unmarked.onnx", {PRECISION_KEY: None})
+    assert file_precision(path) == "fp16" and file_precision(tiny_onnx["onnx"]) == "fp32"
+    with OnnxRuntimeBackend(path, device="cpu") as backend:
+        assert backend.precision == "fp16" and backend.describe()["precision"] == "fp16"
+    with open_backend(path, device="cpu") as backend:  # --precision auto on a CPU: an FP16 file runs as exported
+        assert backend.precision == "fp16"
+    assert describe_model(path)["onnx"]["precision"] == "fp16"
+    assert cluster_precision(str(path), "auto", gpu_actors=False) == "fp16"
+
+
 def test_garbage_file_is_a_model_file_error(tmp_path):
     path = tmp_path / "junk.onnx"
     path.write_bytes(b"\x00not a protobuf" * 10)

@@ -91,9 +91,9 @@ def test_fp16_file_is_fp16_and_fp16_cannot_be_asked_of_an_fp32_file(pretend_gpu,
 
 
 def test_both_onnxruntime_packages_installed_is_named(monkeypatch):
-    import synthsight.gpucheck as gpucheck
+    import synthsight.machine as machine
 
     versions = {"onnxruntime": "1.32.0", "onnxruntime-gpu": "1.31.1"}
-    monkeypatch.setattr(gpucheck, "installed", versions.get)
+    monkeypatch.setattr(machine, "installed", versions.get)
     with pytest.raises(BackendUnavailable, match="both onnxruntime 1.32.0 and onnxruntime-gpu 1.31.1"):
         plan_providers("cuda", [CPU_EP], size=64)

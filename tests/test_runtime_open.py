@@ -8,8 +8,10 @@ import shutil
 import numpy as np
 import pytest
 
+from synthsight.artifacts import model_kind
 from synthsight.errors import BackendUnavailable, ModelFileError, UsageError
-from synthsight.runtime import Backend, choose_backend, model_kind, open_backend
+from synthsight.runtime import Backend, open_backend
+from synthsight.runtime.registry import choose_backend
 
 
 def _cuda() -> bool:

@@ -20,8 +20,8 @@ import pytest
 from scanner_support import image_bytes, make_tree, records_by_path
 
 from synthsight.errors import UsageError
+from synthsight.reports.writers import read_records
 from synthsight.scanner import scan
-from synthsight.scanner.report import read_records
 
 ray = pytest.importorskip("ray", reason="Ray is the optional extra synthsight[cluster] (make test installs it)")
 
@@ -242,7 +242,7 @@ def test_the_kuberay_example_runs_a_scan_synthsight_accepts_on_the_tested_ray():
 
     import yaml
 
-    from synthsight.scanner.commands import scan as scan_command
+    from synthsight.cli.scan import scan as scan_command
 
     job = yaml.safe_load((REPO / "deploy" / "kuberay-rayjob.yaml").read_text())
     argv = shlex.split(job["spec"]["entrypoint"])

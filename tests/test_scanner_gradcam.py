@@ -13,9 +13,9 @@ from PIL import Image
 from scanner_support import MeanBackend, image_bytes
 
 from synthsight.errors import ModelFileError, UsageError
+from synthsight.explain import GradCam, overlay_name, resolve_bundle
+from synthsight.reports.writers import read_records
 from synthsight.scanner import scan
-from synthsight.scanner.gradcam import GradCam, overlay_name, resolve_bundle
-from synthsight.scanner.report import read_records
 
 
 def test_overlay_names_are_unique_and_cannot_leave_the_folder():
@@ -84,7 +84,7 @@ def test_each_family_has_a_default_layer_whose_map_is_spatial(arch, layer):
     from pytorch_grad_cam import GradCAM
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-    from synthsight.scanner.gradcam import default_layer
+    from synthsight.explain import default_layer
 
     extra = {"img_size": 64} if arch.startswith("vit") else {}
     net = timm.create_model(arch, pretrained=False, num_classes=2, **extra).eval()
@@ -99,7 +99,7 @@ def test_other_architectures_get_their_last_spatial_convolution():
     """MobileNetV3 runs its head conv after global pooling: the default must be the last conv still spatial."""
     import timm
 
-    from synthsight.scanner.gradcam import default_layer
+    from synthsight.explain import default_layer
 
     net = timm.create_model("mobilenetv3_small_050", pretrained=False, num_classes=2).eval()
     name, reshape = default_layer(net, 64)
@@ -109,9 +109,9 @@ def test_other_architectures_get_their_last_spatial_convolution():
 def test_explain_on_a_resnet_bundle_names_its_layer(tmp_path: Path):
     import torch
 
+    from synthsight.explain import explain
+    from synthsight.image.preprocess import PreprocessSpec
     from synthsight.model import build, save_bundle
-    from synthsight.preprocess import PreprocessSpec
-    from synthsight.scanner.gradcam import explain
     from synthsight.spec import ModelSpec
 
     spec = ModelSpec(arch="resnet18", preprocess=PreprocessSpec(size=64))

@@ -15,10 +15,10 @@ import pytest
 from PIL import Image
 from scanner_support import make_tree, records_by_path
 
-from synthsight.preprocess import decode
+from synthsight.image.preprocess import decode
+from synthsight.reports.writers import read_records
 from synthsight.runtime.base import Backend, scores_from_logits
 from synthsight.scanner import scan
-from synthsight.scanner.report import read_records
 
 pytest_plugins = ["scanner_fixtures"]  # the `backend` fixture
 

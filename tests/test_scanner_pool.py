@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from scanner_support import image_bytes
 
-from synthsight.preprocess import PreprocessSpec, decode
+from synthsight.image.preprocess import PreprocessSpec, decode
 from synthsight.scanner.pool import DecodePool
 from synthsight.scanner.walk import walk
 from synthsight.scanner.worker import FileMeta, ReadOptions

@@ -8,8 +8,8 @@ import pytest
 from scanner_support import random_pngs
 
 from synthsight.errors import UsageError
+from synthsight.reports.manifest import manifest_path
 from synthsight.scanner import scan
-from synthsight.scanner.manifest import manifest_path
 
 pytest.importorskip("openvino", reason="openvino is not installed")
 

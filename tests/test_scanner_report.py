@@ -11,7 +11,7 @@ import pytest
 from scanner_support import NASTY_NAMES
 
 from synthsight.errors import UsageError
-from synthsight.scanner.report import WRITERS, Record, check_output, read_records
+from synthsight.reports.writers import WRITERS, Record, check_output, read_records
 
 
 def sample_records() -> list[Record]:

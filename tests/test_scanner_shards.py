@@ -12,10 +12,10 @@ import pytest
 from scanner_support import image_bytes, make_tree
 
 from synthsight.errors import UsageError
+from synthsight.reports.merge import merge
+from synthsight.reports.writers import read_records
 from synthsight.scanner import scan
 from synthsight.scanner.inventory import read_list
-from synthsight.scanner.merge import merge
-from synthsight.scanner.report import read_records
 from synthsight.scanner.shard import Shard, listed_key, relative_key
 
 pytest_plugins = ["scanner_fixtures"]

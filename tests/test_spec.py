@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from synthsight.errors import ModelFileError
-from synthsight.preprocess import PreprocessSpec
+from synthsight.image.preprocess import PreprocessSpec
 from synthsight.spec import ModelSpec, canonical_class
 
 

@@ -101,6 +101,13 @@ def test_user_errors_are_one_line(tmp_path):
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
+def test_eval_takes_the_device_in_any_case(tiny_onnx, held_out, tmp_path):
+    """`--device CPU` is the CPU: ONNX Runtime once compared the raw string and said its GPU providers failed."""
+    out = tmp_path / "upper.json"
+    _invoke("eval", str(tiny_onnx["onnx"]), str(held_out), "--json", str(out), "--device", "CPU")
+    assert json.loads(out.read_text())["n"] == 160
+
+
 def test_eval_accepts_an_onnx_model_with_the_same_verdicts(tiny_bundle, tiny_onnx, held_out, tmp_path):
     reports = {}
     for name, model in (("bundle", tiny_bundle), ("onnx", tiny_onnx["onnx"])):

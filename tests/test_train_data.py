@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from synthsight.errors import UsageError
-from synthsight.preprocess import PreprocessSpec, load_image
+from synthsight.image.preprocess import PreprocessSpec, load_image
 from synthsight.train import data as data_mod
 from synthsight.train.data import ImageDataset, collate, discover
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from synthsight.preprocess import PreprocessSpec, load_image
+from synthsight.image.preprocess import PreprocessSpec, load_image
 from synthsight.train.synthetic import FINGERPRINT, make_synthetic
 
 

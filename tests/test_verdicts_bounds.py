@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from scipy.stats import binom
 
+from synthsight.calibrate import bounds, stats
+from synthsight.calibrate.fit import Targets, decided_accuracy, fit_calibration, rule_for
 from synthsight.errors import UsageError
-from synthsight.verdicts import bounds, stats
-from synthsight.verdicts.fit import Targets, decided_accuracy, fit_calibration, rule_for
 
 AI, REAL = 0, 1  # class indices in logit order (ModelSpec's default classes ["ai", "real"])
 SPLITS = 200

@@ -43,8 +43,8 @@ def fresh_data(tmp_path_factory) -> Path:
 def family(reduced_export, trained_bundle, tiny_onnx, tmp_path) -> Path:
     """A bundle with model.onnx + model.int8.onnx beside it, an engine with its sidecar, an ONNX file made
     from other weights and a damaged one."""
+    from synthsight.artifacts import file_sha256 as sha256
     from synthsight.runtime.engine_sidecar import make_sidecar, sidecar_path
-    from synthsight.runtime.family import sha256
 
     folder = Path(shutil.copytree(reduced_export["dir"], tmp_path / "bundle"))
     for name in ("model.safetensors", "model.json"):
@@ -60,9 +60,9 @@ def family(reduced_export, trained_bundle, tiny_onnx, tmp_path) -> Path:
 
 
 def test_calibrate_stores_in_the_bundle_and_every_export(capsys, family, fresh_data):
-    from synthsight.export.onnx import embedded_spec
+    from synthsight.artifacts import onnx_spec
+    from synthsight.runtime.cpu.family import family as export_family
     from synthsight.runtime.engine_sidecar import read_sidecar
-    from synthsight.runtime.family import family as export_family
 
     code, out, err = run(capsys, "calibrate", family, fresh_data, *RELAXED, "--workers", "0")
     assert code == 1, err  # broken.onnx could not be updated: said, and the exit code says so
@@ -71,13 +71,13 @@ def test_calibrate_stores_in_the_bundle_and_every_export(capsys, family, fresh_d
     assert calibration.data["files"] == 120 and calibration.data["excluded"] == 1
     assert calibration.weights_sha256 == read_spec(family).calibration["weights_sha256"]
     for name in ("model.onnx", "model.int8.onnx"):
-        exported = embedded_spec(family / name)
+        exported = onnx_spec(family / name)
         assert exported.calibration == read_spec(family).calibration, name
         assert f"updated {name}" in out
     assert export_family(family / "model.onnx").int8 is not None  # the INT8 file still belongs to model.onnx
     assert read_sidecar(family / "model.engine")["spec"]["calibration"] == read_spec(family).calibration
     assert "left other.onnx alone: made from other weights" in out
-    assert embedded_spec(family / "other.onnx").calibration == {}
+    assert onnx_spec(family / "other.onnx").calibration == {}
     assert f"could not update {family / 'broken.onnx'}" in out
     report = family / "calibration"
     rows = list(csv.DictReader((report / "calibration_scores.csv").read_text(encoding="utf-8").splitlines()))

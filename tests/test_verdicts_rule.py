@@ -10,10 +10,10 @@ import sys
 import numpy as np
 import pytest
 
+from synthsight.calibrate import stats
+from synthsight.calibrate.fit import Targets, fit_calibration
 from synthsight.errors import ModelFileError
 from synthsight.runtime.base import scores_from_logits
-from synthsight.verdicts import stats
-from synthsight.verdicts.fit import Targets, fit_calibration
 from synthsight.verdicts.rule import MAX_LOGODDS, POOLED, Calibration, positive_probability, stratum_of
 
 

@@ -13,11 +13,11 @@ import pytest
 from scanner_support import calibrated_copy, random_pngs
 
 from synthsight.errors import ModelFileError, UsageError
+from synthsight.reports.merge import merge
+from synthsight.reports.record import COLUMNS
+from synthsight.reports.writers import read_records
 from synthsight.runtime.base import Backend
 from synthsight.scanner import scan
-from synthsight.scanner.merge import merge
-from synthsight.scanner.record import COLUMNS
-from synthsight.scanner.report import read_records
 from synthsight.train.synthetic import make_synthetic
 
 RUN = {"workers": 0, "quiet": True, "backend": "onnxruntime", "precision": "fp32"}  # one runtime: equal scores
@@ -66,10 +66,11 @@ def test_a_forced_threshold_says_the_bound_no_longer_applies(calibrated, images,
 
 
 def test_a_calibration_fitted_for_other_weights_is_refused(tiny_onnx, images, tmp_path):
-    from synthsight.export.onnx import embed_spec, embedded_spec
+    from synthsight.artifacts import onnx_spec
+    from synthsight.export.onnx import embed_spec
 
     other = calibrated_copy(tiny_onnx["onnx"], tmp_path / "m.onnx", [0.1, 0.2, 0.3, 0.4], weights="cd" * 32)
-    spec = embedded_spec(other)
+    spec = onnx_spec(other)
     spec.weights_sha256 = "ef" * 32  # re-exported from other weights, calibration kept
     embed_spec(other, spec)
     with pytest.raises(ModelFileError, match="fitted for weights cdcdcdcdcdcd, not the weights efefefefefef"):
@@ -94,7 +95,8 @@ def test_resume_and_merge_refuse_another_calibration(calibrated, tiny_onnx, imag
 def test_an_older_csv_report_is_read_but_not_appended_to(calibrated, images, tmp_path):
     old = tmp_path / "old.csv"
     scan([str(images)], str(calibrated), [old], **RUN)
-    legacy = [c for c in COLUMNS if c not in ("raw_score", "stratum", "stability", "score_min", "score_max", "unstable")]
+    new = ("raw_score", "stratum", "stability", "score_min", "score_max", "unstable")
+    legacy = [c for c in COLUMNS if c not in new]
     rows = list(csv.DictReader(old.read_text(encoding="utf-8").splitlines()))
     with open(old, "w", encoding="utf-8", newline="") as fh:
         writer = csv.DictWriter(fh, legacy, extrasaction="ignore")

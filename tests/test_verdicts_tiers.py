@@ -9,10 +9,10 @@ from pathlib import Path
 from click.testing import CliRunner
 from PIL import Image
 
+from synthsight.calibrate.run import CalibrateConfig, calibrate
 from synthsight.cli import cli
 from synthsight.train.synthetic import make_synthetic
 from synthsight.train.tiers import TIERS, copy_of, copy_size
-from synthsight.verdicts.calibrate import CalibrateConfig, calibrate
 
 
 def test_tier_copies_are_reduced_jpegs():

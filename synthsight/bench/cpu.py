@@ -1,6 +1,6 @@
 """The CPU-precision part of `synthsight bench`: which rows an export family brings, what `auto` picks.
 
-These helpers only know :mod:`synthsight.runtime.precision`.
+These helpers only know :mod:`synthsight.runtime.cpu.precision`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 def cpu_rows(path: Path) -> list[tuple[Path, str, str, str]] | None:
     """(file, runtime, "cpu", precision) for every CPU option of ``path``'s export family (runtime/precision.py)."""
     from synthsight.errors import SynthsightError
-    from synthsight.runtime.precision import family, options
+    from synthsight.runtime.cpu.precision import family, options
 
     try:
         fam = family(path)
@@ -24,15 +24,15 @@ def cpu_rows(path: Path) -> list[tuple[Path, str, str, str]] | None:
 
 def auto_choice(model: Path, workers: int | None) -> dict[str, Any] | None:
     """What ``scan --precision auto`` picks for ``model`` here and why (the scan's own threads, its cache)."""
+    from synthsight.artifacts import SUFFIXES, file_precision
     from synthsight.errors import SynthsightError
-    from synthsight.runtime.precision import read_props, select
+    from synthsight.runtime.cpu.precision import select
     from synthsight.scanner.pool import plan_cores
-    from synthsight.spec import PRECISION_KEY
 
-    if Path(model).suffix != ".onnx":
+    if SUFFIXES.get(Path(model).suffix.lower()) != "onnx":
         return None
     try:
-        if read_props(model).get(PRECISION_KEY, "fp32") != "fp32":
+        if file_precision(model) != "fp32":
             return None
         threads = plan_cores(workers).threads
         selection, opened = select(model, "auto", threads=threads, batch=8)
@@ -53,7 +53,7 @@ def certificate_cell(backend) -> str:
     cert = backend.certificate
     if not cert.get("measured", True):
         return "not measured"
-    from synthsight.runtime.precision import passes_gate
+    from synthsight.runtime.cpu.precision import passes_gate
 
     verdict = "passes" if passes_gate(cert)[0] else "FAILS"
     return f"{100 * cert['agreement']:.2f}% agree, max |dp| {cert['max_abs']:.1e} (n={cert['n']}): {verdict}"

@@ -76,7 +76,7 @@ def classify(folder: Path) -> dict[str, list[Path]]:
     """Group a user's images by format and size class (read from headers only)."""
     from PIL import Image
 
-    from synthsight.formats import IMAGE_EXTENSIONS
+    from synthsight.image.formats import IMAGE_EXTENSIONS
 
     out: dict[str, list[Path]] = {}
     for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()):

@@ -14,15 +14,16 @@ def backend_targets(model: Path, wanted: tuple[str, ...] = ()) -> list[dict[str,
     A bundle directory brings PyTorch rows and any ``*.onnx`` / ``*.engine`` inside it; an ``.onnx`` or
     ``.engine`` file brings its siblings and the bundle it sits in (``model.json`` beside it).
     """
+    from synthsight.artifacts import SUFFIXES, is_bundle
+
     model = Path(model)
     folder = model if model.is_dir() else model.parent
-    bundle = folder if (folder / "model.json").exists() and (folder / "model.safetensors").exists() else None
-    if model.suffix == ".safetensors":
-        bundle = model
-    onnx = sorted({model} if model.suffix == ".onnx" else set()) + sorted(
-        p for p in folder.glob("*.onnx") if p != model
-    )
-    engines = sorted(folder.glob("*.engine"))
+    bundle = model if SUFFIXES.get(model.suffix) == "bundle" else folder if is_bundle(folder) else None
+    siblings = sorted(p for p in folder.iterdir() if p.is_file() and p != model)
+    onnx = ([model] if SUFFIXES.get(model.suffix.lower()) == "onnx" else []) + [
+        p for p in siblings if SUFFIXES.get(p.suffix.lower()) == "onnx"
+    ]
+    engines = sorted(p for p in [model, *siblings] if SUFFIXES.get(p.suffix.lower()) == "engine")
     cuda = cuda_available()
     out = []
     if bundle is not None:
@@ -102,7 +103,7 @@ def _decoded(files: list[Path], spec) -> Any:
     import numpy as np
 
     from synthsight.errors import DecodeError
-    from synthsight.preprocess import load_image
+    from synthsight.image.preprocess import load_image
 
     pixels = []
     for path in files:

@@ -18,7 +18,7 @@ import numpy as np
 
 from synthsight.errors import DecodeError, UsageError
 from synthsight.export.verify import MAX_CHECK_IMAGES, CheckSet
-from synthsight.preprocess import IMAGE_EXTENSIONS, PreprocessSpec, decode
+from synthsight.image.preprocess import IMAGE_EXTENSIONS, PreprocessSpec, decode
 from synthsight.spec import ModelSpec
 
 DEFAULT_CALIBRATION_COUNT = 300  # NNCF's default subset size: enough for stable min/max ranges

@@ -1,6 +1,6 @@
 """Fidelity certificates: every reduced-precision way to run an export, measured against the FP32 reference.
 
-For each option of :data:`synthsight.runtime.precision.LAYOUT` but the reference (FP32 on ONNX
+For each option of :data:`synthsight.runtime.cpu.precision.LAYOUT` but the reference (FP32 on ONNX
 Runtime), the same decoded images go through the option and through the reference, and
 :func:`synthsight.export.verify.compare_scores` gives verdict agreement at the model's threshold and
 max / mean |dp(ai)|. The certificate is stored in the file the option runs (``synthsight.certificates``
@@ -19,16 +19,13 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
+from synthsight.artifacts import fp32_name
 from synthsight.export.verify import CheckSet, compare_scores, scores
-from synthsight.runtime.cpu_features import CpuFeatures, here
-from synthsight.runtime.precision import REFERENCE, Family, Option, certificate_line, open_option, options
+from synthsight.runtime.cpu.features import CpuFeatures, host
+from synthsight.runtime.cpu.measure import runtime_versions
+from synthsight.runtime.cpu.precision import REFERENCE, Family, Option, certificate_line, options
+from synthsight.runtime.registry import open_option
 from synthsight.spec import CERTIFICATES_KEY, SOURCE_KEY
-
-
-def _versions() -> dict[str, str | None]:
-    from synthsight.runtime.autotune import _versions as runtime_versions
-
-    return runtime_versions()
 
 
 def measure(option: Option, check: CheckSet, reference_scores, threshold: float, features: CpuFeatures) -> dict:
@@ -42,7 +39,7 @@ def measure(option: Option, check: CheckSet, reference_scores, threshold: float,
         "runtime": option.runtime,
         "file": option.path.name,
         "measured": True,
-        "reference": f"{REFERENCE} ({option.path.parent.name}/{_fp32_name(option)})",
+        "reference": f"{REFERENCE} ({option.path.parent.name}/{fp32_name(option.path.name)})",
         "n": parity.n,
         "agreement": parity.agreement,
         "disagreements": parity.disagreements,
@@ -52,13 +49,9 @@ def measure(option: Option, check: CheckSet, reference_scores, threshold: float,
         "images": check.description,
         "cpu": features.model,
         "cpu_flags": features.shown_flags,
-        "versions": _versions(),
+        "versions": runtime_versions(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-
-
-def _fp32_name(option: Option) -> str:
-    return option.path.name.replace(".int8.onnx", ".onnx")
 
 
 def not_measured(option: Option, why: str) -> dict:
@@ -75,8 +68,11 @@ def certify(
     features: CpuFeatures | None = None,
     echo: Callable[[str], None] = print,
 ) -> dict[Path, dict[str, dict]]:
-    """Certificates of every option of ``fam`` (keyed by file, then ``precision/runtime``), printed as measured."""
-    features = features or here()
+    """Certificates of every option of ``fam`` (keyed by file, then ``precision/runtime``), printed as measured.
+
+    By default measured on this machine's own features (:func:`host`, never a simulated CPU): a certificate
+    states the arithmetic it was measured on."""
+    features = features or host()
     todo = [o for o in options(fam, features) if not o.reference]
     out: dict[Path, dict[str, dict]] = {}
     reference_scores = None
@@ -84,7 +80,7 @@ def certify(
         if check is None:
             cert = not_measured(option, f"no images to certify on at export: {why_none}")
         elif not option.runs:
-            cert = not_measured(option, f"not measured at export: this CPU ({features.model}) has {option.why}")
+            cert = not_measured(option, f"not measured at export: this CPU ({features.name}) has {option.why}")
         else:
             if reference_scores is None:
                 ref = Option("fp32", "onnxruntime", fam.fp32, None, True, "")

@@ -50,17 +50,3 @@ def convert_fp16(src: str | Path, dst: str | Path, *, fp32_ops: Sequence[str] = 
     dst.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(proto, str(dst))
     return dst
-
-
-def graph_precision(proto) -> str:
-    """What an ONNX graph (``onnx.ModelProto``) computes in: its ``synthsight.precision`` mark if any,
-    else ``fp16`` when any weight is stored as float16, else ``fp32``.
-
-    A strongly typed TensorRT engine runs its graph's own types, so this is also the engine's precision.
-    """
-    import onnx
-
-    marked = {p.key: p.value for p in proto.metadata_props}.get(PRECISION_KEY)
-    if marked:
-        return marked
-    return "fp16" if any(t.data_type == onnx.TensorProto.FLOAT16 for t in proto.graph.initializer) else "fp32"

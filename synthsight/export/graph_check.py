@@ -21,8 +21,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from synthsight.artifacts import graph_precision, load_onnx
 from synthsight.errors import ModelFileError
-from synthsight.export.fp16 import graph_precision
 from synthsight.spec import FP32_OPS_KEY, INPUT_NAME
 
 MIN_OPSET = 17
@@ -49,13 +49,8 @@ def graph_problems(proto) -> list[str]:
 
 def check_file(path: str | Path) -> Path:
     """Raise :class:`NotTensorRTParseable` (one line) when the ONNX file at ``path`` breaks a rule."""
-    import onnx
-
     path = Path(path)
-    try:
-        proto = onnx.load(str(path))
-    except Exception as exc:
-        raise ModelFileError(f"{path}: not a readable ONNX file ({type(exc).__name__})") from None
+    proto = load_onnx(path)
     problems = graph_problems(proto)
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""

@@ -17,7 +17,7 @@ import io
 import warnings
 from pathlib import Path
 
-from synthsight.errors import ModelFileError, UsageError
+from synthsight.errors import UsageError
 from synthsight.spec import BATCH_DIM, INPUT_NAME, OUTPUT_NAME, ModelSpec
 
 DEFAULT_OPSET = 18
@@ -94,17 +94,6 @@ def set_props(proto, values: dict[str, str]) -> None:
     for key, value in [*kept, *values.items()]:
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
-
-
-def embedded_spec(path: str | Path) -> ModelSpec:
-    """The ModelSpec embedded in an ONNX file exported by synthsight (weights are not loaded)."""
-    import onnx
-
-    try:
-        proto = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:
-        raise ModelFileError(f"{path}: not a readable ONNX file ({type(exc).__name__})") from None
-    return ModelSpec.from_onnx_metadata({p.key: p.value for p in proto.metadata_props})
 
 
 def embed_spec(path: str | Path, spec: ModelSpec) -> None:

@@ -16,15 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from synthsight.artifacts import EXPORT_NAMES, bundle_paths, file_sha256, is_bundle
 from synthsight.errors import BackendUnavailable, ModelFileError, UsageError
 from synthsight.export import verify
 from synthsight.export.onnx import DEFAULT_OPSET
 from synthsight.export.tensorrt import EngineConfig
-from synthsight.runtime.family import sha256
-from synthsight.spec import ModelSpec, bundle_paths
+from synthsight.spec import ModelSpec
 
 FORMATS = ("onnx", "fp16", "int8", "engine", "all")
-FILE_NAMES = {"onnx": "model.onnx", "fp16": "model.fp16.onnx", "int8": "model.int8.onnx", "engine": "model.engine"}
 # Parity bounds the export warns about (the acceptance bounds of the export issue).
 EXPECTED = {"onnx": (1e-4, 1.0), "fp16": (0.02, 0.995), "engine": (0.02, 0.995)}
 
@@ -56,7 +55,7 @@ class ExportResult:
 
 def export_model(config: ExportConfig, echo: Callable[[str], None] = print) -> ExportResult:
     """Write the requested files; a missing TensorRT/GPU fails ``--format engine`` and skips it under ``all``."""
-    from synthsight.model import is_bundle, load_bundle
+    from synthsight.model import load_bundle
 
     if not is_bundle(config.model):
         raise ModelFileError(f"{config.model}: export needs a model bundle (model.safetensors + model.json)")
@@ -75,8 +74,8 @@ def export_model(config: ExportConfig, echo: Callable[[str], None] = print) -> E
     model, spec = load_bundle(config.model)
     # Every export names the weights it was made from: a calibration (fitted for those weights) is checked
     # against it at scan time, and `synthsight calibrate` knows which exports belong to a bundle.
-    spec.weights_sha256 = sha256(bundle_paths(config.model)[0])
-    paths = {fmt: out / name for fmt, name in FILE_NAMES.items()}
+    spec.weights_sha256 = file_sha256(bundle_paths(config.model)[0])
+    paths = {fmt: out / name for fmt, name in EXPORT_NAMES.items()}
 
     _timed(result, "onnx", lambda: _onnx(model, spec, paths["onnx"], config.opset), echo)
     if {"fp16", "engine"} & set(wanted):

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from synthsight.artifacts import file_sha256
 from synthsight.export.calibration import calibration_set, certificate_set
 from synthsight.export.certificate import certify, store
 from synthsight.export.int8 import quantize_int8
-from synthsight.runtime.family import Family, sha256
+from synthsight.runtime.cpu.family import Family
 from synthsight.spec import ModelSpec
 
 
@@ -36,7 +37,7 @@ def finish_reduced(config, spec: ModelSpec, paths: dict[str, Path], result, echo
         certs = certify(Family(fp32, int8), check, spec.threshold, why_none=why, echo=echo)
     store(fp32, certs.get(fp32, {}))
     if int8 is not None:
-        store(int8, certs.get(int8, {}), source={"file": fp32.name, "sha256": sha256(fp32)})
+        store(int8, certs.get(int8, {}), source={"file": fp32.name, "sha256": file_sha256(fp32)})
     elif paths["int8"].exists():
         echo(
             f"note: {paths['int8'].name} from an earlier export does not belong to the new {fp32.name}; "

@@ -106,11 +106,9 @@ def build_engine(
 
 def _engine_precision(onnx_path: str | Path) -> str:
     """The engine's precision is its graph's: a strongly typed network runs the graph's own types."""
-    import onnx
+    from synthsight.artifacts import file_precision
 
-    from synthsight.export.fp16 import graph_precision
-
-    return graph_precision(onnx.load(str(onnx_path), load_external_data=False))
+    return file_precision(onnx_path)
 
 
 def _network_flags(trt) -> int:

@@ -1,7 +1,7 @@
 """Parity between a reference and a candidate model, Polygraphy-comparator style.
 
 The comparator knows only the runtime's Backend interface (``infer(uint8 pixels) -> logits``):
-both sides get the same pixels, decoded once with :mod:`synthsight.preprocess`, and are judged on
+both sides get the same pixels, decoded once with :mod:`synthsight.image.preprocess`, and are judged on
 what a user sees - the probability of the AI-generated class and the verdict at the spec threshold.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from synthsight.errors import UsageError
-from synthsight.preprocess import PreprocessSpec, decode, resize
+from synthsight.image.preprocess import PreprocessSpec, decode, resize
 from synthsight.runtime.base import Backend
 
 DEFAULT_SYNTHETIC = 32

@@ -20,9 +20,9 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
+from synthsight.reports.writers import Record
 from synthsight.review.records import DETAIL_LIMIT, TEXT_LIMIT, Merged, error_kind, folder_of, inert, verdict_names
 from synthsight.review.thumbs import Media
-from synthsight.scanner.report import Record
 
 CHUNK = 500  # records per row file: a page of scattered rows loads at most page-size chunks of this size
 HISTOGRAM_BINS = 20

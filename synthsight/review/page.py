@@ -24,7 +24,7 @@ from pathlib import Path
 
 from synthsight import __version__
 from synthsight.errors import SynthsightError, UsageError
-from synthsight.preprocess import DEFAULT_MAX_PIXELS
+from synthsight.image.read_window import DEFAULT_MAX_PIXELS
 from synthsight.review import DEFAULT_PAGE_SIZE, DEFAULT_THUMBS, PAGE_SIZES
 from synthsight.review import data as page_data
 from synthsight.review.records import Merged, inert, load_reports
@@ -155,7 +155,7 @@ def media_jobs(merged: Merged, limit: int) -> dict[int, Job]:
 def _media(merged: Merged, folder: Path, config: ReviewConfig) -> dict[int, Media]:
     from tqdm import tqdm
 
-    from synthsight.runtime.base import usable_cores
+    from synthsight.machine import usable_cores
 
     jobs = media_jobs(merged, config.thumbs)
     caps = [(s.manifest or {}).get("max_pixels") for s in merged.sources]

@@ -1,6 +1,6 @@
 """Read and merge scan reports for the review page, in page order, with every string made inert.
 
-Reports are read with the scanner's own reader (:func:`synthsight.scanner.report.read_records`) and
+Reports are read with the scanner's own reader (:func:`synthsight.reports.writers.read_records`) and
 their run manifests (inside a JSON report, beside a CSV/JSONL one). Several reports merge into one
 list: a record that two reports hold identically (the CSV and the JSON of one scan) appears once; the
 same path with a different outcome (two models, two dates) is kept from each report and counted as a
@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from synthsight.errors import UsageError
-from synthsight.scanner.manifest import manifest_path
-from synthsight.scanner.report import VERDICTS, Record, read_records
+from synthsight.reports.manifest import manifest_path
+from synthsight.reports.writers import VERDICTS, Record, read_records
 
 TEXT_LIMIT = 1000  # characters of evidence, error or notes kept per record: one hostile cell cannot bloat the page
 DETAIL_LIMIT = 4000  # characters of provenance_detail (pretty JSON) kept per record

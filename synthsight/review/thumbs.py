@@ -1,7 +1,7 @@
 """Thumbnails and Grad-CAM overlays brought into the review page's folder.
 
 A thumbnail is made from the scanned file with the project's own decoder
-(:func:`synthsight.preprocess.thumbnail`: the scan's pixel cap, EXIF orientation, the same mode
+(:func:`synthsight.image.preprocess.thumbnail`: the scan's pixel cap, EXIF orientation, the same mode
 rules), at most :data:`THUMB_SIDE` pixels on its long side, saved as JPEG and named by the file's
 SHA-256, so a picture held under several names is made once and a later page reuses it. The file
 is read once into memory, hashed, and decoded from those bytes: when its hash is no longer the one
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from synthsight.errors import DecodeError
-from synthsight.preprocess import DEFAULT_MAX_PIXELS
+from synthsight.image.read_window import DEFAULT_MAX_PIXELS
 
 THUMB_SIDE = 160  # px, long side; shown at 80 CSS px, sharp on 2x screens
 THUMB_QUALITY = 82
@@ -103,7 +103,7 @@ def _read(path: str, limit: int) -> bytes:
 def _thumbnail(job: Job, out: Path, max_pixels: int) -> str:
     from PIL import Image
 
-    from synthsight.preprocess import thumbnail
+    from synthsight.image.preprocess import thumbnail
 
     data = _read(job.path, MAX_SOURCE_BYTES)
     digest = hashlib.sha256(data).hexdigest()

@@ -11,9 +11,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from synthsight.artifacts import bundle_paths, load_onnx, model_kind, onnx_facts
 from synthsight.errors import SynthsightError
-from synthsight.runtime import BACKENDS, CONVERT_HINT, RUNS_ON, model_kind
-from synthsight.spec import CALIBRATION_KEY, CERTIFICATES_KEY, PRECISION_KEY, SOURCE_KEY, ModelSpec, bundle_paths
+from synthsight.runtime.registry import BACKENDS, CONVERT_HINT, RUNS_ON
+from synthsight.spec import CALIBRATION_KEY, CERTIFICATES_KEY, SOURCE_KEY, ModelSpec
 
 KIND_LABELS = {"bundle": "PyTorch model bundle", "onnx": "ONNX model", "engine": "TensorRT engine"}
 
@@ -53,42 +54,30 @@ def _bundle(path: Path) -> tuple[ModelSpec, dict]:
 
 
 def _onnx(path: Path) -> tuple[ModelSpec, dict]:
-    import onnx
-
-    from synthsight.errors import ModelFileError
-
-    try:
-        proto = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:
-        raise ModelFileError(f"{path}: not a readable ONNX file ({type(exc).__name__})") from None
-    props = {p.key: p.value for p in proto.metadata_props}
+    proto = load_onnx(path, weights=False)
+    facts = onnx_facts(path)
+    props = facts.props
     spec = ModelSpec.from_onnx_metadata(props)
     weights = {i.name for i in proto.graph.initializer}
     _check_graph_matches_spec(proto, weights, spec, path)
-    counts: dict[str, int] = {}
-    for init in proto.graph.initializer:
-        name = onnx.helper.tensor_dtype_to_np_dtype(init.data_type).name
-        counts[name] = counts.get(name, 0) + 1
     details = {
         "opset": next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None),
-        # As exported (INT8 QDQ files say so); else FP16 when weights are stored as float16 (mixed: the
-        # FP32-kept ops keep float32 ones).
-        "precision": props.get(PRECISION_KEY) or ("fp16" if counts.get("float16") else "fp32"),
-        "initializer_dtypes": counts,
+        "precision": facts.precision,
+        "initializer_dtypes": dict(facts.initializer_dtypes),
         "nodes": len(proto.graph.node),
         "inputs": [_value_info(v) for v in proto.graph.input if v.name not in weights],
         "outputs": [_value_info(v) for v in proto.graph.output],
         "producer": f"{proto.producer_name} {proto.producer_version}".strip(),
         "metadata_keys": sorted(props),
-        **_reduced(path, props),
+        **_reduced(path, props, facts.precision),
     }
     return spec, details
 
 
-def _reduced(path: Path, props: dict[str, str]) -> dict[str, Any]:
+def _reduced(path: Path, props: dict[str, str], precision: str) -> dict[str, Any]:
     """Certificates stored in the file, how an INT8 file was made, and what runs on this CPU (cpu_options)."""
-    from synthsight.runtime.cpu_features import here
-    from synthsight.runtime.precision import family, options
+    from synthsight.runtime.cpu.features import here
+    from synthsight.runtime.cpu.precision import family, options
 
     out: dict[str, Any] = {}
     for key, name in ((CERTIFICATES_KEY, "certificates"), (CALIBRATION_KEY, "calibration"), (SOURCE_KEY, "source")):
@@ -97,7 +86,7 @@ def _reduced(path: Path, props: dict[str, str]) -> dict[str, Any]:
                 out[name] = json.loads(props[key])
             except ValueError:
                 out[name] = {"unreadable": props[key][:200]}
-    if props.get(PRECISION_KEY, "fp32") in ("fp32", "int8"):
+    if precision in ("fp32", "int8"):
         fam = family(path)
         out["cpu"] = here().to_dict()
         out["cpu_options"] = [o.to_dict() for o in options(fam, here())]
@@ -212,7 +201,7 @@ def _probe_tensorrt(details: dict) -> dict[str, tuple[bool, str]]:
 
 
 def _probe_openvino(_details: dict) -> dict[str, tuple[bool, str]]:
-    from synthsight.runtime.cpu_features import here
+    from synthsight.runtime.cpu.features import here
     from synthsight.runtime.openvino import openvino_version
 
     version = openvino_version()
@@ -274,7 +263,7 @@ def format_info(info: dict[str, Any]) -> str:
 
 def _reduced_lines(details: dict) -> list[str]:
     """Calibration, certificates and the CPU options of an FP32/INT8 file, for :func:`format_info`."""
-    from synthsight.runtime.precision import certificate_line
+    from synthsight.runtime.cpu.precision import certificate_line
 
     lines = []
     calibration = details.get("calibration")

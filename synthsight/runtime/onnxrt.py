@@ -17,9 +17,11 @@ from typing import Any
 
 import numpy as np
 
+from synthsight.artifacts import file_precision, onnx_spec
 from synthsight.errors import BackendUnavailable, ModelFileError, UsageError
-from synthsight.runtime.base import Backend, parse_device, usable_cores
-from synthsight.spec import INPUT_NAME, OUTPUT_NAME, PRECISION_KEY, ModelSpec
+from synthsight.machine import parse_device, usable_cores
+from synthsight.runtime.base import Backend
+from synthsight.spec import INPUT_NAME, OUTPUT_NAME, ModelSpec
 
 TRT_EP, CUDA_EP, CPU_EP = "TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"
 GPU_HINT = (
@@ -107,7 +109,7 @@ def prepare_caches(plan: list[tuple[str, dict[str, Any]]]) -> None:
 
 
 def _gpu_hint() -> str:
-    from synthsight.gpucheck import onnxruntime_conflict
+    from synthsight.machine import onnxruntime_conflict
 
     return onnxruntime_conflict() or GPU_HINT
 
@@ -174,11 +176,11 @@ class OnnxRuntimeBackend(Backend):
             raise UsageError(f"--precision {precision}: ONNX Runtime runs the file's own precision (fp32 or fp16)")
         cache = Path(cache_dir) if cache_dir else None
         plan = plan_providers(device, ort.get_available_providers(), size=0)
-        if len(plan) == 1:  # CPU: one session, its metadata read back from it
+        if len(plan) == 1:  # CPU: one session (ONNX Runtime says first why a file that is not ONNX is refused)
             self._session = self._open(ort, path, plan, threads)
-            spec, file_precision = self._metadata(self._session, path)
-        else:  # GPU: the TensorRT EP profile needs the image size before the real session exists
-            spec, file_precision = self._metadata(self._open(ort, path, [(CPU_EP, {})], None, light=True), path)
+            spec = onnx_spec(path)
+        else:  # GPU: the TensorRT EP profile needs the image size before the session exists
+            spec = onnx_spec(path)
             kwargs = dict(size=spec.preprocess.size, max_batch=max_batch, cache_dir=cache)
             plan = plan_providers(device, ort.get_available_providers(), **kwargs)
             prepare_caches(plan)
@@ -188,7 +190,7 @@ class OnnxRuntimeBackend(Backend):
         # Batches above the TensorRT EP's profile are chunked to it: a larger one would make it rebuild.
         top = trt_profile_max(plan) if self.providers[0] == TRT_EP else None
         super().__init__(spec, max_batch=min(max_batch or top, top) if top else max_batch, source=str(path))
-        self.device, self.precision = self._resolve(device, plan, file_precision)
+        self.device, self.precision = self._resolve(device, plan), file_precision(path)
         if precision in ("fp16", "fp32") and self.precision != precision:
             self._session = None
             raise UsageError(
@@ -198,37 +200,27 @@ class OnnxRuntimeBackend(Backend):
         self._binding = self._session.io_binding() if self.device.startswith("cuda") else None
 
     @staticmethod
-    def _metadata(session, path: Path) -> tuple[ModelSpec, str]:
-        props = session.get_modelmeta().custom_metadata_map
-        try:
-            spec = ModelSpec.from_onnx_metadata(props)
-        except ModelFileError as exc:
-            raise ModelFileError(f"{path}: {exc}") from None
-        return spec, props.get(PRECISION_KEY, "fp32")
-
-    @staticmethod
-    def _open(ort, path: Path, plan, threads: int | None, light: bool = False):
+    def _open(ort, path: Path, plan, threads: int | None):
         names = [name for name, _ in plan]
         options = [opts for _, opts in plan]
         opts = session_options(ort, threads)
-        if light:  # only its metadata is read: skip graph optimisation
-            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         try:
             return ort.InferenceSession(str(path), sess_options=opts, providers=names, provider_options=options)
         except Exception as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise ModelFileError(f"{path}: ONNX Runtime could not load it ({first[:200]})") from None
 
-    def _resolve(self, device: str, plan, file_precision: str) -> tuple[str, str]:
-        """(device, precision) that really run: every provider computes in the file's own precision."""
+    def _resolve(self, device: str, plan) -> str:
+        """The device that really runs (every provider computes in the file's own precision)."""
         active = self.providers[0]
         if active == CPU_EP:
-            if device not in ("auto", "cpu"):
+            wanted = parse_device(device)  # what the user typed: "CPU" is cpu
+            if wanted.kind == "cuda":
                 why = _gpu_hint()
-                raise BackendUnavailable(f"--device {device}: ONNX Runtime's GPU providers failed to load ({why})")
-            return "cpu", file_precision
+                raise BackendUnavailable(f"--device {wanted}: ONNX Runtime's GPU providers failed to load ({why})")
+            return "cpu"
         index = dict(plan).get(active, {}).get("device_id", 0)
-        return f"cuda:{index}", file_precision
+        return f"cuda:{index}"
 
     def describe(self) -> dict:
         return {**super().describe(), "providers": list(self.providers)}

@@ -3,7 +3,7 @@
 Precision is always set explicitly. The CPU plugin's default on a machine with native bf16
 (AMX or AVX512_BF16) is to compute in bf16 (``EXECUTION_MODE_HINT=PERFORMANCE``), which would
 change verdicts silently, so fp32 forces ``INFERENCE_PRECISION_HINT=f32``; bf16 is set only where
-:mod:`synthsight.runtime.cpu_features` finds it native (asked explicitly on an AVX-512 CPU without
+:mod:`synthsight.runtime.cpu.features` finds it native (asked explicitly on an AVX-512 CPU without
 ``avx512_bf16``, OpenVINO would emulate it). An INT8 (QDQ) file runs its quantised operations in
 INT8 and keeps the rest in f32, the arithmetic its certificate measured. After compiling, the
 precision OpenVINO reports is checked against the one asked for.
@@ -27,11 +27,13 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from synthsight.artifacts import file_precision, onnx_spec
 from synthsight.errors import BackendUnavailable, ModelFileError, UsageError
+from synthsight.machine import parse_device, usable_cores
 from synthsight.runtime import signal_stack
-from synthsight.runtime.base import Backend, parse_device, usable_cores
-from synthsight.runtime.cpu_features import CpuFeatures, here
-from synthsight.spec import INPUT_NAME, OUTPUT_NAME, PRECISION_KEY, ModelSpec
+from synthsight.runtime.base import Backend
+from synthsight.runtime.cpu.features import CpuFeatures, here
+from synthsight.spec import INPUT_NAME, OUTPUT_NAME
 
 # The file's precision -> the precisions OpenVINO may run it at; the first is ``auto``.
 RUNS_AS = {"fp32": ("fp32", "bf16"), "int8": ("int8",)}
@@ -47,14 +49,6 @@ def openvino_version() -> str | None:
     except ImportError:
         return None
     return ov.__version__.split("-")[0]
-
-
-def file_props(model) -> dict[str, str]:
-    """The ONNX ``metadata_props`` as OpenVINO exposes them (``rt_info["framework"]``)."""
-    if not model.has_rt_info(["framework"]):
-        return {}
-    framework = model.get_rt_info()["framework"]
-    return {str(key): framework[key].astype(str) for key in framework}
 
 
 def _port(port) -> SimpleNamespace:
@@ -99,16 +93,12 @@ class OpenVinoBackend(Backend):
         except Exception as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise ModelFileError(f"{path}: OpenVINO could not read it ({first[:200]})") from None
-        props = file_props(model)
-        try:
-            spec = ModelSpec.from_onnx_metadata(props)
-        except ModelFileError as exc:
-            raise ModelFileError(f"{path}: {exc}") from None
+        spec = onnx_spec(path)
         from synthsight.runtime.onnxrt import check_graph
 
         check_graph([_port(p) for p in model.inputs], [_port(p) for p in model.outputs], spec, str(path))
         super().__init__(spec, max_batch=max_batch, source=str(path))
-        self.precision = resolve_precision(path, props.get(PRECISION_KEY, "fp32"), precision, features or here())
+        self.precision = resolve_precision(path, file_precision(path), precision, features or here())
         self.device = "cpu"
         self.threads = int(threads or usable_cores())
         # With a known largest batch, requests get a static shape of at most MAX_PART images: OpenVINO's
@@ -186,5 +176,5 @@ def resolve_precision(path: Path, file_precision: str, asked: str | None, featur
             f"{' or '.join(allowed)}"
         )
     if not features.native(precision):
-        raise UsageError(f"--precision {precision}: this CPU ({features.model}) has {features.why(precision)}")
+        raise UsageError(f"--precision {precision}: this CPU ({features.name}) has {features.why(precision)}")
     return precision

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from synthsight.errors import BackendUnavailable, ModelFileError, UsageError
-from synthsight.runtime.base import Backend, parse_device
+from synthsight.machine import parse_device
+from synthsight.runtime.base import Backend
 from synthsight.runtime.engine_sidecar import REEXPORT, check_sidecar, profile_bounds, read_sidecar
 from synthsight.spec import INPUT_NAME, OUTPUT_NAME, ModelSpec
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from synthsight.errors import BackendUnavailable, UsageError
-from synthsight.runtime.base import Backend, parse_device
+from synthsight.machine import parse_device
+from synthsight.runtime.base import Backend
 
 # Which precisions each device type runs, and its default ("auto").
 PRECISIONS = {"cpu": ("fp32", "bf16"), "cuda": ("fp16", "bf16", "fp32")}
@@ -45,11 +46,11 @@ def resolve_precision(device: str, precision: str) -> str:
     if precision not in allowed:
         raise UsageError(f"--precision {precision} is not available for PyTorch on {kind} (use {' or '.join(allowed)})")
     if kind == "cpu" and precision == "bf16":
-        from synthsight.runtime.cpu_features import here
+        from synthsight.runtime.cpu.features import here
 
         features = here()
         if not features.native("bf16"):  # autocast would emulate it, ~10x slower than fp32
-            raise UsageError(f"--precision bf16: this CPU ({features.model}) has {features.why('bf16')}")
+            raise UsageError(f"--precision bf16: this CPU ({features.name}) has {features.why('bf16')}")
     return precision
 
 

@@ -1,4 +1,4 @@
-"""The batch scanner: walk, decode pool, batched inference, reports, resume, Grad-CAM.
+"""The batch scanner: walk (or --files-from), decode pool, batched inference, the session that writes reports.
 
 ``synthsight.scanner.scan`` is loaded on first use so that importing the package stays light.
 """

@@ -10,19 +10,18 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from synthsight.errors import UsageError
-from synthsight.preprocess import DEFAULT_MAX_PIXELS
+from synthsight.provenance import ProvenanceReader
+from synthsight.reports import resume as resume_mod
+from synthsight.reports.writers import Record, check_output
 from synthsight.runtime.base import Backend
-from synthsight.scanner import resume as resume_mod
+from synthsight.scanner.options import ScanOptions, check_names
 from synthsight.scanner.pool import Batch, CorePlan, DecodePool, Item, plan_cores
-from synthsight.scanner.provenance import ProvenanceReader
-from synthsight.scanner.report import Record, check_output
 from synthsight.scanner.session import (
     ModelFacts,
     ScanSummary,
@@ -32,72 +31,17 @@ from synthsight.scanner.session import (
     make_record,
     read_options,
 )
-from synthsight.scanner.shard import Shard
 from synthsight.scanner.walk import Entry, Walker
 from synthsight.verdicts.judge import Judge, Outcome, Stability
-from synthsight.views import MAX_VIEWS, VIEW_NAMES
-
-
-@dataclass
-class ScanOptions:
-    """Everything `synthsight scan` can be told (the CLI flags, one to one)."""
-
-    backend: str = "auto"
-    device: str = "auto"
-    precision: str = "auto"
-    batch_size: int = 32
-    workers: int | None = None  # None: pool.plan_cores decides
-    threads: int | None = None  # inference threads on CPU; None: the runtime's choice
-    recursive: bool = True
-    include: tuple[str, ...] = ()
-    exclude: tuple[str, ...] = ()
-    follow_symlinks: bool = False
-    all_files: bool = False
-    files_from: str | None = None  # a list of paths ("-": stdin) scanned instead of walking
-    null: bool = False  # the list is NUL-separated (find -print0)
-    shard: str | Shard | None = None  # "K/N": only this shard of the files
-    ray: str | None = None  # "local", "auto" or a cluster address: scan on Ray (cluster.py)
-    threshold: float | None = None
-    stability: int = 0  # re-encoded views scored beside each image (synthsight.views); 0: off
-    resume: bool = False
-    overwrite: bool = False
-    hash_files: bool = True
-    max_pixels: int = DEFAULT_MAX_PIXELS
-    gradcam_dir: str | None = None
-    gradcam_for: str = "ai"
-    gradcam_layer: str | None = None
-    quiet: bool = False
-    command_line: str = ""
-    decode_timeout: float = 300.0
-    provenance: bool = True  # read what each file declares (C2PA, XMP, generator tools, EXIF)
-    trust_anchors: tuple[str, ...] = ()  # PEM files trusted beside the vendored C2PA trust list
-
-    def __post_init__(self) -> None:
-        if self.batch_size < 1:
-            raise UsageError("--batch-size must be at least 1")
-        if self.workers is not None and self.workers < 0:
-            raise UsageError("--workers must be 0 (decode in this process) or more")
-        if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
-            raise UsageError("--threshold must be between 0 and 1")
-        if not 0 <= self.stability <= MAX_VIEWS:
-            raise UsageError(f"--stability must be between 0 (off) and {MAX_VIEWS} (the views: {VIEW_NAMES})")
-        if self.gradcam_for not in ("ai", "all", "none"):
-            raise UsageError("--gradcam-for must be ai, all or none")
-        if self.null and self.files_from is None:
-            raise UsageError("--null describes the --files-from list: give --files-from too")
-        if isinstance(self.shard, str):
-            self.shard = Shard.parse(self.shard)
 
 
 def scan(paths: list[str], model: str | Path | Backend, outputs: list[str | Path] = (), **options: Any) -> ScanSummary:
     """Scan files and folders (or a ``files_from`` list) with ``model`` (a path, or an open :class:`Backend`).
 
-    See :class:`ScanOptions` for the options; ``ray=`` runs the scan on a Ray cluster (cluster.py).
+    See :class:`~synthsight.scanner.options.ScanOptions` for the options; ``ray=`` runs the scan on a Ray cluster
+    (scanner/ray/source.py).
     """
-    known = {f.name for f in fields(ScanOptions)}
-    unknown = set(options) - known
-    if unknown:
-        raise TypeError(f"scan() got unknown options {sorted(unknown)}")
+    check_names(options)
     opts = ScanOptions(**options)
     outs = [check_output(p, opts.resume, opts.overwrite) for p in outputs]
     if len(set(outs)) != len(outs):
@@ -105,8 +49,10 @@ def scan(paths: list[str], model: str | Path | Backend, outputs: list[str | Path
     walker = make_walker(paths, opts)
     previous = resume_mod.load(outs) if opts.resume else None
     evidence = ProvenanceReader(opts.trust_anchors) if opts.provenance else None  # refuses bad anchors now
+    if evidence is not None and (stale := evidence.stale_warning()):
+        print(stale, file=sys.stderr)  # once per scan, even with --quiet: trust decides classes
     if opts.ray:
-        from synthsight.scanner.cluster import scan_on_ray
+        from synthsight.scanner.ray.source import scan_on_ray
 
         return scan_on_ray(walker, model, outs, opts, previous, evidence)
     cam = _gradcam(model, opts)
@@ -156,12 +102,17 @@ def _say_precision(backend: Backend, quiet: bool) -> None:
         print(f"precision {choice['asked']}: {choice['chosen']} ({choice['why']})", file=sys.stderr)
     if backend.warning:
         print(backend.warning, file=sys.stderr)
+    if backend.device == "cpu":
+        from synthsight.runtime.cpu.features import here
+
+        if here().warning:  # SYNTHSIGHT_CPUINFO set: what was chosen is not this machine's choice
+            print(here().warning, file=sys.stderr)
 
 
 def _gradcam(model: str | Path | Backend, opts: ScanOptions):
     if not opts.gradcam_dir or opts.gradcam_for == "none":
         return None
-    from synthsight.scanner.gradcam import GradCam
+    from synthsight.explain import GradCam
 
     source = model.source if isinstance(model, Backend) else str(model)
     return GradCam.for_model(source, opts.gradcam_layer, opts.gradcam_dir)
@@ -227,4 +178,4 @@ class _LocalSource:
                 self.overlays[item.seq] = str(self.cam.save(pixels[k], item.entry.path, target=target))
 
 
-__all__ = ["scan", "ScanOptions", "ScanSummary"]
+__all__ = ["scan", "ScanSummary"]

@@ -9,7 +9,6 @@ the next batch with valid reports, ``--resume`` skipping what the reports alread
 
 from __future__ import annotations
 
-import hashlib
 import os
 import signal
 import sys
@@ -22,26 +21,26 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from synthsight import __version__
+from synthsight.artifacts import file_sha256, weights_file, weights_sha256
 from synthsight.errors import SynthsightError
-from synthsight.preprocess import PreprocessSpec
-from synthsight.scanner import manifest as manifests
-from synthsight.scanner.progress import Progress
-from synthsight.scanner.provenance import PROVENANCE_CLASSES, ProvenanceReader
-from synthsight.scanner.record import JUDGED, VERDICTS
-from synthsight.scanner.report import (
+from synthsight.image.preprocess import PreprocessSpec
+from synthsight.image.views import describe as describe_views
+from synthsight.provenance import PROVENANCE_CLASSES, ProvenanceReader
+from synthsight.reports import manifest as manifests
+from synthsight.reports.record import JUDGED, VERDICTS
+from synthsight.reports.writers import (
     ConsoleWriter,
     Record,
-    decode_path,
     encode_path,
     mtime_text,
     summary_line,
     writer_for,
 )
+from synthsight.scanner.progress import Progress
 from synthsight.scanner.walk import UNRECORDED, Entry, Lookahead, Walker
 from synthsight.scanner.worker import FileMeta, ReadOptions
 from synthsight.spec import ModelSpec
 from synthsight.verdicts.judge import Judge, Outcome, Stability, check_weights
-from synthsight.views import describe as describe_views
 
 
 def read_options(spec: PreprocessSpec, opts: Any, evidence: ProvenanceReader | None = None) -> ReadOptions:
@@ -341,7 +340,7 @@ def describe_source(walker: Walker, opts: Any) -> dict[str, Any]:
     """What was scanned and the options that decide which files get a record (shards of one scan agree on it).
 
     Paths are stored as records store them: display text, plus the exact bytes in base64 when the text is not
-    exact (see report.encode_path); :func:`source_roots` reads them back.
+    exact (see record.encode_path); :func:`synthsight.reports.manifest.source_roots` reads them back.
     """
     desc: dict[str, Any] = {}
     for key, value in walker.describe().items():
@@ -366,17 +365,7 @@ def describe_source(walker: Walker, opts: Any) -> dict[str, Any]:
     return desc
 
 
-def source_roots(manifest: dict[str, Any]) -> list[str]:
-    """The exact scan roots a manifest's ``source`` names (empty for a ``--files-from`` scan)."""
-    source = manifest.get("source") or {}
-    roots = source.get("roots") or []
-    b64 = source.get("roots_b64") or [""] * len(roots)
-    return [decode_path(t, b) for t, b in zip(roots, b64, strict=False)]
-
-
 def _weights(path: str, spec: ModelSpec) -> str:
-    from synthsight.runtime import weights_sha256
-
     try:
         return weights_sha256(path, spec) if path else spec.weights_sha256
     except SynthsightError:
@@ -386,18 +375,10 @@ def _weights(path: str, spec: ModelSpec) -> str:
 def model_sha256(path: str) -> str:
     """Hash of the file that is run (a bundle's weights, however the bundle was named) so a report names
     exactly what judged it and ``--resume`` sees new weights."""
-    from synthsight.runtime import weights_file
-
     if not path:
         return ""
     try:
         p = weights_file(path)
     except SynthsightError:
         return ""
-    if not p.is_file():
-        return ""
-    digest = hashlib.sha256()
-    with open(p, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return file_sha256(p) if p.is_file() else ""

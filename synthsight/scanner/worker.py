@@ -19,9 +19,9 @@ from multiprocessing.shared_memory import SharedMemory
 import numpy as np
 
 from synthsight.errors import DecodeError
-from synthsight.preprocess import DEFAULT_MAX_PIXELS, PreprocessSpec, decode
-from synthsight.read_window import ReadWindow, human
-from synthsight.scanner.provenance import Provenance, ProvenanceReader
+from synthsight.image.preprocess import PreprocessSpec, decode
+from synthsight.image.read_window import DEFAULT_MAX_PIXELS, ReadWindow, human
+from synthsight.provenance import Provenance, ProvenanceReader
 
 CHUNK = 1 << 20
 DECODER_SAID_MAX = 300  # characters of a decoder's own stderr kept in a record's notes
@@ -89,7 +89,7 @@ def read_file(path: str, options: ReadOptions, want_pixels: bool = True) -> tupl
             return meta, None
         if want_pixels and options.provenance is not None:
             # Read from the same open file, whether or not its pixels decoded: evidence stands on its own.
-            meta.provenance = options.provenance.read(ReadWindow(fh, st.st_size))
+            meta.provenance = options.provenance.read(ReadWindow(fh, st.st_size), path)  # path: a sidecar .c2pa
         return meta, pixels
 
 

@@ -3,7 +3,7 @@
 The layouts and the seeded train/val split live in :mod:`synthsight.datalayout` (the export finds
 the same split there to calibrate and certify reduced precisions).
 
-Every candidate file is decoded once with :func:`synthsight.preprocess.decode` (the same call the
+Every candidate file is decoded once with :func:`synthsight.image.preprocess.decode` (the same call the
 dataset makes), in parallel for large sets. Files that fail are listed with their reason and
 excluded; they never stop a run. Small sets keep the decoded pixels in memory.
 """
@@ -23,8 +23,9 @@ import numpy as np
 
 from synthsight.datalayout import CLASSES, Sample, find_samples
 from synthsight.errors import DecodeError, UsageError
-from synthsight.preprocess import DEFAULT_MAX_PIXELS, PreprocessSpec, decode
-from synthsight.runtime.base import usable_cores
+from synthsight.image.preprocess import PreprocessSpec, decode
+from synthsight.image.read_window import DEFAULT_MAX_PIXELS
+from synthsight.machine import usable_cores
 
 PARALLEL_FROM = 256  # below this, a process pool costs more than it saves
 DEFAULT_CACHE_BYTES = 1 << 30

@@ -16,8 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
+from synthsight.artifacts import is_bundle
 from synthsight.errors import DecodeError, ModelFileError, UsageError
-from synthsight.preprocess import DEFAULT_MAX_PIXELS, PreprocessSpec, resize, to_rgb
+from synthsight.image.preprocess import PreprocessSpec, resize, to_rgb
+from synthsight.image.read_window import DEFAULT_MAX_PIXELS
 from synthsight.runtime.base import scores_from_logits
 from synthsight.spec import ModelSpec
 from synthsight.train.data import DataIndex, ImageDataset, Sample, collate, discover
@@ -50,8 +52,6 @@ class EvalConfig:
 
 def evaluate_model(config: EvalConfig) -> EvalResult:
     """Metrics on the evaluation images of ``config.data`` (its val/test split, or all of it when unsplit)."""
-    from synthsight.model import is_bundle
-
     perturbations = parse_perturbations(config.perturb)
     if config.write_threshold and not is_bundle(config.model):
         raise UsageError(f"--write-threshold needs a model bundle directory, not {config.model}")
@@ -89,7 +89,7 @@ def evaluate_model(config: EvalConfig) -> EvalResult:
 
 def _open_model(config: EvalConfig) -> tuple[Callable[[np.ndarray], np.ndarray], ModelSpec, Callable[[], None]]:
     """A bundle runs through PyTorch; other files through runtime.open_backend when that exists."""
-    from synthsight.model import is_bundle, load_bundle
+    from synthsight.model import load_bundle
 
     if is_bundle(config.model):
         import torch

@@ -22,9 +22,10 @@ import torch
 from torch import nn
 
 from synthsight.errors import UsageError
+from synthsight.image.preprocess import PreprocessSpec
+from synthsight.image.read_window import DEFAULT_MAX_PIXELS
+from synthsight.machine import usable_cores
 from synthsight.model import PixelModel, build, save_bundle
-from synthsight.preprocess import DEFAULT_MAX_PIXELS, PreprocessSpec
-from synthsight.runtime.base import usable_cores
 from synthsight.runtime.torch import resolve_device
 from synthsight.spec import ModelSpec
 from synthsight.train.data import CLASSES, DataIndex, ImageDataset, collate, discover

@@ -1,12 +1,12 @@
-"""Honest verdicts: a calibrated score, a bounded false-accusation rate and an ``uncertain`` band.
+"""What a verdict is (standard library only): the calibration a model carries, the rule that turns a logit row
+into a calibrated score and ``ai | uncertain | real``, and what each verdict means in words.
 
-- :mod:`.rule` (stdlib only, imported by the spec and every scan): the calibration a model carries
-  and the rule that maps a logit row to (calibrated score, raw score, ai | uncertain | real);
-- :mod:`.stats` (numpy/scipy): temperature scaling, NLL, ECE, Brier;
-- :mod:`.bounds` (scipy): the finite-sample threshold rule and how many images it needs;
-- :mod:`.fit`: a calibration from arrays of logits and labels (what ``synthsight calibrate`` stores);
-- :mod:`.diagram`: the reliability diagram.
+- :mod:`.rule`: the calibration (``ModelSpec.calibration``, imported by the spec) and the verdict rule;
+- :mod:`.judge`: one run's verdicts (the scan, its Ray driver, ``explain``, ``eval --tiers``) and the
+  weights check that refuses a calibration fitted for another model;
+- :mod:`.words`: what the run manifest says each verdict means and what the guarantee assumes.
 
-Named ``verdicts`` rather than "calibration" because :mod:`synthsight.export.calibration` is the INT8
-calibration data of the export. This ``__init__`` imports nothing, so the scan-side rule stays stdlib-only.
+Fitting a calibration (numpy, scipy, the runtimes) is :mod:`synthsight.calibrate`, above the scanner. Named
+``verdicts`` rather than "calibration" because :mod:`synthsight.export.calibration` is the INT8 calibration
+data of the export. This ``__init__`` imports nothing.
 """

@@ -10,7 +10,7 @@ A calibrated model turns one logit row into three numbers and a word:
   format and/or size, see :func:`stratum_of`).
 
 ``t_ai`` bounds the false-accusation rate and ``t_real`` the miss rate, each with the stated confidence, for
-images exchangeable with the calibration images (docs/guarantees.md; fitted by :mod:`synthsight.verdicts.fit`).
+images exchangeable with the calibration images (docs/guarantees.md; fitted by :mod:`synthsight.calibrate.fit`).
 Everything here is plain Python so a scan-only install, the spec and the review page can use it.
 """
 

@@ -1,0 +1,92 @@
+"""The click group. Commands live beside the part they drive and are imported only when run,
+so `synthsight --help` loads no torch, onnxruntime or tensorrt."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from synthsight import __version__
+from synthsight.errors import EXIT_INTERRUPTED, SynthsightError
+
+# command name -> "module:attribute"; each module imports only click at top level.
+COMMANDS = {
+    "synth": "synthsight.cli.train:synth",
+    "train": "synthsight.cli.train:train",
+    "eval": "synthsight.cli.train:evaluate",
+    "calibrate": "synthsight.cli.calibrate:calibrate",
+    "export": "synthsight.cli.export:export",
+    "info": "synthsight.cli.info:info",
+    "scan": "synthsight.cli.scan:scan",
+    "explain": "synthsight.cli.explain:explain",
+    "merge": "synthsight.cli.merge:merge",
+    "report": "synthsight.cli.report:report",
+    "bench": "synthsight.cli.bench:bench",
+    "trust-list": "synthsight.cli.trust_list:trust_list",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module, attr = target.split(":")
+        try:
+            return getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as exc:
+            return _unavailable(name, exc)
+
+
+def _unavailable(name: str, exc: Exception) -> click.Command:
+    @click.command(name, help=f"(unavailable: {exc})", context_settings={"ignore_unknown_options": True})
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    def missing(args: tuple[str, ...]) -> None:
+        raise click.ClickException(f"command {name!r} is unavailable: {exc}")
+
+    return missing
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="synthsight")
+def cli() -> None:
+    """Tell AI-generated images from real photographs, at archive scale.
+
+    \b
+    Typical flow:
+      synthsight train DATA --out model/        # a ConvNeXt on GenImage-style folders
+      synthsight export model/ --format all     # ONNX, FP16 ONNX, TensorRT engine
+      synthsight scan /archive --model model/model.onnx --out verdicts.csv
+    """
+
+
+def main() -> None:
+    """Console entry point: user-fixable failures are one line and an exit code, never a traceback."""
+    try:
+        # Without standalone mode click returns a command's ctx.exit(code) instead of exiting with it.
+        code = cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except SynthsightError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    if isinstance(code, int) and code:
+        sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

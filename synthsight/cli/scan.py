@@ -1,0 +1,167 @@
+"""`synthsight scan`: a thin click wrapper over synthsight.scanner.pipeline.scan (heavy imports inside the body)."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+
+import click
+
+from synthsight.cli.options import (
+    gradcam_layer_option,
+    model_option,
+    provenance_options,
+    runtime_options,
+    thumbs_option,
+)
+from synthsight.errors import EXIT_INTERRUPTED
+from synthsight.image.views import MAX_VIEWS, VIEW_NAMES
+from synthsight.scanner.options import DEFAULTS, GRADCAM_FOR
+
+
+def _resume_command() -> str:
+    args = [a for a in sys.argv[1:] if a != "--overwrite"]
+    return shlex.join(["synthsight", *args, *([] if "--resume" in args else ["--resume"])])
+
+
+@click.command("scan")
+@click.argument("paths", nargs=-1, type=click.Path())
+@model_option
+@runtime_options
+@click.option(
+    "--out", "outputs", multiple=True, type=click.Path(), help="Report file: .csv, .jsonl or .json (repeatable)."
+)
+@click.option(
+    "--batch-size",
+    default=DEFAULTS.batch_size,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Images per inference batch.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(0),
+    default=None,
+    help="Decode processes (0: decode in this process). Default on a CPU: half the usable CPUs plus one (a "
+    "spare one fills the moments inference waits); with a GPU: all but one.",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(1),
+    default=None,
+    help="Inference threads on CPU. Default: the CPUs this process may use (its affinity mask, capped by a "
+    "cgroup CPU quota: not the host's count) minus the decode workers, plus one; with the default --workers, "
+    "minus half of them, plus one.",
+)
+@click.option(
+    "--recursive/--no-recursive", default=DEFAULTS.recursive, show_default=True, help="Descend into sub-folders."
+)
+@click.option("--include", multiple=True, help="Only files whose name or path matches this glob (repeatable).")
+@click.option("--exclude", multiple=True, help="Leave out files and folders matching this glob (repeatable).")
+@click.option(
+    "--follow-symlinks", is_flag=True, help="Follow symbolic links inside folders (each file still scanned once)."
+)
+@click.option("--all-files", is_flag=True, help="Give non-image files a 'skipped' record instead of ignoring them.")
+@click.option(
+    "--files-from",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    default=None,
+    help="Scan the files listed in this file, one path per line ('-': standard input), instead of walking PATHS.",
+)
+@click.option("--null", "-0", is_flag=True, help="The --files-from list is NUL-separated (find -print0).")
+@click.option(
+    "--shard",
+    metavar="K/N",
+    default=None,
+    help="Scan only shard K of N (a stable hash of each path); `synthsight merge` joins the N reports.",
+)
+@click.option(
+    "--ray",
+    metavar="ADDRESS",
+    default=None,
+    help="Scan on Ray: 'local' starts Ray on this machine, 'auto' or HOST:PORT joins a running cluster.",
+)
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="Force one decision threshold (default: the model's; with a calibration, its two thresholds and the "
+    "uncertain band between them). A calibration's error bounds then no longer apply, and the manifest says so.",
+)
+@click.option(
+    "--stability",
+    type=click.IntRange(0, MAX_VIEWS),
+    default=DEFAULTS.stability,
+    show_default=True,
+    help=f"Also score K in-memory re-encodings of each image (in order: {VIEW_NAMES}); records get stability, "
+    "score_min, score_max and unstable (any view's verdict differs). About K+1 inferences per image.",
+)
+@click.option("--resume", is_flag=True, help="Continue an interrupted scan from its .csv/.jsonl report.")
+@click.option("--overwrite", is_flag=True, help="Replace existing report files.")
+@click.option(
+    "--hash/--no-hash", "hash_files", default=DEFAULTS.hash_files, show_default=True, help="SHA-256 of every file."
+)
+@click.option(
+    "--max-pixels",
+    type=click.IntRange(1),
+    default=DEFAULTS.max_pixels,
+    show_default=True,
+    help="Refuse images larger than this many pixels (a decompression bomb is refused before decoding).",
+)
+@click.option(
+    "--decode-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=DEFAULTS.decode_timeout,
+    show_default=True,
+    help="Seconds a decode process may spend on one file; then it is stopped and the file gets an error record.",
+)
+@click.option(
+    "--gradcam",
+    "gradcam_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Write Grad-CAM overlays into this folder.",
+)
+@click.option("--gradcam-for", type=click.Choice(GRADCAM_FOR), default=DEFAULTS.gradcam_for, show_default=True)
+@gradcam_layer_option
+@click.option(
+    "--html",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write a review page from the --out report when the scan ends (as `synthsight report`).",
+)
+@thumbs_option
+@provenance_options
+@click.option("--quiet", "-q", is_flag=True, help="No progress and no summary line.")
+def scan(
+    paths: tuple[str, ...], model: str, outputs: tuple[str, ...], html: str | None, thumbs: int, **options
+) -> None:
+    """Scan image files and folders; one record per file in each --out report."""
+    from synthsight.scanner.pipeline import scan as run_scan
+
+    review = _review_plan(html, outputs, thumbs, options) if html else None  # refused before any scanning
+    options.update(include=tuple(options["include"]), exclude=tuple(options["exclude"]))
+    summary = run_scan(
+        list(paths), model, list(outputs), command_line=shlex.join(["synthsight", *sys.argv[1:]]), **options
+    )
+    if not options["quiet"] or summary.interrupted:
+        click.echo(summary.line, err=True)
+    if summary.interrupted:
+        click.echo(f"interrupted: the reports are valid; to finish the scan run:\n  {_resume_command()}", err=True)
+        if review is not None:
+            click.echo(f"the review page {html} is written when the scan completes", err=True)
+        sys.exit(EXIT_INTERRUPTED)  # not click's Exit: main() runs click with standalone_mode=False, which returns it
+    if review is not None:
+        from synthsight.review.page import write_review
+
+        result = write_review(review)
+        if not options["quiet"]:
+            click.echo(result.line, err=True)
+
+
+def _review_plan(html: str, outputs: tuple[str, ...], thumbs: int, options: dict):
+    """The page `scan --html` will write, checked now: it is built from a report this scan writes."""
+    from synthsight.review.page import for_scan
+
+    overwrite = options["overwrite"] or options["resume"]  # the page of an interrupted scan is remade on resume
+    return for_scan(html, list(outputs), thumbs, overwrite=overwrite, quiet=options["quiet"])

@@ -1,0 +1,77 @@
+"""`synthsight synth`, `train` and `eval`: thin click wrappers (torch is imported inside the bodies)."""
+
+from __future__ import annotations
+
+import click
+
+from synthsight.cli.options import device_option, max_per_class_option
+from synthsight.errors import UsageError
+
+
+@click.command("synth")
+@click.argument("out", type=click.Path(file_okay=False))
+@click.option("--n", "n", type=click.IntRange(min=4), default=400, show_default=True, help="Number of images.")
+@click.option("--size", type=int, default=64, show_default=True, help="Image side (use the model's input size).")
+@click.option("--seed", type=int, default=0, show_default=True)
+def synth(out: str, n: int, size: int, seed: int) -> None:
+    """Write a balanced synthetic ImageFolder OUT/{train,val}/{ai,nature} (for tests and demos only)."""
+    from synthsight.train.synthetic import make_synthetic
+
+    try:
+        path = make_synthetic(out, n=n, size=size, seed=seed)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    click.echo(f"wrote {n // 2 * 2} synthetic images to {path}")
+
+
+@click.command("train")
+@click.argument("data", type=click.Path(exists=True, file_okay=False))
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Bundle directory to write.")
+@click.option("--arch", default="convnext_tiny", show_default=True, help="timm model name.")
+@click.option("--size", type=int, default=224, show_default=True, help="Input size in pixels.")
+@click.option("--init", default="imagenet", show_default=True, help="imagenet, random, or a weights/bundle path.")
+@click.option("--epochs", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--lr", type=float, default=1e-4, show_default=True)
+@click.option("--weight-decay", type=float, default=0.05, show_default=True)
+@click.option("--patience", type=click.IntRange(min=1), default=3, show_default=True, help="Early-stopping epochs.")
+@click.option("--min-delta", type=float, default=1e-4, show_default=True, help="Smallest val-loss gain that counts.")
+@click.option("--seed", type=int, default=42, show_default=True)
+@max_per_class_option
+@device_option
+@click.option("--workers", type=click.IntRange(min=0), default=None, help="DataLoader workers [min(4, cores)].")
+@click.option("--deterministic", is_flag=True, help="Deterministic algorithms (slower on GPU).")
+@click.option("--resume", type=click.Path(exists=True), default=None, help="Checkpoint folder to continue from.")
+@click.option("--quiet", is_flag=True, help="No progress bar or per-epoch lines.")
+def train(data: str, out: str, quiet: bool, **options) -> None:
+    """Train a ConvNeXt on DATA (GenImage, Kaggle, per-generator or class-folder layouts); writes a bundle to OUT."""
+    from synthsight.train.loop import TrainConfig, fit
+
+    bundle = fit(TrainConfig(data=data, out=out, progress=not quiet, **options))
+    click.echo(f"model bundle: {bundle}")
+
+
+@click.command("eval")
+@click.argument("model", type=click.Path(exists=True))
+@click.argument("data", type=click.Path(exists=True, file_okay=False))
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write metrics here.")
+@click.option("--plots", type=click.Path(file_okay=False), default=None, help="Write confusion matrix / ROC PNGs.")
+@click.option("--target-fpr", type=float, default=None, help="Choose the threshold for this FPR on real images.")
+@click.option("--write-threshold", is_flag=True, help="Store the chosen threshold in the bundle's model.json.")
+@click.option("--perturb", multiple=True, help="jpeg=90,75,50 or resize=0.5 (repeatable): re-evaluate under each.")
+@click.option("--tiers", is_flag=True,
+              help="Also score web (<=768 px, JPEG 60) and hard (<=512 px, JPEG 40) copies made in memory: "
+              "balanced accuracy, AUC and calibrated verdict counts per tier.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
+@max_per_class_option
+@click.option("--seed", type=int, default=42, show_default=True, help="Seed of the --max-per-class sample.")
+@device_option
+@click.option("--workers", type=click.IntRange(min=0), default=None, help="Decode workers for the data check.")
+def evaluate(model: str, data: str, **options) -> None:
+    """Evaluate MODEL (a bundle) on DATA: metrics, threshold for a target FPR, robustness to perturbations."""
+    from synthsight.train.evaluate import EvalConfig, evaluate_model, format_report
+
+    if options["write_threshold"] and options["target_fpr"] is None:
+        raise UsageError("--write-threshold needs --target-fpr")
+    result = evaluate_model(EvalConfig(model=model, data=data, **options))
+    click.echo(format_report(result))

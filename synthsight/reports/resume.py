@@ -1,0 +1,124 @@
+"""--resume: continue a scan from its CSV/JSONL reports so that the final records equal an uninterrupted run's.
+
+A file is skipped when every stream report already holds a record for the same path with the same
+size and modification time. Records that say nothing about the file itself (reason `worker-died`)
+are retried, and at the end of a completed resumed scan each stream report is rewritten (atomically)
+with one record per path, the latest. A report cut mid-line (power loss, kill -9) is truncated to its
+last complete line before appending.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Protocol
+
+from synthsight.errors import UsageError
+from synthsight.reports.writers import COLUMNS, STREAM_FORMATS, Record, mtime_text, read_records, writer_for
+
+
+class Walked(Protocol):
+    """What --resume needs of a walked entry (:class:`synthsight.scanner.walk.Entry`): reports sit below the scan."""
+
+    path: str
+    size: int | None
+    mtime_ns: int | None
+
+
+class Previous:
+    """What earlier runs recorded, per stream report."""
+
+    def __init__(self, known: dict[Path, dict[str, Record]], lengths: dict[Path, int]):
+        self.known = known
+        self.lengths = lengths
+        self.produced: set[str] = set()
+        self.dirty: set[Path] = set()
+
+    @staticmethod
+    def _same(rec: Record | None, entry_size: int | None, mtime: str) -> bool:
+        return rec is not None and not rec.transient and rec.bytes == entry_size and rec.mtime == mtime
+
+    def should_skip(self, entry: Walked) -> bool:
+        if not self.known:
+            return False
+        mtime = mtime_text(entry.mtime_ns)
+        return all(self._same(recs.get(entry.path), entry.size, mtime) for recs in self.known.values())
+
+    def fresh_for(self, out: Path, records: list[Record]) -> list[Record]:
+        """The records ``out`` still needs: a stream report that has an equal, final record is not repeated."""
+        self.produced.update(r.path for r in records)
+        recs = self.known.get(out)
+        if recs is None:
+            return records
+        fresh = []
+        for r in records:
+            old = recs.get(r.path)
+            if self._same(old, r.bytes, r.mtime) and old.verdict == r.verdict:
+                continue
+            if old is not None:
+                self.dirty.add(out)  # an older line for this path is superseded
+            fresh.append(r)
+        return fresh
+
+    def remaining(self) -> list[Record]:
+        """Earlier records not rescanned in this run (for the JSON report, which is rewritten whole)."""
+        if not self.known:
+            return []
+        first = next(iter(self.known.values()))
+        return [r for p, r in first.items() if p not in self.produced]
+
+    def truncate_partial(self, out: Path) -> None:
+        good = self.lengths.get(out)
+        if good is not None and out.stat().st_size > good:
+            with open(out, "r+b") as fh:
+                fh.truncate(good)
+
+    def compact(self) -> None:
+        """Rewrite superseded stream reports with one record per path (the latest), atomically."""
+        for out in sorted(self.dirty):
+            records, _ = read_records(out)
+            latest = {r.path: r for r in records}
+            tmp = out.with_name(f".{out.name}.{os.getpid()}.compact{out.suffix}")
+            writer = writer_for(out)(tmp)
+            writer.write(latest.values())
+            writer.close()
+            os.replace(tmp, out)
+
+
+def _check_columns(out: Path) -> None:
+    """New lines must match the report's header: a CSV of an older synthsight (fewer columns) is not appended to."""
+    if out.suffix.lower() != ".csv":
+        return
+    with open(out, encoding="utf-8", newline="") as fh:
+        header = tuple(next(csv.reader([fh.readline()]), []))
+    if header != COLUMNS:
+        missing = ", ".join(c for c in COLUMNS if c not in header)
+        raise UsageError(
+            f"--resume: {out} was written by an older synthsight (no {missing} columns): finish it with that "
+            "version, or write a new report"
+        )
+
+
+def load(outs: Iterable[Path]) -> Previous:
+    """Read the stream reports among ``outs`` (CSV/JSONL); a missing or empty one means nothing done yet."""
+    outs = list(outs)
+    streams = [o for o in outs if writer_for(o).streamed]
+    if not streams:
+        formats = " or ".join(STREAM_FORMATS)
+        raise UsageError(f"--resume needs a {formats} --out: those are the reports a scan resumes from")
+    known: dict[Path, dict[str, Record]] = {}
+    lengths: dict[Path, int] = {}
+    for out in streams:
+        if not out.exists() or out.stat().st_size == 0:
+            known[out] = {}
+            continue
+        try:
+            records, good = read_records(out)
+        except (ValueError, UnicodeDecodeError, KeyError) as exc:
+            raise UsageError(f"--resume: {out} is not a synthsight report ({exc})") from None
+        _check_columns(out)
+        known[out] = {r.path: r for r in records}
+        lengths[out] = good
+    return Previous(known, lengths)

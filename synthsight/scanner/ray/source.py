@@ -1,0 +1,353 @@
+"""``scan --ray ADDRESS``: the same scan with Ray Data doing the work across a cluster.
+
+The driver (this process) walks or reads the inventory exactly as a local scan does (same entries, same
+``--shard``, same ``--resume`` skip), packs the entries into Arrow blocks of 8192 rows and puts them in
+Ray's object store one block at a time, so the path list never sits in the driver's memory as one list;
+Ray Data cuts them (a streaming ``repartition``) into the shares of the decode tasks, then runs two stages
+with streaming back-pressure:
+
+- decode: stateless tasks (one CPU each) calling the local scan's per-file reader (ray_tasks.decode_block);
+- inference: a fixed pool of actors (``ActorPoolStrategy(size=...)``), one per GPU with ``num_gpus=1`` and
+  one CPU, or, on a cluster without GPUs, one CPU actor per node; each opens the model file once.
+  Pixels go from the decode tasks to the actors through the object store and stop there.
+
+The driver takes the scored rows with ``iter_batches`` in walk order (``preserve_order``) and hands them to
+the same :class:`~synthsight.scanner.session.Session` as a local scan: same records, writers, manifest,
+Ctrl-C and ``--resume``. Ray is optional: ``pip install 'synthsight[cluster]'``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from synthsight.errors import SynthsightError, UsageError
+from synthsight.machine import parse_device, usable_cores
+from synthsight.reports.writers import Record
+from synthsight.runtime.base import Backend
+from synthsight.scanner.session import (
+    ModelFacts,
+    ScanSummary,
+    Session,
+    StopFlag,
+    judge_views,
+    make_record,
+    read_options,
+)
+from synthsight.scanner.walk import Entry, Walker
+
+INSTALL_HINT = "pip install 'synthsight[cluster]'"
+# Entries per block put into the object store: big enough (~1.5 MB) to live in the shared object store, where
+# Ray can spill it, not in the driver's own memory (Ray keeps objects under 100 KiB in their owner's heap).
+LIST_BLOCK_ROWS = 8192
+TASK_ROWS_PER_BATCH = 8  # files per decode task, in batches: the unit of work (and of a retry) on the cluster
+
+
+def scan_on_ray(
+    walker: Walker, model: Any, outs: list[Path], opts: Any, previous: Any, evidence: Any = None
+) -> ScanSummary:
+    """Run the scan ``opts`` describes on the Ray cluster ``opts.ray`` (see the module docstring)."""
+    if isinstance(model, Backend):
+        raise UsageError("--ray opens the model on the cluster's workers: pass the model file, not an open backend")
+    if opts.workers is not None:
+        raise UsageError("--workers sets local decode processes; with --ray, decode tasks run on every free CPU")
+    if opts.gradcam_dir and opts.gradcam_for != "none":
+        raise UsageError("--gradcam needs the pixels on this machine: run it without --ray (or on the flagged files)")
+    from synthsight.runtime.info import read_model_spec
+
+    spec = read_model_spec(model)
+    facts = ModelFacts.of(str(model), spec, opts.threshold)
+    session = Session(walker, outs, opts, previous, facts, evidence)
+    with connect(opts.ray) as address:
+        plan = plan_actors(address, opts, facts)
+        source = RaySource(plan, opts, facts, evidence)
+        session.check(source.describe())  # before any decoding: a refused --resume costs only the cluster's start
+        return session.run(source)
+
+
+def cluster_precision(model: str, asked: str | None, gpu_actors: bool) -> str:
+    """What every inference actor runs: an explicit ``--precision`` as asked; ``auto``, the file as exported.
+
+    A local ``auto`` measures this machine; on a cluster each node measuring for itself could put two
+    precisions in one report, so the driver decides once, from the file.
+    """
+    from synthsight.artifacts import file_precision, model_kind
+    from synthsight.runtime.engine_sidecar import read_sidecar
+
+    if asked not in (None, "", "auto"):
+        return asked
+    kind = model_kind(model)
+    if kind == "onnx":
+        return file_precision(model)
+    if kind == "engine":
+        return str(read_sidecar(model).get("precision", "fp16"))
+    return "fp16" if gpu_actors else "fp32"  # a bundle: PyTorch's default on the actors' device
+
+
+@contextlib.contextmanager
+def connect(address: str) -> Iterator[str]:
+    """Start a local Ray (``local``) or join a cluster (``auto``, ``HOST:PORT``, ``ray://...``); yields its address.
+
+    A Ray already initialised in this process (a notebook, the tests) is used as it is and left running.
+    """
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # nothing leaves the machine unless asked for
+    try:
+        import ray
+        import ray.data  # noqa: F401
+    except ImportError:
+        raise UsageError(f"--ray needs Ray Data, which is not installed: {INSTALL_HINT}") from None
+    if ray.is_initialized():
+        yield ray.get_runtime_context().gcs_address
+        return
+    kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+    try:
+        if address == "local":
+            # A local Ray's token authentication is what it should be; its notice about it is noise here.
+            with _quiet("ray._private.authentication.authentication_token_setup"):
+                ray.init(address="local", num_cpus=usable_cores(), **kwargs)
+        else:
+            ray.init(address=address, **kwargs)
+    except (ConnectionError, ValueError, RuntimeError) as exc:
+        hint = "start one (`ray start --head` on a node) or use --ray local"
+        raise UsageError(f"--ray {address}: cannot join a Ray cluster ({_reason(exc)}); {hint}") from None
+    try:
+        yield ray.get_runtime_context().gcs_address
+    finally:
+        ray.shutdown()
+
+
+@dataclass(frozen=True)
+class ActorPlan:
+    """How many inference actors, what each reserves, and what the cluster had when the scan started."""
+
+    address: str
+    actors: int
+    actor_cpus: float
+    actor_gpus: float
+    device: str
+    threads: int | None
+    cluster_cpus: float
+    cluster_gpus: float
+    nodes: int
+
+    def describe(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def plan_actors(address: str, opts: Any, facts: ModelFacts) -> ActorPlan:
+    """One actor per GPU (``num_gpus=1``, one CPU), or one CPU actor per node; refuses what cannot run here."""
+    import ray
+
+    from synthsight.artifacts import model_kind
+
+    resources = ray.cluster_resources()
+    cpus, gpus = float(resources.get("CPU", 0)), float(resources.get("GPU", 0))
+    # Nodes that can run work: a head started with --num-cpus 0 (the driver's own) takes none.
+    nodes = max(1, sum(1 for n in ray.nodes() if n.get("Alive") and (n.get("Resources") or {}).get("CPU", 0) > 0))
+    device = parse_device(opts.device)
+    where = f"the Ray cluster at {address} has {cpus:g} CPUs and {gpus:g} GPUs"
+    if device.index is not None:
+        raise UsageError(f"--device {device}: with --ray each inference actor gets a whole GPU: use --device cuda")
+    needs_gpu = device.kind == "cuda" or model_kind(facts.path) == "engine" or opts.backend == "tensorrt"
+    if needs_gpu and gpus < 1:
+        asked = f"--device {opts.device}" if device.kind == "cuda" else Path(facts.path).name
+        raise UsageError(f"{asked} needs GPUs, but {where}; use --device cpu or add GPU nodes")
+    if gpus >= 1 and device.kind != "cpu":
+        plan = ActorPlan(address, math.floor(gpus), 1.0, 1.0, "cuda", None, cpus, gpus, nodes)
+    else:
+        threads = opts.threads or max(1, int(cpus // nodes) // 2)
+        plan = ActorPlan(address, nodes, float(threads), 0.0, "cpu", threads, cpus, gpus, nodes)
+    if cpus < plan.actors * plan.actor_cpus + 1:
+        need = plan.actors * plan.actor_cpus
+        raise UsageError(f"{where}: {plan.actors} inference actors need {need:g} CPUs and decoding at least one more")
+    return plan
+
+
+class RaySource:
+    """Records from Ray Data: the entries go out as blocks, scored rows come back in walk order."""
+
+    def __init__(self, plan: ActorPlan, opts: Any, facts: ModelFacts, evidence: Any = None):
+        self.plan, self.opts, self.facts, self.evidence = plan, opts, facts, evidence
+        self.precision = cluster_precision(facts.path, opts.precision, bool(plan.actor_gpus))
+        self.runners: dict[str, dict[str, Any]] = {}
+        self.blocks = self.entries = 0
+        self.run_id = uuid.uuid4().hex
+
+    def describe(self) -> dict[str, Any]:
+        runners = sorted(self.runners.values(), key=lambda r: (r["host"], r["pid"]))
+        first = runners[0] if runners else {}
+        return {
+            "backend": first.get("backend", self.opts.backend),
+            "device": first.get("device", self.plan.device),
+            "precision": first.get("precision", self.precision),
+            "decode_workers": None,  # Ray's decode tasks: as many as the cluster has free CPUs
+            "decode_worker_deaths": None,
+            "gradcam": None,
+            "ray": {**self.plan.describe(), "list_blocks": self.blocks, "actors_seen": runners},
+        }
+
+    def records(self, entries: Iterator[Entry], stop: StopFlag) -> Iterator[list[Record]]:
+        refs = self._put_blocks(entries, stop)
+        if not refs or stop.signal is not None:
+            return
+        with _data_context():
+            # No prefetch: with it, Ray hands over a block only once the next one is ready too, so a slow block
+            # would hold back the records of the one before it (measured: they reach the report seconds late).
+            rows = self._dataset(refs).iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=0)
+            batches = iter(rows)
+            try:
+                for batch in batches:
+                    yield self._records(batch)
+            except (SynthsightError, GeneratorExit):
+                raise
+            except Exception as exc:
+                if stop.signal is not None:  # a Ctrl-C that reached the workers too: still an interruption
+                    raise KeyboardInterrupt from None
+                raise SynthsightError(f"the Ray scan failed: {_reason(exc)}") from None
+            finally:
+                close = getattr(batches, "close", None)
+                if close is not None:
+                    close()
+                from synthsight.scanner.ray.tasks import forget_notes
+
+                forget_notes(self.run_id)
+
+    def _put_blocks(self, entries: Iterator[Entry], stop: StopFlag) -> list:
+        """Entries as Arrow blocks in the object store, one block in this process at a time."""
+        import pyarrow as pa
+        import ray
+
+        from synthsight.scanner.ray.tasks import pack
+
+        rows = LIST_BLOCK_ROWS
+        self._say("ray: listing the files to scan...")
+        refs, chunk = [], []
+        for seq, entry in enumerate(entries):
+            self.entries = seq + 1
+            chunk.append(pack(seq, entry))
+            if len(chunk) == rows:
+                refs.append(ray.put(pa.table({"entry": pa.array(chunk, pa.binary())})))
+                chunk = []
+                if stop.signal is not None:
+                    return refs
+        if chunk:
+            refs.append(ray.put(pa.table({"entry": pa.array(chunk, pa.binary())})))
+        self.blocks = len(refs)
+        p = self.plan
+        on = f"{p.actors} GPU actors" if p.actor_gpus else f"{p.actors} CPU actors x {p.threads} threads"
+        tasks = TASK_ROWS_PER_BATCH * self.opts.batch_size
+        self._say(f"ray: {self.entries} files, decoded {tasks} per task; inference on {on}, decoding on the other CPUs")
+        return refs
+
+    def _dataset(self, refs: list):
+        import ray.data
+
+        from synthsight.scanner.ray.tasks import Inferencer, decode_block
+
+        opts, plan, size = self.opts, self.plan, self.facts.spec.preprocess.size
+        read = read_options(self.facts.spec.preprocess, opts, self.evidence)
+        rows = TASK_ROWS_PER_BATCH * opts.batch_size
+        # Reserving a block's pixels keeps Ray from crowding a node's memory with decode tasks, and keeps it
+        # from fusing the decode tasks into the inference actors (it fuses maps with equal reservations).
+        block_memory = rows * read.rows * size * size * 3 * 2 + (256 << 20)  # pixels in and out, views, the decoder
+        decode_kwargs = dict(options=read, run_id=self.run_id, decode_timeout=opts.decode_timeout)
+        device = "cpu" if plan.actor_gpus == 0 else ("cuda" if parse_device(opts.device).kind == "cuda" else "auto")
+        actor_kwargs = dict(
+            model=self.facts.path,
+            backend=opts.backend,
+            device=device,
+            precision=self.precision,
+            batch_size=opts.batch_size,
+            threads=plan.threads,
+        )
+        return (
+            ray.data.from_arrow_refs(refs)
+            .repartition(target_num_rows_per_block=rows)  # streamed: list blocks cut into decode tasks' shares
+            .map_batches(
+                decode_block, batch_size=None, num_cpus=1, memory=block_memory, fn_kwargs=decode_kwargs,
+                udf_modifying_row_count=False,
+            )
+            .map_batches(
+                Inferencer, batch_size=opts.batch_size, compute=ray.data.ActorPoolStrategy(size=plan.actors),
+                num_cpus=plan.actor_cpus, num_gpus=plan.actor_gpus, fn_constructor_kwargs=actor_kwargs,
+                udf_modifying_row_count=False,
+            )
+        )  # fmt: skip
+
+    def _records(self, batch: dict[str, np.ndarray]) -> list[Record]:
+        import pickle
+
+        records = []
+        columns = (batch["entry"], batch["meta"], batch["logits"], batch["runner"])
+        for raw, meta_bytes, logits, runner in zip(*columns, strict=True):
+            self._check_runner(runner)
+            _, entry = pickle.loads(raw)
+            meta = pickle.loads(meta_bytes)
+            rows = np.asarray(logits, dtype=np.float64).reshape((-1, self.facts.spec.num_classes))
+            outcome = stability = None
+            if not (meta.error or np.isnan(rows).all()):
+                outcome, stability = judge_views(self.facts.judge, meta, rows.tolist())
+            records.append(make_record(entry, meta, outcome, stability=stability))
+        return records
+
+    def _check_runner(self, runner: str) -> None:
+        """Every actor must have opened the very model file this report names (same sha256)."""
+        if runner in self.runners:
+            return
+        info = json.loads(runner)
+        if info["sha256"] != self.facts.sha256:
+            raise SynthsightError(
+                f"the inference actor on {info['host']} opened {info['model']} with sha256 {info['sha256'][:12]}, "
+                f"not the model this scan started with ({self.facts.sha256[:12]}): every node needs the same file"
+            )
+        self.runners[runner] = info
+
+    def _say(self, line: str) -> None:
+        if not self.opts.quiet:
+            print(line, file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def _data_context() -> Iterator[None]:
+    """Ray Data settings for a scan: rows in walk order, no progress bars or stats of its own; restored after."""
+    from ray.data import DataContext
+
+    ctx = DataContext.get_current()
+    saved = (ctx.execution_options.preserve_order, ctx.enable_progress_bars, ctx.enable_auto_log_stats)
+    saved_print = ctx.print_on_execution_start
+    ctx.execution_options.preserve_order = True
+    ctx.enable_progress_bars = ctx.enable_auto_log_stats = ctx.print_on_execution_start = False
+    try:
+        with _quiet("ray.data", logging.WARNING), _quiet("ray.data._internal.progress"):
+            yield
+    finally:
+        ctx.execution_options.preserve_order, ctx.enable_progress_bars, ctx.enable_auto_log_stats = saved
+        ctx.print_on_execution_start = saved_print
+
+
+@contextlib.contextmanager
+def _quiet(name: str, level: int = logging.ERROR) -> Iterator[None]:
+    logger = logging.getLogger(name)
+    saved = logger.level
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.setLevel(saved)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else type(exc).__name__
