@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from scanner_support import image_bytes, make_tree, records_by_path
+from scanner_support import calibrated_copy, image_bytes, make_tree, records_by_path
 
 from synthsight.errors import UsageError
 from synthsight.reports.writers import read_records
@@ -88,6 +88,30 @@ def test_ray_gives_the_records_of_the_local_scan_in_every_format(ray_cluster, mi
     assert len(plan["actors_seen"]) == 1 and plan["actors_seen"][0]["sha256"] == manifest["model"]["sha256"]
     assert plan["list_blocks"] == 1, "the entries reach Ray as blocks of 8192"
     assert manifest["backend"] == "onnxruntime" and manifest["status"] == "complete"
+
+
+def test_ray_gives_the_calibrated_verdicts_and_stability_of_the_local_scan(ray_cluster, mixed, tiny_onnx, tmp_path):
+    """The actors return logits, the file's and its --stability views' (made in the decode task); the driver's
+    Judge turns them into the same calibrated verdicts, raw scores and stability marks as the local scan."""
+    scan([str(mixed)], str(tiny_onnx["onnx"]), [tmp_path / "raw.jsonl"], workers=0, quiet=True)
+    scores = sorted({r.score for r in read_records(tmp_path / "raw.jsonl")[0] if r.score is not None})
+    cuts = [(a + b) / 2 for a, b in zip(scores, scores[1:], strict=False)]  # no score sits on a threshold
+    model = str(calibrated_copy(tiny_onnx["onnx"], tmp_path / "calibrated.onnx", cuts))
+    common = dict(batch_size=8, stability=2, quiet=True)
+    scan([str(mixed)], model, [tmp_path / "local.jsonl"], workers=1, **common)
+    scan([str(mixed)], model, [tmp_path / "ray.jsonl"], ray="local", **common)
+    same_records(tmp_path / "ray.jsonl", tmp_path / "local.jsonl")
+    got, want = (records_by_path(read_records(tmp_path / f"{n}.jsonl")[0]) for n in ("ray", "local"))
+    assert {r.verdict for r in got.values()} >= {"ai", "uncertain", "real"}
+    for path, r in got.items():
+        w = want[path]
+        assert (r.stability, r.unstable, r.stratum) == (w.stability, w.unstable, w.stratum), path
+        for a, b in ((r.raw_score, w.raw_score), (r.score_min, w.score_min), (r.score_max, w.score_max)):
+            assert (a is None) == (b is None) and (a is None or abs(a - b) <= 1e-6), path
+    assert any(r.unstable for r in got.values()) and all(r.stability is not None for r in got.values() if r.judged)
+    manifest = json.loads((tmp_path / "ray.jsonl.manifest.json").read_text())
+    assert [v["name"] for v in manifest["stability"]["views"]] == ["jpeg90", "jpeg75"]
+    assert manifest["verdicts"]["calibrated"] and manifest["threshold_forced"] is False
 
 
 def test_ray_composes_with_files_from_and_shards(ray_cluster, mixed, tiny_onnx, tmp_path):
