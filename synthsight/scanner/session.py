@@ -23,7 +23,6 @@ from typing import Any, Protocol
 from synthsight import __version__
 from synthsight.artifacts import file_sha256, weights_file
 from synthsight.errors import SynthsightError
-from synthsight.image.preprocess import PreprocessSpec
 from synthsight.provenance import PROVENANCE_CLASSES, ProvenanceReader
 from synthsight.reports import manifest as manifests
 from synthsight.reports.writers import (
@@ -36,13 +35,8 @@ from synthsight.reports.writers import (
 )
 from synthsight.scanner.progress import Progress
 from synthsight.scanner.walk import UNRECORDED, Entry, Lookahead, Walker
-from synthsight.scanner.worker import FileMeta, ReadOptions
+from synthsight.scanner.worker import FileMeta
 from synthsight.spec import ModelSpec
-
-
-def read_options(spec: PreprocessSpec, opts: Any, evidence: ProvenanceReader | None = None) -> ReadOptions:
-    """How every file of this scan is read, the same for the local pool and Ray's decode tasks."""
-    return ReadOptions(spec, max_pixels=opts.max_pixels, hash_files=opts.hash_files, provenance=evidence)
 
 
 def make_record(
