@@ -10,12 +10,11 @@ bf16 run of the same model is another model for this purpose).
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
+from synthsight.atomic import write_atomic
 from synthsight.errors import SynthsightError, UsageError
 from synthsight.reports.record import decode_path
 
@@ -81,14 +80,10 @@ def history(earlier: dict[str, Any] | None) -> list[dict[str, Any]]:
 def write_manifest(report: Path, manifest: dict[str, Any], earlier_runs: list[dict[str, Any]]) -> None:
     """Atomically (temporary file + rename) write the manifest beside ``report``."""
     path = manifest_path(report)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     data = {**manifest, "report": str(report), "earlier_runs": earlier_runs}
     try:
-        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
         raise SynthsightError(
             f"cannot write {path}: {exc.strerror or exc}; make room and run the same command with --resume"
         ) from None

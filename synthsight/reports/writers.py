@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+from synthsight.atomic import Atomic
 from synthsight.errors import SynthsightError, UsageError
 from synthsight.reports.record import (
     COLUMNS,
@@ -171,8 +172,8 @@ class JsonWriter:
 
     def __init__(self, path: Path, append: bool = False):
         self.path = Path(path)
-        self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        self.fh = open(self.tmp, "w", encoding="utf-8")  # noqa: SIM115
+        self.atomic = Atomic(self.path)
+        self.fh = open(self.atomic.tmp, "w", encoding="utf-8")  # noqa: SIM115
         self.fh.write('{"records": [')
         self.count = 0
 
@@ -189,12 +190,12 @@ class JsonWriter:
         self.fh.flush()
         os.fsync(self.fh.fileno())
         self.fh.close()
-        os.replace(self.tmp, self.path)
+        self.atomic.commit()
 
     def abort(self) -> None:
         with contextlib.suppress(OSError):  # a full disk fails the final flush too
             self.fh.close()
-        self.tmp.unlink(missing_ok=True)
+        self.atomic.discard()
 
     @staticmethod
     def read(data: bytes) -> tuple[list[Record], int]:
