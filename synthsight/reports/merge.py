@@ -18,7 +18,6 @@ CSV/JSONL report, or inside a JSON one. The output is written to a temporary fil
 from __future__ import annotations
 
 import heapq
-import json
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -127,15 +126,13 @@ def _shard(report: Path) -> ShardReport:
 
 
 def _read_manifest(report: Path) -> dict[str, Any]:
-    path = manifests.manifest_path(report)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"merge: {report} has no manifest ({path.name}) to check it by") from None
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"merge: {path} is unreadable ({exc})") from None
-    if not isinstance(data, dict):
-        raise UsageError(f"merge: {path} is not a synthsight run manifest")
+        data = manifests.manifest_of(report)
+    except manifests.ManifestUnreadable as exc:
+        raise UsageError(f"merge: {exc}") from None
+    if data is None:
+        name = manifests.manifest_path(report).name
+        raise UsageError(f"merge: {report} has no run manifest ({name}) to check it by")
     return data
 
 
