@@ -92,6 +92,11 @@ def _say_precision(backend: Backend, quiet: bool) -> None:
         print(f"precision {choice['asked']}: {choice['chosen']} ({choice['why']})", file=sys.stderr)
     if backend.warning:
         print(backend.warning, file=sys.stderr)
+    if backend.device == "cpu":
+        from synthsight.runtime.cpu.features import here
+
+        if here().warning:  # SYNTHSIGHT_CPUINFO set: what was chosen is not this machine's choice
+            print(here().warning, file=sys.stderr)
 
 
 def _gradcam(model: str | Path | Backend, opts: ScanOptions):
