@@ -41,6 +41,8 @@ def scan(paths: list[str], model: str | Path | Backend, outputs: list[str | Path
     walker = make_walker(paths, opts)
     previous = resume_mod.load(outs) if opts.resume else None
     evidence = ProvenanceReader(opts.trust_anchors) if opts.provenance else None  # refuses bad anchors now
+    if evidence is not None and (stale := evidence.stale_warning()):
+        print(stale, file=sys.stderr)  # once per scan, even with --quiet: trust decides classes
     if opts.ray:
         from synthsight.scanner.ray.source import scan_on_ray
 

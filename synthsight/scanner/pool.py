@@ -35,6 +35,10 @@ from synthsight.scanner.walk import Entry
 from synthsight.scanner.worker import FileMeta, ReadOptions, read_file, worker_main
 
 MAX_STARTUP_DEATHS = 5
+STARTUP_HINT = (
+    "see the messages above (a script that calls synthsight.scanner.scan must do so under "
+    '`if __name__ == "__main__":`, because each decode process imports it)'
+)
 
 
 @dataclass(eq=False)
@@ -315,11 +319,7 @@ class DecodePool:
             # Died before answering anything: maybe it never started. Give its files one more chance.
             self._startup_deaths += 1
             if self._startup_deaths > MAX_STARTUP_DEATHS:
-                raise SynthsightError(
-                    f"decode workers die at startup (exit code {code}); see the messages above (a script that "
-                    'calls synthsight.scanner.scan must do so under `if __name__ == "__main__":`, because each '
-                    "decode process imports it)"
-                )
+                raise SynthsightError(f"decode workers die at startup (exit code {code}); {STARTUP_HINT}")
         if w.held:
             culprit = w.held[0]
             culprit.attempts += 1
@@ -343,7 +343,15 @@ class DecodePool:
             name="synthsight-decode",
             daemon=True,
         )
-        proc.start()
+        try:
+            proc.start()
+        except BrokenPipeError:
+            # The new process exited before reading its arguments: the fork server writes them after the fork,
+            # and past a pipe's 64 KiB (the reader's trust anchors) the write waits for a reader that died
+            # while importing the caller's main module.
+            parent.close()
+            child.close()
+            raise SynthsightError(f"a decode worker died at startup, before reading its task; {STARTUP_HINT}") from None
         child.close()
         return _Worker(proc, parent)
 
