@@ -29,9 +29,9 @@ from synthsight.scanner.session import (
     StopFlag,
     judge_views,
     make_record,
-    read_options,
 )
 from synthsight.scanner.walk import Entry, Walker
+from synthsight.scanner.worker import ReadOptions
 from synthsight.verdicts.judge import Judge, Outcome, Stability
 
 
@@ -142,7 +142,7 @@ class _LocalSource:
 
     def records(self, entries: Iterator[Entry], stop: StopFlag) -> Iterator[list[Record]]:
         opts = self.opts
-        read = read_options(self.backend.preprocess, opts, self.evidence)
+        read = ReadOptions.for_scan(self.backend.preprocess, opts, self.evidence)
         pool = self.pool = DecodePool(entries, read, opts.batch_size, self.workers, decode_timeout=opts.decode_timeout)
         with pool:
             for batch in pool:
