@@ -1,9 +1,11 @@
 """`make demo`: the whole tool on a 2-core CPU in a few minutes, into ./demo-output/.
 
 Builds a small synthetic set, trains a small ConvNeXt (convnext_atto, 64 px) on the CPU, exports
-ONNX and mixed-FP16 ONNX, then scans a folder of mixed images (synthetic validation images plus a
-few broken files), writes a CSV and a JSON report and Grad-CAM overlays, then the review page of the
-scan (``review.html``) and, where Chromium is installed, a screenshot of it (``review.png``).
+ONNX and mixed-FP16 ONNX, calibrates the ONNX model on a separate synthetic set whose classes overlap
+(JPEG re-encoded at random qualities: ``synthsight calibrate``, so verdicts are ai | uncertain | real with
+bounded error rates), then scans a folder of mixed images (synthetic validation images, re-encoded copies
+of some and a few broken files), writes a CSV and a JSON report and Grad-CAM overlays, then the review
+page of the scan (``review.html``) and, where Chromium is installed, a screenshot of it (``review.png``).
 
 The demo model knows only the synthetic generator fingerprint of ``synthsight.train.synthetic``:
 it is no detector of real-world AI images, and its verdicts on anything else mean nothing.
@@ -11,6 +13,7 @@ it is no detector of real-world AI images, and its verdicts on anything else mea
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -19,6 +22,11 @@ from pathlib import Path
 
 OUT = Path("demo-output")
 MARKER = ".synthsight-demo"
+# The demo's calibration targets: looser than calibrate's defaults (1 % / 5 % at 95 %, which need 299 real
+# images) so that a few hundred toy images give a bound; the demo prints what they promise.
+TARGETS = {"target_fpr": 0.05, "target_miss": 0.10, "confidence": 0.95}
+CALIBRATION_QUALITIES = (20, 95)  # JPEG qualities of the calibration set: low ones erase the trace (overlap)
+REENCODED_QUALITY = 30  # the scanned folder's re-encoded copies: where uncertain verdicts come from
 DISCLAIMER = (
     "NOTE: this demo model has learned only the synthetic fingerprint of synthsight's own toy data set.\n"
     "      It is NOT a detector of real-world AI-generated images; train on real data (GenImage-style\n"
@@ -75,12 +83,29 @@ def export(bundle: Path) -> tuple[Path, Path]:
     return onnx, convert_fp16(onnx, bundle / EXPORT_NAMES["fp16"])
 
 
+def calibrate_model(out: Path, onnx: Path, n: int, workers: int | None) -> Path:
+    """``synthsight calibrate`` on a separate synthetic set (another seed) whose classes overlap."""
+    from synthsight.calibrate.run import CalibrateConfig, calibrate
+    from synthsight.train.synthetic import make_synthetic
+
+    data = make_synthetic(out / "calibration-data", n=n, size=64, seed=1, jpeg_qualities=CALIBRATION_QUALITIES)
+    config = CalibrateConfig(model=str(onnx), data=str(data), device="cpu", workers=workers, **TARGETS)
+    calibrate(config, echo=lambda line: say(f"      {line}"))
+    return data
+
+
 def scan_folder(out: Path, data: Path) -> Path:
-    """Validation images of both classes plus broken files, as an archive would hold them."""
+    """Validation images of both classes, JPEG copies of some, and broken files, as an archive would hold them."""
+    from PIL import Image
+
     folder = out / "scan-me"
     for split_dir in sorted((data / "val").iterdir()):
         if split_dir.is_dir():
             shutil.copytree(split_dir, folder / split_dir.name)
+            for image in sorted(split_dir.iterdir())[::2]:  # half of them again, re-encoded: a harder case
+                with Image.open(image) as im:
+                    im.convert("RGB").save(folder / split_dir.name / f"reencoded-{image.stem}.jpg",
+                                           quality=REENCODED_QUALITY)  # fmt: skip
     broken = folder / "broken"
     broken.mkdir()
     first_jpeg = next(iter(sorted(folder.rglob("*.jpg"))))
@@ -114,29 +139,34 @@ def _declare_provenance(folder: Path) -> None:
             im.save(folder / "nature" / "with-camera-exif.png", exif=exif)
 
 
-def run(out: Path = OUT, n: int = 600, epochs: int = 6, workers: int | None = None) -> dict:
+def run(
+    out: Path = OUT, n: int = 600, epochs: int = 6, workers: int | None = None, calibration_n: int = 400
+) -> dict:
     from synthsight.reports.writers import read_records
     from synthsight.scanner import scan
 
     t0 = time.perf_counter()
     prepare(out)
-    say(f"[1/5] synthetic data set: {n} images, 64 px -> {out / 'data'}")
+    say(f"[1/6] synthetic data set: {n} images, 64 px -> {out / 'data'}")
     data = build_data(out, n)
-    say(f"[2/5] training convnext_atto on the CPU ({epochs} epochs at most) -> {out / 'model'}")
+    say(f"[2/6] training convnext_atto on the CPU ({epochs} epochs at most) -> {out / 'model'}")
     bundle = train(out, data, epochs)
-    say("[3/5] exporting ONNX and mixed-FP16 ONNX")
+    say("[3/6] exporting ONNX and mixed-FP16 ONNX")
     onnx, fp16 = export(bundle)
+    say(f"[4/6] calibrating on {calibration_n} other synthetic images (JPEG at random qualities) -> "
+        f"{out / 'calibration-data'}")  # fmt: skip
+    calibrate_model(out, onnx, calibration_n, workers)
     folder = scan_folder(out, data)
-    say(f"[4/5] scanning {folder} (ONNX Runtime, FP32 then FP16)")
+    say(f"[5/6] scanning {folder} (ONNX Runtime, FP32 then FP16)")
     reports = [out / "verdicts.csv", out / "verdicts.json"]
     summary = scan([str(folder)], str(onnx), reports, gradcam_dir=str(out / "gradcam"), workers=workers, quiet=True)
     fp16_report = out / "verdicts.fp16.csv"
     scan([str(folder)], str(fp16), [fp16_report], workers=workers, quiet=True, command_line="python -m synthsight.demo")
-    say(f"[5/5] review page of the scan -> {out / 'review.html'}")
+    say(f"[6/6] review page of the scan -> {out / 'review.html'}")
     page, shot = review_page(out, reports[1], workers)
     records = read_records(reports[0])[0]
     fp16_records = {r.path: r.verdict for r in read_records(fp16_report)[0]}
-    labelled = [r for r in records if r.verdict in ("ai", "real")]
+    labelled = [r for r in records if r.verdict in ("ai", "real")]  # decided: uncertain is counted apart
     correct = sum((r.verdict == "ai") == (os.sep + "ai" + os.sep in r.path) for r in labelled)
     agree = sum(fp16_records.get(r.path) == r.verdict for r in records)
     result = {
@@ -145,6 +175,8 @@ def run(out: Path = OUT, n: int = 600, epochs: int = 6, workers: int | None = No
         "labelled": len(labelled),
         "fp16_agree": agree,
         "records": len(records),
+        "counts": {v: sum(r.verdict == v for r in records) for v in ("ai", "uncertain", "real", "error")},
+        "meaning": json.loads(reports[1].read_text(encoding="utf-8"))["manifest"]["verdicts"]["meaning"],
         "seconds": time.perf_counter() - t0,
         "review": page,
         "screenshot": shot,
@@ -173,15 +205,20 @@ def review_page(out: Path, report_path: Path, workers: int | None) -> tuple[Path
 def report(out: Path, bundle: Path, onnx: Path, fp16: Path, result: dict) -> None:
     say("")
     say(result["summary"])
+    counts = result["counts"]
     say(
-        f"verdicts match the synthetic labels on {result['correct']}/{result['labelled']} validation images; "
-        f"FP16 ONNX agrees with FP32 on {result['fp16_agree']}/{result['records']} files"
+        f"{counts['ai']} ai, {counts['uncertain']} uncertain, {counts['real']} real: the decided verdicts match the "
+        f"synthetic labels on {result['correct']}/{result['labelled']} images; FP16 ONNX agrees with FP32 on "
+        f"{result['fp16_agree']}/{result['records']} files"
     )
+    for verdict in ("ai", "uncertain", "real"):
+        say(f"  {verdict}: {result['meaning'][verdict]}")
     say("the three broken files have 'error' records with the reason; nothing stopped the scan")
     say("")
     say("outputs:")
     for label, path in [
         ("model bundle (PyTorch)", bundle),
+        ("calibration report", bundle / "calibration"),
         ("ONNX / FP16 ONNX", f"{onnx}, {fp16}"),
         ("CSV report", out / "verdicts.csv"),
         ("JSON report + run manifest", out / "verdicts.json"),
