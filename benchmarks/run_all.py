@@ -32,6 +32,7 @@ SUITE = {
     "load": ("bench_load.py", "Load: 20,000 files, memory and throughput over time", 110, []),
     "review": ("bench_review.py", "Review page: 100,000 records, build time, size and browser timings", 180, []),
     "provenance": ("bench_provenance.py", "Provenance evidence: cost per file, and scan throughput on vs off", 120, []),
+    "verdicts": ("bench_verdicts.py", "Calibrated verdicts and --stability K: what they cost", 300, []),
     "cluster": ("bench_cluster.py", "Past one machine: --ray local, shard and merge, 1,000,000-path lists", 240, []),
     # ~4.5 min with its trained model cached in benchmarks/.cache; the first run also trains and exports it
     # (~7 min more on a quiet machine; a run cut short keeps what it finished, so the next one resumes)
