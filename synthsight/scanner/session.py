@@ -108,6 +108,7 @@ class ScanSummary:
     manifest: dict[str, Any] = field(default_factory=dict)
     walked: dict[str, int] = field(default_factory=dict)  # what the walk found that got no record this run
     provenance: dict[str, int] = field(default_factory=dict)  # files per provenance class (empty: not read)
+    signal: int | None = None  # the signal that stopped an interrupted scan (SIGINT, SIGTERM)
 
     @property
     def line(self) -> str:
@@ -191,7 +192,7 @@ class Session:
             manifests.write_manifest(out, running, self.earlier_runs[out])
         writers = self._open_writers()
         t0 = time.perf_counter()
-        interrupted, failed = False, True
+        interrupted, failed, stopped_by = False, True, None
         walk = self.walk = Lookahead(self.walker, skip)
         progress = Progress(walk, self.opts.quiet)
         try:
@@ -206,9 +207,10 @@ class Session:
                 finally:
                     batches.close()
                 interrupted = stop.signal is not None  # also when the source stopped early for it
+                stopped_by = stop.signal
             failed = False
         except KeyboardInterrupt:
-            interrupted, failed = True, False
+            interrupted, failed, stopped_by = True, False, signal.SIGINT
         finally:
             progress.close()
             walk.close()
@@ -220,8 +222,9 @@ class Session:
             self._end_manifests(manifest, failed)
         provenance = dict(self.provenance_counts) if self.evidence else {}
         return ScanSummary(
-            dict(self.counts), self.images, seconds, self.outs, interrupted, manifest, self._walked(), provenance
-        )
+            dict(self.counts), self.images, seconds, self.outs, interrupted, manifest, self._walked(), provenance,
+            stopped_by,
+        )  # fmt: skip
 
     def _write(self, writers: list, records: list[Record]) -> None:
         for r in records:
