@@ -101,7 +101,8 @@ def test_a_killed_worker_costs_a_retry_and_only_a_file_that_kills_twice_gets_the
     if kills == 1:  # OOM or preemption would look the same: the file itself is innocent until it kills again
         assert records["m-huge.jpg"].startswith("not-an-image: "), records["m-huge.jpg"]  # its own verdict
     else:
-        assert records["m-huge.jpg"] == "worker-died: decode workers died twice while reading this file (the second time: signal 9)"
+        twice = "worker-died: decode workers died twice while reading this file (the second time: signal 9)"
+        assert records["m-huge.jpg"] == twice
     assert all(err == "" for name, err in records.items() if name != "m-huge.jpg")
 
 
