@@ -13,13 +13,22 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+# OpenMP threads that sleep at a barrier instead of spinning: on a 2-core machine shared with other
+# processes, spinning threads made a training step 5-10x slower (the trained_bundle fixture went from
+# 83 s to over 600 s under a load of 8); on an idle machine the two are alike.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# The suite starts from this machine's own CPU flags; a test simulates another CPU kind through the
+# simulated_cpu fixture (the feature reader's SYNTHSIGHT_CPUINFO), never by what the shell left set.
+os.environ.pop("SYNTHSIGHT_CPUINFO", None)
+os.environ.pop("SYNTHSIGHT_CPU_DISABLE", None)
 # Caches (--precision auto measurements, ORT TensorRT engines) go to a folder of this test session,
 # never the user's ~/.cache: a test must not find a measurement an earlier run left behind.
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="synthsight-tests-cache-")
 
 REPO = Path(__file__).resolve().parents[1]
-CORPORA = REPO.parent / "shared" / "corpora"
+# The shared corpora live beside the checkout; SYNTHSIGHT_CORPORA points elsewhere (e.g. from a git worktree).
+CORPORA = Path(os.environ.get("SYNTHSIGHT_CORPORA") or REPO.parent / "shared" / "corpora")
 TINY_ARCH = "convnext_atto"
 TINY_SIZE = 64
 
@@ -29,6 +38,19 @@ def _corpus(name: str) -> Path:
     if not path.is_dir():
         pytest.skip(f"shared corpus {path} is absent (it lives beside the checkout, not in the repository)")
     return path
+
+
+@pytest.fixture
+def simulated_cpu(request, tmp_path_factory, monkeypatch):
+    """The CPU kind ``request.param`` (a key of cpu_kinds.KINDS) simulated through the feature reader, for
+    this process and its subprocesses; returns its CpuFeatures. Use with ``indirect=True``."""
+    from cpu_kinds import cpuinfo_file
+
+    from synthsight.runtime.cpu.features import CPUINFO_ENV, DISABLE_ENV, here
+
+    monkeypatch.setenv(CPUINFO_ENV, str(cpuinfo_file(tmp_path_factory.mktemp("cpu"), request.param)))
+    monkeypatch.delenv(DISABLE_ENV, raising=False)
+    return here()
 
 
 @pytest.fixture(scope="session")

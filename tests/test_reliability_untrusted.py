@@ -267,18 +267,22 @@ def test_overlay_names_cannot_leave_their_folder():
     assert len(set(names)) == len(names)
 
 
-def test_scan_writes_only_inside_its_output_folders(corpus_names, tiny_bundle, tmp_path):
+def test_scan_writes_only_inside_its_output_folders(corpus_names, tiny_bundle, tmp_path, monkeypatch):
     """Grad-CAM for every image of the hostile-names folder plus equal basenames in two folders."""
+    from click.testing import CliRunner
+
+    from synthsight.cli.scan import scan
+
     names_dir, n_images = corpus_names
     cams, reports = tmp_path / "cams", tmp_path / "reports"
     reports.mkdir()
     before = _tree(tmp_path)
     outs = [reports / "r.csv", reports / "r.json"]
-    done = synthsight(
-        "scan", names_dir, "--model", tiny_bundle, *sum((["--out", o] for o in outs), []),
-        "--gradcam", cams, "--gradcam-for", "all", "--workers", "0", "--quiet", cwd=tmp_path,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    monkeypatch.chdir(tmp_path)  # in this process, in that folder: pytorch-grad-cam's imports are paid once
+    args = [str(names_dir), "--model", str(tiny_bundle), *sum((["--out", str(o)] for o in outs), [])]
+    args += ["--gradcam", str(cams), "--gradcam-for", "all", "--workers", "0", "--quiet"]
+    done = CliRunner().invoke(scan, args)
+    assert done.exit_code == 0, done.output
     new = _tree(tmp_path) - before
     expected = {str(o) for o in outs} | {f"{outs[0]}.manifest.json"}  # a CSV's run manifest lies beside it
     outside = {p for p in new if not (p.startswith(str(cams) + "/") or p in expected) and p != str(cams)}

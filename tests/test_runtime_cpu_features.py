@@ -3,31 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from cpu_kinds import CASCADE_LAKE, EPYC_ROME, GRAVITON, KINDS, SAPPHIRE_RAPIDS, cpuinfo_file
 
+from synthsight.errors import UsageError
 from synthsight.runtime.cpu.features import DISABLE_ENV, detect, parse_cpuinfo
-
-SAPPHIRE_RAPIDS = """processor\t: 0
-vendor_id\t: GenuineIntel
-model name\t: Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz
-flags\t\t: fpu sse2 avx2 fma avx512f avx512_bf16 avx512_vnni amx_bf16 amx_tile amx_int8 avx_vnni
-
-processor\t: 1
-model name\t: Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz
-flags\t\t: fpu
-"""
-EPYC_ROME = """processor\t: 0
-vendor_id\t: AuthenticAMD
-model name\t: AMD EPYC 7B12
-flags\t\t: fpu sse2 avx avx2 fma bmi2 sha_ni
-"""
-CASCADE_LAKE = """model name\t: Intel(R) Xeon(R) Gold 6230 CPU
-flags\t\t: avx2 avx512f avx512bw avx512_vnni
-"""
-GRAVITON = """processor\t: 0
-BogoMIPS\t: 243.75
-Features\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics asimddp bf16 i8mm
-CPU implementer\t: 0x41
-"""
 
 
 def _features(tmp_path, text: str, disable: str = ""):
@@ -42,12 +21,9 @@ def test_first_processor_model_and_flags_are_read():
     assert parse_cpuinfo(GRAVITON)[1] >= {"asimddp", "bf16"}
 
 
-@pytest.mark.parametrize(
-    "text, bf16, int8",
-    [(SAPPHIRE_RAPIDS, True, True), (EPYC_ROME, False, False), (CASCADE_LAKE, False, True), (GRAVITON, False, False)],
-    ids=["sapphire-rapids", "epyc-rome", "cascade-lake", "graviton"],
-)
-def test_native_precisions(tmp_path, text, bf16, int8):
+@pytest.mark.parametrize("kind", KINDS)
+def test_native_precisions(tmp_path, kind):
+    text, bf16, int8 = KINDS[kind]
     cpu = _features(tmp_path, text)
     assert (cpu.native("fp32"), cpu.native("bf16"), cpu.native("int8")) == (True, bf16, int8)
 
@@ -73,3 +49,37 @@ def test_unreadable_cpuinfo_falls_back_without_claiming_int8(tmp_path):
     cpu = detect(tmp_path / "missing", disable="")
     assert not cpu.native("int8")  # OpenVINO lists INT8 on every x86 CPU: it proves nothing about VNNI
     assert cpu.source in ("openvino", "")
+
+
+def test_here_reads_the_cpu_that_synthsight_cpuinfo_names(tmp_path, monkeypatch):
+    from synthsight.runtime.cpu.features import CPUINFO_ENV, here
+
+    monkeypatch.delenv(DISABLE_ENV, raising=False)
+    for kind, (_, bf16, int8) in KINDS.items():
+        monkeypatch.setenv(CPUINFO_ENV, str(cpuinfo_file(tmp_path, kind)))
+        assert (here().native("bf16"), here().native("int8")) == (bf16, int8), kind
+    monkeypatch.setenv(CPUINFO_ENV, str(tmp_path / "absent"))
+    with pytest.raises(UsageError, match="SYNTHSIGHT_CPUINFO=.*no such file"):
+        here()
+
+
+def test_a_simulated_cpu_says_so_and_never_passes_for_this_machine(tmp_path, monkeypatch):
+    from synthsight.runtime.cpu.features import CPUINFO_ENV, here, host
+
+    monkeypatch.delenv(DISABLE_ENV, raising=False)
+    real = host()
+    monkeypatch.setenv(CPUINFO_ENV, str(cpuinfo_file(tmp_path, "avx512")))
+    simulated = here()
+    assert host() == real and not real.warning  # certificates and benchmark figures read the real one
+    assert simulated.model == "Intel(R) Xeon(R) Gold 6148 CPU @ 2.40GHz" and simulated.simulated_on == real.key()
+    assert CPUINFO_ENV in simulated.why("bf16") and CPUINFO_ENV in simulated.name  # every refusal names the file
+    warning = simulated.warning
+    assert warning.startswith(f"WARNING: CPU flags read from {CPUINFO_ENV}=") and "\n" not in warning
+    assert simulated.to_dict()["simulated_by"].startswith(CPUINFO_ENV)
+    # a measurement cached under simulation is keyed by both CPUs: never read back on a real Skylake
+    plain = detect(tmp_path / "cpuinfo-avx512", disable="")
+    assert plain.key() != simulated.key() and simulated.key().startswith(plain.key())
+    (tmp_path / "empty").write_text("processor\t: 0\n", encoding="utf-8")
+    monkeypatch.setenv(CPUINFO_ENV, str(tmp_path / "empty"))
+    with pytest.raises(UsageError, match="no 'flags' or 'Features' line"):
+        here()

@@ -8,16 +8,18 @@ import sys
 
 import numpy as np
 import pytest
+from cpu_kinds import NO_BF16_KINDS, needs_native
 
 from synthsight.errors import BackendUnavailable, UsageError
 from synthsight.runtime import open_backend, scores_from_logits
-from synthsight.runtime.cpu.features import CpuFeatures, here
+from synthsight.runtime.cpu.features import CpuFeatures
 
 pytest.importorskip("openvino", reason="openvino is not installed")
 from synthsight.runtime.openvino import OpenVinoBackend  # noqa: E402
 
 NO_BF16 = CpuFeatures("test CPU without bf16", frozenset({"avx2", "avx512f", "avx512_vnni"}), "given")
-native_bf16 = pytest.mark.skipif(not here().native("bf16"), reason=f"this CPU has {here().why('bf16')}")
+# OpenVINO computes in bf16 only on real bf16 hardware: a simulated CPU cannot stand in for it.
+native_bf16 = needs_native("bf16")
 
 
 def _pixels(n: int, seed: int = 1) -> np.ndarray:
@@ -82,6 +84,13 @@ def test_static_request_shapes_pad_short_parts_without_changing_scores(tiny_onnx
 def test_bf16_is_refused_on_a_cpu_without_it(tiny_onnx):
     with pytest.raises(UsageError, match="no native bf16.*emulate"):
         OpenVinoBackend(tiny_onnx["onnx"], precision="bf16", features=NO_BF16)
+
+
+@pytest.mark.parametrize("simulated_cpu", NO_BF16_KINDS, indirect=True)
+def test_bf16_is_refused_in_one_line_on_every_cpu_kind_without_it(tiny_onnx, simulated_cpu):
+    with pytest.raises(UsageError, match=r"^--precision bf16: this CPU \(.+\) has no native bf16") as refused:
+        OpenVinoBackend(tiny_onnx["onnx"], precision="bf16")
+    assert "\n" not in str(refused.value)
 
 
 @native_bf16

@@ -15,13 +15,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from cpu_kinds import HOST, KINDS, cpuinfo_file, needs_native
 from scanner_support import random_pngs
 
 from synthsight.artifacts import file_sha256 as sha256
 from synthsight.artifacts import read_props
 from synthsight.errors import UsageError
 from synthsight.runtime import open_backend
-from synthsight.runtime.cpu.features import CpuFeatures, here
+from synthsight.runtime.cpu.features import CPUINFO_ENV, DISABLE_ENV, CpuFeatures, here
 from synthsight.runtime.cpu.precision import (
     GATE_AGREEMENT,
     GATE_MAX_ABS,
@@ -35,7 +36,8 @@ from synthsight.spec import CALIBRATION_KEY, SOURCE_KEY
 
 pytest.importorskip("openvino", reason="openvino is not installed")
 REPO = Path(__file__).resolve().parents[1]
-native_int8 = pytest.mark.skipif(not here().native("int8"), reason=f"this CPU has {here().why('int8')}")
+# The export measures an INT8 certificate only on real INT8 dot-product hardware (the host's, not a simulated one).
+native_int8 = needs_native("int8")
 PLAIN = CpuFeatures("test CPU without bf16 or VNNI", frozenset({"avx2", "fma"}), "given")
 
 
@@ -84,11 +86,11 @@ def test_certificates_are_measured_and_stored_at_export(reduced_export, trained_
         assert set(certs) == labels, (path.name, certs)
         for label, cert in certs.items():
             precision = label.split("/")[0]
-            if not here().native(precision):  # measured only on native arithmetic: says why instead
+            if not HOST.native(precision):  # measured only on native arithmetic: says why instead
                 assert cert["measured"] is False and precision in cert["why"], cert
                 continue
             assert cert["measured"] and cert["n"] == n_val and "validation images" in cert["images"], cert
-            assert 0 <= cert["max_abs"] <= 1 and 0 <= cert["agreement"] <= 1 and cert["cpu"] == here().model
+            assert 0 <= cert["max_abs"] <= 1 and 0 <= cert["agreement"] <= 1 and cert["cpu"] == HOST.model
     assert json.loads(read_props(int8)[SOURCE_KEY]) == {"file": "model.onnx", "sha256": sha256(fp32)}
     calibration = json.loads(read_props(int8)[CALIBRATION_KEY])
     assert calibration["images"] == 32 and "training images" in calibration["source"]
@@ -148,17 +150,40 @@ def test_without_native_features_auto_keeps_fp32_and_says_why(reduced_export):
     assert "no native bf16" in whys["bf16/openvino"] and "avx512_vnni" in whys["int8/openvino"]
 
 
-HIDDEN = {"bf16": ("amx_bf16,avx512_bf16", "no native bf16"), "int8": ("amx_int8,avx512_vnni,avx_vnni", "no INT8 dot")}
+LACKS = {"bf16": "no native bf16", "int8": "no INT8 dot"}
 
 
-@pytest.mark.parametrize("precision", sorted(HIDDEN))
-def test_explicit_precision_this_cpu_lacks_is_one_line_and_exit_2(reduced_export, tmp_path, precision):
-    hidden, words = HIDDEN[precision]
+@pytest.mark.parametrize("simulated_cpu", KINDS, indirect=True)
+@pytest.mark.parametrize("precision", sorted(LACKS))
+def test_explicit_precision_runs_where_native_and_is_refused_elsewhere(reduced_export, simulated_cpu, precision):
+    if simulated_cpu.native(precision):
+        selection, _ = select(reduced_export["onnx"], precision)
+        assert selection.option.precision == precision and selection.option.runs
+        assert f"native {precision}" in selection.why
+        assert precision == "int8" or selection.option.runtime == "openvino"  # ONNX Runtime's CPU has no bf16
+    else:
+        with pytest.raises(UsageError, match=rf"^--precision {precision}: this CPU \(.+\) has {LACKS[precision]}"):
+            select(reduced_export["onnx"], precision)
+
+
+@pytest.mark.parametrize(("precision", "kind"), [("bf16", "avx512-vnni"), ("int8", "avx512"), ("bf16", "aarch64")])
+def test_explicit_precision_this_cpu_lacks_is_one_line_and_exit_2(reduced_export, tmp_path, precision, kind):
     args = ("scan", str(tmp_path), "--model", str(reduced_export["onnx"]), "--precision", precision)
-    done = _cli(*args, env={"SYNTHSIGHT_CPU_DISABLE": hidden})
+    done = _cli(*args, env={CPUINFO_ENV: str(cpuinfo_file(tmp_path, kind)), DISABLE_ENV: ""})
     lines = done.stderr.strip().splitlines()
-    assert done.returncode == 2 and len(lines) == 1 and words in lines[0], done.stderr
+    assert done.returncode == 2 and len(lines) == 1 and LACKS[precision] in lines[0], done.stderr
+    assert f"{CPUINFO_ENV}=" in lines[0]  # a user who left it set learns why this CPU "lacks" it
     assert "Traceback" not in done.stderr
+
+
+def test_a_scan_on_a_simulated_cpu_warns_and_the_manifest_says_so(reduced_export, tiny_image_dir, tmp_path):
+    out = tmp_path / "v.csv"
+    args = ("scan", str(tiny_image_dir), "--model", str(reduced_export["onnx"]), "--precision", "fp32", "--quiet")
+    done = _cli(*args, "--out", str(out), env={CPUINFO_ENV: str(cpuinfo_file(tmp_path, "aarch64")), DISABLE_ENV: ""})
+    assert done.returncode == 0, done.stderr
+    assert f"WARNING: CPU flags read from {CPUINFO_ENV}=" in done.stderr  # even with --quiet
+    cpu = json.loads(Path(f"{out}.manifest.json").read_text())["precision_choice"]["cpu"]
+    assert cpu["simulated_by"].startswith(CPUINFO_ENV) and cpu["native"] == []
 
 
 @pytest.mark.parametrize("precision", ["bf16", "int8"])
@@ -166,7 +191,7 @@ def test_explicit_precision_real_check_on_this_cpu(reduced_export, tiny_image_di
     out = tmp_path / "v.csv"
     done = _cli("scan", str(tiny_image_dir), "--model", str(reduced_export["onnx"]), "--precision", precision,
                 "--out", str(out))  # fmt: skip
-    if here().native(precision):
+    if HOST.native(precision):
         assert done.returncode == 0, done.stderr
         manifest = json.loads(Path(f"{out}.manifest.json").read_text())
         assert manifest["precision"] == precision and manifest["backend"] == "openvino"
@@ -175,22 +200,44 @@ def test_explicit_precision_real_check_on_this_cpu(reduced_export, tiny_image_di
         assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
 
 
-def test_auto_measures_once_then_reads_the_cache(reduced_export, tmp_path, monkeypatch):
+@pytest.fixture(scope="session")
+def certified_tiny(tiny_onnx, tmp_path_factory) -> Path:
+    """tiny_onnx's FP32 file with certificates measured on 8 noise images (what the cache test needs: two
+    certified options that run everywhere, fp32 on ONNX Runtime and on OpenVINO, in a second)."""
+    import numpy as np
+
+    from synthsight.export.certificate import certify, store
+    from synthsight.export.verify import CheckSet
+    from synthsight.runtime.cpu.family import Family
+
+    path = tmp_path_factory.mktemp("certified") / "model.onnx"
+    shutil.copy(tiny_onnx["onnx"], path)
+    pixels = np.random.default_rng(0).integers(0, 256, (8, 64, 64, 3), dtype=np.uint8)
+    fam = Family(path, None)
+    certs = certify(fam, CheckSet(pixels, "8 noise images"), 0.5, features=HOST, echo=lambda line: None)
+    store(path, certs[path])
+    return path
+
+
+@pytest.mark.parametrize(
+    ("simulated_cpu", "other"), [("avx2", "amx"), ("amx", "avx512-vnni")], indirect=["simulated_cpu"]
+)
+def test_auto_measures_once_then_reads_the_cache(certified_tiny, simulated_cpu, other, tmp_path, monkeypatch):
     from synthsight.runtime.cpu import measure as autotune
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    with open_backend(reduced_export["onnx"], precision="auto", threads=2, max_batch=4) as first:
+    with open_backend(certified_tiny, precision="auto", threads=2, max_batch=4) as first:
         choice = first.selection
-    if choice["measurement"] is None:
-        pytest.skip(f"only one option runs and passes the gate here: {choice['why']}")
-    assert choice["measurement"]["cached"] is False
+    assert choice["measurement"]["cached"] is False, choice  # fp32 on ONNX Runtime and on OpenVINO: timed
     cache = Path(choice["measurement"]["cache"]).parent
     assert cache == autotune.cache_dir() == tmp_path / "cache" / "synthsight" / "precision"
-    with open_backend(reduced_export["onnx"], precision="auto", threads=2, max_batch=4) as second:
+    with open_backend(certified_tiny, precision="auto", threads=2, max_batch=4) as second:
         assert second.selection["measurement"]["cached"] is True and second.selection["chosen"] == choice["chosen"]
-    monkeypatch.setenv("SYNTHSIGHT_CPU_DISABLE", "avx512_vnni")  # another CPU: measured again
-    with open_backend(reduced_export["onnx"], precision="auto", threads=2, max_batch=4) as third:
-        assert third.selection["measurement"] is None or third.selection["measurement"]["cached"] is False
+    monkeypatch.setenv(CPUINFO_ENV, str(cpuinfo_file(tmp_path, other)))  # another CPU: measured again
+    with open_backend(certified_tiny, precision="auto", threads=2, max_batch=4) as third:
+        assert third.selection["measurement"]["cached"] is False
+        assert third.selection["cpu"]["model"] != choice["cpu"]["model"]
+    assert len(list(cache.glob("*.json"))) == 2
 
 
 def test_a_stale_int8_file_is_never_mixed_in(reduced_export, tmp_path):

@@ -5,14 +5,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from cpu_kinds import BF16_KINDS, KINDS, needs_native
 
 from synthsight.errors import BackendUnavailable, UsageError
 from synthsight.runtime.torch import TorchBackend, resolve_device, resolve_precision
 
 
-def test_precision_per_device():
+@pytest.mark.parametrize("simulated_cpu", KINDS, indirect=True)
+def test_precision_per_device(simulated_cpu):
     assert resolve_precision("cpu", "auto") == "fp32"
-    assert resolve_precision("cpu", "bf16") == "bf16"
+    if simulated_cpu.native("bf16"):
+        assert resolve_precision("cpu", "bf16") == "bf16"
+    else:  # autocast would emulate it, ~10x slower than fp32: one line instead
+        with pytest.raises(UsageError, match=r"^--precision bf16: this CPU \(.+\) has no native bf16") as refused:
+            resolve_precision("cpu", "bf16")
+        assert "\n" not in str(refused.value)
     assert resolve_precision("cuda:0", "auto") == "fp16"
     assert resolve_precision("cuda:0", "fp32") == "fp32"
     with pytest.raises(UsageError, match="fp16 is not available for PyTorch on cpu"):
@@ -29,6 +36,13 @@ def test_device_resolution():
             resolve_device("cuda:0")
 
 
+@pytest.mark.parametrize("simulated_cpu", BF16_KINDS, indirect=True)
+def test_bf16_is_taken_on_every_cpu_kind_with_it(tiny_bundle, simulated_cpu):
+    with TorchBackend(tiny_bundle, device="cpu", precision="bf16") as bf:  # opened only: no bf16 kernel runs
+        assert bf.precision == "bf16" and bf._autocast == ("cpu", torch.bfloat16)
+
+
+@needs_native("bf16")
 def test_bf16_runs_close_to_fp32_and_returns_float32(tiny_bundle):
     x = np.random.default_rng(0).integers(0, 256, (4, 64, 64, 3), dtype=np.uint8)
     with (

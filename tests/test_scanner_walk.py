@@ -111,3 +111,14 @@ def test_deep_tree_does_not_hit_recursion_limit(tmp_path: Path):
         while deep != tmp_path:
             deep.rmdir()
             deep = deep.parent
+
+
+def test_a_c2pa_sidecar_is_counted_once_as_a_sidecar_not_as_a_non_image(tree: Path):
+    from synthsight.scanner.walk import Walker
+
+    _write(tree / "b.c2pa", b"\x00\x00\x0cmjumb")  # the store beside b.png, read with it by the provenance reader
+    walker = Walker([tree])
+    assert ("b.c2pa", "image") not in rel(tree, walker)
+    assert walker.unrecorded == {"not_image": 1, "c2pa_sidecar": 1}  # notes.txt, b.c2pa
+    listed = {os.path.relpath(e.path, tree): e for e in walk([tree], all_files=True)}
+    assert listed["b.c2pa"].kind == "skipped" and "C2PA sidecar manifest store" in listed["b.c2pa"].message

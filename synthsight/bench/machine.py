@@ -24,7 +24,7 @@ def machine_info() -> dict[str, Any]:
         if not versions.get(name) and not versions.get(f"{name}-gpu")
     ]
     return {
-        "cpu": _cpu_model(),
+        **_cpu(),
         "cores": os.cpu_count(),
         "usable_cores": usable_cores(),
         "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
@@ -52,17 +52,12 @@ def _version(name: str) -> str | None:
         return None
 
 
-def _cpu_model() -> str:
-    import platform
+def _cpu() -> dict[str, str]:
+    """This machine's CPU model (the one feature reader's), and the simulated one a run chose by, if any."""
+    from synthsight.runtime.cpu.features import here, host
 
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    chosen_by = here()
+    return {"cpu": host().model, **({"cpu_simulated": chosen_by.name} if chosen_by.simulated_on else {})}
 
 
 def _gpu() -> dict[str, str]:

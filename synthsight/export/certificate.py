@@ -21,7 +21,7 @@ from pathlib import Path
 
 from synthsight.artifacts import fp32_name
 from synthsight.export.verify import CheckSet, compare_scores, scores
-from synthsight.runtime.cpu.features import CpuFeatures, here
+from synthsight.runtime.cpu.features import CpuFeatures, host
 from synthsight.runtime.cpu.measure import runtime_versions
 from synthsight.runtime.cpu.precision import REFERENCE, Family, Option, certificate_line, options
 from synthsight.runtime.registry import open_option
@@ -68,8 +68,11 @@ def certify(
     features: CpuFeatures | None = None,
     echo: Callable[[str], None] = print,
 ) -> dict[Path, dict[str, dict]]:
-    """Certificates of every option of ``fam`` (keyed by file, then ``precision/runtime``), printed as measured."""
-    features = features or here()
+    """Certificates of every option of ``fam`` (keyed by file, then ``precision/runtime``), printed as measured.
+
+    By default measured on this machine's own features (:func:`host`, never a simulated CPU): a certificate
+    states the arithmetic it was measured on."""
+    features = features or host()
     todo = [o for o in options(fam, features) if not o.reference]
     out: dict[Path, dict[str, dict]] = {}
     reference_scores = None
@@ -77,7 +80,7 @@ def certify(
         if check is None:
             cert = not_measured(option, f"no images to certify on at export: {why_none}")
         elif not option.runs:
-            cert = not_measured(option, f"not measured at export: this CPU ({features.model}) has {option.why}")
+            cert = not_measured(option, f"not measured at export: this CPU ({features.name}) has {option.why}")
         else:
             if reference_scores is None:
                 ref = Option("fp32", "onnxruntime", fam.fp32, None, True, "")

@@ -176,5 +176,5 @@ def resolve_precision(path: Path, file_precision: str, asked: str | None, featur
             f"{' or '.join(allowed)}"
         )
     if not features.native(precision):
-        raise UsageError(f"--precision {precision}: this CPU ({features.model}) has {features.why(precision)}")
+        raise UsageError(f"--precision {precision}: this CPU ({features.name}) has {features.why(precision)}")
     return precision

@@ -50,7 +50,7 @@ def resolve_precision(device: str, precision: str) -> str:
 
         features = here()
         if not features.native("bf16"):  # autocast would emulate it, ~10x slower than fp32
-            raise UsageError(f"--precision bf16: this CPU ({features.model}) has {features.why('bf16')}")
+            raise UsageError(f"--precision bf16: this CPU ({features.name}) has {features.why('bf16')}")
     return precision
 
 

@@ -40,6 +40,8 @@ def scan(paths: list[str], model: str | Path | Backend, outputs: list[str | Path
     walker = make_walker(paths, opts)
     previous = resume_mod.load(outs) if opts.resume else None
     evidence = ProvenanceReader(opts.trust_anchors) if opts.provenance else None  # refuses bad anchors now
+    if evidence is not None and (stale := evidence.stale_warning()):
+        print(stale, file=sys.stderr)  # once per scan, even with --quiet: trust decides classes
     if opts.ray:
         from synthsight.scanner.ray.source import scan_on_ray
 
@@ -91,6 +93,11 @@ def _say_precision(backend: Backend, quiet: bool) -> None:
         print(f"precision {choice['asked']}: {choice['chosen']} ({choice['why']})", file=sys.stderr)
     if backend.warning:
         print(backend.warning, file=sys.stderr)
+    if backend.device == "cpu":
+        from synthsight.runtime.cpu.features import here
+
+        if here().warning:  # SYNTHSIGHT_CPUINFO set: what was chosen is not this machine's choice
+            print(here().warning, file=sys.stderr)
 
 
 def _gradcam(model: str | Path | Backend, opts: ScanOptions):

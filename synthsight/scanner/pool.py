@@ -38,6 +38,10 @@ from synthsight.scanner.worker import FileMeta, ReadOptions, read_file, worker_m
 
 MAX_STARTUP_DEATHS = 5
 MAX_ATTEMPTS = 2  # a file whose reading kills a decode worker is read once more, by a fresh worker
+STARTUP_HINT = (
+    "see the messages above (a script that calls synthsight.scanner.scan must do so under "
+    '`if __name__ == "__main__":`, because each decode process imports it)'
+)
 
 
 @dataclass(eq=False)
@@ -322,11 +326,7 @@ class DecodePool:
             # Died before answering anything: maybe it never started. Give its files one more chance.
             self._startup_deaths += 1
             if self._startup_deaths > MAX_STARTUP_DEATHS:
-                raise SynthsightError(
-                    f"decode workers die at startup (exit code {code}); see the messages above (a script that "
-                    'calls synthsight.scanner.scan must do so under `if __name__ == "__main__":`, because each '
-                    "decode process imports it)"
-                )
+                raise SynthsightError(f"decode workers die at startup (exit code {code}); {STARTUP_HINT}")
         if w.held:
             # The file being read when the worker died may be innocent (the machine ran out of memory, the
             # process was preempted): it is read once more, first, by a fresh worker; only a file that kills a
@@ -357,7 +357,15 @@ class DecodePool:
             name="synthsight-decode",
             daemon=True,
         )
-        proc.start()
+        try:
+            proc.start()
+        except BrokenPipeError:
+            # The new process exited before reading its arguments: the fork server writes them after the fork,
+            # and past a pipe's 64 KiB (the reader's trust anchors) the write waits for a reader that died
+            # while importing the caller's main module.
+            parent.close()
+            child.close()
+            raise SynthsightError(f"a decode worker died at startup, before reading its task; {STARTUP_HINT}") from None
         child.close()
         return _Worker(proc, parent)
 

@@ -83,7 +83,7 @@ def read_file(path: str, options: ReadOptions, want_pixels: bool = True) -> tupl
             return meta, None
         if want_pixels and options.provenance is not None:
             # Read from the same open file, whether or not its pixels decoded: evidence stands on its own.
-            meta.provenance = options.provenance.read(ReadWindow(fh, st.st_size))
+            meta.provenance = options.provenance.read(ReadWindow(fh, st.st_size), path)  # path: a sidecar .c2pa
         return meta, pixels
 
 

@@ -16,19 +16,31 @@ may use ``avx512_core_bf16`` or AVX2-VNNI-2) and INT8 is taken as absent, since 
 every x86 CPU. Arm flags name none of these: on Arm every model runs fp32 (OpenVINO runs quantized
 models there "in simulation mode", in floating point). ``SYNTHSIGHT_CPU_DISABLE``
 (a comma list of flags) hides features, to reproduce what a CPU without them would choose.
+
+``SYNTHSIGHT_CPUINFO`` is a test and diagnostic hook, not a setting: it names a file in ``/proc/cpuinfo``'s
+format (e.g. one copied from another machine) that :func:`here` reads instead of this machine's, to
+reproduce what that CPU would choose and refuse. The choices follow its flags; the arithmetic stays this
+machine's, so what only real arithmetic can show (export certificates, benchmark figures) reads
+:func:`host`, which ignores it. While it is set, every refusal names the file, a scan says so in a
+warning line even with ``--quiet``, the run manifest records it, and auto's cached measurements are keyed
+by both CPUs (a simulated figure is never read back on a real machine of the simulated kind). The test
+suite simulates every CPU kind this way.
 """
 
 from __future__ import annotations
 
 import os
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
+from synthsight.errors import UsageError
 from synthsight.runtime import signal_stack
 
 DISABLE_ENV = "SYNTHSIGHT_CPU_DISABLE"
+CPUINFO_ENV = "SYNTHSIGHT_CPUINFO"
+CPUINFO = "/proc/cpuinfo"
 # precision -> the flags of which any one makes it native, strongest first
 NATIVE_FLAGS: dict[str, tuple[str, ...]] = {
     "bf16": ("amx_bf16", "avx512_bf16"),
@@ -52,6 +64,12 @@ class CpuFeatures:
     flags: frozenset[str]
     source: str  # where the flags came from: /proc/cpuinfo, openvino, or "given"
     disabled: frozenset[str] = frozenset()
+    simulated_on: str = ""  # under SYNTHSIGHT_CPUINFO: the real machine's key (see key())
+
+    @property
+    def name(self) -> str:
+        """The model name, and where the flags came from when they are not this machine's."""
+        return f"{self.model}, as simulated by {CPUINFO_ENV}={self.source}" if self.simulated_on else self.model
 
     def native(self, precision: str) -> bool:
         """Whether ``precision`` (fp32, bf16 or int8) runs on instructions made for it."""
@@ -68,6 +86,8 @@ class CpuFeatures:
             return f"native {precision} ({found[0]})"
         hidden = [f for f in NATIVE_FLAGS.get(precision, ()) if f in self.disabled]
         note = f"; {', '.join(hidden)} hidden by {DISABLE_ENV}" if hidden else ""
+        if self.simulated_on:
+            note += f"; flags read from {CPUINFO_ENV}={self.source}"
         return MISSING.get(precision, f"unknown precision {precision}") + note
 
     @property
@@ -75,8 +95,10 @@ class CpuFeatures:
         return [f for f in SHOWN_FLAGS if f in self.flags]
 
     def key(self) -> str:
-        """What identifies this CPU for a cached measurement: its model and every flag."""
-        return f"{self.model}|{','.join(sorted(self.flags))}"
+        """What identifies this CPU for a cached measurement: its model and every flag (and, simulated, the
+        real machine's: the arithmetic measured was that machine's)."""
+        own = f"{self.model}|{','.join(sorted(self.flags))}"
+        return f"{own}|simulated on {self.simulated_on}" if self.simulated_on else own
 
     def to_dict(self) -> dict:
         return {
@@ -85,7 +107,16 @@ class CpuFeatures:
             "native": [p for p in NATIVE_FLAGS if self.native(p)],
             "source": self.source,
             "disabled": sorted(self.disabled),
+            **({"simulated_by": f"{CPUINFO_ENV}={self.source}"} if self.simulated_on else {}),
         }
+
+    @property
+    def warning(self) -> str:
+        """A line for the user while the flags are simulated; empty otherwise."""
+        if not self.simulated_on:
+            return ""
+        return (f"WARNING: CPU flags read from {CPUINFO_ENV}={self.source} ({self.model}), not this machine's "
+                "(a test/diagnostic hook): precision choices follow them, the arithmetic is this CPU's")  # fmt: skip
 
 
 def parse_cpuinfo(text: str) -> tuple[str, frozenset[str]]:
@@ -103,7 +134,7 @@ def parse_cpuinfo(text: str) -> tuple[str, frozenset[str]]:
     return model, flags
 
 
-def detect(cpuinfo: str | Path = "/proc/cpuinfo", disable: str | None = None) -> CpuFeatures:
+def detect(cpuinfo: str | Path = CPUINFO, disable: str | None = None) -> CpuFeatures:
     """This machine's features; ``disable`` (default: ``$SYNTHSIGHT_CPU_DISABLE``) hides some flags."""
     hidden = frozenset(f.strip().lower() for f in (disable if disable is not None else _env_disable()).split(",") if f)
     try:
@@ -132,11 +163,31 @@ def _openvino_flags() -> frozenset[str]:
     return frozenset({"avx512_bf16"} if "BF16" in caps else set())
 
 
-@lru_cache(maxsize=1)
-def _cached(disable: str) -> CpuFeatures:
-    return detect(disable=disable)
+@lru_cache(maxsize=8)
+def _cached(cpuinfo: str, disable: str) -> CpuFeatures:
+    return detect(cpuinfo, disable=disable)
+
+
+def host() -> CpuFeatures:
+    """This machine's own features, whatever ``$SYNTHSIGHT_CPUINFO`` says (``$SYNTHSIGHT_CPU_DISABLE``
+    still hides flags): for what only its real arithmetic can show."""
+    return _cached(CPUINFO, _env_disable())
 
 
 def here() -> CpuFeatures:
-    """This machine's features (read once per process and per ``$SYNTHSIGHT_CPU_DISABLE`` value)."""
-    return _cached(_env_disable())
+    """The features synthsight chooses by: this machine's, or those of the file ``$SYNTHSIGHT_CPUINFO`` names
+    (read once per process and per value of the two variables)."""
+    given = os.environ.get(CPUINFO_ENV)
+    if not given:
+        return host()
+    if not Path(given).is_file():
+        raise UsageError(f"{CPUINFO_ENV}={given}: no such file (it names a /proc/cpuinfo copy to read instead)")
+    return _simulated(str(Path(given).resolve()), _env_disable())
+
+
+@lru_cache(maxsize=8)
+def _simulated(cpuinfo: str, disable: str) -> CpuFeatures:
+    features = detect(cpuinfo, disable=disable)
+    if features.source != cpuinfo:  # no flags in it: detect fell back on this machine's OpenVINO
+        raise UsageError(f"{CPUINFO_ENV}={cpuinfo}: no 'flags' or 'Features' line in it")
+    return replace(features, simulated_on=host().key())

@@ -167,7 +167,7 @@ def choose_explicit(opts: list[Option], precision: str, backend: str, features: 
     if not runnable:
         first = wanted[0]
         if not features.native(precision):
-            raise UsageError(f"--precision {precision}: this CPU ({features.model}) has {features.why(precision)}")
+            raise UsageError(f"--precision {precision}: this CPU ({features.name}) has {features.why(precision)}")
         raise BackendUnavailable(f"--precision {precision}: {first.why}")
     certified = [o for o in runnable if o.gate()[0]]
     chosen = (certified or runnable)[0]
