@@ -106,6 +106,30 @@ def test_a_killed_worker_costs_a_retry_and_only_a_file_that_kills_twice_gets_the
     assert all(err == "" for name, err in records.items() if name != "m-huge.jpg")
 
 
+def test_a_file_given_to_a_worker_killed_since_the_last_look_goes_back_unread(tmp_path: Path):
+    # The pool hands out work between its looks at the workers' sentinels; a worker killed in between (OOM, a
+    # signal) has a closed pipe. That once raised BrokenPipeError out of the scan (1 run in 2 of the kill test).
+    import multiprocessing
+
+    from synthsight.scanner.pool import Item, _Worker
+    from synthsight.scanner.walk import Entry
+
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe(duplex=True)
+    proc = ctx.Process(target=time.sleep, args=(60,), daemon=True)
+    proc.start()
+    child.close()
+    proc.kill()
+    proc.join()
+    worker = _Worker(proc, parent)
+    item = Item(7, Entry(str(tmp_path / "a.png"), "image", "", 1, 0))
+    for _ in range(3):  # the pipe's buffer may take a first message: a dead reader refuses some send soon
+        worker.give(item, -1)
+    assert worker.broken and worker.unsent[-1] is item
+    assert len(worker.held) + len(worker.unsent) == 3
+    worker.stop()
+
+
 def test_a_file_that_hangs_a_worker_times_out_and_the_scan_goes_on(tmp_path: Path):
     slow_file_between_images(tmp_path, 6)
     records: dict[str, list[str]] = {}

@@ -276,7 +276,7 @@ class DecodePool:
 
     def _feed(self, tasks: deque, open_batches: dict[int, Batch]) -> None:
         for w in self._procs:
-            while tasks and len(w.held) < 2:  # two in hand: a worker never waits for our round trip
+            while tasks and len(w.held) < 2 and not w.broken:  # two in hand: a worker never waits for our round trip
                 item = tasks.popleft()
                 w.give(item, self._offset(item, open_batches))
 
@@ -322,6 +322,7 @@ class DecodePool:
         self._procs.remove(w)
         w.stop()
         self.deaths += 1
+        tasks.extendleft(reversed(w.unsent))
         if w.fresh:
             # Died before answering anything: maybe it never started. Give its files one more chance.
             self._startup_deaths += 1
@@ -377,12 +378,18 @@ class _Worker:
         self.since = time.monotonic()
         self.timed_out = False
         self.fresh = True
+        self.broken = False  # its pipe is closed: it died, and its sentinel will say so at the next collect
+        self.unsent: list[Item] = []  # given after it died: never read, so never the culprit
 
     def give(self, item: Item, offset: int) -> None:
         if not self.held:
             self.since = time.monotonic()
         self.held.append(item)
-        self.conn.send((item.seq, item.entry.path, offset, item.row is not None))
+        try:
+            self.conn.send((item.seq, item.entry.path, offset, item.row is not None))
+        except OSError:  # killed since the last collect (OOM, a signal): the item goes back with the others
+            self.broken = True
+            self.unsent.append(self.held.pop())
 
     def take(self, task_id: int) -> Item:
         item = self.held.popleft()
