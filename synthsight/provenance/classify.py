@@ -49,7 +49,7 @@ class Facts:
         return self.exif.is_camera() or any(d.kind == "capture" for d in self.declared)
 
 
-# (what the README says, the test, the class); first match wins
+# (what docs/provenance.md says, the test, the class); first match wins
 RULES: tuple[tuple[str, Callable[[Facts], bool], str], ...] = (
     (
         "C2PA active manifest fails its claim signature or hashes, or a C2PA store is present but cannot be "
@@ -59,7 +59,8 @@ RULES: tuple[tuple[str, Callable[[Facts], bool], str], ...] = (
         "invalid",
     ),
     (
-        "C2PA active manifest, signer on a trust list, declares an AI source type",
+        "C2PA active manifest, signer on a trust list, declares an AI source type (trained algorithmic media, "
+        "not algorithmicMedia)",
         lambda f: f.signed("Trusted", "ai"),
         "ai-trusted",
     ),
@@ -70,7 +71,7 @@ RULES: tuple[tuple[str, Callable[[Facts], bool], str], ...] = (
         "camera-trusted",
     ),
     (
-        "C2PA active manifest, valid signature by an untrusted signer, declares an AI source type",
+        "C2PA active manifest, valid signature by an untrusted signer, declares an AI source type (the same)",
         lambda f: f.signed("Valid", "ai"),
         "ai-signed",
     ),

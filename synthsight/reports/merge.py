@@ -22,9 +22,7 @@ CSV/JSONL report, or inside a JSON one. The output is written to a temporary fil
 
 from __future__ import annotations
 
-import contextlib
 import itertools
-import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -34,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from synthsight import __version__
+from synthsight.atomic import Atomic
 from synthsight.errors import UsageError
 from synthsight.reports import manifest as manifests
 from synthsight.reports.lines import Lines, open_lines
@@ -201,15 +200,13 @@ def _shard(report: Path) -> ShardReport:
 
 
 def _read_manifest(report: Path) -> dict[str, Any]:
-    path = manifests.manifest_path(report)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"merge: {report} has no manifest ({path.name}) to check it by") from None
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"merge: {path} is unreadable ({exc})") from None
-    if not isinstance(data, dict):
-        raise UsageError(f"merge: {path} is not a synthsight run manifest")
+        data = manifests.manifest_of(report)
+    except manifests.ManifestUnreadable as exc:
+        raise UsageError(f"merge: {exc}") from None
+    if data is None:
+        name = manifests.manifest_path(report).name
+        raise UsageError(f"merge: {report} has no run manifest ({name}) to check it by")
     return data
 
 
@@ -237,17 +234,17 @@ def _check_together(shards: list[ShardReport]) -> None:
         raise UsageError(f"merge: missing {len(missing)} of {first.count} shards: {named}")
 
 
-def open_target(target: Path) -> tuple[Any, Path | None]:
+def open_target(target: Path) -> tuple[Any, Atomic | None]:
     """A writer for the merged report: a stream report is written to a temporary name (renamed by
     :func:`close_target`), a JSON one renames its own temporary file when closed."""
     if target.suffix.lower() not in STREAM_FORMATS:
         return writer_for(target)(target), None
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.merge{target.suffix}")
-    return writer_for(target)(tmp), tmp
+    atomic = Atomic(target)
+    return writer_for(target)(atomic.tmp), atomic
 
 
 def write_items(
-    writer: Any, tmp: Path | None, items: Iterable[tuple], formats: list[Lines], summary: MergeSummary
+    writer: Any, tmp: Atomic | None, items: Iterable[tuple], formats: list[Lines], summary: MergeSummary
 ) -> None:
     """Write ``(key, verdict, format index, line)`` items in the target's format, counting them.
 
@@ -289,24 +286,21 @@ def write_items(
         raise
 
 
-def close_target(writer: Any, tmp: Path | None, target: Path, manifest: dict[str, Any]) -> None:
+def close_target(writer: Any, tmp: Atomic | None, target: Path, manifest: dict[str, Any]) -> None:
     try:
         writer.close(manifest)
     except BaseException:
         _abort(writer, tmp)
         raise
     if tmp is not None:
-        os.replace(tmp, target)
+        tmp.commit()
         manifests.write_manifest(target, manifest, [])
 
 
-def _abort(writer: Any, tmp: Path | None) -> None:
-    if hasattr(writer, "abort"):
-        writer.abort()
-    with contextlib.suppress(OSError):
-        writer.fh.close()
-    if tmp is not None:
-        tmp.unlink(missing_ok=True)
+def _abort(writer: Any, atomic: Atomic | None) -> None:
+    writer.abort()
+    if atomic is not None:
+        atomic.discard()
 
 
 def merged_manifest(
