@@ -39,8 +39,18 @@ def _csv_safe(value: Any) -> str:
         return ""
     if isinstance(value, float):
         return f"{value:.6f}"
+    if isinstance(value, (list, tuple)):  # a tile box
+        return ",".join(str(v) for v in value)
     text = str(value)
     return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def csv_header(row: list[str] | None) -> tuple[str, ...]:
+    """The columns a report's CSV header names: today's, or an older synthsight's (fewer of them)."""
+    header = tuple(row or ())
+    if "path" not in header or "verdict" not in header or not set(header) <= set(COLUMNS):
+        raise UsageError("not a synthsight scan CSV (unexpected header)")
+    return header
 
 
 def _csv_unsafe(text: str) -> str:
@@ -141,11 +151,9 @@ class CsvWriter(StreamWriter):
     @staticmethod
     def parse(lines: list[str]) -> list[Record]:
         rows = list(csv.reader(lines))
-        if not rows or tuple(rows[0]) != COLUMNS:
-            raise UsageError("not a synthsight scan CSV (unexpected header)")
-        return [
-            Record.from_dict({c: _csv_unsafe(v) for c, v in zip(COLUMNS, row, strict=False)}) for row in rows[1:] if row
-        ]
+        header = csv_header(rows[0] if rows else None)
+        cells = ({c: _csv_unsafe(v) for c, v in zip(header, row, strict=False)} for row in rows[1:] if row)
+        return [Record.from_dict(c) for c in cells]
 
 
 class JsonlWriter(StreamWriter):
@@ -281,11 +289,15 @@ def iter_records(path: str | Path) -> Iterator[Record]:
             return
         rows = csv.reader(lines)
         header = next(rows, None)
-        if header is not None and tuple(header) != COLUMNS:
-            raise UsageError(f"{path}: not a synthsight scan CSV (unexpected header)")
+        if header is None:
+            return
+        try:
+            columns = csv_header(header)
+        except UsageError as exc:
+            raise UsageError(f"{path}: {exc}") from None
         for row in rows:
             if row:
-                yield Record.from_dict({c: _csv_unsafe(v) for c, v in zip(COLUMNS, row, strict=False)})
+                yield Record.from_dict({c: _csv_unsafe(v) for c, v in zip(columns, row, strict=False)})
 
 
 def summary_line(
