@@ -71,6 +71,8 @@ class PreprocessSpec:
         if self.resize not in RESIZE_MODES:
             raise ValueError(f"preprocess resize must be one of {RESIZE_MODES}, got {self.resize!r}")
         check_tiles(self.tiles, self.tile_placement, self.tile_aggregate)
+        if self.resize == "tiles":
+            object.__setattr__(self, "dct_scaling", False)  # tiles are cut at the file's own pixels, always
         if self.interpolation not in INTERPOLATION_NAMES:
             raise ValueError(f"preprocess interpolation must be one of {INTERPOLATION_NAMES}")
         for name in ("mean", "std"):

@@ -33,7 +33,10 @@ from synthsight.image.read_window import DEFAULT_MAX_PIXELS, HEADER_WINDOW, Read
 from synthsight.image.tiles import Box, TileSet, cut
 from synthsight.spec import INTERPOLATION_NAMES, PreprocessSpec
 
-__all__ = ["IMAGE_EXTENSIONS", "Decoded", "PreprocessSpec", "decode", "load_image", "resize", "to_rgb"]
+__all__ = [
+    "IMAGE_EXTENSIONS", "Decoded", "PreprocessSpec", "decode", "decode_with", "load_image", "resize",
+    "stack_inputs", "to_rgb",
+]  # fmt: skip
 
 INTERPOLATIONS = {name: getattr(Image.Resampling, name.upper()) for name in INTERPOLATION_NAMES}
 # Bytes the format's own parser re-reads to say why Pillow could not identify a file.
@@ -80,6 +83,29 @@ def decode(path: str | Path | BinaryIO, spec: PreprocessSpec, max_pixels: int = 
         return _decode(path, max_pixels, None, lambda rgb: cut(rgb, spec))
     draft = DCT_OVERSAMPLE * spec.size if spec.dct_scaling else None
     return _decode(path, max_pixels, draft, lambda rgb: resize(rgb, spec))
+
+
+def stack_inputs(arrays: list[np.ndarray]) -> np.ndarray:
+    """Model inputs ``[N, size, size, 3]`` of several files' pixels, one file after the other (a tiles file's
+    ``[n, size, size, 3]`` gives its n tiles, any other file its one input)."""
+    return np.concatenate([a.reshape((-1, *a.shape[-3:])) for a in arrays])
+
+
+def decode_with(
+    source: str | Path | BinaryIO,
+    finish: Callable[[Image.Image], np.ndarray],
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    draft: int | None = None,
+) -> Decoded:
+    """Decode by the rule of :func:`decode` (pixel cap, orientation, modes) and hand the RGB image to ``finish``.
+
+    For training transforms that work on the decoded image before the model's resize; ``draft`` is the side
+    JPEG DCT scaling may reduce the file to (None: full resolution).
+
+    Raises:
+        DecodeError: as :func:`decode` does.
+    """
+    return _decode(source, max_pixels, draft, finish)
 
 
 def thumbnail(source: str | Path | BinaryIO, max_side: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded:
@@ -279,8 +305,11 @@ def top_byte(arr: np.ndarray) -> np.ndarray:
 
 
 def resize(im: Image.Image, spec: PreprocessSpec) -> np.ndarray:
-    """Resize an RGB image per ``spec`` to a contiguous uint8 ``[size, size, 3]`` array."""
+    """Resize an RGB image per ``spec`` to a contiguous uint8 ``[size, size, 3]`` array (resize "tiles": its
+    tiles, ``[n, size, size, 3]``, at native pixels)."""
     size, resample = spec.size, INTERPOLATIONS[spec.interpolation]
+    if spec.resize == "tiles":
+        return cut(im, spec).pixels
     if spec.resize == "squash":
         out = im.resize((size, size), resample) if im.size != (size, size) else im
     else:

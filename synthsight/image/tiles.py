@@ -11,10 +11,15 @@ Placement (``PreprocessSpec.tile_placement``) of at most ``tiles`` windows of si
   Texture is the mean absolute difference between neighbouring luma pixels inside the window (a high-pass
   energy); ties go to the earlier window in reading order.
 
+Window corners are on multiples of :data:`ALIGN` pixels (rounded down; the last window of a row may then stop
+up to ALIGN - 1 pixels short of the edge): JPEG's 8x8 block grid and the period of a generator's 2x, 4x and
+8x upsampling (a latent-diffusion VAE decodes 8x) then fall at the same phase in every tile, in training's
+random windows as in the scan's, so the model learns one phase of each trace instead of all of them.
 Windows are listed in reading order (top row first). An image narrower or shorter than S is reflect-padded
-(centred, no pixel repeated at the edge, so a period-2 trace keeps its phase) up to S: it then gives one
-window per S along that side, and its box is the image itself. Boxes are ``(left, top, right, bottom)`` in
-the pixels of the image as oriented (EXIF orientation applied), clipped to the image.
+on its right and bottom up to S (no pixel repeated at the edge, and the image at the window's corner, so its
+traces keep their phase): it then gives one window along that side, and its box is the image itself.
+Boxes are ``(left, top, right, bottom)`` in the pixels of the image as oriented (EXIF orientation applied),
+clipped to the image.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from PIL import Image
 from synthsight.spec import PreprocessSpec
 
 Box = tuple[int, int, int, int]
+ALIGN = 8
 
 
 @dataclass
@@ -50,10 +56,10 @@ def grid_shape(width: int, height: int, size: int, limit: int) -> tuple[int, int
 
 
 def spread(length: int, size: int, n: int) -> list[int]:
-    """``n`` window starts over ``length`` pixels, evenly spread, first at 0 and last at ``length - size``."""
+    """``n`` window starts over ``length`` pixels, evenly spread from 0 to ``length - size``, on multiples of ALIGN."""
     if n <= 1:
-        return [(length - size) // 2]
-    return [round(i * (length - size) / (n - 1)) for i in range(n)]
+        return [(length - size) // 2 // ALIGN * ALIGN]
+    return [round(i * (length - size) / (n - 1)) // ALIGN * ALIGN for i in range(n)]
 
 
 def place(im: Image.Image, spec: PreprocessSpec) -> list[tuple[int, int]]:
@@ -80,17 +86,15 @@ def texture(window: np.ndarray) -> float:
     return float(np.abs(np.diff(rows, axis=1)).mean() + np.abs(np.diff(cols, axis=0)).mean())
 
 
-def padded(im: Image.Image, size: int) -> tuple[Image.Image, int, int]:
-    """``im`` reflect-padded (centred) so both sides are at least ``size``; and the image's offset in it."""
+def padded(im: Image.Image, size: int) -> Image.Image:
+    """``im`` reflect-padded on the right and bottom so both sides are at least ``size`` (``im`` itself if they are)."""
     width, height = im.size
     pad_y, pad_x = max(0, size - height), max(0, size - width)
     if not pad_x and not pad_y:
-        return im, 0, 0
-    top, left = pad_y // 2, pad_x // 2
+        return im
     mode = "reflect" if min(height, width) > 1 else "edge"  # a 1-pixel side has nothing to reflect
-    rgb = np.asarray(im, dtype=np.uint8)
-    out = np.pad(rgb, ((top, pad_y - top), (left, pad_x - left), (0, 0)), mode=mode)
-    return Image.fromarray(out), left, top
+    out = np.pad(np.asarray(im, dtype=np.uint8), ((0, pad_y), (0, pad_x), (0, 0)), mode=mode)
+    return Image.fromarray(out)
 
 
 def cut(im: Image.Image, spec: PreprocessSpec) -> TileSet:
@@ -100,14 +104,13 @@ def cut(im: Image.Image, spec: PreprocessSpec) -> TileSet:
     """
     width, height = im.size
     size = spec.size
-    canvas, left, top = padded(im, size)
+    canvas = padded(im, size)
     corners = place(canvas, spec)
     pixels = np.empty((len(corners), size, size, 3), np.uint8)
     boxes: list[Box] = []
     for k, (x, y) in enumerate(corners):
         pixels[k] = np.asarray(canvas.crop((x, y, x + size, y + size)), dtype=np.uint8)
-        x0, y0 = max(0, x - left), max(0, y - top)
-        boxes.append((x0, y0, min(width, x - left + size), min(height, y - top + size)))
+        boxes.append((x, y, min(width, x + size), min(height, y + size)))
     note = ""
     if canvas is not im:
         note = f"{width}x{height} is smaller than the {size}-px tile: reflect-padded to {canvas.width}x{canvas.height}"
@@ -115,10 +118,12 @@ def cut(im: Image.Image, spec: PreprocessSpec) -> TileSet:
 
 
 def random_tile(im: Image.Image, size: int, rng: np.random.Generator) -> np.ndarray:
-    """One window of ``size`` at a random place of ``im`` at its own pixels (reflect-padded as :func:`cut`).
+    """One window of ``size`` at a random place of ``im`` (corner on multiples of ALIGN) at its own pixels,
+    reflect-padded as :func:`cut` pads.
 
     What ``train --resize tiles`` trains on: one random native window per image per epoch.
     """
-    canvas, _, _ = padded(im, size)
-    x, y = int(rng.integers(0, canvas.width - size + 1)), int(rng.integers(0, canvas.height - size + 1))
+    canvas = padded(im, size)
+    x = ALIGN * int(rng.integers(0, (canvas.width - size) // ALIGN + 1))
+    y = ALIGN * int(rng.integers(0, (canvas.height - size) // ALIGN + 1))
     return np.ascontiguousarray(np.asarray(canvas.crop((x, y, x + size, y + size)), dtype=np.uint8))
