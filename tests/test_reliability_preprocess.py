@@ -65,11 +65,7 @@ def test_generated_case(corpus, case):
         assert any(w in str(got).lower() for w in case.words), f"{case.what}: {got}"
 
 
-# Where synthsight decided otherwise than the corpus's expectation (written for Pillow's defaults).
-DECIDED = {
-    # issue 23: a bomb in text chunks must not hide the pixels; they decode without those chunks
-    "png_decompression_dos.png": ("decode", "decoded without 3 PNG text chunk(s) over Pillow's limits"),
-}
+DECIDED = hostile.BADINPUTS_DECIDED
 
 
 @pytest.mark.parametrize("row", BAD_ROWS, ids=[r["file"][:60] for r in BAD_ROWS])
