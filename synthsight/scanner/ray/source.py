@@ -37,8 +37,9 @@ from synthsight.machine import parse_device, usable_cores
 from synthsight.reports.writers import Record
 from synthsight.runtime.base import Backend
 from synthsight.runtime.tiles import score_file
-from synthsight.scanner.session import ModelFacts, ScanSummary, Session, StopFlag, make_record, read_options
+from synthsight.scanner.session import ModelFacts, ScanSummary, Session, StopFlag, make_record
 from synthsight.scanner.walk import Entry, Walker
+from synthsight.scanner.worker import ReadOptions
 
 INSTALL_HINT = "pip install 'synthsight[cluster]'"
 # Entries per block put into the object store: big enough (~1.5 MB) to live in the shared object store, where
@@ -249,7 +250,7 @@ class RaySource:
         from synthsight.scanner.ray.tasks import Inferencer, decode_block
 
         opts, plan, spec = self.opts, self.plan, self.facts.spec.preprocess
-        read = read_options(spec, opts, self.evidence)
+        read = ReadOptions.for_scan(spec, opts, self.evidence)
         images = self._images()
         rows = TASK_ROWS_PER_BATCH * images
         # Reserving a block's pixels keeps Ray from crowding a node's memory with decode tasks, and keeps it
