@@ -196,3 +196,20 @@ def test_a_tile_above_the_pixel_cap_and_bad_tile_options_are_one_line_and_exit_2
     assert not (tmp_path / "m").exists()
     with pytest.raises(UsageError, match="smaller than one 64x64 tile"):
         scan([str(tiled)], str(tiles_model["onnx"]), [out], ray="local", max_pixels=100, quiet=True)
+
+
+def test_resume_keeps_the_tile_fields_of_the_records_already_written(tiled, ort, reference, tmp_path):
+    import shutil
+
+    out = tmp_path / "r.jsonl"
+    lines = reference.read_text(encoding="utf-8").splitlines(keepends=True)
+    out.write_text("".join(lines[:3]) + lines[3][:25], encoding="utf-8")  # 3 whole records, then a torn line
+    shutil.copy(f"{reference}.manifest.json", f"{out}.manifest.json")
+    scan([str(tiled)], ort, [out], workers=1, batch_size=8, all_files=True, quiet=True, resume=True)
+    got, want = read_records(out)[0], read_records(reference)[0]
+    assert [r.path for r in got] == [r.path for r in want]
+    for r, w in zip(got, want, strict=True):
+        assert (r.verdict, r.tiles, r.aggregate, r.top_tile, r.tile_boxes) == (w.verdict, w.tiles, w.aggregate,
+                                                                                w.top_tile, w.tile_boxes)  # fmt: skip
+        assert (r.tile_scores is None) == (w.tile_scores is None)
+        assert r.tile_scores is None or np.allclose(r.tile_scores, w.tile_scores, atol=1e-5)
