@@ -123,7 +123,7 @@ def check_tiles(tiles: Any, placement: Any, aggregate: Any) -> None:
         )
 
 
-# Folder names mapped to the two canonical classes (DESIGN.md "Model bundle").
+# Folder names mapped to the two canonical classes (docs/design.md "Model bundle").
 AI_ALIASES = ("ai", "fake", "generated", "synthetic")
 REAL_ALIASES = ("nature", "real", "authentic")
 AI_CLASS = "ai"
