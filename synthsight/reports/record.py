@@ -2,9 +2,10 @@
 
 Columns (docs/output-format.md; docs/design.md "Scan records", plus what a forensic reader needs):
 ``path, path_b64, sha256, bytes, mtime, format, width, height, verdict, score, raw_score, stratum, stability,
-score_min, score_max, unstable, provenance, evidence, error, notes, gradcam``; JSON and JSONL add
-``provenance_detail``, the structured evidence behind ``provenance`` (one class) and ``evidence`` (one
-line). The CNN verdict and the file's own provenance evidence stand side by side, never merged into one number.
+score_min, score_max, unstable, tiles, aggregate, top_tile, provenance, evidence, error, notes, gradcam``; JSON
+and JSONL add ``provenance_detail`` (and, for a tiles model, ``tile_scores`` and
+``tile_boxes``), the structured evidence behind ``provenance`` (one class) and ``evidence`` (one line).
+The CNN verdict and the file's own provenance evidence stand side by side, never merged into one number.
 
 ``verdict`` is ``ai``, ``uncertain`` (a calibrated model only: between its two thresholds), ``real``,
 ``error`` or ``skipped``; ``score`` is the calibrated probability of the AI class (the raw softmax for an
@@ -12,6 +13,12 @@ uncalibrated model), ``raw_score`` the model's own softmax, ``stratum`` the cali
 thresholds judged the file (empty unless calibrated ``--by``). With ``scan --stability K``: ``stability`` is
 the share of the K re-encoded views whose verdict equals the file's, ``score_min`` / ``score_max`` the range
 of the score over the file and its views, ``unstable`` true when any view's verdict differs.
+
+A model with ``resize: tiles`` scores windows of its input size at the file's own pixels: ``tiles`` is how
+many it scored, ``aggregate`` the rule that made the image's logits from theirs (``mean``, ``max``, ``topK``),
+``top_tile`` the box ``left,top,right,bottom`` of the tile that points most towards AI (in the pixels of the
+image as oriented), ``tile_scores`` each tile's own softmax probability of the AI class and ``tile_boxes``
+their boxes, in the same order (reading order). Other models leave the three columns empty.
 Reports written before these columns existed are still read (their header names the columns they have).
 
 Paths hold any bytes. ``path`` is always valid UTF-8 text for display: bytes that are not UTF-8
@@ -25,7 +32,7 @@ from __future__ import annotations
 
 import base64
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -50,6 +57,9 @@ COLUMNS = (
     "score_min",
     "score_max",
     "unstable",
+    "tiles",
+    "aggregate",
+    "top_tile",
     "provenance",
     "evidence",
     "error",
@@ -57,7 +67,7 @@ COLUMNS = (
     "gradcam",
 )
 # Fields that only the JSON formats carry (nested objects have no place in a CSV cell).
-DETAIL_FIELDS = ("provenance_detail",)
+DETAIL_FIELDS = ("provenance_detail", "tile_scores", "tile_boxes")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -80,12 +90,17 @@ class Record:
     score_min: float | None = None
     score_max: float | None = None
     unstable: bool | None = None
+    tiles: int | None = None  # resize "tiles": how many tiles were scored
+    aggregate: str = ""  # resize "tiles": the rule that made the image's logits from its tiles'
+    top_tile: list[int] | None = None  # [left, top, right, bottom] of the tile ranked first
     provenance: str = ""
     evidence: str = ""
     error: str = ""
     notes: str = ""
     gradcam: str = ""  # path of the Grad-CAM overlay, when the scan made one
     provenance_detail: dict[str, Any] | None = None
+    tile_scores: list[float] | None = None  # JSON only: each tile's softmax probability of the positive class
+    tile_boxes: list[list[int]] | None = None  # JSON only: each tile's [left, top, right, bottom]
 
     def to_dict(self, detail: bool = False) -> dict[str, Any]:
         """Serialisable form: the display path plus ``path_b64`` when the display text is not exact.
@@ -93,7 +108,7 @@ class Record:
         ``detail`` adds the JSON-only fields (:data:`DETAIL_FIELDS`).
         """
         text, b64 = encode_path(self.path)
-        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out = dict(self.__dict__)  # the fields, in order (dataclasses.fields() costs a writer ~15% per record)
         out["path"], out["path_b64"] = text, b64
         for key in ("evidence", "error", "notes", "gradcam"):
             out[key] = printable(out[key])
@@ -121,12 +136,17 @@ class Record:
             score_min=num("score_min", float),
             score_max=num("score_max", float),
             unstable=flag(data.get("unstable")),
+            tiles=num("tiles", int),
+            aggregate=data.get("aggregate") or "",
+            top_tile=box(data.get("top_tile")),
             provenance=data.get("provenance") or "",
             evidence=data.get("evidence") or "",
             error=data.get("error") or "",
             notes=data.get("notes") or "",
             gradcam=data.get("gradcam") or "",
             provenance_detail=data.get("provenance_detail") or None,
+            tile_scores=[float(v) for v in data.get("tile_scores") or []] or None,
+            tile_boxes=[box(b) for b in data.get("tile_boxes") or []] or None,
         )
 
     @property
@@ -146,6 +166,15 @@ def flag(value: Any) -> bool | None:
     if isinstance(value, bool):
         return value
     return str(value).strip().lower() == "true"
+def box(value: Any) -> list[int] | None:
+    """A tile box from JSON (``[l, t, r, b]``) or a CSV cell (``"l,t,r,b"``); None when empty."""
+    if value in (None, "", []):
+        return None
+    parts = value.split(",") if isinstance(value, str) else value
+    out = [int(v) for v in parts]
+    if len(out) != 4:
+        raise ValueError(f"a tile box has 4 numbers, got {value!r}")
+    return out
 
 
 def mtime_text(mtime_ns: int | None) -> str:
@@ -158,18 +187,20 @@ def mtime_text(mtime_ns: int | None) -> str:
 
 def printable(text: str) -> str:
     """Valid UTF-8 on one line: undecodable bytes as \\xNN, control characters escaped."""
+    if isinstance(text, str) and text.isprintable():  # the common case, in C: no control characters or
+        return text  # surrogates (undecodable bytes), so the text is valid UTF-8 as it is
     raw = os.fsencode(text) if isinstance(text, str) else bytes(text)
     shown = raw.decode("utf-8", "backslashreplace")
-    if shown.isprintable():  # the common case, checked in C: a writer's cost per record is mostly this
+    if shown.isprintable():
         return shown
     return "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii") for c in shown)
 
 
 def encode_path(path: str) -> tuple[str, str]:
     """(display text, base64 of the exact bytes or '' when the text is exact and spreadsheet-safe)."""
-    raw = os.fsencode(path)
     text = printable(path)
-    exact = text.encode("utf-8") == raw and not text.startswith(FORMULA_START)
+    exact = (text is path or text.encode("utf-8") == os.fsencode(path)) and not text.startswith(FORMULA_START)
+    raw = b"" if exact else os.fsencode(path)
     return text, "" if exact else base64.b64encode(raw).decode("ascii")
 
 

@@ -20,6 +20,7 @@ from synthsight.provenance import ProvenanceReader
 from synthsight.reports import resume as resume_mod
 from synthsight.reports.writers import Record, check_output
 from synthsight.runtime.base import Backend
+from synthsight.runtime.tiles import TileScores
 from synthsight.scanner.options import ScanOptions, check_names
 from synthsight.scanner.pool import Batch, CorePlan, DecodePool, Item, plan_cores
 from synthsight.scanner.session import (
@@ -27,7 +28,7 @@ from synthsight.scanner.session import (
     ScanSummary,
     Session,
     StopFlag,
-    judge_views,
+    judge_file,
     make_record,
 )
 from synthsight.scanner.walk import Entry, Walker
@@ -130,9 +131,7 @@ class _LocalSource:
     def describe(self) -> dict[str, Any]:
         b = self.backend
         return {
-            "backend": b.name,
-            "device": b.device,
-            "precision": b.precision,
+            **b.describe(),
             "certificate": b.certificate,
             "precision_choice": b.selection,
             "decode_workers": self.workers,
@@ -152,30 +151,38 @@ class _LocalSource:
 
     def _verdicts(self, batch: Batch) -> list[Record]:
         good = batch.decoded()
-        outcomes: dict[int, Outcome] = {}
-        stable: dict[int, Stability | None] = {}
+        judged: dict[int, tuple[Outcome, Stability | None, TileScores | None]] = {}
         if good:
-            per = 1 + self.opts.stability
-            rows = [i.row * per + v for i in good for v in range(per)]
-            pixels = batch.pixels[: len(rows)] if rows == list(range(len(rows))) else batch.pixels[rows]
-            logits = np.asarray(self.backend.infer(pixels)).tolist()
-            for k, item in enumerate(good):
-                mine = logits[k * per : (k + 1) * per]
-                outcomes[item.seq], stable[item.seq] = judge_views(self.judge, item.meta, mine)
+            pixels, counts = batch.inputs(good)
+            logits = np.asarray(self.backend.infer(pixels))
+            spec, start = self.backend.model_spec, 0
+            for item, n in zip(good, counts, strict=True):
+                judged[item.seq] = judge_file(self.judge, spec, item.meta, logits[start : start + n])
+                start += n
             if self.cam is not None:
-                self._explain(good, pixels[::per], outcomes)
-        return [
-            make_record(item.entry, item.meta, outcomes.get(item.seq), self.overlays.pop(item.seq, ""),
-                        stable.get(item.seq))  # fmt: skip
-            for item in batch.items
-        ]
+                self._explain(good, pixels, counts, judged)
+        records = []
+        for item in batch.items:
+            outcome, stability, tiles = judged.get(item.seq, (None, None, None))
+            overlay = self.overlays.pop(item.seq, "")
+            records.append(make_record(item.entry, item.meta, outcome, overlay, stability, tiles))
+        return records
 
-    def _explain(self, good: list[Item], pixels: np.ndarray, outcomes: dict[int, Outcome]) -> None:
-        for k, item in enumerate(good):
-            verdict = outcomes[item.seq].verdict
-            if self.opts.gradcam_for == "all" or verdict == "ai":
-                target = "real" if verdict == "real" else "ai"  # uncertain: what points towards ai
-                self.overlays[item.seq] = str(self.cam.save(pixels[k], item.entry.path, target=target))
+    def _explain(self, good: list[Item], pixels: np.ndarray, counts: list[int], judged: dict) -> None:
+        start = 0
+        for item, n in zip(good, counts, strict=True):
+            outcome, _, tiles = judged[item.seq]
+            first, start = start, start + n  # the file's own pixels (or first tile) come first: views after
+            if not (self.opts.gradcam_for == "all" or outcome.verdict == "ai"):
+                continue
+            target = "real" if outcome.verdict == "real" else "ai"  # uncertain: what points towards ai
+            if tiles is None:
+                self.overlays[item.seq] = str(self.cam.save(pixels[first], item.entry.path, target=target))
+                continue
+            tile = pixels[first + tiles.top]  # the tile ranked first, shown at its place in the whole image
+            self.overlays[item.seq] = str(
+                self.cam.save_tile(tile, tiles.top_box, item.entry.path, target, self.opts.max_pixels)
+            )
 
 
 __all__ = ["scan", "ScanSummary"]

@@ -5,10 +5,15 @@ concurrent.futures: a forensic scan must survive a decoder that segfaults or is 
 hostile file. DataLoader aborts the whole loader when a worker dies and ProcessPoolExecutor marks
 itself broken (every pending future fails, and it cannot tell which file killed it). Here each
 worker has its own pipe and the parent knows exactly which file each worker holds, so a dead
-worker costs one error record and a replacement process.
+worker costs a replacement process and one more read of the file it held, by a fresh worker on its own
+(the file may be innocent: the machine ran out of memory, the process was preempted); only a file that
+kills a worker twice gets an error record (``worker-died``, retried by ``--resume``).
 
 Memory is bounded: pixels live in a fixed ring of ``slots`` batch slots (one SharedMemory block);
-only small metadata crosses the pipes, never arrays. Batches are formed in walk order whatever the
+only small metadata crosses the pipes, never arrays. An image takes ``spec.rows`` rows of a slot (its
+tiles with ``resize: tiles``, else one), and a batch holds as many images as fit in ``batch_size`` rows
+(at least one), so the model's batch stays ``batch_size`` inputs and a batch mixes tiles of several
+images. Batches are formed in walk order whatever the
 number of workers, so results do not depend on it. A dispatcher thread keeps the workers fed while
 the caller runs inference on earlier batches (decode overlaps inference). ``workers=0`` decodes in
 the calling thread with the same code and the same batches.
@@ -35,6 +40,7 @@ from synthsight.scanner.walk import Entry
 from synthsight.scanner.worker import FileMeta, ReadOptions, read_file, worker_main
 
 MAX_STARTUP_DEATHS = 5
+MAX_ATTEMPTS = 2  # a file whose reading kills a decode worker is read once more, by a fresh worker
 STARTUP_HINT = (
     "see the messages above (a script that calls synthsight.scanner.scan must do so under "
     '`if __name__ == "__main__":`, because each decode process imports it)'
@@ -58,36 +64,44 @@ class Batch:
     index: int
     slot: int
     items: list[Item]
-    pixels: np.ndarray  # [batch_size * rows, S, S, 3] view of the slot (rows: 1 + the --stability views)
+    pixels: np.ndarray  # [images * rows, S, S, 3] view of the slot (rows: model inputs per image: tiles or views)
     pending: int = 0
+    rows: int = 1
 
     def decoded(self) -> list[Item]:
         return [i for i in self.items if i.row is not None and i.meta is not None and not i.meta.error]
 
+    def inputs(self, items: list[Item]) -> tuple[np.ndarray, list[int]]:
+        """The model inputs of ``items`` (decoded ones), image after image, and how many each has."""
+        counts = [item.meta.inputs for item in items]
+        index = [item.row * self.rows + k for item, n in zip(items, counts, strict=True) for k in range(n)]
+        contiguous = index == list(range(len(index)))
+        return (self.pixels[: len(index)] if contiguous else self.pixels[index]), counts
+
 
 class _Batcher:
-    """Cuts the entry stream into batches of at most ``batch_size`` images, in walk order."""
+    """Cuts the entry stream into batches of at most ``images`` images (``rows`` slot rows each), in walk order."""
 
-    def __init__(self, entries: Iterator[Entry], batch_size: int):
+    def __init__(self, entries: Iterator[Entry], images: int, rows: int = 1, max_items: int | None = None):
         self.entries = iter(entries)
-        self.batch_size = batch_size
-        self.max_items = batch_size * 8  # bounds a batch made of non-images
+        self.images, self.rows = images, rows
+        self.max_items = max_items or images * 8  # bounds a batch made of non-images
         self.seq = 0
         self.done = False
 
     def cut(self, index: int, slot: int, pixels: np.ndarray) -> Batch | None:
         items: list[Item] = []
-        rows = 0
-        while rows < self.batch_size and len(items) < self.max_items:
+        images = 0
+        while images < self.images and len(items) < self.max_items:
             entry = next(self.entries, None)
             if entry is None:
                 self.done = True
                 break
-            item = Item(self.seq, entry, rows if entry.kind == "image" else None, index)
+            item = Item(self.seq, entry, images if entry.kind == "image" else None, index)
             self.seq += 1
-            rows += item.row is not None
+            images += item.row is not None
             items.append(item)
-        return Batch(index, slot, items, pixels) if items else None
+        return Batch(index, slot, items, pixels, rows=self.rows) if items else None
 
 
 @dataclass(frozen=True)
@@ -137,12 +151,13 @@ class DecodePool:
         self.options, self.batch_size, self.workers = options, batch_size, workers
         self.decode_timeout = decode_timeout
         spec = self.spec = options.spec
-        self.batcher = _Batcher(entries, batch_size)
+        self.rows = options.rows  # model inputs per image: a tiles model's tiles, or the image and its views
+        self.images = max(1, batch_size // self.rows)  # images per batch: the model sees <= batch_size inputs
+        self.batcher = _Batcher(entries, self.images, self.rows, max_items=8 * batch_size)
         self.slots = slots or (2 if workers == 0 else max(3, workers + 2))
-        self.rows = options.rows  # model inputs per image: its own pixels, then its views
         self.image_bytes = self.rows * spec.size * spec.size * 3
-        self.slot_bytes = batch_size * self.image_bytes
-        shape = (self.slots, batch_size * self.rows, spec.size, spec.size, 3)
+        self.slot_bytes = self.images * self.image_bytes
+        shape = (self.slots, self.images * self.rows, spec.size, spec.size, 3)
         self.deaths = 0
         self._startup_deaths = 0
         self._stop = threading.Event()
@@ -220,9 +235,8 @@ class DecodePool:
                 meta, pixels = self._read(item)
                 item.meta = meta
                 if pixels is not None:
-                    batch.pixels[item.row * self.rows : (item.row + 1) * self.rows] = pixels.reshape(
-                        (self.rows, *pixels.shape[-3:])
-                    )
+                    rows = pixels.reshape((-1, *pixels.shape[-3:]))
+                    batch.pixels[item.row * self.rows : item.row * self.rows + len(rows)] = rows
             index += 1
             yield batch
 
@@ -271,7 +285,7 @@ class DecodePool:
 
     def _feed(self, tasks: deque, open_batches: dict[int, Batch]) -> None:
         for w in self._procs:
-            while tasks and len(w.held) < 2:  # two in hand: a worker never waits for our round trip
+            while tasks and len(w.held) < 2 and not w.broken:  # two in hand: a worker never waits for our round trip
                 item = tasks.popleft()
                 w.give(item, self._offset(item, open_batches))
 
@@ -279,7 +293,7 @@ class DecodePool:
         if item.row is None:
             return -1
         batch = open_batches[item.batch]
-        return (batch.slot * self.batch_size + item.row) * self.image_bytes
+        return (batch.slot * self.images + item.row) * self.image_bytes
 
     def _collect(self, tasks: deque, open_batches: dict[int, Batch]) -> None:
         by_conn = {w.conn: w for w in self._procs}
@@ -317,25 +331,33 @@ class DecodePool:
         self._procs.remove(w)
         w.stop()
         self.deaths += 1
+        tasks.extendleft(reversed(w.unsent))
         if w.fresh:
             # Died before answering anything: maybe it never started. Give its files one more chance.
             self._startup_deaths += 1
             if self._startup_deaths > MAX_STARTUP_DEATHS:
                 raise SynthsightError(f"decode workers die at startup (exit code {code}); {STARTUP_HINT}")
         if w.held:
-            culprit = w.held[0]
+            # The file being read when the worker died may be innocent (the machine ran out of memory, the
+            # process was preempted): it is read once more, first, by a fresh worker; only a file that kills a
+            # worker twice (or hangs one) gets the record. The others go back, in order, to another worker.
+            culprit = w.held.popleft()
             culprit.attempts += 1
-            if not w.fresh or culprit.attempts > 1:
-                w.held.popleft()
+            tasks.extendleft(reversed(w.held))
+            if w.timed_out or culprit.attempts >= MAX_ATTEMPTS:
                 self._finish(culprit, FileMeta(error=self._death_message(w, code)), open_batches)
-            tasks.extendleft(reversed(w.held))  # the others go back, in order, to another worker
+            else:
+                fresh = self._spawn()
+                fresh.give(culprit, self._offset(culprit, open_batches))
+                self._procs.append(fresh)
+                return
         self._procs.append(self._spawn())
 
     def _death_message(self, w: _Worker, code: int | None) -> str:
         if w.timed_out:
             return f"{TIMED_OUT}: decode took longer than {self.decode_timeout:g} s; the worker was stopped"
         how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-        return f"{WORKER_DIED}: the decode worker died ({how}) while reading this file"
+        return f"{WORKER_DIED}: decode workers died twice while reading this file (the second time: {how})"
 
     def _spawn(self) -> _Worker:
         parent, child = self.ctx.Pipe(duplex=True)
@@ -365,12 +387,18 @@ class _Worker:
         self.since = time.monotonic()
         self.timed_out = False
         self.fresh = True
+        self.broken = False  # its pipe is closed: it died, and its sentinel will say so at the next collect
+        self.unsent: list[Item] = []  # given after it died: never read, so never the culprit
 
     def give(self, item: Item, offset: int) -> None:
         if not self.held:
             self.since = time.monotonic()
         self.held.append(item)
-        self.conn.send((item.seq, item.entry.path, offset, item.row is not None))
+        try:
+            self.conn.send((item.seq, item.entry.path, offset, item.row is not None))
+        except OSError:  # killed since the last collect (OOM, a signal): the item goes back with the others
+            self.broken = True
+            self.unsent.append(self.held.pop())
 
     def take(self, task_id: int) -> Item:
         item = self.held.popleft()

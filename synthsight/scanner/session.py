@@ -20,9 +20,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
+
 from synthsight import __version__
 from synthsight.artifacts import file_sha256, weights_file, weights_sha256
 from synthsight.errors import SynthsightError, UsageError
+from synthsight.image.preprocess import PreprocessSpec
 from synthsight.image.views import describe as describe_views
 from synthsight.provenance import PROVENANCE_CLASSES, ProvenanceReader
 from synthsight.reports import manifest as manifests
@@ -35,6 +38,7 @@ from synthsight.reports.writers import (
     summary_line,
     writer_for,
 )
+from synthsight.runtime.tiles import TileScores, image_logits, score_file
 from synthsight.scanner.progress import Progress
 from synthsight.scanner.walk import UNRECORDED, Entry, Lookahead, Walker
 from synthsight.scanner.worker import FileMeta
@@ -48,8 +52,10 @@ def make_record(
     outcome: Outcome | None,
     gradcam: str = "",
     stability: Stability | None = None,
+    tiles: TileScores | None = None,
 ) -> Record:
-    """The record of one walked entry, from what reading it found (``meta``) and its outcome, if it was judged."""
+    """The record of one walked entry, from what reading it found (``meta``) and its outcome, if it was judged
+    (with --stability, how its views agreed; for a tiles model, what each tile scored)."""
     meta = meta or FileMeta()
     rec = Record(
         path=entry.path,
@@ -78,16 +84,48 @@ def make_record(
     if stability is not None and rec.judged:
         rec.stability, rec.score_min, rec.score_max = stability.stability, stability.score_min, stability.score_max
         rec.unstable = stability.unstable
+    if tiles is not None and rec.judged:
+        rec.tiles, rec.aggregate, rec.top_tile = len(tiles.scores), tiles.rule, tiles.top_box
+        rec.tile_scores, rec.tile_boxes = tiles.scores, tiles.boxes
     return rec
 
 
-def judge_views(judge: Judge, meta, rows: list[list[float]]) -> tuple[Outcome, Stability | None]:
-    """The outcome of a file's own logits (``rows[0]``) and, with views (``rows[1:]``), its stability."""
+def judge_file(
+    judge: Judge, spec: ModelSpec, meta: FileMeta, logits: np.ndarray
+) -> tuple[Outcome, Stability | None, TileScores | None]:
+    """A decoded file's outcome from the logits of its model inputs ``[meta.inputs, C]`` (the local pool and the
+    Ray driver alike): a tiles model's tiles make one image's logits by its aggregate; with --stability the
+    file's own logits come first, then its views', which give its stability."""
     fmt, width, height = meta.format, meta.width or 0, meta.height or 0
+    z = np.asarray(logits, dtype=np.float32)
+    tiles = None
+    if spec.preprocess.resize == "tiles":
+        _, tiles = score_file(spec, z, meta.boxes)
+        z = image_logits(spec, z)[None]
+    rows = z.astype(np.float64).tolist()
     clean = judge.outcome(rows[0], fmt, width, height)
     if len(rows) == 1:
-        return clean, None
-    return clean, judge.stability(clean, [judge.outcome(r, fmt, width, height) for r in rows[1:]])
+        return clean, None, tiles
+    return clean, judge.stability(clean, [judge.outcome(r, fmt, width, height) for r in rows[1:]]), tiles
+
+
+def check_tile_cap(spec: PreprocessSpec, max_pixels: int) -> None:
+    """Refuse a tiles model whose one tile is already above the pixel cap: no image could ever be scored."""
+    if spec.resize == "tiles" and spec.size * spec.size > max_pixels:
+        raise UsageError(
+            f"--max-pixels {max_pixels} is smaller than one {spec.size}x{spec.size} tile of this model "
+            f"({spec.size * spec.size} pixels): raise it"
+        )
+
+
+def check_stability(spec: PreprocessSpec, stability: int) -> None:
+    """--stability re-encodes the image the model sees whole; a tiles model sees windows of the full-resolution
+    file, whose views are not defined yet: say so rather than score something else."""
+    if stability and spec.resize == "tiles":
+        raise UsageError(
+            f"--stability {stability} does not combine with a tiles model (resize: tiles) yet: its re-encoded views "
+            "are made of the image resized to the model's input; scan without --stability"
+        )
 
 
 class StopFlag:
@@ -123,6 +161,7 @@ class ScanSummary:
     manifest: dict[str, Any] = field(default_factory=dict)
     walked: dict[str, int] = field(default_factory=dict)  # what the walk found that got no record this run
     provenance: dict[str, int] = field(default_factory=dict)  # files per provenance class (empty: not read)
+    signal: int | None = None  # the signal that stopped an interrupted scan (SIGINT, SIGTERM)
 
     @property
     def line(self) -> str:
@@ -181,12 +220,15 @@ class Session:
         evidence: ProvenanceReader | None = None,
     ):
         self.walker, self.outs, self.opts, self.previous, self.model = walker, outs, opts, previous, model
+        check_tile_cap(model.spec.preprocess, opts.max_pixels)
+        check_stability(model.spec.preprocess, opts.stability)
         self.evidence = evidence  # reads each file's provenance (None: --no-provenance)
         self.counts = dict.fromkeys(VERDICTS, 0)
         self.provenance_counts = dict.fromkeys(PROVENANCE_CLASSES, 0)
         self.started = datetime.now(timezone.utc)
         self.walk: Lookahead | None = None
         self.earlier_runs: dict[Path, list[dict[str, Any]]] = {}
+        self.written: dict[Path, int] = dict.fromkeys(outs, 0)  # records written to each report in this run
 
     @property
     def images(self) -> int:
@@ -207,7 +249,7 @@ class Session:
             manifests.write_manifest(out, running, self.earlier_runs[out])
         writers = self._open_writers()
         t0 = time.perf_counter()
-        interrupted, failed = False, True
+        interrupted, failed, stopped_by = False, True, None
         walk = self.walk = Lookahead(self.walker, skip)
         progress = Progress(walk, self.opts.quiet)
         try:
@@ -222,22 +264,24 @@ class Session:
                 finally:
                     batches.close()
                 interrupted = stop.signal is not None  # also when the source stopped early for it
+                stopped_by = stop.signal
             failed = False
         except KeyboardInterrupt:
-            interrupted, failed = True, False
+            interrupted, failed, stopped_by = True, False, signal.SIGINT
         finally:
             progress.close()
             walk.close()
             seconds = time.perf_counter() - t0
             manifest = self._manifest(source.describe(), seconds, interrupted=interrupted, failed=failed)
             self._close_writers(writers, manifest, failed)
+            if not (interrupted or failed) and self.previous:
+                self.previous.compact()
             self._end_manifests(manifest, failed)
-        if not interrupted and self.previous:
-            self.previous.compact()
         provenance = dict(self.provenance_counts) if self.evidence else {}
         return ScanSummary(
-            dict(self.counts), self.images, seconds, self.outs, interrupted, manifest, self._walked(), provenance
-        )
+            dict(self.counts), self.images, seconds, self.outs, interrupted, manifest, self._walked(), provenance,
+            stopped_by,
+        )  # fmt: skip
 
     def _write(self, writers: list, records: list[Record]) -> None:
         for r in records:
@@ -245,7 +289,10 @@ class Session:
             if r.provenance:
                 self.provenance_counts[r.provenance] += 1
         for w in writers:
-            w.write(self.previous.fresh_for(w.path, records) if self.previous else records)
+            fresh = self.previous.fresh_for(w.path, records) if self.previous else records
+            w.write(fresh)
+            if w.path is not None:
+                self.written[w.path] += len(fresh)
 
     def _stream_outs(self) -> list[Path]:
         return [o for o in self.outs if writer_for(o).streamed]
@@ -253,10 +300,18 @@ class Session:
     def _end_manifests(self, manifest: dict[str, Any], failed: bool) -> None:
         for out in self._stream_outs():
             try:
-                manifests.write_manifest(out, manifest, self.earlier_runs.get(out, []))
+                counted = {**manifest, "report_records": self._records_in(out)}
+                manifests.write_manifest(out, counted, self.earlier_runs.get(out, []))
             except SynthsightError:
                 if not failed:  # when a report write already failed, that error is the one to show
                     raise
+
+    def _records_in(self, out: Path) -> int:
+        """The records ``out`` holds now (merge checks a shard's report against it)."""
+        previous = self.previous
+        if previous is not None and out in previous.compacted:
+            return previous.compacted[out]
+        return (previous.records_in(out) if previous is not None else 0) + self.written.get(out, 0)
 
     def _open_writers(self) -> list:
         if not self.outs:
@@ -317,6 +372,7 @@ class Session:
             "stability": describe_views(opts.stability),
             "source": describe_source(self.walker, opts),
             "shard": shard.to_dict() if shard else None,
+            "shard_keys": self.walker.shard_keys() if shard else None,
             "started": self.started.isoformat(timespec="seconds"),
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "seconds": round(seconds, 3),

@@ -31,6 +31,11 @@ CHUNK = 1 << 20
 DECODER_SAID_MAX = 300  # characters of a decoder's own stderr kept in a record's notes
 
 
+def rows_per_image(spec: PreprocessSpec, views: int) -> int:
+    """Model inputs one image takes at most: a tiles model's tiles, else the image and its ``views``."""
+    return spec.rows if spec.resize == "tiles" else 1 + views
+
+
 @dataclass(frozen=True)
 class ReadOptions:
     """How every file of a scan is read (sent once to each worker process)."""
@@ -43,8 +48,9 @@ class ReadOptions:
 
     @property
     def rows(self) -> int:
-        """Model inputs each image takes: itself and its views."""
-        return 1 + self.views
+        """Model inputs each image takes at most: a tiles model's tiles, else the image and its --stability views
+        (the two do not combine: ScanSession refuses --stability for a tiles model)."""
+        return rows_per_image(self.spec, self.views)
 
     @classmethod
     def for_scan(cls, spec: PreprocessSpec, opts: Any, evidence: ProvenanceReader | None = None) -> ReadOptions:
@@ -71,6 +77,13 @@ class FileMeta:
     notes: str = ""
     error: str = ""
     provenance: Provenance | None = None
+    boxes: list[tuple[int, int, int, int]] | None = None  # resize "tiles": each tile's box, in reading order
+    views: int = 0  # scan --stability K: the re-encoded views made beside the file's own pixels
+
+    @property
+    def inputs(self) -> int:
+        """Model inputs the file's pixels fill: its tiles, or itself and its views."""
+        return len(self.boxes) if self.boxes else 1 + self.views
 
     def note(self, text: str) -> None:
         self.notes = "; ".join(filter(None, [self.notes, text]))
@@ -119,7 +132,8 @@ def _decode(fh, size: int, options: ReadOptions, meta: FileMeta) -> np.ndarray |
         meta.note(f"decoder said: {said[0]}")
     if out is None:
         return None
-    meta.format, meta.width, meta.height = out.format, out.width, out.height
+    meta.format, meta.width, meta.height, meta.boxes = out.format, out.width, out.height, out.boxes
+    meta.views = 0 if out.boxes else options.views
     meta.note(out.notes)
     return out.pixels
 

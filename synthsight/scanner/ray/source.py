@@ -41,16 +41,17 @@ from synthsight.scanner.session import (
     ScanSummary,
     Session,
     StopFlag,
-    judge_views,
+    judge_file,
     make_record,
 )
 from synthsight.scanner.walk import Entry, Walker
-from synthsight.scanner.worker import ReadOptions
+from synthsight.scanner.worker import ReadOptions, rows_per_image
 
 INSTALL_HINT = "pip install 'synthsight[cluster]'"
 # Entries per block put into the object store: big enough (~1.5 MB) to live in the shared object store, where
 # Ray can spill it, not in the driver's own memory (Ray keeps objects under 100 KiB in their owner's heap).
 LIST_BLOCK_ROWS = 8192
+RUNNER_KEYS = ("host", "pid", "model", "sha256")  # what an actor adds to its Backend.describe()
 TASK_ROWS_PER_BATCH = 8  # files per decode task, in batches: the unit of work (and of a retry) on the cluster
 
 
@@ -186,11 +187,14 @@ class RaySource:
 
     def describe(self) -> dict[str, Any]:
         runners = sorted(self.runners.values(), key=lambda r: (r["host"], r["pid"]))
-        first = runners[0] if runners else {}
+        # The first actor's Backend.describe() (the actors' own lines are under ray.actors_seen); before any
+        # actor reported, what was asked.
+        first = {k: v for k, v in (runners[0] if runners else {}).items() if k not in RUNNER_KEYS}
         return {
-            "backend": first.get("backend", self.opts.backend),
-            "device": first.get("device", self.plan.device),
-            "precision": first.get("precision", self.precision),
+            "backend": self.opts.backend,
+            "device": self.plan.device,
+            "precision": self.precision,
+            **first,
             "decode_workers": None,  # Ray's decode tasks: as many as the cluster has free CPUs
             "decode_worker_deaths": None,
             "gradcam": None,
@@ -246,7 +250,7 @@ class RaySource:
         self.blocks = len(refs)
         p = self.plan
         on = f"{p.actors} GPU actors" if p.actor_gpus else f"{p.actors} CPU actors x {p.threads} threads"
-        tasks = TASK_ROWS_PER_BATCH * self.opts.batch_size
+        tasks = TASK_ROWS_PER_BATCH * self._images()
         self._say(f"ray: {self.entries} files, decoded {tasks} per task; inference on {on}, decoding on the other CPUs")
         return refs
 
@@ -255,12 +259,13 @@ class RaySource:
 
         from synthsight.scanner.ray.tasks import Inferencer, decode_block
 
-        opts, plan, size = self.opts, self.plan, self.facts.spec.preprocess.size
-        read = ReadOptions.for_scan(self.facts.spec.preprocess, opts, self.evidence)
-        rows = TASK_ROWS_PER_BATCH * opts.batch_size
+        opts, plan, spec = self.opts, self.plan, self.facts.spec.preprocess
+        read = ReadOptions.for_scan(spec, opts, self.evidence)
+        images = self._images()
+        rows = TASK_ROWS_PER_BATCH * images
         # Reserving a block's pixels keeps Ray from crowding a node's memory with decode tasks, and keeps it
         # from fusing the decode tasks into the inference actors (it fuses maps with equal reservations).
-        block_memory = rows * read.rows * size * size * 3 * 2 + (256 << 20)  # pixels in and out, views, the decoder
+        block_memory = rows * read.rows * spec.size**2 * 3 * 2 + (256 << 20)  # pixels in and out, the decoder's own
         decode_kwargs = dict(options=read, run_id=self.run_id, decode_timeout=opts.decode_timeout)
         device = "cpu" if plan.actor_gpus == 0 else ("cuda" if parse_device(opts.device).kind == "cuda" else "auto")
         actor_kwargs = dict(
@@ -279,7 +284,7 @@ class RaySource:
                 udf_modifying_row_count=False,
             )
             .map_batches(
-                Inferencer, batch_size=opts.batch_size, compute=ray.data.ActorPoolStrategy(size=plan.actors),
+                Inferencer, batch_size=images, compute=ray.data.ActorPoolStrategy(size=plan.actors),
                 num_cpus=plan.actor_cpus, num_gpus=plan.actor_gpus, fn_constructor_kwargs=actor_kwargs,
                 udf_modifying_row_count=False,
             )
@@ -294,12 +299,16 @@ class RaySource:
             self._check_runner(runner)
             _, entry = pickle.loads(raw)
             meta = pickle.loads(meta_bytes)
-            rows = np.asarray(logits, dtype=np.float64).reshape((-1, self.facts.spec.num_classes))
-            outcome = stability = None
-            if not (meta.error or np.isnan(rows).all()):
-                outcome, stability = judge_views(self.facts.judge, meta, rows.tolist())
-            records.append(make_record(entry, meta, outcome, stability=stability))
+            rows = np.asarray(logits).reshape((-1, self.facts.spec.num_classes))[: meta.inputs]
+            outcome = stability = tiles = None
+            if not (meta.error or np.isnan(rows).all()):  # NaN logits of a decoded file: the Judge's error record
+                outcome, stability, tiles = judge_file(self.facts.judge, self.facts.spec, meta, rows)
+            records.append(make_record(entry, meta, outcome, stability=stability, tiles=tiles))
         return records
+
+    def _images(self) -> int:
+        """Files per inference batch: as many as fit in --batch-size model inputs (a tiles model: N each)."""
+        return max(1, self.opts.batch_size // rows_per_image(self.facts.spec.preprocess, self.opts.stability))
 
     def _check_runner(self, runner: str) -> None:
         """Every actor must have opened the very model file this report names (same sha256)."""
