@@ -122,7 +122,9 @@ def test_reports_agree_and_count_every_file(full_scan):
     assert as_text[".csv"] == as_text[".jsonl"] == as_text[".json"]
     manifest = json.loads(Path(summary.outputs[2]).read_text())["manifest"]
     assert manifest["status"] == "complete"
-    counted = {v: sum(r["verdict"] == v for r in reports[".json"]) for v in ("ai", "real", "error", "skipped")}
+    from synthsight.reports.record import VERDICTS  # ai, uncertain, real, error, skipped
+
+    counted = {v: sum(r["verdict"] == v for r in reports[".json"]) for v in VERDICTS}
     assert manifest["counts"] == counted
 
 
