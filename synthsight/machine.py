@@ -99,13 +99,27 @@ def installed(name: str) -> str | None:
         return None
 
 
-def onnxruntime_conflict() -> str | None:
-    """A one-line reason when both onnxruntime and onnxruntime-gpu are installed (microsoft/onnxruntime#26996)."""
+def onnxruntime_conflict(available: list[str] | None = None) -> str | None:
+    """A one-line reason when both onnxruntime and onnxruntime-gpu are installed *and* what imports is the CPU
+    build (microsoft/onnxruntime#26996). Decided by what imports: onnxruntime-gpu in a venv over an image whose
+    system site has the CPU package is no conflict when ``import onnxruntime`` lists the CUDA provider.
+    ``available``: the providers the imported onnxruntime lists (read here when not given)."""
     cpu, gpu = installed("onnxruntime"), installed("onnxruntime-gpu")
-    if cpu and gpu:
-        return (
-            f"both onnxruntime {cpu} and onnxruntime-gpu {gpu} are installed: they share one import folder and "
-            "the CPU build hides CUDAExecutionProvider (pip uninstall -y onnxruntime onnxruntime-gpu, then "
-            "pip install onnxruntime-gpu)"
-        )
-    return None
+    if not (cpu and gpu):
+        return None
+    where = ""
+    if available is None:
+        try:
+            import onnxruntime as ort
+
+            available, where = ort.get_available_providers(), os.path.dirname(ort.__file__ or "")
+        except Exception:  # a broken import is the conflict's symptom too
+            available = []
+    if "CUDAExecutionProvider" in available:
+        return None
+    loaded = f"; import onnxruntime loads {where}" if where else ""
+    return (
+        f"both onnxruntime {cpu} and onnxruntime-gpu {gpu} are installed: they share one import folder and "
+        f"the CPU build hides CUDAExecutionProvider{loaded} (pip uninstall -y onnxruntime onnxruntime-gpu, then "
+        "pip install onnxruntime-gpu)"
+    )

@@ -129,3 +129,30 @@ def test_the_core_plan_adds_one_spare_decoder_on_a_cpu(cores, workers, threads, 
 
     got = plan_cores(workers, threads, cores=cores)
     assert (got.cpu_workers, got.gpu_workers, got.threads) == plan
+
+
+def test_a_dev_shm_smaller_than_the_decode_ring_is_one_line_before_any_worker_starts(
+    small_tree: Path, tiny_onnx, monkeypatch
+):
+    """A container's default /dev/shm is 64 MB: the ring past it makes every worker die of SIGBUS."""
+    import synthsight.scanner.pool as pool
+    from synthsight.errors import UsageError
+    from synthsight.scanner import scan
+
+    real = os.statvfs
+
+    def small(path):
+        if path == pool.SHM_FOLDER:
+            return os.statvfs_result((4096, 4096, 16384, 16384, 16384, 0, 0, 0, 0, 255))  # 64 MiB free
+        return real(path)
+
+    monkeypatch.setattr(pool.os, "statvfs", small)
+    spec = PreprocessSpec(size=224)
+    with pytest.raises(UsageError) as info:
+        DecodePool(iter(()), ReadOptions(spec), batch_size=256, workers=14)
+    line = str(info.value)
+    assert "\n" not in line and "the decode ring needs 617 MB of /dev/shm (16 slots x batch 256 x 224x224x3" in line
+    assert "has 67 MB free" in line and "--shm-size=" in line and "fewer --workers or a smaller --batch-size" in line
+    with pytest.raises(UsageError, match="the decode ring needs"):  # the scan stops before its first file, exit 2
+        scan([str(small_tree)], tiny_onnx["onnx"], batch_size=4096, workers=1, quiet=True)
+    DecodePool(iter(()), ReadOptions(PreprocessSpec(size=64)), batch_size=32, workers=2).close()  # 2 MB fits

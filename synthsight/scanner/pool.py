@@ -17,6 +17,7 @@ the calling thread with the same code and the same batches.
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import threading
 import time
@@ -28,7 +29,7 @@ from multiprocessing.shared_memory import SharedMemory
 
 import numpy as np
 
-from synthsight.errors import WORKER_DIED, SynthsightError
+from synthsight.errors import WORKER_DIED, SynthsightError, UsageError
 from synthsight.machine import parse_device, usable_cores
 from synthsight.scanner.options import BATCH_SIZE, DECODE_TIMEOUT
 from synthsight.scanner.walk import Entry
@@ -39,6 +40,29 @@ STARTUP_HINT = (
     "see the messages above (a script that calls synthsight.scanner.scan must do so under "
     '`if __name__ == "__main__":`, because each decode process imports it)'
 )
+
+
+SHM_FOLDER = "/dev/shm"
+
+
+def check_shm(needed: int, slots: int, batch_size: int, size: int, folder: str = SHM_FOLDER) -> None:
+    """Refuse, in one line, a decode ring larger than the free space of ``/dev/shm``: past it the workers die of
+    SIGBUS on their first write and every file would read "decode worker died" (a container's default is 64 MB).
+    A system without the folder (macOS) keeps its shared memory elsewhere and is not checked."""
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return
+    free = st.f_bavail * st.f_frsize
+    if free >= needed:
+        return
+    mb = lambda n: f"{n / 1e6:.0f} MB"  # noqa: E731
+    more = f"--shm-size={needed // 2**20 + 64}m"
+    raise UsageError(
+        f"the decode ring needs {mb(needed)} of {folder} ({slots} slots x batch {batch_size} x {size}x{size}x3 "
+        f"bytes) but {folder} has {mb(free)} free: give the container more (docker run {more}), "
+        "or use fewer --workers or a smaller --batch-size"
+    )
 
 
 @dataclass(eq=False)
@@ -152,6 +176,7 @@ class DecodePool:
             self.shm = None
             self.buffer = np.zeros((self.slots, batch_size, spec.size, spec.size, 3), np.uint8)
         else:
+            check_shm(self.slots * self.slot_bytes, self.slots, batch_size, spec.size)
             self.shm = SharedMemory(create=True, size=self.slots * self.slot_bytes)
             self.buffer = np.ndarray(
                 (self.slots, batch_size, spec.size, spec.size, 3), dtype=np.uint8, buffer=self.shm.buf
