@@ -204,7 +204,12 @@ def main() -> None:
             for what, t in (("mixed: half 12 MP JPEG, half 512x512 PNG", throughput), ("2 MP camera JPEGs", camera))
         ],
     )
-    text += f"\n\nCPU flags: {cpu_flags()}.\n"
+    load = info.get("load_average")
+    text += (
+        f"\n\nCPU flags: {cpu_flags()}."
+        + (f" Load average before the run: {load[1]} (5 min) on {info['cores']} cores." if load else "")
+        + "\n"
+    )
     data = {"machine": info, "repeats": repeats, "rows": rows, "scan": throughput, "scan_camera": camera}
     emit(body + "\n" + notes + text, data, args.json)
 

@@ -59,7 +59,8 @@ RULES: tuple[tuple[str, Callable[[Facts], bool], str], ...] = (
         "invalid",
     ),
     (
-        "C2PA active manifest, signer on a trust list, declares an AI source type",
+        "C2PA active manifest, signer on a trust list, declares an AI source type (trained algorithmic media, "
+        "not algorithmicMedia)",
         lambda f: f.signed("Trusted", "ai"),
         "ai-trusted",
     ),
@@ -70,7 +71,7 @@ RULES: tuple[tuple[str, Callable[[Facts], bool], str], ...] = (
         "camera-trusted",
     ),
     (
-        "C2PA active manifest, valid signature by an untrusted signer, declares an AI source type",
+        "C2PA active manifest, valid signature by an untrusted signer, declares an AI source type (the same)",
         lambda f: f.signed("Valid", "ai"),
         "ai-signed",
     ),

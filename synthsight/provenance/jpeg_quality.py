@@ -11,6 +11,7 @@ pure-Python search cost ~2 ms a camera JPEG).
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -64,8 +65,14 @@ def estimate(tables: dict[int, list[int]]) -> dict[str, Any] | None:
     for q in _BY_LUMA.get(tuple(luma), ()):
         if chroma is None or (q, tuple(chroma)) in _PAIRS:
             return {"tables": "ijg", "quality": q}
+    return {"tables": "non-standard", "closest_quality": _closest(tuple(luma))}
+
+
+@functools.lru_cache(maxsize=1024)
+def _closest(luma: tuple[int, ...]) -> int:
+    """The nearest libjpeg quality; memoised because an archive's files share a few cameras' tables."""
     distance = np.abs(_LUMA - np.asarray(luma, dtype=np.int32)).sum(axis=1)
-    return {"tables": "non-standard", "closest_quality": int(QUALITIES[int(distance.argmin())])}
+    return int(QUALITIES[int(distance.argmin())])
 
 
 def describe(result: dict[str, Any] | None) -> str:

@@ -29,7 +29,7 @@ from multiprocessing.shared_memory import SharedMemory
 
 import numpy as np
 
-from synthsight.errors import WORKER_DIED, SynthsightError, UsageError
+from synthsight.errors import TIMED_OUT, WORKER_DIED, SynthsightError, UsageError
 from synthsight.machine import parse_device, usable_cores
 from synthsight.scanner.options import BATCH_SIZE, DECODE_TIMEOUT
 from synthsight.scanner.walk import Entry
@@ -250,7 +250,7 @@ class DecodePool:
             yield batch
 
     def _read(self, item: Item) -> tuple[FileMeta, np.ndarray | None]:
-        if not self._needs_worker(item):
+        if not self.options.needs_reading(item.entry):
             return FileMeta(), None
         return read_file(item.entry.path, self.options, item.row is not None)
 
@@ -279,7 +279,7 @@ class DecodePool:
                     break
                 open_batches[index], index = batch, index + 1
                 for item in batch.items:
-                    if self._needs_worker(item):
+                    if self.options.needs_reading(item.entry):
                         batch.pending += 1
                         tasks.append(item)
                     else:
@@ -291,10 +291,6 @@ class DecodePool:
             if self.batcher.done and not open_batches and not tasks:
                 return
             self._collect(tasks, open_batches)
-
-    def _needs_worker(self, item: Item) -> bool:
-        entry = item.entry
-        return entry.kind != "error" and entry.is_regular and (entry.kind == "image" or self.options.hash_files)
 
     def _feed(self, tasks: deque, open_batches: dict[int, Batch]) -> None:
         for w in self._procs:
@@ -360,7 +356,7 @@ class DecodePool:
 
     def _death_message(self, w: _Worker, code: int | None) -> str:
         if w.timed_out:
-            return f"timed-out: decode took longer than {self.decode_timeout:g} s; the worker was stopped"
+            return f"{TIMED_OUT}: decode took longer than {self.decode_timeout:g} s; the worker was stopped"
         how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
         return f"{WORKER_DIED}: the decode worker died ({how}) while reading this file"
 
