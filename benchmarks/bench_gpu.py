@@ -37,10 +37,13 @@ class ExportFailed(Exception):
     """`synthsight export` failed: the benchmark fails with its message."""
 
 
-def export_format(rows: tuple[str, ...]) -> str:
-    """What to export: ``engine`` (ONNX, FP16 ONNX and the engine) when the engine row is wanted, else ``fp16``.
-    Never ``all``: it would also calibrate INT8 and measure OpenVINO certificates (nncf) on the GPU box."""
-    return "engine" if "engine" in rows else "fp16"
+def export_format(rows: tuple[str, ...]) -> str | None:
+    """What to export: ``engine`` (ONNX, FP16 ONNX and the engine) when the engine row is wanted, ``fp16`` for
+    the ONNX Runtime rows, nothing for the torch row alone (it runs the bundle; no onnxslim needed). Never
+    ``all``: it would also calibrate INT8 and measure OpenVINO certificates (nncf) on the GPU box."""
+    if "engine" in rows:
+        return "engine"
+    return "fp16" if {"ort-trt", "ort-cuda"} & set(rows) else None
 
 
 def make_model(
@@ -59,8 +62,11 @@ def make_model(
         spec = ModelSpec(arch=ARCH, preprocess=PreprocessSpec(size=SIZE))
         torch.manual_seed(0)
         bundle = save_bundle(build(spec, "random").eval(), spec, folder / "bundle")
+    fmt = export_format(rows)
+    if fmt is None:
+        return bundle, [], [], ""
     out = folder / "exported"
-    cmd = [sys.executable, "-m", "synthsight", "export", str(bundle), "--format", export_format(rows),
+    cmd = [sys.executable, "-m", "synthsight", "export", str(bundle), "--format", fmt,
            "--out", str(out), "--batch", str(min(PROFILE_OPT, max_batch)), "--max-batch", str(max_batch)]  # fmt: skip
     log("exporting: " + " ".join(cmd))
     done = subprocess.run(cmd, capture_output=True, text=True)

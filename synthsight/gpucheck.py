@@ -347,9 +347,9 @@ def base_python_problem(prefix: str, base_prefix: str, conda: bool) -> str | Non
 
 
 def report_site(out=print) -> int:
-    """Print the site folders of this Python, one a line: the offline venv adds them in a .pth file, so the
-    image's packages (its CUDA torch) are seen whatever kind of Python this is. Says why on stderr when a plain
-    ``--system-site-packages`` would have hidden them."""
+    """Print a .pth file's lines that add this Python's site folders (``site.addsitedir``, so their own .pth
+    files count too) to the offline venv: the image's packages (its CUDA torch) are seen whatever kind of
+    Python this is. Says why on stderr when a plain ``--system-site-packages`` would have hidden them."""
     import site
 
     why = base_python_problem(sys.prefix, sys.base_prefix, os.path.isdir(os.path.join(sys.prefix, "conda-meta")))
@@ -360,7 +360,7 @@ def report_site(out=print) -> int:
     user = site.getusersitepackages() if site.ENABLE_USER_SITE else ""
     for folder in [*folders, *([user] if user else [])]:
         if os.path.isdir(folder):
-            out(folder)
+            out(f"import site; site.addsitedir({folder!r})")
     return 0
 
 

@@ -115,7 +115,9 @@ def test_a_venv_or_conda_python_is_detected():
 
 def test_site_lists_this_pythons_site_folders(capsys):
     assert gpucheck.report_site() == 0
-    folders = capsys.readouterr().out.split()
+    lines = capsys.readouterr().out.splitlines()
+    assert lines and all(line.startswith("import site; site.addsitedir('") for line in lines)
+    folders = [line.split("'")[1] for line in lines]
     import torch
 
     assert any(torch.__file__.startswith(f) for f in folders), folders  # what the offline venv must see
