@@ -1,6 +1,6 @@
 """Errors that carry a one-line message for the user and the exit code the CLI returns.
 
-Exit codes (docs/design.md): 1 the run itself failed, 2 usage or environment error
+Exit codes (the README's "Exit codes"): 1 the run itself failed, 2 usage or environment error
 (bad option, missing model, TensorRT or GPU absent when asked for), 130 interrupted.
 """
 

@@ -2,7 +2,7 @@
 
 Two trained models - the ``trained_bundle`` convnext_atto at 64 px (trained on the CPU, the same model
 every machine trains) and a convnext_tiny at 224 px trained here on the GPU (random weights hide FP16
-drift, DESIGN.md) - each run through the TensorRT engine, ONNX Runtime's TensorRT and CUDA providers
+drift, docs/design.md) - each run through the TensorRT engine, ONNX Runtime's TensorRT and CUDA providers
 (FP16 and FP32 files) and PyTorch CUDA fp16 autocast, and compared with PyTorch on the CPU in FP32:
 max |delta p(ai)| <= 0.02 on 200 images, and no verdict flips for an image whose reference p(ai) lies
 farther than that from the threshold. A short-trained model puts images near its threshold, where a flip

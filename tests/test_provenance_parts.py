@@ -14,7 +14,7 @@ from synthsight.provenance import RULES, ProvenanceReader, containers, jpeg_qual
 from synthsight.provenance.exif import decode_user_comment
 from synthsight.provenance.generators import parse_a1111
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+PROVENANCE_DOC = Path(__file__).resolve().parents[1] / "docs" / "provenance.md"
 
 
 @pytest.mark.parametrize("quality", [5, 30, 50, 75, 92, 100])
@@ -124,8 +124,8 @@ def test_one_bad_xmp_packet_does_not_hide_a_good_one():
     assert facts.ai_system == ["X"] and len(facts.notes) == 1
 
 
-def test_the_readme_table_mirrors_the_rules():
-    text = README.read_text(encoding="utf-8")
+def test_the_docs_table_mirrors_the_rules():
+    text = PROVENANCE_DOC.read_text(encoding="utf-8")
     block = text.split("<!-- provenance-rules:begin")[1].split("<!-- provenance-rules:end -->")[0]
     rows = re.findall(r"^\| (\d+) \| (.+?) \| `([a-z-]+)` \|$", block, re.MULTILINE)
     assert [(text, klass) for _, text, klass in rows] == [(text, klass) for text, _, klass in RULES]

@@ -3,7 +3,7 @@
 Used by training, evaluation, export parity checks and the scanner, so a model is served
 exactly the way it was trained. PIL + numpy only (no torch): it runs in decode workers.
 
-Mode rule (documented in the README):
+Mode rule (documented in docs/scanning.md):
 - EXIF orientation is applied; animations and multi-page files use their first frame.
 - Transparency (RGBA, LA, PA, P/L/RGB with a transparency key) is composited over white.
 - 16-bit and 32-bit integer greyscale (I;16*, I) keeps its top 8 bits (value / 257, rounded);

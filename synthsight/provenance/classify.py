@@ -49,7 +49,7 @@ class Facts:
         return self.exif.is_camera() or any(d.kind == "capture" for d in self.declared)
 
 
-# (what the README says, the test, the class); first match wins
+# (what docs/provenance.md says, the test, the class); first match wins
 RULES: tuple[tuple[str, Callable[[Facts], bool], str], ...] = (
     (
         "C2PA active manifest fails its claim signature or hashes, or a C2PA store is present but cannot be "

@@ -1,6 +1,6 @@
 """Find the files a scan must account for, in a deterministic order.
 
-Rules (documented in the README):
+Rules (documented in docs/scanning.md):
 - Paths named on the command line are always reported: a named file that is not an image gets a
   ``skipped`` record; a named path that does not exist is refused before scanning (exit 2).
 - Inside folders (recursive unless ``recursive=False``), entries are visited in byte order of their
