@@ -1,6 +1,7 @@
 """`synthsight eval`: score a model on labelled folders, choose a threshold, test robustness, plot.
 
-The clean pass feeds the model exactly what the scanner would (``preprocess.decode``). Each
+The clean pass feeds the model exactly what the scanner would (``preprocess.decode``; a tiles model: its
+tiles, aggregated by the bundle's rule as the scan aggregates them, so eval figures are scan figures). Each
 ``--perturb`` pass re-opens the file, applies the perturbation to the full decoded image
 (JPEG re-compression or downscaling, in memory, what social media does to evidence) and then
 the model's own resize.
@@ -21,8 +22,9 @@ from synthsight.errors import DecodeError, ModelFileError, UsageError
 from synthsight.image.preprocess import PreprocessSpec, resize, to_rgb
 from synthsight.image.read_window import DEFAULT_MAX_PIXELS
 from synthsight.runtime.base import scores_from_logits
+from synthsight.runtime.tiles import aggregate_all
 from synthsight.spec import ModelSpec
-from synthsight.train.data import DataIndex, ImageDataset, Sample, collate, discover
+from synthsight.train.data import DataIndex, ImageDataset, Sample, collate, collate_tiles, discover
 from synthsight.train.metrics import (
     EvalResult,
     Perturbation,
@@ -62,7 +64,7 @@ def evaluate_model(config: EvalConfig) -> EvalResult:
         )  # fmt: skip
         samples = index.val or index.train
         generators = [s.generator for s in samples]
-        labels, logits = _predict(infer, ImageDataset(samples, spec.preprocess, index.cache), config)
+        labels, logits = _predict(infer, ImageDataset(samples, spec.preprocess, index.cache), config, spec)
         threshold, source = spec.threshold, spec.threshold_source
         if config.target_fpr is not None:
             real = scores_from_logits(logits, spec.positive_index)[labels != spec.positive_index]
@@ -74,7 +76,7 @@ def evaluate_model(config: EvalConfig) -> EvalResult:
         result = EvalResult(metrics)
         for pert in perturbations:
             dataset = PerturbedDataset(samples, spec.preprocess, pert, config.max_pixels)
-            p_labels, p_logits = _predict(infer, dataset, config)
+            p_labels, p_logits = _predict(infer, dataset, config, spec)
             result.rows[pert.name] = compute_metrics(p_labels, p_logits, spec, threshold, generators=None)
     finally:
         close()
@@ -85,41 +87,35 @@ def evaluate_model(config: EvalConfig) -> EvalResult:
 
 
 def _open_model(config: EvalConfig) -> tuple[Callable[[np.ndarray], np.ndarray], ModelSpec, Callable[[], None]]:
-    """A bundle runs through PyTorch; other files through runtime.open_backend when that exists."""
-    from synthsight.model import load_bundle
+    """Every model runs through runtime.open_backend, as a scan runs it: a bundle on PyTorch at fp32 (as it was
+    trained and validated), an exported file exactly as exported (no precision choice)."""
+    from synthsight.runtime import open_backend
 
     if is_bundle(config.model):
-        import torch
-
-        from synthsight.runtime.torch import resolve_device
-
-        device = resolve_device(config.device)
-        model, spec = load_bundle(config.model, device=str(device))
-
-        @torch.inference_mode()
-        def infer(pixels: np.ndarray) -> np.ndarray:
-            return model(torch.from_numpy(pixels).to(device)).float().cpu().numpy()
-
-        return infer, spec, lambda: None
-    try:
-        from synthsight.runtime import open_backend
-    except ImportError:
-        raise ModelFileError(f"{config.model}: eval takes a model bundle directory") from None
-    backend = open_backend(config.model, device=config.device, precision=None)  # the file as exported
+        backend = open_backend(config.model, backend="torch", device=config.device, precision="fp32")
+    else:
+        backend = open_backend(config.model, device=config.device, precision=None)
     return backend.infer, backend.model_spec, backend.close
 
 
-def _predict(infer, dataset, config: EvalConfig) -> tuple[np.ndarray, np.ndarray]:
+def _predict(infer, dataset, config: EvalConfig, spec: ModelSpec) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, one logit vector per image): a tiles model's tiles aggregated by its rule (runtime/tiles.py)."""
     import torch
 
+    tiled = spec.preprocess.resize == "tiles"
     workers = 0 if getattr(dataset, "cache", None) is not None else (config.workers or 0)
     loader = torch.utils.data.DataLoader(
-        dataset, batch_size=config.batch_size, shuffle=False, num_workers=workers, collate_fn=collate
-    )
+        dataset, batch_size=config.batch_size, shuffle=False, num_workers=workers,
+        collate_fn=collate_tiles if tiled else collate,
+    )  # fmt: skip
     labels, logits = [], []
-    for pixels, y in loader:
+    for batch in loader:
+        pixels, y = batch[0], batch[1]
         if len(y):
-            logits.append(np.asarray(infer(pixels.numpy()), dtype=np.float32))
+            out = np.asarray(infer(pixels.numpy()), dtype=np.float32)
+            if tiled:
+                out = aggregate_all(out, batch[2], spec.preprocess, spec.positive_index)
+            logits.append(out)
             labels.append(y.numpy())
     if not labels:
         raise ModelFileError(f"{config.data}: no readable images to evaluate")
