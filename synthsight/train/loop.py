@@ -29,6 +29,7 @@ from synthsight.model import PixelModel, build, save_bundle
 from synthsight.runtime.torch import resolve_device
 from synthsight.spec import ModelSpec
 from synthsight.train.data import CLASSES, DataIndex, ImageDataset, collate, discover
+from synthsight.train.out_folder import prepare_out
 
 CHECKPOINT_DIR = "checkpoints"
 LAST_WEIGHTS, LAST_STATE, BEST_WEIGHTS = "last.safetensors", "last_state.pt", "best.safetensors"
@@ -56,13 +57,14 @@ class TrainConfig:
     max_per_class: int | None = None  # a seeded sample of at most N files per class and generator, per split
     max_pixels: int = DEFAULT_MAX_PIXELS
     progress: bool = True
+    overwrite: bool = False  # train into a non-empty --out (its exports are removed: they would be stale)
     shuffle_labels: bool = False  # control experiment: train on permuted labels (the task must become unlearnable)
 
 
 def fit(config: TrainConfig) -> Path:
     """Train per ``config``; returns the bundle directory (``config.out``)."""
     out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
+    prepare_out(out, config.overwrite, bool(config.resume))
     seed_everything(config.seed, config.deterministic)
     device = torch.device(resolve_device(config.device))
     spec = ModelSpec(arch=config.arch, classes=list(CLASSES), preprocess=PreprocessSpec(size=config.size))
@@ -320,7 +322,7 @@ def _worker_init(_: int) -> None:
 
 
 def _public_config(config: TrainConfig) -> dict:
-    return {k: v for k, v in asdict(config).items() if k not in ("progress",)}
+    return {k: v for k, v in asdict(config).items() if k not in ("progress", "overwrite")}
 
 
 def _log(config: TrainConfig, message: str) -> None:
