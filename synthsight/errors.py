@@ -1,13 +1,15 @@
 """Errors that carry a one-line message for the user and the exit code the CLI returns.
 
 Exit codes follow DESIGN.md: 1 the run itself failed, 2 usage or environment error
-(bad option, missing model, TensorRT or GPU absent when asked for), 130 interrupted.
+(bad option, missing model, TensorRT or GPU absent when asked for), 3 a scan found nothing to scan
+(its reports are written, empty), 130 interrupted.
 """
 
 from __future__ import annotations
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_NOTHING_SCANNED = 3  # scan: the paths hold no file to scan (a wrong folder or an unmounted share?)
 EXIT_INTERRUPTED = 130
 
 
