@@ -115,7 +115,7 @@ def train(folder: Path, recipe: dict) -> tuple[Path, list[dict]]:
 
 def stress_set(folder: Path, recipe: dict) -> Path:
     """Links to the images certificates are also measured on: weak-fingerprint images and real photographs."""
-    from synthsight.image.preprocess import IMAGE_EXTENSIONS
+    from synthsight.image.formats import image_files
     from synthsight.train.synthetic import make_synthetic
 
     out = folder / "certify"
@@ -124,10 +124,10 @@ def stress_set(folder: Path, recipe: dict) -> Path:
     size = recipe["stage2"]["size"]
     for a in recipe["stress"]:
         data = make_synthetic(folder / f"stress-{a}", n=recipe["stress_n"], size=size, seed=7, amplitude=a)
-        for i, path in enumerate(sorted(p for p in data.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)):
+        for i, path in enumerate(sorted(image_files(data))):
             (out / f"stress-{a}-{i:03d}{path.suffix}").symlink_to(path)
     if REALWORLD.is_dir():
-        photos = sorted(p for p in REALWORLD.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+        photos = sorted(image_files(REALWORLD))
         for i, path in enumerate(sorted(random.Random(0).sample(photos, min(recipe["realworld"], len(photos))))):
             (out / f"realworld-{i:03d}{path.suffix.lower()}").symlink_to(path)
     return out

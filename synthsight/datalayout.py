@@ -15,12 +15,11 @@ Layouts (class folders are matched by alias through :func:`synthsight.spec.canon
 
 from __future__ import annotations
 
-import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from synthsight.image.formats import IMAGE_EXTENSIONS
+from synthsight.image.formats import image_files
 from synthsight.spec import AI_CLASS, REAL_CLASS, ModelSpec, canonical_class
 
 CLASSES = [AI_CLASS, REAL_CLASS]  # logit order, as ModelSpec's default
@@ -131,14 +130,6 @@ def _unknown(folder: Path, split: dict[str, Path]) -> list[str]:
     return ignored
 
 
-def _files(folder: Path) -> list[Path]:
-    out = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        out += [Path(dirpath) / f for f in sorted(filenames) if Path(f).suffix.lower() in IMAGE_EXTENSIONS]
-    return out
-
-
 def _from_split(root: Path, split: dict[str, Path], generator: str) -> tuple[list[Sample], list[Sample]]:
     parts = []
     for key in ("train", "val"):
@@ -146,7 +137,7 @@ def _from_split(root: Path, split: dict[str, Path], generator: str) -> tuple[lis
         samples = []
         if folder is not None:
             for class_dir, label in _class_dirs(folder).items():
-                samples += [Sample(str(p), label, generator) for p in _files(class_dir)]
+                samples += [Sample(str(p), label, generator) for p in image_files(class_dir)]
         parts.append(samples)
     return parts[0], parts[1]
 
@@ -157,7 +148,7 @@ def _from_unsplit(root: Path, generator: str, seed: int, val_fraction: float):
     classes = _class_dirs(root)
     rng = random.Random(f"{seed}:{generator}")
     for class_dir, label in classes.items():
-        samples = [Sample(str(p), label, generator) for p in _files(class_dir)]
+        samples = [Sample(str(p), label, generator) for p in image_files(class_dir)]
         rng.shuffle(samples)
         # val_fraction 0 keeps everything in one list (evaluation of an unsplit folder)
         n_val = max(1, round(len(samples) * val_fraction)) if len(samples) > 1 and val_fraction > 0 else 0

@@ -1,6 +1,6 @@
 """Errors that carry a one-line message for the user and the exit code the CLI returns.
 
-Exit codes follow DESIGN.md: 1 the run itself failed, 2 usage or environment error
+Exit codes (the README's "Exit codes"): 1 the run itself failed, 2 usage or environment error
 (bad option, missing model, TensorRT or GPU absent when asked for), 3 a scan found nothing to scan
 (its reports are written, empty), 130 interrupted.
 """
@@ -36,6 +36,8 @@ class BackendUnavailable(UsageError):
 # The error reason of a record whose decode process died: it says nothing about the file (the next
 # file of the batch may have been the culprit, or the machine ran out of memory), so --resume reads it again.
 WORKER_DIED = "worker-died"
+# The error reason of a record whose file kept a decode process busy past --decode-timeout (it was stopped).
+TIMED_OUT = "timed-out"
 
 
 class DecodeError(SynthsightError):

@@ -206,7 +206,7 @@ def explain(
     found = None
     if provenance:
         with open(image, "rb") as fh:
-            found = ProvenanceReader(trust_anchors).read(fh)
+            found = ProvenanceReader(trust_anchors).read(fh, image)
     return {
         "image": str(image),
         "provenance": found.klass if found else "",

@@ -19,6 +19,7 @@ from torch import nn
 
 from synthsight import __version__
 from synthsight.artifacts import BUNDLE_SUFFIXES, SPEC_NAME, WEIGHTS_NAME, bundle_paths
+from synthsight.atomic import write_atomic
 from synthsight.errors import ModelFileError, UsageError
 from synthsight.spec import ModelSpec
 
@@ -195,9 +196,7 @@ def write_spec(spec: ModelSpec, path: str | Path) -> Path:
     if not spec_path.exists():
         raise ModelFileError(f"bundle spec not found: {spec_path}")
     spec.validate()
-    tmp = spec_path.with_name(spec_path.name + ".tmp")
-    tmp.write_text(spec.to_json() + "\n", encoding="utf-8")
-    tmp.replace(spec_path)
+    write_atomic(spec_path, spec.to_json() + "\n")
     return spec_path
 
 

@@ -77,7 +77,7 @@ class PreprocessSpec:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
-# Folder names mapped to the two canonical classes (DESIGN.md "Model bundle").
+# Folder names mapped to the two canonical classes (docs/design.md "Model bundle").
 AI_ALIASES = ("ai", "fake", "generated", "synthetic")
 REAL_ALIASES = ("nature", "real", "authentic")
 AI_CLASS = "ai"

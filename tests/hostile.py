@@ -166,6 +166,14 @@ def _frames(fmt: str, **params) -> bytes:
 
 # -- the corpus -----------------------------------------------------------------------------------------------
 
+# Where synthsight decided otherwise than the shared badinputs corpus's expectation (written for
+# Pillow's defaults): file -> (outcome, a note the decode must carry). Both reliability tests read it.
+BADINPUTS_DECIDED = {
+    # issue 23: a bomb in text chunks must not hide the pixels; they decode without those chunks
+    "png_decompression_dos.png": ("decode", "decoded without 3 PNG text chunk(s) over Pillow's limits"),
+}
+
+
 NASTY_NAMES = {
     "comma": "names/comma, in name.png",
     "quotes": "names/double \"quotes\" and 'single'.png",

@@ -1,7 +1,8 @@
 """Files that carry provenance metadata, made offline, with the class each must get.
 
 ``write_samples(folder)`` writes them all and returns ``{file name: expected class}`` as read with
-the vendored trust list only; every signed file is signed by a test CA (provenance_signer.py) made with
+the vendored trust list only, each with its path (``c2pa-sidecar.jpg`` has its store beside it);
+every signed file is signed by a test CA (provenance_signer.py) made with
 ``cryptography``, so with that CA as a trust anchor (``write_samples(folder, ca_pem=PATH)`` writes
 it; ``with_test_anchor(expected)`` gives the classes then) each ``-signed`` becomes ``-trusted``.
 Reused by the reader's tests and by the scanner's end-to-end report tests.
@@ -41,6 +42,9 @@ def write_samples(folder: Path, ca_pem: Path | None = None) -> dict[str, str]:
         for name, (data, klass) in group(signer).items():
             (folder / name).write_bytes(data)
             expected[name] = klass
+    # a manifest store beside its image (not a sample itself: the walk counts it as a sidecar)
+    plain = (folder / "c2pa-sidecar.jpg").read_bytes()
+    (folder / "c2pa-sidecar.c2pa").write_bytes(signer.sign(plain, "jpg", created(AI), sidecar=True))
     return expected
 
 
@@ -127,6 +131,7 @@ def _c2pa_samples(s: SampleSigner) -> dict[str, tuple[bytes, str]]:
         ),
         "c2pa-tampered.jpg": (tampered(ai_jpg), "invalid"),
         "c2pa-remote.jpg": (s.sign(image("jpg"), "jpg", created(AI), remote=REMOTE_URL), "none"),
+        "c2pa-sidecar.jpg": (image("jpg", size=(24, 24)), "ai-signed"),  # its store: c2pa-sidecar.c2pa
     }
 
 
@@ -143,7 +148,7 @@ def tampered(jpeg: bytes) -> bytes:
 def _xmp_samples(s: SampleSigner) -> dict[str, tuple[bytes, str]]:
     dst = "<Iptc4xmpExt:DigitalSourceType>{}</Iptc4xmpExt:DigitalSourceType>"
     png_xmp = PngImagePlugin.PngInfo()
-    png_xmp.add_itxt("XML:com.adobe.xmp", xmp_packet(dst.format("algorithmicMedia")).decode())
+    png_xmp.add_itxt("XML:com.adobe.xmp", xmp_packet(dst.format("compositeWithTrainedAlgorithmicMedia")).decode())
     return {
         "xmp-ai.jpg": (image("jpg", xmp=xmp_packet(dst.format(AI))), "ai-declared"),
         "xmp-ai.webp": (image("webp", xmp=xmp_packet(dst.format("compositeSynthetic"))), "ai-declared"),
@@ -298,7 +303,8 @@ def _hostile_samples(s: SampleSigner) -> dict[str, tuple[bytes, str]]:
     bad_utf8 = b"ASCII\x00\x00\x00" + A1111.encode() + b"\xff\xfe\xc3("
     huge_exif = exif_bytes({0x010E: "x" * (2 << 20)})
     return {
-        "hostile-broken-jumbf.jpg": (broken_jumbf(s.sign(image("jpg"), "jpg", created(AI))), "none"),
+        # a manifest broken past reading is no better than an altered one (issue 23)
+        "hostile-broken-jumbf.jpg": (broken_jumbf(s.sign(image("jpg"), "jpg", created(AI))), "invalid"),
         "hostile-ztxt-bomb.png": (
             png_with([(b"zTXt", bomb), (b"tEXt", b"parameters\x00" + A1111.encode())]),
             "ai-declared",

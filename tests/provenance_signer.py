@@ -1,12 +1,15 @@
 """A test CA and C2PA signing with c2pa.Builder, for the provenance samples and the benchmark.
 
 The CA and its ES256 leaves are made with ``cryptography`` (c2pa's signer refuses a self-signed
-leaf); no thumbnail, no timestamp authority, nothing leaves the machine.
+leaf); no thumbnail, no timestamp authority, nothing leaves the machine. Options make the kinds of
+manifest the C2PA world ships: extra assertions (``stds.exif``, a raw ``cawg.identity``), C2PA 1.x
+claims, a CAWG X.509 identity assertion signed by the same leaf, a sidecar store.
 """
 
 from __future__ import annotations
 
 import datetime
+import functools
 import io
 
 MIMES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
@@ -88,9 +91,43 @@ class SampleSigner:
         leaf: str = "email",
         ingredient: bytes | None = None,
         remote: str = "",
+        assertions: tuple[dict, ...] = (),
+        claim_version: int | None = None,
+        identity: bool = False,
+        sidecar: bool = False,
     ) -> bytes:
-        """``asset`` with a C2PA manifest (no thumbnail, no timestamp authority) declaring ``actions``."""
+        """``asset`` with a C2PA manifest (no thumbnail, no timestamp authority) declaring ``actions``.
+
+        ``assertions`` are added as given; ``claim_version=1`` makes a C2PA 1.x claim; ``identity``
+        adds a CAWG X.509 identity assertion (same leaf) over the actions; ``sidecar`` returns the
+        manifest store for a ``.c2pa`` file beside the unchanged asset instead of the signed asset.
+        """
         import c2pa
+
+        settings = self._settings(leaf, identity)
+        manifest: dict = {
+            "claim_generator_info": [{"name": "synthsight tests", "version": "1.0"}],
+            "assertions": [{"label": label, "data": {"actions": actions}}, *assertions],
+        }
+        if claim_version is not None:
+            manifest["claim_version"] = claim_version
+        out = io.BytesIO()
+        with _settings_signed().from_dict(settings) as ctx, c2pa.Builder(manifest, ctx) as builder:
+            if ingredient is not None:
+                builder.add_ingredient(
+                    {"title": "parent.jpg", "relationship": "parentOf", "label": "parent"},
+                    "image/jpeg",
+                    io.BytesIO(ingredient),
+                )
+            if remote or sidecar:
+                builder.set_no_embed()
+            if remote:
+                builder.set_remote_url(remote)
+            store = builder.sign(MIMES[ext], io.BytesIO(asset), out)
+        return store if sidecar else out.getvalue()
+
+    def _settings(self, leaf: str, identity: bool) -> dict:
+        """Builder settings whose ``signer`` is ``leaf`` (and, with ``identity``, a CAWG X.509 signer too)."""
         from cryptography.hazmat.primitives import serialization
 
         from synthsight.provenance import trust
@@ -99,28 +136,28 @@ class SampleSigner:
         key_pem = key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
-        signer = c2pa.Signer.from_info(
-            c2pa.C2paSignerInfo(c2pa.C2paSigningAlg.ES256, self._pem(cert) + self.ca_pem, key_pem, None)
-        )
+        local = {"alg": "es256", "sign_cert": (self._pem(cert) + self.ca_pem).decode(), "private_key": key_pem.decode()}
         settings = {
             "builder": {"thumbnail": {"enabled": False}},
             "verify": {"remote_manifest_fetch": False, "ocsp_fetch": False},
             "trust": {"trust_config": "\n".join(trust.CLAIM_SIGNING_EKUS)},
+            "signer": {"local": local},
         }
-        manifest = {
-            "claim_generator_info": [{"name": "synthsight tests", "version": "1.0"}],
-            "assertions": [{"label": label, "data": {"actions": actions}}],
-        }
-        out = io.BytesIO()
-        with c2pa.Context.from_dict(settings) as ctx, c2pa.Builder(manifest, ctx) as builder:
-            if ingredient is not None:
-                builder.add_ingredient(
-                    {"title": "parent.jpg", "relationship": "parentOf", "label": "parent"},
-                    "image/jpeg",
-                    io.BytesIO(ingredient),
-                )
-            if remote:
-                builder.set_no_embed()
-                builder.set_remote_url(remote)
-            builder.sign(signer, MIMES[ext], io.BytesIO(asset), out)
-        return out.getvalue()
+        if identity:
+            settings["cawg_x509_signer"] = {"local": {**local, "referenced_assertions": ["c2pa.actions.v2"]}}
+        return settings
+
+
+@functools.cache
+def _settings_signed():
+    import c2pa
+
+    class SettingsSigned(c2pa.Context):
+        """A Context whose signer is its settings' ``signer`` (and ``cawg_x509_signer``, which only a
+        settings signer gets): c2pa-python's ``has_signer`` sees only a Signer object passed in."""
+
+        @property
+        def has_signer(self) -> bool:
+            return True
+
+    return SettingsSigned

@@ -14,9 +14,12 @@ def test_quick_run_prints_one_row_per_file_with_its_class(tmp_path):
     cmd = [sys.executable, str(REPO / "benchmarks" / "bench_provenance.py"), "--quick", "--cache", str(tmp_path)]
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
-    rows = [line for line in done.stdout.splitlines() if line.startswith("| 0.3MP") or line.startswith("| 512")]
-    assert len(rows) == 4
-    assert "`ai-signed`" in rows[0] and "`none`" in rows[1] and "`ai-declared`" in rows[2] and "`none`" in rows[3]
+    rows = [line for line in done.stdout.splitlines() if line.startswith(("| 0.3MP", "| 2MP", "| 512"))]
+    assert len(rows) == 5
+    assert "`ai-signed`" in rows[0] and "`none`" in rows[1] and "`camera-declared`" in rows[2]
+    assert "`ai-declared`" in rows[3] and "`none`" in rows[4]
+    scans = [line for line in done.stdout.splitlines() if line.startswith(("| mixed", "| 2 MP camera"))]
+    assert len(scans) == 2 and all(" met |" in line or "NOT met" in line for line in scans), scans
 
 
 def test_throughput_ratio_alternates_on_and_off(monkeypatch):

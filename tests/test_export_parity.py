@@ -46,7 +46,7 @@ def test_fp16_onnx_close_to_fp32(tiny_onnx, tiny_spec, check_pixels):
 
 
 def test_fp16_onnx_close_to_fp32_on_trained_weights(trained_bundle, tmp_path_factory, check_pixels):
-    """Random weights hide FP16 drift (DESIGN.md): judge it on a trained model."""
+    """Random weights hide FP16 drift (docs/design.md): judge it on a trained model."""
     from synthsight.export.fp16 import convert_fp16
     from synthsight.export.onnx import export_onnx
 

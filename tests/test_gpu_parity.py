@@ -1,7 +1,7 @@
 """Every GPU path against CPU FP32 on the same images (marker ``gpu``: run by `make gpu-check`).
 
 Two trained models - the ``trained_bundle`` convnext_atto at 64 px and a convnext_tiny at 224 px
-trained here on the GPU (random weights hide FP16 drift, DESIGN.md) - each run through the TensorRT
+trained here on the GPU (random weights hide FP16 drift, docs/design.md) - each run through the TensorRT
 engine, ONNX Runtime's TensorRT and CUDA providers (FP16 and FP32 files) and PyTorch CUDA fp16
 autocast, and compared with PyTorch on the CPU in FP32: verdicts agree on >= 99.5 % of 200 images
 and max |delta p(ai)| <= 0.02. Each test also checks what really ran (a silent CPU fallback fails),

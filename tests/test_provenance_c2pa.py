@@ -160,3 +160,72 @@ def test_a_disabled_reader_reads_nothing():
     reader = ProvenanceReader(trust_anchors=["/does/not/matter.pem"], enabled=False)
     assert reader.read(io.BytesIO(image("png"))) is None
     assert reader.describe() == {"enabled": False}
+
+
+def test_the_vendored_list_holds_the_certificates_its_source_record_names():
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    source = trust.vendored_source()
+    certs = x509.load_pem_x509_certificates((trust.data_dir() / trust.TRUST_LIST).read_bytes())
+    ders = [c.public_bytes(serialization.Encoding.DER) for c in certs]
+    assert [hashlib.sha256(d).hexdigest() for d in ders] == [c["sha256"] for c in source["certificate_sha256"]]
+    names = [c.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value for c in certs]
+    assert names == [c["name"] for c in source["certificate_sha256"]] and len(names) == source["certificates"]
+
+
+@pytest.mark.parametrize("now, stale", [("2026-09-01", False), ("2027-02-04", False), ("2027-02-05", True)])
+def test_a_vendored_list_older_than_six_months_is_one_warning_line_per_scan(monkeypatch, capsys, tmp_path, now, stale):
+    import datetime
+
+    from scanner_support import MeanBackend
+
+    from synthsight.preprocess import PreprocessSpec
+    from synthsight.scanner import scan
+    from synthsight.spec import ModelSpec
+
+    assert trust.vendored_source()["date"] == "2026-08-05"  # the dates above are relative to this one
+    monkeypatch.setattr(trust, "today", lambda: datetime.date.fromisoformat(now))
+    for i in range(3):
+        (tmp_path / f"{i}.png").write_bytes(image("png"))
+    backend = MeanBackend(ModelSpec(arch="convnext_atto", preprocess=PreprocessSpec(size=32)))
+    summary = scan([str(tmp_path)], backend, [tmp_path / "r.csv"], workers=0, quiet=True)
+    lines = [line for line in capsys.readouterr().err.splitlines() if "trust list" in line]
+    assert len(lines) == (1 if stale else 0), lines
+    assert ("warning" in summary.manifest["provenance"]) == stale
+    if stale:
+        assert lines[0].startswith("warning: the vendored C2PA trust list is from 2026-08-05 (6 months old)")
+
+
+def test_trust_list_show_names_the_vendored_list_its_age_and_each_extra_file(signer, tmp_path, monkeypatch):
+    import datetime
+
+    from click.testing import CliRunner
+
+    from synthsight.cli import cli
+
+    monkeypatch.setattr(trust, "today", lambda: datetime.date(2027, 3, 1))
+    pem = tmp_path / "mine.pem"
+    pem.write_bytes(signer.ca_pem)
+    result = CliRunner().invoke(cli, ["trust-list", "--show", "--trust-anchors", str(pem)])
+    assert result.exit_code == 0, result.output
+    source = trust.vendored_source()
+    out = result.stdout
+    assert source["commit"] in out and "6 months ago" in out and f"{source['certificates']} certificates" in out
+    assert f"--trust-anchors {pem}: SHA-256 {hashlib.sha256(signer.ca_pem).hexdigest()}, 1 certificates" in out
+    assert out.count("(until ") == source["certificates"] + 1  # one line per certificate
+    assert "C2PA-TSA-TRUST-LIST" in out  # what is not shipped, and why
+    assert result.stderr.startswith("warning: the vendored C2PA trust list is from")
+
+    described = json.loads(CliRunner().invoke(cli, ["trust-list", "--show", "--json"]).stdout)
+    assert described["trust_lists"] == list(ProvenanceReader().describe()["trust_lists"])
+    assert described["warning"].startswith("warning:")
+
+
+def test_trust_list_without_show_is_a_usage_error():
+    from click.testing import CliRunner
+
+    from synthsight.cli import cli
+
+    result = CliRunner().invoke(cli, ["trust-list"])
+    assert result.exit_code == 2 and "say --show" in result.output

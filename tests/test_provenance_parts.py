@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from provenance_samples import A1111, exif_bytes, image, png_with, xmp_packet
+from provenance_samples import A1111, exif_bytes, image, png_text, png_with, xmp_packet
 
 from synthsight.provenance import RULES, ProvenanceReader, containers, jpeg_quality, vocabulary, xmp
 from synthsight.provenance.exif import decode_user_comment
 from synthsight.provenance.generators import parse_a1111
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+PROVENANCE_DOC = Path(__file__).resolve().parents[1] / "docs" / "provenance.md"
 
 
 @pytest.mark.parametrize("quality", [5, 30, 50, 75, 92, 100])
@@ -35,12 +35,38 @@ def test_non_standard_tables_are_named_so_with_the_nearest_quality():
     assert jpeg_quality.describe(estimate).startswith("jpeg: non-standard quantisation tables")
 
 
+def test_the_vectorised_quality_estimate_equals_the_plain_search():
+    import random
+
+    def plain(tables):  # the definition: first exact libjpeg pair, else the nearest luminance table, lowest q
+        refs = {
+            q: (
+                jpeg_quality.ijg_table(jpeg_quality.IJG_LUMINANCE, q),
+                jpeg_quality.ijg_table(jpeg_quality.IJG_CHROMINANCE, q),
+            )
+            for q in range(1, 101)
+        }
+        for q, (luma, chroma) in refs.items():
+            if tables[0] == luma and (1 not in tables or tables[1] == chroma):
+                return {"tables": "ijg", "quality": q}
+        nearest = min(refs, key=lambda q: sum(abs(a - b) for a, b in zip(tables[0], refs[q][0], strict=True)))
+        return {"tables": "non-standard", "closest_quality": nearest}
+
+    rng = random.Random(23)
+    cases = [{0: jpeg_quality.ijg_table(jpeg_quality.IJG_LUMINANCE, q)} for q in range(1, 101)]
+    cases += [
+        {0: [rng.randint(1, 255) for _ in range(64)], 1: [rng.randint(1, 255) for _ in range(64)]} for _ in range(60)
+    ]
+    cases += [{0: c[0], 1: jpeg_quality.ijg_table(jpeg_quality.IJG_CHROMINANCE, 50)} for c in cases[:100]]
+    assert [jpeg_quality.estimate(c) for c in cases] == [plain(c) for c in cases]
+
+
 @pytest.mark.parametrize(
     "value, name, kind",
     [
         ("http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia", "trainedAlgorithmicMedia", "ai"),
         ("https://cv.iptc.org/newscodes/digitalsourcetype/compositeSynthetic/", "compositeSynthetic", "ai"),
-        ("ALGORITHMICMEDIA", "algorithmicMedia", "ai"),
+        ("ALGORITHMICMEDIA", "algorithmicMedia", "other"),  # not trained on sampled data: listed, not AI
         ("negativeFilm", "negativeFilm", "capture"),
         ("http://c2pa.org/digitalsourcetype/trainedAlgorithmicData", "trainedAlgorithmicData", "other"),
         ("screenCapture", "screenCapture", "other"),
@@ -98,8 +124,8 @@ def test_one_bad_xmp_packet_does_not_hide_a_good_one():
     assert facts.ai_system == ["X"] and len(facts.notes) == 1
 
 
-def test_the_readme_table_mirrors_the_rules():
-    text = README.read_text(encoding="utf-8")
+def test_the_docs_table_mirrors_the_rules():
+    text = PROVENANCE_DOC.read_text(encoding="utf-8")
     block = text.split("<!-- provenance-rules:begin")[1].split("<!-- provenance-rules:end -->")[0]
     rows = re.findall(r"^\| (\d+) \| (.+?) \| `([a-z-]+)` \|$", block, re.MULTILINE)
     assert [(text, klass) for _, text, klass in rows] == [(text, klass) for text, _, klass in RULES]
@@ -149,14 +175,58 @@ def test_tiff_exif_is_read_through_pillow(tmp_path):
     assert prov.klass == "camera-declared" and prov.detail["camera"] == {"make": "FUJIFILM", "model": "X-T5"}
 
 
-def test_a_manifest_store_over_its_bound_is_not_handed_to_c2pa():
-    data = png_with([(b"caBX", b"")])
+def test_a_manifest_store_over_its_bound_is_not_handed_to_c2pa_and_counts_as_unverifiable(monkeypatch):
+    from synthsight.provenance.c2pa_manifest import C2paReader
+
+    monkeypatch.setattr(C2paReader, "read", lambda *a, **k: pytest.fail("c2pa called for an oversized store"))
+    data = png_with([(b"caBX", b"")], base=png_text({"parameters": A1111}))
     claimed = data.replace(b"\x00\x00\x00\x00caBX", (40 << 20).to_bytes(4, "big") + b"caBX", 1)
     prov = ProvenanceReader().read(io.BytesIO(claimed))
-    assert prov.klass == "none" and any("over the 32 MiB bound" in n for n in prov.notes), prov.notes
+    # padding a store past the bound must not let the unsigned A1111 text decide the class
+    assert prov.klass == "invalid" and any("over the 32 MiB bound" in n for n in prov.notes), prov.notes
+    assert prov.evidence.startswith("c2pa: INVALID, manifest store present but not verifiable")
 
 
 def test_jpeg_exif_with_the_odd_exif_ff_header_is_read():
     data = image("jpg", exif=exif_bytes({0x010F: "OLYMPUS", 0x0110: "E-M1"}))
     odd = data.replace(b"Exif\x00\x00", b"Exif\x00\xff", 1)
     assert ProvenanceReader().read(io.BytesIO(odd)).detail["camera"] == {"make": "OLYMPUS", "model": "E-M1"}
+
+
+def test_the_lean_exif_reader_gives_what_pillow_gives_and_survives_damage(monkeypatch):
+    import random
+
+    from provenance_samples import CANON, CANON_SUB
+
+    from synthsight.provenance import exif, exif_tags
+
+    blocks = [
+        exif_bytes(CANON, CANON_SUB),
+        exif_bytes({0x010F: "NIKON CORPORATION", 0x0110: "NIKON Z 6", 0x0131: "Adobe Photoshop 26.0 (Windows)"}),
+        exif_bytes({0x0131: "Fooocus v2.5.5", 0x9286: "{}", 0x927C: "fooocus"}),  # Fooocus: IFD0
+        exif_bytes(sub={0x9286: b"UNICODE\x00" + A1111.encode("utf-16-be")}),
+    ]
+
+    def fields(facts):
+        return (facts.make, facts.model, facts.software, facts.lens, facts.datetime_original)
+
+    def everything(facts):
+        return (*fields(facts), facts.description, facts.user_comment, facts.maker_note, facts.notes)
+
+    def refuse(*args):
+        raise exif_tags.TagError("read by Pillow instead")
+
+    lean = [everything(exif.parse(b)) for b in blocks]
+    with monkeypatch.context() as m:
+        m.setattr(exif_tags, "read", refuse)
+        assert lean == [everything(exif.parse(b)) for b in blocks]
+    rng = random.Random(5)
+    for _ in range(300):  # damaged blocks: a note or a partial read, never an exception, never less than Pillow
+        damaged = bytearray(rng.choice(blocks))
+        for _ in range(rng.randint(1, 6)):
+            damaged[rng.randrange(len(damaged))] = rng.randrange(256)
+        got = fields(exif.parse(bytes(damaged)))
+        with monkeypatch.context() as m:
+            m.setattr(exif_tags, "read", refuse)
+            pillow = fields(exif.parse(bytes(damaged)))
+        assert all(g or not p for g, p in zip(got, pillow, strict=True)), (got, pillow)

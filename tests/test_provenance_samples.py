@@ -28,7 +28,7 @@ def read_all(samples):
         out = {}
         for name in expected:
             with open(folder / name, "rb") as fh:
-                out[name] = reader.read(fh)
+                out[name] = reader.read(fh, folder / name)
         return out
 
     return run
@@ -146,7 +146,7 @@ def test_jpeg_tables_are_information_only(results):
 
 
 HOSTILE_NOTES = {
-    "hostile-broken-jumbf.jpg": "C2PA manifest store unreadable",
+    "hostile-broken-jumbf.jpg": "C2PA manifest store unverifiable",
     "hostile-ztxt-bomb.png": "zTXt 'Comment' inflates past 1 MiB",
     "hostile-xmp-deep.png": "XMP packet nested deeper than",
     "hostile-xmp-entities.png": "XMP packet refused (EntitiesForbidden)",

@@ -61,6 +61,8 @@ def expected_verdicts(root: str, cases: list[hostile.Case]) -> dict[bytes, set[s
                 expected = rows.get(rel)
                 # Files that are no image (licences, manifests, a .doc) are 'skipped' under --all-files.
                 ok = {"ai", "real"} if expected == "should-decode" else {"error", "skipped"}
+                if rel in hostile.BADINPUTS_DECIDED:
+                    ok = VERDICT[hostile.BADINPUTS_DECIDED[rel][0]]
                 want[os.fsencode(os.path.join(BADINPUTS, rel))] = ok if expected else {"skipped"}
     return want
 

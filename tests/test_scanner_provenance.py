@@ -136,3 +136,14 @@ def test_the_realworld_stable_diffusion_pngs_are_declared(realworld_dir: Path, t
     out = tmp_path / "r.jsonl"
     scan([str(p) for p in sd21], backend, [out], workers=0, quiet=True)
     assert {r.provenance for r in read_records(out)[0]} == {"ai-declared"}
+
+
+def test_a_text_chunk_bomb_does_not_hide_the_pixels_from_the_detector(samples, tmp_path):
+    root, expected = samples
+    backend = MeanBackend(ModelSpec(arch="convnext_atto", preprocess=PreprocessSpec(size=32)))
+    out = tmp_path / "bomb.jsonl"
+    scan([str(root / "files" / "hostile-ztxt-bomb.png")], backend, [out], workers=0, quiet=True)
+    (rec,) = read_records(out)[0]
+    assert rec.error == "" and rec.verdict in ("ai", "real"), rec  # was error "too-large": no verdict at all
+    assert "decoded without 1 PNG text chunk(s) over Pillow's limits (zTXt 'Comment')" in rec.notes
+    assert rec.provenance == expected["hostile-ztxt-bomb.png"] == "ai-declared"  # its small text chunk still reads

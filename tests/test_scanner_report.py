@@ -11,7 +11,7 @@ import pytest
 from scanner_support import NASTY_NAMES
 
 from synthsight.errors import UsageError
-from synthsight.reports.writers import WRITERS, Record, check_output, read_records
+from synthsight.reports.writers import COLUMNS, WRITERS, Record, check_output, read_records
 
 
 def sample_records() -> list[Record]:
@@ -114,3 +114,21 @@ def test_outputs_are_checked_before_scanning(tmp_path: Path):
     with pytest.raises(UsageError, match="already exists"):
         check_output(tmp_path / "old.csv", False, False)
     assert check_output(tmp_path / "old.csv", True, False) == tmp_path / "old.csv"
+
+
+def test_one_manifest_reader_for_inline_and_sidecar_manifests(tmp_path):
+    """manifest_of: inside a JSON report, beside a CSV/JSONL one; None without one; one error when broken."""
+    from synthsight.reports.manifest import ManifestUnreadable, manifest_of, write_manifest
+
+    csv_report, json_report = tmp_path / "v.csv", tmp_path / "v.json"
+    csv_report.write_text(",".join(COLUMNS) + "\r\n")
+    assert manifest_of(csv_report) is None
+    write_manifest(csv_report, {"threshold": 0.5}, [])
+    assert manifest_of(csv_report)["threshold"] == 0.5
+    writer = WRITERS[".json"](json_report)
+    writer.write([Record(path="a.png", verdict="ai", score=0.9)])
+    writer.close({"threshold": 0.7})
+    assert manifest_of(json_report) == {"threshold": 0.7}
+    (tmp_path / "v.csv.manifest.json").write_text("{broken")
+    with pytest.raises(ManifestUnreadable, match="v.csv.manifest.json is unreadable"):
+        manifest_of(csv_report)

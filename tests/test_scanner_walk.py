@@ -39,6 +39,17 @@ def test_folders_are_walked_sorted_recursively_with_content_sniffing(tree: Path)
     assert rel(tree, walk([tree], recursive=False)) == [("a.jpg", "image"), ("b.png", "image")]
 
 
+def test_a_renamed_heif_file_of_any_brand_is_recognised(tmp_path: Path):
+    """One list of HEIF brands (formats.py): the walk's sniffer knows heix as the decoder's message does."""
+    from synthsight.errors import DecodeError
+    from synthsight.image.preprocess import PreprocessSpec, load_image
+
+    path = _write(tmp_path / "photo.dat", b"\x00\x00\x00\x18ftypheix\x00\x00\x00\x00mif1heix" + bytes(64))
+    assert rel(tmp_path, walk([tmp_path])) == [("photo.dat", "image")]
+    with pytest.raises(DecodeError, match="^unsupported: HEIF/HEIC image"):
+        load_image(path, PreprocessSpec(size=32))
+
+
 def test_non_images_are_skipped_records_when_named_or_asked(tree: Path):
     assert rel(tree, walk([tree / "notes.txt"])) == [("notes.txt", "skipped")]
     got = dict(rel(tree, walk([tree], all_files=True)))
@@ -111,3 +122,14 @@ def test_deep_tree_does_not_hit_recursion_limit(tmp_path: Path):
         while deep != tmp_path:
             deep.rmdir()
             deep = deep.parent
+
+
+def test_a_c2pa_sidecar_is_counted_once_as_a_sidecar_not_as_a_non_image(tree: Path):
+    from synthsight.scanner.walk import Walker
+
+    _write(tree / "b.c2pa", b"\x00\x00\x0cmjumb")  # the store beside b.png, read with it by the provenance reader
+    walker = Walker([tree])
+    assert ("b.c2pa", "image") not in rel(tree, walker)
+    assert walker.unrecorded == {"not_image": 1, "c2pa_sidecar": 1}  # notes.txt, b.c2pa
+    listed = {os.path.relpath(e.path, tree): e for e in walk([tree], all_files=True)}
+    assert listed["b.c2pa"].kind == "skipped" and "C2PA sidecar manifest store" in listed["b.c2pa"].message

@@ -173,3 +173,21 @@ def test_max_per_class_is_a_seeded_sample_per_class_and_generator(tmp_path):
     assert [s.path for s in again.train] == [s.path for s in index.train]
     assert [s.path for s in other.train] != [s.path for s in index.train]
     assert sorted(p for p in tmp_path.rglob("*") if p.is_file()) == before, "nothing copied or moved"
+
+
+def test_datasets_are_listed_by_extension_alone_unlike_the_scan(tmp_path):
+    """formats.image_files: training, calibration and benchmarks list images by extension (no file opened), each
+    folder's files by name then its sub-folders; a renamed PNG is left out there, while the scan's walk sniffs it."""
+    from synthsight.image.formats import image_files
+    from synthsight.scanner.walk import walk
+
+    png = tmp_path / "b.png"
+    Image.new("RGB", (8, 8)).save(png)
+    (tmp_path / "renamed.dat").write_bytes(png.read_bytes())
+    (tmp_path / "a.JPG").write_bytes(b"not opened")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "c.webp").write_bytes(b"x")
+    (tmp_path / ".hidden").mkdir()
+    (tmp_path / ".hidden" / "d.png").write_bytes(png.read_bytes())
+    assert [p.relative_to(tmp_path).as_posix() for p in image_files(tmp_path)] == ["a.JPG", "b.png", "sub/c.webp"]
+    assert "renamed.dat" in {Path(e.path).name for e in walk([tmp_path])}

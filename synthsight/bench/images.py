@@ -76,10 +76,10 @@ def classify(folder: Path) -> dict[str, list[Path]]:
     """Group a user's images by format and size class (read from headers only)."""
     from PIL import Image
 
-    from synthsight.image.formats import IMAGE_EXTENSIONS
+    from synthsight.image.formats import image_files
 
     out: dict[str, list[Path]] = {}
-    for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()):
+    for path in image_files(folder):
         try:
             with Image.open(path) as im:
                 mp = im.size[0] * im.size[1] / 1e6

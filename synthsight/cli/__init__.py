@@ -23,6 +23,7 @@ COMMANDS = {
     "merge": "synthsight.cli.merge:merge",
     "report": "synthsight.cli.report:report",
     "bench": "synthsight.cli.bench:bench",
+    "trust-list": "synthsight.cli.trust_list:trust_list",
 }
 
 

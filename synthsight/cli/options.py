@@ -54,14 +54,17 @@ gradcam_layer_option = click.option(
 )
 
 
+trust_anchors_option = click.option(
+    "--trust-anchors",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="PEM file of C2PA trust anchors, trusted beside the vendored C2PA trust list (repeatable).",
+)
+
+
 def provenance_options(func):
     """--provenance/--no-provenance and --trust-anchors (scan and explain)."""
-    func = click.option(
-        "--trust-anchors",
-        multiple=True,
-        type=click.Path(exists=True, dir_okay=False),
-        help="PEM file of C2PA trust anchors, trusted beside the vendored C2PA trust list (repeatable).",
-    )(func)
+    func = trust_anchors_option(func)
     return click.option(
         "--provenance/--no-provenance",
         default=DEFAULTS.provenance,

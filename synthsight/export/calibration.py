@@ -18,7 +18,8 @@ import numpy as np
 from synthsight.datalayout import bundle_images
 from synthsight.errors import DecodeError, UsageError
 from synthsight.export.verify import MAX_CHECK_IMAGES, CheckSet
-from synthsight.image.preprocess import IMAGE_EXTENSIONS, PreprocessSpec, decode
+from synthsight.image.formats import image_files
+from synthsight.image.preprocess import PreprocessSpec, decode
 from synthsight.spec import ModelSpec
 
 DEFAULT_CALIBRATION_COUNT = 300  # NNCF's default subset size: enough for stable min/max ranges
@@ -30,7 +31,7 @@ def folder_files(folder: str | Path) -> list[str]:
     folder = Path(folder)
     if not folder.is_dir():
         raise UsageError(f"--calibration-data {folder}: not a directory")
-    return [str(p) for p in sorted(folder.rglob("*")) if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
+    return [str(p) for p in image_files(folder)]
 
 
 def decode_sample(files: list[str], spec: PreprocessSpec, count: int, what: str, seed: int = SEED) -> CheckSet:

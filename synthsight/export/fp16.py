@@ -7,7 +7,7 @@ it). NVIDIA ModelOpt AutoCast needs ``nvidia-modelopt[onnx]``, which pins onnx 1
 1.24 and cupy-cuda12x: a downgrade of this environment for one function.
 
 What stays FP32: the uint8 input (untouched), the float32 ``logits`` output (``keep_io_types``) and
-the ops in :data:`FP32_OPS`. LayerNormalization is there per DESIGN.md ("Known FP16 trap": ConvNeXt's
+the ops in :data:`FP32_OPS`. LayerNormalization is there per docs/design.md ("Exported model": ConvNeXt's
 LayerNorm overflows in FP16 under TensorRT). Measured on a briefly trained convnext_tiny (realworld
 corpus, 224 px): the head LayerNorm's input reaches |x| = 22 and a per-position sum of squares over
 its 768 channels of 6.15e4 - 94% of the FP16 maximum 65504 - so a LayerNorm that accumulates in FP16

@@ -13,11 +13,11 @@ tests/test_tensorrt_names.py, so a misspelt call fails on a CPU machine, not on 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from synthsight.atomic import Atomic
 from synthsight.errors import BackendUnavailable, ModelFileError, SynthsightError, UsageError
 from synthsight.runtime.engine_sidecar import sidecar_path
 from synthsight.spec import INPUT_NAME, ModelSpec
@@ -180,10 +180,8 @@ def _save_timing_cache(build_config, path: Path, echo: Callable[[str], None]) ->
 
 def _atomic_write(path: Path, data) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
+    with Atomic(path) as tmp, open(tmp, "wb") as f:
         f.write(memoryview(data))
-    os.replace(tmp, path)
 
 
 def write_sidecar(

@@ -47,7 +47,6 @@ def explain(exc: Exception, source: Any = None, fmt: str = "") -> DecodeError:
     return DecodeError("corrupt", f"{damaged} ({type(exc).__name__}: {text})")
 
 
-_HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1")
 _JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # start-of-frame markers (not DHT, JPG, DAC)
 
 
@@ -59,10 +58,9 @@ def _unidentified(source: Any) -> DecodeError:
     head = _head(source, 1 << 18)
     if head is not None and not head:
         return DecodeError("not-an-image", "empty file (0 bytes)")
-    head = head or b""
-    if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
+    fmt = sniff_format(head or b"")
+    if fmt == "HEIF":
         return DecodeError("unsupported", "HEIF/HEIC image: this build of Pillow has no HEIF decoder")
-    fmt = sniff_format(head)
     if fmt is None:
         return DecodeError("not-an-image", "not a recognised image format")
     if fmt == "JPEG":

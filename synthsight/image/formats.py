@@ -2,10 +2,17 @@
 
 Used by the scanner's walk (a renamed image is still scanned), training-data discovery, the
 benchmarks and the decoder's error messages (naming the format of a damaged file).
+
+Two ways to find images, on purpose: the scanner's walk takes a known extension OR a known signature (in an
+archive a renamed file must not escape the scan; it opens every other file to sniff it), while training,
+INT8 calibration and the benchmarks list a dataset folder by extension only (:func:`image_files`: no file is
+opened, so a folder of millions lists in seconds, and a dataset is a folder its owner curated).
 """
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import BinaryIO
 
 from synthsight.image.read_window import HEADER_WINDOW
@@ -20,6 +27,8 @@ IMAGE_EXTENSIONS = frozenset(
         ".wmf", ".emf", ".eps",  # Pillow identifies them; rasterising needs Windows or Ghostscript
     )
 )  # fmt: skip
+# The ISO-BMFF brands of HEIF/HEIC still images and sequences (the walk scans a renamed one; the decoder names it).
+HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1")
 # (offset, magic, Pillow format name)
 IMAGE_SIGNATURES = (
     (0, b"\xff\xd8\xff", "JPEG"),
@@ -40,8 +49,7 @@ IMAGE_SIGNATURES = (
     (4, b"ftypavif", "AVIF"),
     (4, b"ftypavis", "AVIF"),  # image sequence
     (0, b"icns", "ICNS"),
-    (4, b"ftypheic", "HEIF"),
-    (4, b"ftypmif1", "HEIF"),
+    *((4, b"ftyp" + brand, "HEIF") for brand in HEIF_BRANDS),
     *((0, b"P" + bytes([48 + k]), "PPM") for k in range(1, 7)),  # P1..P6
     (0, b"\xd7\xcd\xc6\x9a", "WMF"),  # placeable metafile
     (0, b"\x01\x00\x09\x00\x00\x03", "WMF"),
@@ -69,3 +77,13 @@ def header_window(fh: BinaryIO, size: int) -> int:
     if fmt == "WEBP":
         return min(size, int.from_bytes(head[4:8], "little") + 8)
     return min(size, HEADER_WINDOW)
+
+
+def image_files(folder: str | Path) -> list[Path]:
+    """The files under ``folder`` with an image extension, recursively, in a stable order: each folder's files
+    by name, then its sub-folders by name (hidden sub-folders are left out). No file is opened."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        out += [Path(dirpath) / f for f in sorted(filenames) if os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS]
+    return out

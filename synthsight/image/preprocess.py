@@ -3,7 +3,7 @@
 Used by training, evaluation, export parity checks and the scanner, so a model is served
 exactly the way it was trained. PIL + numpy only (no torch): it runs in decode workers.
 
-Mode rule (documented in the README):
+Mode rule (documented in docs/scanning.md):
 - EXIF orientation is applied; animations and multi-page files use their first frame.
 - Transparency (RGBA, LA, PA, P/L/RGB with a transparency key) is composited over white.
 - 16-bit and 32-bit integer greyscale (I;16*, I) keeps its top 8 bits (value / 257, rounded);
@@ -15,6 +15,7 @@ Mode rule (documented in the README):
 
 from __future__ import annotations
 
+import io
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from PIL import Image, ImageOps
 from synthsight.errors import DecodeError
 from synthsight.image.decode_failures import explain
 from synthsight.image.formats import IMAGE_EXTENSIONS, header_window
+from synthsight.image.png_text import WithoutChunks, refused_text
 from synthsight.image.read_window import DEFAULT_MAX_PIXELS, HEADER_WINDOW, ReadWindow, bytes_needed, file_size, human
 from synthsight.spec import INTERPOLATION_NAMES, PreprocessSpec
 
@@ -112,10 +114,29 @@ def _decode(
     except DecodeError:
         raise
     except Exception as exc:  # Pillow raises far more than OSError on hostile files
+        if refused_text(exc) and fh is not None and not isinstance(path, _NoText):  # names PngImagePlugin
+            return _without_text(fh, max_pixels, draft, finish)
         raise _failed(exc, fh or path, window, fmt) from None
     finally:
         if fh is not None and fh is not path:
             fh.close()
+
+
+class _NoText(io.BufferedReader):
+    """A PNG read through :class:`WithoutChunks` (so a second refusal is final)."""
+
+
+def _without_text(
+    fh: BinaryIO, max_pixels: int, draft: int | None, finish: Callable[[Image.Image], np.ndarray]
+) -> Decoded:
+    """Decode a PNG that Pillow refused over a text chunk again, without the chunks it refuses (png_text.py)."""
+    view = WithoutChunks(fh, file_size(fh))
+    out = _decode(_NoText(view, 1 << 16), max_pixels, draft, finish)
+    dropped = (
+        f"decoded without {len(view.dropped)} PNG text chunk(s) over Pillow's limits ({', '.join(view.dropped[:3])})"
+    )
+    out.notes = "; ".join(filter(None, [dropped, out.notes]))
+    return out
 
 
 def _failed(exc: Exception, source: Any, window: ReadWindow | None, fmt: str) -> DecodeError:

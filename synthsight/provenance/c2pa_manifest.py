@@ -1,14 +1,16 @@
 """C2PA manifests, read and validated by c2pa-python (c2pa-rs) with every network path off.
 
-The settings (trust.py) switch off remote manifest fetching and OCSP and allow no network host at
-all, so a manifest stored only remotely is reported with its URL and never fetched. A c2pa Context
-does not survive fork (the library refuses a Context made in another process), so each process
-makes its own on first use.
+The settings (trust.py) switch off remote manifest fetching, OCSP and CAWG identity decoding, and
+allow no network host at all, so a manifest stored only remotely is reported with its URL and never
+fetched. A c2pa Context does not survive fork (the library refuses a Context made in another
+process), so each process makes its own on first use.
 
-From the active manifest: validation state (``Invalid`` / ``Valid`` / ``Trusted``) and failure
-codes, the signer (common name, issuer), the claim generator, the ``digitalSourceType`` of every
-``c2pa.actions`` / ``c2pa.actions.v2`` action (and Adobe's ``parameters["com.adobe.digitalSourceType"]``),
-and separately those of the manifests its ingredients point to.
+A store that is present but that c2pa cannot validate (an unknown algorithm, a damaged store, a
+box with no readable manifest) is ``unverifiable``, which the rules treat as Invalid: breaking a
+manifest must never earn a better class than leaving it intact. Two exceptions: a pre-release
+(before C2PA 1.0) store, which c2pa reports as such and which decides nothing, and a JPEG APP11 JUMBF
+box that holds no C2PA data at all (JPEG XT, JPEG 360 use the same segments). The facts of a
+readable store are in c2pa_store.py.
 """
 
 from __future__ import annotations
@@ -16,50 +18,15 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from synthsight.provenance import vocabulary
-from synthsight.provenance.result import LIST_LIMIT, clean
+from synthsight.provenance.c2pa_store import C2paFacts, summarise
+from synthsight.provenance.result import clean
 
 MAX_STORE = 32 << 20  # a manifest store larger than this is not handed to c2pa
-MAX_MANIFESTS = 64  # ingredient manifests looked at
 _URL = re.compile(r"https?://\S+")
 
-
-@dataclass
-class C2paFacts:
-    """What the active manifest says, or why it could not be read (``state`` remote / unreadable)."""
-
-    state: str  # Trusted | Valid | Invalid | remote | unreadable
-    codes: list[str] = field(default_factory=list)
-    signer: dict[str, str] = field(default_factory=dict)
-    claim_generator: str = ""
-    actions: list[dict[str, str]] = field(default_factory=list)
-    source_types: list[str] = field(default_factory=list)
-    ingredient_source_types: list[str] = field(default_factory=list)
-    remote_url: str = ""
-    error: str = ""
-
-    @property
-    def kinds(self) -> set[str]:
-        return {vocabulary.kind(t) for t in self.source_types}
-
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"state": self.state}
-        for key in (
-            "codes",
-            "signer",
-            "claim_generator",
-            "actions",
-            "source_types",
-            "ingredient_source_types",
-            "remote_url",
-            "error",
-        ):
-            if getattr(self, key):
-                out[key] = getattr(self, key)
-        return out
+__all__ = ["MAX_STORE", "C2paFacts", "C2paReader", "summarise"]
 
 
 class C2paReader:
@@ -82,108 +49,36 @@ class C2paReader:
             self._pid = os.getpid()
         return self._context
 
-    def read(self, fh: BinaryIO, mime: str, remote_url: str = "", embedded: bool = True) -> C2paFacts | None:
-        """The facts of ``fh``'s manifest store. None when c2pa finds none and none was ``embedded``
-        (the container walk saw no manifest box); with a box that holds no manifest, ``unreadable``."""
+    def read(
+        self, fh: BinaryIO, mime: str, remote_url: str = "", marked: bool = True, sidecar: bytes | None = None
+    ) -> C2paFacts | None:
+        """The facts of ``fh``'s manifest store, or of ``sidecar`` (a ``.c2pa`` store kept beside the file).
+
+        ``marked``: the container walk saw C2PA data (a ``caBX`` or ``C2PA`` chunk, a JUMBF box that
+        names c2pa, a sidecar). None when c2pa finds no C2PA store and nothing was marked.
+        """
         import c2pa
 
         fh.seek(0)
         try:
-            with c2pa.Reader(mime or None, fh, context=self.context()) as reader:
-                state = reader.get_validation_state() or "unreadable"
+            with c2pa.Reader(mime or None, fh, sidecar, context=self.context()) as reader:
+                state = reader.get_validation_state() or ""
                 store = json.loads(reader.json())
         except c2pa.C2paError.ManifestNotFound:
-            return C2paFacts(state="unreadable", error="its box holds no readable manifest") if embedded else None
+            return unverifiable("its box holds no readable manifest") if marked else None
         except c2pa.C2paError as exc:
             text = str(exc)
             if text.startswith("Remote"):  # the store lives at a URL we never fetch
                 url = remote_url or next(iter(_URL.findall(text)), "")
                 return C2paFacts(state="remote", remote_url=clean(url.rstrip(".,;'\""), 200))
-            return C2paFacts(state="unreadable", error=clean(text, 160))
+            if "prerelease" in text.lower():
+                return C2paFacts(state="prerelease", error=clean(text, 160))
+            return unverifiable(text) if marked else None
         except Exception as exc:  # the stream callbacks or the JSON can fail in other ways on hostile files
-            return C2paFacts(state="unreadable", error=clean(f"{type(exc).__name__}: {exc}", 160))
+            return unverifiable(f"{type(exc).__name__}: {exc}") if marked else None
         return summarise(store, state)
 
 
-def summarise(store: Any, state: str) -> C2paFacts:
-    """The facts of a manifest store as ``Reader.json()`` gives it (defensive: the store is file data)."""
-    facts = C2paFacts(state=state if state in ("Trusted", "Valid", "Invalid") else "unreadable")
-    manifests = store.get("manifests") if isinstance(store, dict) else None
-    active = manifests.get(store.get("active_manifest")) if isinstance(manifests, dict) else None
-    facts.codes = _failure_codes(store)
-    if not isinstance(active, dict):
-        facts.error = "no active manifest"
-        return facts
-    info = active.get("signature_info") if isinstance(active.get("signature_info"), dict) else {}
-    facts.signer = {k: clean(info[k], 100) for k in ("common_name", "issuer", "time") if isinstance(info.get(k), str)}
-    facts.claim_generator = _claim_generator(active)
-    facts.actions = _actions(active)
-    facts.source_types = _unique(a["source_type"] for a in facts.actions if a.get("source_type"))
-    seen = 0
-    for ingredient in _dicts(active.get("ingredients")):
-        parent = (
-            manifests.get(ingredient.get("active_manifest"))
-            if isinstance(ingredient.get("active_manifest"), str)
-            else None
-        )
-        if isinstance(parent, dict) and seen < MAX_MANIFESTS:
-            seen += 1
-            facts.ingredient_source_types += [a["source_type"] for a in _actions(parent) if a.get("source_type")]
-    facts.ingredient_source_types = _unique(facts.ingredient_source_types)
-    return facts
-
-
-def _claim_generator(manifest: dict) -> str:
-    infos = [i for i in _dicts(manifest.get("claim_generator_info")) if isinstance(i.get("name"), str)]
-    if infos:
-        return clean("; ".join(f"{i['name']} {i.get('version', '')}".strip() for i in infos[:4]), 100)
-    generator = manifest.get("claim_generator")
-    return clean(generator, 100) if isinstance(generator, str) else ""
-
-
-def _actions(manifest: dict) -> list[dict[str, str]]:
-    out = []
-    for assertion in _dicts(manifest.get("assertions")):
-        label = assertion.get("label")
-        data = assertion.get("data")
-        if not (isinstance(label, str) and label.startswith("c2pa.actions") and isinstance(data, dict)):
-            continue
-        for action in _dicts(data.get("actions"))[: LIST_LIMIT * 4]:
-            params = action.get("parameters") if isinstance(action.get("parameters"), dict) else {}
-            dst = action.get("digitalSourceType") or params.get("com.adobe.digitalSourceType")
-            agent = action.get("softwareAgent")
-            agent = agent.get("name") if isinstance(agent, dict) else agent
-            item = {"action": clean(str(action.get("action", "")).removeprefix("c2pa."), 40)}
-            if dst:
-                item["source_type"] = vocabulary.source_type(dst)
-            if isinstance(agent, str) and agent:
-                item["agent"] = clean(agent, 80)
-            if item["action"] or dst:
-                out.append(item)
-    return out[:LIST_LIMIT]
-
-
-def _failure_codes(store: Any) -> list[str]:
-    codes: list[str] = []
-    if not isinstance(store, dict):
-        return codes
-    results = store.get("validation_results")
-    active = results.get("activeManifest") if isinstance(results, dict) else None
-    failures = _dicts(active.get("failure")) if isinstance(active, dict) else []
-    failures += _dicts(store.get("validation_status"))
-    for delta in _dicts(results.get("ingredientDeltas")) if isinstance(results, dict) else []:
-        inner = delta.get("validationDeltas")
-        failures += _dicts(inner.get("failure")) if isinstance(inner, dict) else []
-    return _unique(clean(f["code"], 60) for f in failures if isinstance(f.get("code"), str))
-
-
-def _dicts(value: Any) -> list[dict]:
-    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
-
-
-def _unique(values) -> list[str]:
-    out: list[str] = []
-    for v in values:
-        if v and v not in out and len(out) < LIST_LIMIT:
-            out.append(v)
-    return out
+def unverifiable(why: str) -> C2paFacts:
+    """A store that is there but cannot be validated (the rules treat it as Invalid)."""
+    return C2paFacts(state="unverifiable", error=clean(why, 160))

@@ -1,10 +1,11 @@
-"""The one table that turns what a file declares into one provenance class, and the evidence line.
+"""The one table that turns what a file declares into one provenance class (evidence.py writes the line).
 
-:data:`RULES` is read top to bottom; the first rule that holds gives the class. The README's
-"Provenance evidence" table mirrors it row for row (a test keeps the two equal). Only the active
-C2PA manifest decides a signed class; its ingredients' source types are listed, never decisive.
-Source types outside the AI and capture sets (digitalArt, screenCapture, humanEdits...) are listed
-in the evidence without deciding anything. JPEG quantisation tables never decide anything.
+:data:`RULES` is read top to bottom; the first rule that holds gives the class. The class table of
+the docs mirrors it row for row (a test keeps the two equal). Only the active C2PA manifest decides
+a signed class; its ingredients (their source types, their failures) and its CAWG identity
+assertions are listed, never decisive. Source types outside the AI and capture sets (digitalArt,
+screenCapture, humanEdits, algorithmicMedia...) are listed without deciding anything. JPEG
+quantisation tables never decide anything.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from synthsight.provenance import jpeg_quality, vocabulary
-from synthsight.provenance.c2pa_manifest import C2paFacts
+from synthsight.provenance import vocabulary
+from synthsight.provenance.c2pa_store import C2paFacts
+from synthsight.provenance.evidence import detail, line
 from synthsight.provenance.exif import ExifFacts
 from synthsight.provenance.generators import Declared
-from synthsight.provenance.result import EVIDENCE_LIMIT, LIST_LIMIT, NOTE_LIMIT, Provenance, clean, quoted
-from synthsight.provenance.xmp import XmpFacts
+from synthsight.provenance.result import NOTE_LIMIT, Provenance, clean
+from synthsight.provenance.xmp import AI_SYSTEM_SOURCE, DST_SOURCE, XmpFacts
 
 
 @dataclass
@@ -32,7 +34,11 @@ class Facts:
     notes: list[str] = field(default_factory=list)
 
     def signed(self, state: str, kind: str) -> bool:
-        return self.c2pa is not None and self.c2pa.state == state and kind in self.c2pa.kinds
+        return self.c2pa is not None and self.c2pa.state == state and self.c2pa.declares(kind)
+
+    @property
+    def broken(self) -> bool:
+        return self.c2pa is not None and self.c2pa.state in ("Invalid", "unverifiable")
 
     @property
     def unsigned_ai(self) -> bool:
@@ -43,33 +49,35 @@ class Facts:
         return self.exif.is_camera() or any(d.kind == "capture" for d in self.declared)
 
 
-DST_SOURCE = "XMP Iptc4xmpExt:DigitalSourceType"
-AI_SYSTEM_SOURCE = "XMP Iptc4xmpExt:AISystemUsed"
-
-# (what the README says, the test, the class); first match wins
+# (what docs/provenance.md says, the test, the class); first match wins
 RULES: tuple[tuple[str, Callable[[Facts], bool], str], ...] = (
     (
-        "C2PA manifest fails validation (Invalid), whatever it declares",
-        lambda f: f.c2pa is not None and f.c2pa.state == "Invalid",
+        "C2PA active manifest fails its claim signature or hashes, or a C2PA store is present but cannot be "
+        "validated (unknown algorithm, damaged, over its bound), whatever it declares; identity assertions, "
+        "ingredients and a pre-release store never make a file invalid",
+        lambda f: f.broken,
         "invalid",
     ),
     (
-        "C2PA active manifest, signer on a trust list, declares an AI source type",
+        "C2PA active manifest, signer on a trust list, declares an AI source type (trained algorithmic media, "
+        "not algorithmicMedia)",
         lambda f: f.signed("Trusted", "ai"),
         "ai-trusted",
     ),
     (
-        "C2PA active manifest, signer on a trust list, declares a capture source type",
+        "C2PA active manifest, signer on a trust list, declares a capture source type, or no source type "
+        "and signed camera EXIF (C2PA 1.x cameras)",
         lambda f: f.signed("Trusted", "capture"),
         "camera-trusted",
     ),
     (
-        "C2PA active manifest, valid signature by an untrusted signer, declares an AI source type",
+        "C2PA active manifest, valid signature by an untrusted signer, declares an AI source type (the same)",
         lambda f: f.signed("Valid", "ai"),
         "ai-signed",
     ),
     (
-        "C2PA active manifest, valid signature by an untrusted signer, declares a capture source type",
+        "C2PA active manifest, valid signature by an untrusted signer, declares a capture source type, or no "
+        "source type and signed camera EXIF",
         lambda f: f.signed("Valid", "capture"),
         "camera-signed",
     ),
@@ -79,7 +87,8 @@ RULES: tuple[tuple[str, Callable[[Facts], bool], str], ...] = (
         "conflict",
     ),
     (
-        "Unsigned AI declaration (XMP source type or AI system, generator tool metadata)",
+        "Unsigned AI declaration (XMP source type or AI system, generator tool metadata; metadata hidden in "
+        "the pixels, NovelAI's or A1111's stealth pnginfo, is not read)",
         lambda f: f.unsigned_ai,
         "ai-declared",
     ),
@@ -92,94 +101,8 @@ def decide(facts: Facts) -> Provenance:
     """Class, evidence line and detail for ``facts``."""
     klass = next(k for _, holds, k in RULES if holds(facts))
     return Provenance(
-        klass=klass, evidence=evidence(facts), detail=detail(facts), notes=tuple(_unique(facts.notes)[:NOTE_LIMIT])
+        klass=klass, evidence=line(facts), detail=detail(facts), notes=tuple(_unique(facts.notes)[:NOTE_LIMIT])
     )
-
-
-def evidence(facts: Facts) -> str:
-    parts = [
-        p
-        for p in (
-            _c2pa_part(facts.c2pa),
-            *_declared_parts(facts.declared),
-            _camera_part(facts),
-            _software_part(facts),
-            jpeg_quality.describe(facts.jpeg),
-        )
-        if p
-    ]
-    return clean("; ".join(parts), EVIDENCE_LIMIT)
-
-
-def _c2pa_part(c2pa: C2paFacts | None) -> str:
-    if c2pa is None:
-        return ""
-    if c2pa.state == "remote":
-        return f"c2pa: manifest stored remotely at {quoted(c2pa.remote_url)}, not fetched"
-    if c2pa.state == "unreadable":
-        return f"c2pa: manifest store unreadable ({clean(c2pa.error, 60)})"
-    signer = c2pa.signer.get("common_name") or c2pa.signer.get("issuer") or "?"
-    who = {"Trusted": f"trusted signer {quoted(signer)}", "Valid": f"untrusted signer {quoted(signer)}"}
-    head = who.get(c2pa.state, f"INVALID ({', '.join(c2pa.codes[:3]) or 'no code'}), signer {quoted(signer)}")
-    parts = [f"c2pa: {'valid, ' if c2pa.state == 'Valid' else ''}{head}"]
-    claims = [_action_text(a) for a in c2pa.actions if a.get("source_type")]
-    parts.append(
-        ("claimed " if c2pa.state == "Invalid" else "") + ", ".join(claims[:3]) if claims else "no source type"
-    )
-    if c2pa.ingredient_source_types:
-        parts.append("ingredients " + ", ".join(c2pa.ingredient_source_types[:3]))
-    if c2pa.claim_generator:
-        parts.append(f"generator {quoted(c2pa.claim_generator)}")
-    return ", ".join(parts)
-
-
-def _action_text(action: dict) -> str:
-    text = f"{action.get('action') or 'action'} {action['source_type']}"
-    return text + (f" by {quoted(action['agent'])}" if action.get("agent") else "")
-
-
-def _declared_parts(declared: list[Declared]) -> list[str]:
-    parts = []
-    for d in declared[:LIST_LIMIT]:
-        if d.source_type:
-            parts.append(f"xmp: DigitalSourceType {d.source_type}")
-        elif d.source == AI_SYSTEM_SOURCE:
-            parts.append(f"xmp: AISystemUsed {quoted(d.tool)}")
-        else:
-            bits = [f"{k} {clean(d.excerpt[k], 40)}" for k in ("model", "seed", "steps") if d.excerpt.get(k)]
-            parts.append(f"{d.tool} ({d.source})" + (": " + ", ".join(bits) if bits else ""))
-    return parts
-
-
-def _camera_part(facts: Facts) -> str:
-    cam = facts.exif.camera()
-    make, model = cam.get("make", ""), cam.get("model", "")
-    brand = make.split(" ")[0].lower()
-    name = model if model and brand and model.lower().startswith(brand) else " ".join(v for v in (make, model) if v)
-    bits = [quoted(name)] if name else []
-    bits += [f"lens {quoted(cam['lens'])}"] if cam.get("lens") else []
-    bits += ["MakerNote"] if "maker_note" in cam else []
-    return ("exif: " + ", ".join(bits)) if bits else ""
-
-
-def _software_part(facts: Facts) -> str:
-    return ("software: " + ", ".join(quoted(s) for s in facts.software[:2])) if facts.software else ""
-
-
-def detail(facts: Facts) -> dict:
-    out: dict = {}
-    if facts.c2pa is not None:
-        out["c2pa"] = facts.c2pa.as_dict()
-    if facts.declared:
-        out["declared"] = [d.as_dict() for d in facts.declared[:LIST_LIMIT]]
-    camera = facts.exif.camera()
-    if camera:
-        out["camera"] = camera
-    if facts.software:
-        out["software"] = facts.software[:4]
-    if facts.jpeg:
-        out["jpeg_quality"] = facts.jpeg
-    return out
 
 
 def xmp_declared(packets: XmpFacts) -> list[Declared]:

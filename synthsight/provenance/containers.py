@@ -44,6 +44,7 @@ class Found:
     pillow_exif: object | None = None  # a PIL.Image.Exif, for formats Pillow parsed for us
     texts: dict[str, str] = field(default_factory=dict)  # PNG text chunks, first of each keyword
     c2pa_bytes: int = 0  # size of the C2PA manifest container(s) found, 0 when none
+    c2pa_marked: bool = False  # a container that is C2PA's for sure (not a JUMBF box of another kind)
     dqt: dict[int, list[int]] = field(default_factory=dict)  # JPEG quantisation tables, natural order
     notes: list[str] = field(default_factory=list)
     _xmp_total: int = 0
@@ -114,12 +115,13 @@ def _jpeg_segment(marker: int, data: bytes, found: Found) -> None:
         found.add_xmp(data[len(XMP_APP1) :], "JPEG")
     elif marker == 0xEB and data.startswith(b"JP"):  # APP11 JUMBF (ISO 19566-5), where C2PA lives
         found.c2pa_bytes += len(data)
+        found.c2pa_marked |= b"c2pa" in data  # the store's JUMBF type and labels; JPEG XT's boxes lack it
     elif marker == 0xDB:
         _dqt(data, found)
 
 
 def _dqt(data: bytes, found: Found) -> None:
-    from synthsight.provenance.jpeg_quality import ZIGZAG
+    from synthsight.provenance.jpeg_quality import NATURAL
 
     pos = 0
     while pos < len(data):
@@ -129,11 +131,8 @@ def _dqt(data: bytes, found: Found) -> None:
         if len(body) < 64 * width:
             found.notes.append("JPEG quantisation table truncated")
             return
-        values = list(struct.unpack(">64H", body)) if width == 2 else list(body)
-        natural = [0] * 64
-        for k, v in enumerate(values):
-            natural[ZIGZAG[k]] = v
-        found.dqt.setdefault(table, natural)
+        values = struct.unpack(">64H", body) if width == 2 else body
+        found.dqt.setdefault(table, [values[k] for k in NATURAL])
         pos += 1 + 64 * width
 
 
@@ -151,6 +150,7 @@ def _png(fh: BinaryIO, found: Found) -> None:
             return
         if kind == b"caBX":
             found.c2pa_bytes += length
+            found.c2pa_marked = True
         elif kind == b"eXIf" and length <= MAX_EXIF:
             found.set_exif(_exact(fh, length))
             fh.seek(4, 1)
@@ -217,6 +217,7 @@ def _webp(fh: BinaryIO, found: Found) -> None:
         padded = length + (length & 1)
         if kind == b"C2PA":
             found.c2pa_bytes += length
+            found.c2pa_marked = True
         elif kind == b"EXIF" and length <= MAX_EXIF:
             found.set_exif(_exact(fh, length))
             fh.seek(padded - length, 1)
@@ -248,7 +249,7 @@ def _pillow(fh: BinaryIO, found: Found) -> None:
                 if isinstance(xmp, (bytes, str)):
                     found.add_xmp(xmp.encode() if isinstance(xmp, str) else xmp, found.format)
                 if found.format == "TIFF" and 52545 in getattr(im, "tag_v2", {}):  # C2PA's TIFF tag
-                    found.c2pa_bytes = 1
+                    found.c2pa_bytes, found.c2pa_marked = 1, True
     except Exception:  # unidentified or damaged: the decoder has already said so in the record
         return
 

@@ -9,10 +9,12 @@ never taken as camera or generator evidence by itself (generators.py knows the f
 
 from __future__ import annotations
 
+import struct
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
+from synthsight.provenance import exif_tags
 from synthsight.provenance.result import clean
 
 MAKE, MODEL, SOFTWARE, DESCRIPTION, EXIF_IFD = 0x010F, 0x0110, 0x0131, 0x010E, 0x8769
@@ -31,6 +33,7 @@ class ExifFacts:
     user_comment: str = ""  # decoded
     maker_note: bytes = b""
     notes: list[str] = field(default_factory=list)
+    _camera: dict[str, Any] | None = field(default=None, repr=False, compare=False)  # camera(), once
 
     @property
     def maker_note_text(self) -> str:
@@ -41,7 +44,13 @@ class ExifFacts:
         return ""
 
     def camera(self) -> dict[str, Any]:
-        """The camera fields present (Make, Model, LensModel, DateTimeOriginal, MakerNote), cleaned."""
+        """The camera fields present (Make, Model, LensModel, DateTimeOriginal, MakerNote), cleaned
+        (worked out on the first call: the rules, the evidence line and the detail all ask)."""
+        if self._camera is None:
+            self._camera = self._camera_fields()
+        return dict(self._camera)
+
+    def _camera_fields(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for key in ("make", "model", "lens", "datetime_original"):
             value = getattr(self, key)
@@ -61,25 +70,29 @@ def _generator_like(value: str) -> bool:
     return head.startswith(("prompt:", "workflow:", "{", "[")) or len(value) > 200
 
 
-def parse(exif: Any) -> ExifFacts:
-    """Facts from raw EXIF bytes (TIFF structure) or an already parsed ``PIL.Image.Exif``."""
-    from PIL import Image
+IFD0_TAGS = frozenset((MAKE, MODEL, SOFTWARE, DESCRIPTION, MAKER_NOTE, USER_COMMENT))  # Fooocus: the last two
+SUB_TAGS = frozenset((LENS_MODEL, DATETIME_ORIGINAL, MAKER_NOTE, USER_COMMENT))
 
+
+def parse(exif: Any) -> ExifFacts:
+    """Facts from raw EXIF bytes (TIFF structure) or an already parsed ``PIL.Image.Exif``.
+
+    Raw bytes are read by exif_tags.py (only the tags wanted); a block it cannot walk goes to
+    Pillow's parser, which says what it makes of it.
+    """
     facts = ExifFacts()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # Pillow warns on every odd tag; the notes say what matters
+    try:
+        if not isinstance(exif, (bytes, bytearray)):
+            raise exif_tags.TagError("parsed by Pillow already")
+        ifd0, sub, entries = exif_tags.read(bytes(exif), IFD0_TAGS, SUB_TAGS, EXIF_IFD)
+    except (exif_tags.TagError, struct.error):
         try:
-            if isinstance(exif, (bytes, bytearray)):
-                parsed = Image.Exif()
-                parsed.load(bytes(exif))
-            else:
-                parsed = exif
-            ifd0 = dict(parsed)
-            sub = _sub_ifd(parsed, facts) if EXIF_IFD in ifd0 else {}
+            ifd0, sub = _pillow(exif, facts)
         except Exception as exc:  # Pillow raises SyntaxError, struct.error, ValueError... on hostile EXIF
             facts.notes.append(f"EXIF unreadable ({type(exc).__name__}): not read")
             return facts
-    if not ifd0 and isinstance(exif, (bytes, bytearray)) and len(exif) > 8:
+        entries = len(ifd0)
+    if not entries and isinstance(exif, (bytes, bytearray)) and len(exif) > 8:
         facts.notes.append(f"EXIF block of {len(exif):,} bytes holds no readable tag")
     facts.make, facts.model = _text(ifd0.get(MAKE)), _text(ifd0.get(MODEL))
     facts.software, facts.description = _text(ifd0.get(SOFTWARE)), _text(ifd0.get(DESCRIPTION))
@@ -92,6 +105,20 @@ def parse(exif: Any) -> ExifFacts:
     if comment is not None:
         facts.user_comment = decode_user_comment(comment, facts.notes)
     return facts
+
+
+def _pillow(exif: Any, facts: ExifFacts) -> tuple[dict, dict]:
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Pillow warns on every odd tag; the notes say what matters
+        if isinstance(exif, (bytes, bytearray)):
+            parsed = Image.Exif()
+            parsed.load(bytes(exif))
+        else:
+            parsed = exif
+        ifd0 = dict(parsed)
+        return ifd0, (_sub_ifd(parsed, facts) if EXIF_IFD in ifd0 else {})
 
 
 def _sub_ifd(parsed: Any, facts: ExifFacts) -> dict:

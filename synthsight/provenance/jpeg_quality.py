@@ -3,11 +3,18 @@
 Information only, never a class: it says how the file was last saved ("a libjpeg-style encoder at
 q≈92"), not where the picture came from. Tables are in natural (row-major) order, as Pillow's
 ``quantization`` gives them; :data:`ZIGZAG` maps the stored zigzag order to it.
+
+The 100 libjpeg tables are made once per process: an exact match is one dictionary look-up, the
+nearest quality of non-standard tables (most cameras') one numpy reduction, ~20 us per file (the
+pure-Python search cost ~2 ms a camera JPEG).
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
+
+import numpy as np
 
 # ITU-T T.81 Annex K.1 and K.2, natural order
 IJG_LUMINANCE = (
@@ -28,6 +35,7 @@ ZIGZAG = (
     35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51,
     58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
 )  # fmt: skip
+NATURAL = tuple(ZIGZAG.index(i) for i in range(64))  # NATURAL[i] = where natural index i is stored
 
 
 def ijg_table(base: tuple[int, ...], quality: int) -> list[int]:
@@ -36,21 +44,35 @@ def ijg_table(base: tuple[int, ...], quality: int) -> list[int]:
     return [min(255, max(1, (v * scale + 50) // 100)) for v in base]
 
 
-_IJG = {q: (ijg_table(IJG_LUMINANCE, q), ijg_table(IJG_CHROMINANCE, q)) for q in range(1, 101)}
+QUALITIES = range(1, 101)
+# luminance table -> the qualities that make it (low qualities share clamped tables), and the pairs
+_BY_LUMA: dict[tuple[int, ...], list[int]] = {}
+_PAIRS: set[tuple[int, tuple[int, ...]]] = set()
+for _q in QUALITIES:
+    _BY_LUMA.setdefault(tuple(ijg_table(IJG_LUMINANCE, _q)), []).append(_q)
+    _PAIRS.add((_q, tuple(ijg_table(IJG_CHROMINANCE, _q))))
+_LUMA = np.array([ijg_table(IJG_LUMINANCE, q) for q in QUALITIES], dtype=np.int32)  # [100, 64]
 
 
 def estimate(tables: dict[int, list[int]]) -> dict[str, Any] | None:
     """``{"tables": "ijg", "quality": q}`` when the tables are libjpeg's at quality q, else
-    ``{"tables": "non-standard", "closest_quality": q}``; None without a luminance table."""
+    ``{"tables": "non-standard", "closest_quality": q}`` (the quality whose luminance table is nearest
+    in summed absolute difference, the lowest on a tie); None without a luminance table."""
     luma = tables.get(0)
     if luma is None or len(luma) != 64:
         return None
     chroma = tables.get(1)
-    for q, (ref_luma, ref_chroma) in _IJG.items():
-        if luma == ref_luma and (chroma is None or chroma == ref_chroma):
+    for q in _BY_LUMA.get(tuple(luma), ()):
+        if chroma is None or (q, tuple(chroma)) in _PAIRS:
             return {"tables": "ijg", "quality": q}
-    closest = min(_IJG, key=lambda q: sum(abs(a - b) for a, b in zip(luma, _IJG[q][0], strict=True)))
-    return {"tables": "non-standard", "closest_quality": closest}
+    return {"tables": "non-standard", "closest_quality": _closest(tuple(luma))}
+
+
+@functools.lru_cache(maxsize=1024)
+def _closest(luma: tuple[int, ...]) -> int:
+    """The nearest libjpeg quality; memoised because an archive's files share a few cameras' tables."""
+    distance = np.abs(_LUMA - np.asarray(luma, dtype=np.int32)).sum(axis=1)
+    return int(QUALITIES[int(distance.argmin())])
 
 
 def describe(result: dict[str, Any] | None) -> str:

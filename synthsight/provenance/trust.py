@@ -1,8 +1,18 @@
 """Trust anchors for C2PA: the vendored C2PA trust list plus the user's ``--trust-anchors`` files.
 
 "Trusted" means the signing certificate chains to one of these anchors (an anchor may be a root or
-an intermediate CA). The anchors replace any built into c2pa-rs (``trust.trust_anchors``), so the
-run manifest can name every list that was used, with its SHA-256.
+an intermediate CA). The anchors replace any built into c2pa-rs, one ``trust.anchors`` entry per list
+(``trust_kind`` manifest, ``trust_uri`` its name), so the run manifest can name every list that was
+used, with its SHA-256, and a record names the list its trusted signer is on.
+
+No timestamp-authority list is passed: c2pa-rs 0.91.3 takes an anchor of ``trust_kind`` tsa as a
+claim-signing anchor as well (a test pins this), which would widen who counts as a trusted signer.
+CAWG identity assertions are not decoded (``core.decode_identity_assertions``): validating their
+credentials can need the network (a ``did:web`` issuer), which c2pa's ``allowed_network_hosts``
+does not cover for them; they are listed as not checked (c2pa_store.py).
+
+A vendored list goes stale as signers join: a scan warns once when it is older than
+:data:`STALE_MONTHS` months. Nothing is ever fetched.
 
 ``trust_config`` is set explicitly to the EKUs c2pa-rs documents as accepted for claim signing
 (its valid_eku_oids.cfg): c2pa-python 0.38.1 (c2pa-rs 0.91.3) without it refuses a certificate
@@ -12,6 +22,7 @@ very EKU the C2PA certificate policy requires of conforming signers.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -33,14 +44,17 @@ CLAIM_SIGNING_EKUS = (
     "1.3.6.1.4.1.62558.2.1",  # c2pa-kp-claimSigning
 )
 MAX_ANCHOR_FILE = 16 << 20
+STALE_MONTHS = 6  # the list changed every month or two in 2025-2026
+VENDORED = "C2PA trust list"
 
 
 @dataclass(frozen=True)
 class TrustAnchors:
     """The anchors in use: one PEM bundle for c2pa and, per list, what the run manifest records."""
 
-    pem: str
+    pem: str  # every anchor, one bundle
     lists: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+    pems: tuple[str, ...] = ()  # per list, in the order of ``lists``
 
 
 def load(extra: tuple[Path, ...] | list[Path] = ()) -> TrustAnchors:
@@ -49,12 +63,11 @@ def load(extra: tuple[Path, ...] | list[Path] = ()) -> TrustAnchors:
     Raises:
         UsageError: an ``extra`` file is missing, unreadable or holds no PEM certificate.
     """
-    base = data_dir()
-    data = (base / TRUST_LIST).read_bytes()
-    source = json.loads((base / TRUST_LIST_SOURCE).read_text(encoding="utf-8"))
+    data = (data_dir() / TRUST_LIST).read_bytes()
+    source = vendored_source()
     certs = _certificates(data, f"vendored {TRUST_LIST}")
     listed = {
-        "name": "C2PA trust list",
+        "name": VENDORED,
         "source": f"{source['repository']} {source['path']} @ {source['commit'][:12]}",
         "date": source["date"],
         "sha256": hashlib.sha256(data).hexdigest(),
@@ -73,7 +86,77 @@ def load(extra: tuple[Path, ...] | list[Path] = ()) -> TrustAnchors:
             }
         )
         pem.append(_pem(found))
-    return TrustAnchors(pem="".join(pem), lists=tuple(lists))
+    return TrustAnchors(pem="".join(pem), lists=tuple(lists), pems=tuple(pem))
+
+
+def vendored_source() -> dict[str, Any]:
+    """The vendored list's source record (where it came from, when, its SHA-256)."""
+    return json.loads((data_dir() / TRUST_LIST_SOURCE).read_text(encoding="utf-8"))
+
+
+def show(anchors: TrustAnchors, now: datetime.date | None = None) -> list[str]:
+    """What ``synthsight trust-list --show`` prints: each list in use, where from, how old, its certificates."""
+    from cryptography import x509
+
+    source, lines = vendored_source(), []
+    for item, pem in zip(anchors.lists, anchors.pems, strict=True):
+        if item["name"] == VENDORED:
+            months = age_months(item["date"], now)
+            lines += [
+                f"{VENDORED} (vendored): {source['repository']} {source['path']} @ {source['commit']}",
+                f"  issued {source.get('list_issued', item['date'])}, {months} months ago (a scan warns from "
+                f"{STALE_MONTHS}); vendored {source.get('vendored', '?')}",
+                f"  {TRUST_LIST}: SHA-256 {item['sha256']}, {item['certificates']} certificates",
+            ]
+        else:
+            lines.append(
+                f"--trust-anchors {item['path']}: SHA-256 {item['sha256']}, {item['certificates']} certificates"
+            )
+        for cert in x509.load_pem_x509_certificates(pem.encode("ascii")):
+            digest = hashlib.sha256(cert.public_bytes(_der())).hexdigest()
+            lines.append(f"    {_subject(cert)}  (until {cert.not_valid_after_utc.date()}, SHA-256 {digest[:16]}…)")
+    if source.get("not_shipped"):
+        lines.append(f"not shipped: {source['not_shipped']}")
+    return lines
+
+
+def _subject(cert) -> str:
+    from cryptography import x509
+
+    names = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    orgs = cert.subject.get_attributes_for_oid(x509.NameOID.ORGANIZATION_NAME)
+    cn = names[0].value if names else cert.subject.rfc4514_string()
+    return f"{cn} ({orgs[0].value})" if orgs and orgs[0].value not in cn else str(cn)
+
+
+def _der():
+    from cryptography.hazmat.primitives import serialization
+
+    return serialization.Encoding.DER
+
+
+def today() -> datetime.date:
+    """The date a list's age is counted to (one place, so a test can move the clock)."""
+    return datetime.date.today()
+
+
+def age_months(date: str, now: datetime.date | None = None) -> int:
+    """Whole months from ``date`` (YYYY-MM-DD) to ``now`` (default: :func:`today`)."""
+    then, now = datetime.date.fromisoformat(date), now or today()
+    return (now.year - then.year) * 12 + now.month - then.month - (now.day < then.day)
+
+
+def stale_warning() -> str:
+    """One line when the vendored list is older than :data:`STALE_MONTHS` months, else ""."""
+    date = vendored_source()["date"]
+    months = age_months(date)
+    if months < STALE_MONTHS:
+        return ""
+    return (
+        f"warning: the vendored C2PA trust list is from {date} ({months} months old): signers that joined since "
+        "are reported as untrusted (-signed, not -trusted); pass a newer list with --trust-anchors "
+        "(`synthsight trust-list --show` says what is vendored)"
+    )
 
 
 def data_dir():
@@ -82,7 +165,8 @@ def data_dir():
 
 
 def settings(anchors: TrustAnchors) -> dict[str, Any]:
-    """c2pa Settings: validate and check trust, never touch the network."""
+    """c2pa Settings: validate and check trust, never touch the network, leave CAWG identities undecoded."""
+    names = _list_names(anchors.lists)
     return {
         "verify": {
             "verify_after_reading": True,
@@ -91,9 +175,24 @@ def settings(anchors: TrustAnchors) -> dict[str, Any]:
             "remote_manifest_fetch": False,
             "ocsp_fetch": False,
         },
-        "core": {"allowed_network_hosts": []},  # belt and braces: no host may be contacted at all
-        "trust": {"trust_anchors": anchors.pem, "trust_config": "\n".join(CLAIM_SIGNING_EKUS) + "\n"},
+        # belt and braces: no host may be contacted at all; identity credentials may need one (module docstring)
+        "core": {"allowed_network_hosts": [], "decode_identity_assertions": False},
+        "trust": {
+            "anchors": [
+                {"trust_anchors": pem, "trust_kind": "manifest", "trust_uri": name}
+                for pem, name in zip(anchors.pems, names, strict=True)
+            ],
+            "trust_config": "\n".join(CLAIM_SIGNING_EKUS) + "\n",
+        },
     }
+
+
+def _list_names(lists: tuple[dict[str, Any], ...]) -> list[str]:
+    """What c2pa calls each list (its ``trust_uri``, which a record's evidence names): the vendored list,
+    then ``--trust-anchors FILE`` by file name (by path when two files share a name)."""
+    extra = [Path(item["path"]) for item in lists[1:]]
+    unique = len({p.name for p in extra}) == len(extra)
+    return [VENDORED] + [f"--trust-anchors {p.name if unique else p}" for p in extra]
 
 
 def _read_anchor_file(path: Path) -> bytes:

@@ -24,10 +24,11 @@ IPTC_TYPES = frozenset(
 )  # fmt: skip
 C2PA_TYPES = frozenset(("empty", "trainedAlgorithmicData"))
 
-# The issue's rule: these four say "made by AI"; these six say "captured from real life".
-AI_TYPES = frozenset(
-    ("trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia", "compositeSynthetic", "algorithmicMedia")
-)
+# These three say "made by AI" (a model trained on sampled data made it, or a composite of such media);
+# these six say "captured from real life". algorithmicMedia is neither: IPTC defines it as "created
+# purely by an algorithm not based on any sampled training data" (a procedurally drawn gradient, a
+# fractal), so it is listed like digitalArt and decides nothing.
+AI_TYPES = frozenset(("trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia", "compositeSynthetic"))
 CAPTURE_TYPES = frozenset(
     ("digitalCapture", "computationalCapture", "compositeCapture", "negativeFilm", "positiveFilm", "print")
 )

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 from synthsight.provenance.result import clean
 
+DST_SOURCE = "XMP Iptc4xmpExt:DigitalSourceType"  # where a declaration was found, as records name it
+AI_SYSTEM_SOURCE = "XMP Iptc4xmpExt:AISystemUsed"
 MAX_DEPTH = 64  # real XMP is rarely deeper than 10 levels
 MAX_VALUES = 16  # values kept per property
 

@@ -10,12 +10,11 @@ bf16 run of the same model is another model for this purpose).
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
+from synthsight.atomic import write_atomic
 from synthsight.errors import SynthsightError, UsageError
 from synthsight.reports.record import decode_path
 
@@ -43,15 +42,32 @@ def manifest_path(report: Path) -> Path:
     return report.with_name(report.name + ".manifest.json")
 
 
-def read_manifest(report: Path) -> dict[str, Any] | None:
-    """The manifest beside ``report``, or None when there is none (a report from before this file existed)."""
-    path = manifest_path(report)
-    if not path.is_file():
-        return None
+class ManifestUnreadable(UsageError):
+    """A run manifest is there but cannot be read: ``path`` is the file, ``reason`` why. Callers say what it costs."""
+
+    def __init__(self, path: Path, reason: Exception):
+        super().__init__(f"{path} is unreadable ({reason})")
+        self.path, self.reason = path, reason
+
+
+def manifest_of(report: str | Path) -> dict[str, Any] | None:
+    """The run manifest of a report: inside a JSON report, beside a CSV or JSONL one (``REPORT.manifest.json``).
+
+    None when the report has none (a report from before manifests existed, or a damaged one that is no object);
+    :class:`ManifestUnreadable` when one is there but unreadable. The one reader of manifests: ``--resume``,
+    ``merge`` and the review page all call it.
+    """
+    report = Path(report)
+    inline = report.suffix.lower() == ".json"
+    path = report if inline else manifest_path(report)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        return None
     except (OSError, ValueError) as exc:
-        raise UsageError(f"--resume: {path} is unreadable ({exc}); move it away to resume without the check") from None
+        raise ManifestUnreadable(path, exc) from None
+    if inline:
+        data = data.get("manifest") if isinstance(data, dict) else None
     return data if isinstance(data, dict) else None
 
 
@@ -83,14 +99,10 @@ def history(earlier: dict[str, Any] | None) -> list[dict[str, Any]]:
 def write_manifest(report: Path, manifest: dict[str, Any], earlier_runs: list[dict[str, Any]]) -> None:
     """Atomically (temporary file + rename) write the manifest beside ``report``."""
     path = manifest_path(report)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     data = {**manifest, "report": str(report), "earlier_runs": earlier_runs}
     try:
-        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
         raise SynthsightError(
             f"cannot write {path}: {exc.strerror or exc}; make room and run the same command with --resume"
         ) from None

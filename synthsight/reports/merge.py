@@ -17,9 +17,7 @@ CSV/JSONL report, or inside a JSON one. The output is written to a temporary fil
 
 from __future__ import annotations
 
-import contextlib
 import heapq
-import json
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -29,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from synthsight import __version__
+from synthsight.atomic import Atomic
 from synthsight.errors import UsageError
 from synthsight.reports import manifest as manifests
 from synthsight.reports.writers import (
@@ -127,15 +126,13 @@ def _shard(report: Path) -> ShardReport:
 
 
 def _read_manifest(report: Path) -> dict[str, Any]:
-    path = manifests.manifest_path(report)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"merge: {report} has no manifest ({path.name}) to check it by") from None
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"merge: {path} is unreadable ({exc})") from None
-    if not isinstance(data, dict):
-        raise UsageError(f"merge: {path} is not a synthsight run manifest")
+        data = manifests.manifest_of(report)
+    except manifests.ManifestUnreadable as exc:
+        raise UsageError(f"merge: {exc}") from None
+    if data is None:
+        name = manifests.manifest_path(report).name
+        raise UsageError(f"merge: {report} has no run manifest ({name}) to check it by")
     return data
 
 
@@ -198,8 +195,8 @@ def _write(target: Path, shards: list[ShardReport], key, in_memory: set[int], co
     streams = [_stream(s, key, in_memory) for s in shards]
     summary = MergeSummary(target, len(shards), dict.fromkeys(VERDICTS, 0))
     is_stream = target.suffix.lower() in STREAM_FORMATS
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.merge{target.suffix}") if is_stream else target
-    writer = writer_for(target)(tmp)
+    atomic = Atomic(target) if is_stream else None  # a JSON report is written atomically by its own writer
+    writer = writer_for(target)(atomic.tmp if atomic else target)
     try:
         chunk: list[Record] = []
         last_key, last_twice = None, None
@@ -217,24 +214,16 @@ def _write(target: Path, shards: list[ShardReport], key, in_memory: set[int], co
                 chunk = []
         writer.write(chunk)
     except BaseException:
-        _abort(writer, tmp if is_stream else None)
+        writer.abort()
+        if atomic:
+            atomic.discard()
         raise
     manifest = merged_manifest(shards, summary, target, command_line)
     writer.close(manifest)
-    if is_stream:
-        os.replace(tmp, target)
+    if atomic:
+        atomic.commit()
         manifests.write_manifest(target, manifest, [])
     return summary
-
-
-def _abort(writer: Any, tmp: Path | None) -> None:
-    if hasattr(writer, "abort"):
-        writer.abort()
-        return
-    with contextlib.suppress(OSError):
-        writer.fh.close()
-    if tmp is not None:
-        tmp.unlink(missing_ok=True)
 
 
 def merged_manifest(

@@ -1,6 +1,6 @@
 """The scan record: one per walked file, the same schema in every report format.
 
-Columns (DESIGN.md "Scan records" plus what a forensic reader needs):
+Columns (docs/output-format.md; docs/design.md "Scan records", plus what a forensic reader needs):
 ``path, path_b64, sha256, bytes, mtime, format, width, height, verdict, score, provenance, evidence,
 error, notes, gradcam``; JSON and JSONL add ``provenance_detail``, the structured evidence behind
 ``provenance`` (one class) and ``evidence`` (one line). The CNN verdict and the file's own

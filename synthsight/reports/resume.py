@@ -9,11 +9,11 @@ last complete line before appending.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
+from synthsight.atomic import Atomic
 from synthsight.errors import UsageError
 from synthsight.reports.writers import STREAM_FORMATS, Record, mtime_text, read_records, writer_for
 
@@ -79,11 +79,10 @@ class Previous:
         for out in sorted(self.dirty):
             records, _ = read_records(out)
             latest = {r.path: r for r in records}
-            tmp = out.with_name(f".{out.name}.{os.getpid()}.compact{out.suffix}")
-            writer = writer_for(out)(tmp)
-            writer.write(latest.values())
-            writer.close()
-            os.replace(tmp, out)
+            with Atomic(out) as tmp:
+                writer = writer_for(out)(tmp)
+                writer.write(latest.values())
+                writer.close()
 
 
 def load(outs: Iterable[Path]) -> Previous:

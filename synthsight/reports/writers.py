@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+from synthsight.atomic import Atomic
 from synthsight.errors import SynthsightError, UsageError
 from synthsight.reports.record import (
     COLUMNS,
@@ -100,11 +101,11 @@ class StreamWriter:
     def read(cls, data: bytes) -> tuple[list[Record], int]:
         """Records of a report's bytes, read up to its last complete line, and that line's end offset."""
         good = data.rfind(b"\n") + 1
-        lines = data[:good].decode("utf-8").splitlines(keepends=True)
-        return (cls.parse(lines) if lines else []), good
+        return list(cls.records(data[:good].decode("utf-8").splitlines(keepends=True))), good
 
     @staticmethod
-    def parse(lines: list[str]) -> list[Record]:
+    def records(lines: Iterable[str]) -> Iterator[Record]:
+        """The records of a report's complete lines, one by one: the one parser of this format."""
         raise NotImplementedError
 
 
@@ -139,13 +140,14 @@ class CsvWriter(StreamWriter):
         return buf.text
 
     @staticmethod
-    def parse(lines: list[str]) -> list[Record]:
-        rows = list(csv.reader(lines))
-        if not rows or tuple(rows[0]) != COLUMNS:
+    def records(lines: Iterable[str]) -> Iterator[Record]:
+        rows = csv.reader(lines)
+        header = next(rows, None)
+        if header is not None and tuple(header) != COLUMNS:
             raise UsageError("not a synthsight scan CSV (unexpected header)")
-        return [
-            Record.from_dict({c: _csv_unsafe(v) for c, v in zip(COLUMNS, row, strict=False)}) for row in rows[1:] if row
-        ]
+        for row in rows:
+            if row:
+                yield Record.from_dict({c: _csv_unsafe(v) for c, v in zip(COLUMNS, row, strict=False)})
 
 
 class JsonlWriter(StreamWriter):
@@ -155,8 +157,8 @@ class JsonlWriter(StreamWriter):
         return json.dumps(record.to_dict(detail=True), ensure_ascii=False) + "\n"
 
     @staticmethod
-    def parse(lines: list[str]) -> list[Record]:
-        return [Record.from_dict(json.loads(line)) for line in lines if line.strip()]
+    def records(lines: Iterable[str]) -> Iterator[Record]:
+        return (Record.from_dict(json.loads(line)) for line in lines if line.strip())
 
 
 class JsonWriter:
@@ -171,8 +173,8 @@ class JsonWriter:
 
     def __init__(self, path: Path, append: bool = False):
         self.path = Path(path)
-        self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        self.fh = open(self.tmp, "w", encoding="utf-8")  # noqa: SIM115
+        self.atomic = Atomic(self.path)
+        self.fh = open(self.atomic.tmp, "w", encoding="utf-8")  # noqa: SIM115
         self.fh.write('{"records": [')
         self.count = 0
 
@@ -189,12 +191,12 @@ class JsonWriter:
         self.fh.flush()
         os.fsync(self.fh.fileno())
         self.fh.close()
-        os.replace(self.tmp, self.path)
+        self.atomic.commit()
 
     def abort(self) -> None:
         with contextlib.suppress(OSError):  # a full disk fails the final flush too
             self.fh.close()
-        self.tmp.unlink(missing_ok=True)
+        self.atomic.discard()
 
     @staticmethod
     def read(data: bytes) -> tuple[list[Record], int]:
@@ -273,19 +275,12 @@ def iter_records(path: str | Path) -> Iterator[Record]:
     As :func:`read_records`, a last line cut mid-way (power loss, kill -9) is not a record.
     """
     path = Path(path)
-    is_csv = path.suffix.lower() == ".csv"
+    writer = writer_for(path)
     with open(path, "rb") as fh:
-        lines = (raw.decode("utf-8") for raw in fh if raw.endswith(b"\n"))
-        if not is_csv:
-            yield from (Record.from_dict(json.loads(line)) for line in lines if line.strip())
-            return
-        rows = csv.reader(lines)
-        header = next(rows, None)
-        if header is not None and tuple(header) != COLUMNS:
-            raise UsageError(f"{path}: not a synthsight scan CSV (unexpected header)")
-        for row in rows:
-            if row:
-                yield Record.from_dict({c: _csv_unsafe(v) for c, v in zip(COLUMNS, row, strict=False)})
+        try:
+            yield from writer.records(raw.decode("utf-8") for raw in fh if raw.endswith(b"\n"))
+        except UsageError as exc:
+            raise UsageError(f"{path}: {exc}") from None
 
 
 def summary_line(

@@ -24,6 +24,7 @@ from importlib import resources
 from pathlib import Path
 
 from synthsight import __version__
+from synthsight.atomic import write_atomic
 from synthsight.errors import SynthsightError, UsageError
 from synthsight.image.read_window import DEFAULT_MAX_PIXELS
 from synthsight.review import DEFAULT_PAGE_SIZE, DEFAULT_THUMBS, PAGE_SIZES
@@ -245,12 +246,9 @@ def _default_title(merged: Merged) -> str:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        write_atomic(path, text)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise SynthsightError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 

@@ -11,7 +11,6 @@ Page order: scored records by score, highest first; then errors, then skipped fi
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from synthsight.errors import UsageError
-from synthsight.reports.manifest import manifest_path
+from synthsight.reports.manifest import manifest_of
 from synthsight.reports.writers import VERDICTS, Record, read_records
 
 TEXT_LIMIT = 1000  # characters of evidence, error or notes kept per record: one hostile cell cannot bloat the page
@@ -121,7 +120,7 @@ def _read_one(path: Path) -> tuple[list[Record], Source]:
         raise UsageError(f"{path}: not a scan report (expected .csv, .jsonl or .json)")
     try:
         records, _ = read_records(path)
-        manifest = _manifest_of(path)
+        manifest = manifest_of(path)
     except UsageError as exc:
         raise UsageError(f"{path}: {exc}") from None
     except (UnicodeDecodeError, ValueError, TypeError, KeyError, AttributeError) as exc:
@@ -130,16 +129,6 @@ def _read_one(path: Path) -> tuple[list[Record], Source]:
     except OSError as exc:
         raise UsageError(f"{path}: cannot read ({exc.strerror or exc})") from None
     return records, Source(path, manifest, len(records))
-
-
-def _manifest_of(path: Path) -> dict[str, Any] | None:
-    if path.suffix.lower() == ".json":
-        doc = json.loads(path.read_bytes().decode("utf-8"))
-        manifest = doc.get("manifest") if isinstance(doc, dict) else None
-    else:
-        beside = manifest_path(path)
-        manifest = json.loads(beside.read_text(encoding="utf-8")) if beside.is_file() else None
-    return manifest if isinstance(manifest, dict) else None
 
 
 def _order_key(r: Record) -> tuple:

@@ -28,6 +28,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
+from synthsight.atomic import Atomic
 from synthsight.errors import DecodeError
 from synthsight.image.read_window import DEFAULT_MAX_PIXELS
 
@@ -146,13 +147,10 @@ def _overlay(path: str, out: Path) -> str:
 
 def _write(target: Path, save: Callable) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "wb") as fh:
+        with Atomic(target) as tmp, open(tmp, "wb") as fh:
             save(fh)
-        os.replace(tmp, target)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise _NoPreview(f"cannot write the preview: {exc.strerror or exc}") from None
 
 

@@ -22,8 +22,9 @@ from synthsight.reports.writers import Record, check_output
 from synthsight.runtime.base import Backend
 from synthsight.scanner.options import ScanOptions, check_names
 from synthsight.scanner.pool import Batch, CorePlan, DecodePool, Item, plan_cores
-from synthsight.scanner.session import ModelFacts, ScanSummary, Session, StopFlag, make_record, read_options
+from synthsight.scanner.session import ModelFacts, ScanSummary, Session, StopFlag, make_record
 from synthsight.scanner.walk import Entry, Walker
+from synthsight.scanner.worker import ReadOptions
 
 
 def scan(paths: list[str], model: str | Path | Backend, outputs: list[str | Path] = (), **options: Any) -> ScanSummary:
@@ -40,6 +41,8 @@ def scan(paths: list[str], model: str | Path | Backend, outputs: list[str | Path
     walker = make_walker(paths, opts)
     previous = resume_mod.load(outs) if opts.resume else None
     evidence = ProvenanceReader(opts.trust_anchors) if opts.provenance else None  # refuses bad anchors now
+    if evidence is not None and (stale := evidence.stale_warning()):
+        print(stale, file=sys.stderr)  # once per scan, even with --quiet: trust decides classes
     if opts.ray:
         from synthsight.scanner.ray.source import scan_on_ray
 
@@ -131,7 +134,7 @@ class _LocalSource:
 
     def records(self, entries: Iterator[Entry], stop: StopFlag) -> Iterator[list[Record]]:
         opts = self.opts
-        read = read_options(self.backend.preprocess, opts, self.evidence)
+        read = ReadOptions.for_scan(self.backend.preprocess, opts, self.evidence)
         pool = self.pool = DecodePool(entries, read, opts.batch_size, self.workers, decode_timeout=opts.decode_timeout)
         with pool:
             for batch in pool:

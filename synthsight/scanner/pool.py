@@ -28,13 +28,17 @@ from multiprocessing.shared_memory import SharedMemory
 
 import numpy as np
 
-from synthsight.errors import WORKER_DIED, SynthsightError, UsageError
+from synthsight.errors import TIMED_OUT, WORKER_DIED, SynthsightError, UsageError
 from synthsight.machine import available_memory, parse_device, shared_memory_free, usable_cores
 from synthsight.scanner.options import BATCH_SIZE, DECODE_TIMEOUT
 from synthsight.scanner.walk import Entry
 from synthsight.scanner.worker import FileMeta, ReadOptions, read_file, worker_main
 
 MAX_STARTUP_DEATHS = 5
+STARTUP_HINT = (
+    "see the messages above (a script that calls synthsight.scanner.scan must do so under "
+    '`if __name__ == "__main__":`, because each decode process imports it)'
+)
 
 
 @dataclass(eq=False)
@@ -242,7 +246,7 @@ class DecodePool:
             yield batch
 
     def _read(self, item: Item) -> tuple[FileMeta, np.ndarray | None]:
-        if not self._needs_worker(item):
+        if not self.options.needs_reading(item.entry):
             return FileMeta(), None
         return read_file(item.entry.path, self.options, item.row is not None)
 
@@ -271,7 +275,7 @@ class DecodePool:
                     break
                 open_batches[index], index = batch, index + 1
                 for item in batch.items:
-                    if self._needs_worker(item):
+                    if self.options.needs_reading(item.entry):
                         batch.pending += 1
                         tasks.append(item)
                     else:
@@ -283,10 +287,6 @@ class DecodePool:
             if self.batcher.done and not open_batches and not tasks:
                 return
             self._collect(tasks, open_batches)
-
-    def _needs_worker(self, item: Item) -> bool:
-        entry = item.entry
-        return entry.kind != "error" and entry.is_regular and (entry.kind == "image" or self.options.hash_files)
 
     def _feed(self, tasks: deque, open_batches: dict[int, Batch]) -> None:
         for w in self._procs:
@@ -340,11 +340,7 @@ class DecodePool:
             # Died before answering anything: maybe it never started. Give its files one more chance.
             self._startup_deaths += 1
             if self._startup_deaths > MAX_STARTUP_DEATHS:
-                raise SynthsightError(
-                    f"decode workers die at startup (exit code {code}); see the messages above (a script that "
-                    'calls synthsight.scanner.scan must do so under `if __name__ == "__main__":`, because each '
-                    "decode process imports it)"
-                )
+                raise SynthsightError(f"decode workers die at startup (exit code {code}); {STARTUP_HINT}")
         if w.held:
             culprit = w.held[0]
             culprit.attempts += 1
@@ -356,7 +352,7 @@ class DecodePool:
 
     def _death_message(self, w: _Worker, code: int | None) -> str:
         if w.timed_out:
-            return f"timed-out: decode took longer than {self.decode_timeout:g} s; the worker was stopped"
+            return f"{TIMED_OUT}: decode took longer than {self.decode_timeout:g} s; the worker was stopped"
         how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
         return f"{WORKER_DIED}: the decode worker died ({how}) while reading this file"
 
@@ -368,7 +364,15 @@ class DecodePool:
             name="synthsight-decode",
             daemon=True,
         )
-        proc.start()
+        try:
+            proc.start()
+        except BrokenPipeError:
+            # The new process exited before reading its arguments: the fork server writes them after the fork,
+            # and past a pipe's 64 KiB (the reader's trust anchors) the write waits for a reader that died
+            # while importing the caller's main module.
+            parent.close()
+            child.close()
+            raise SynthsightError(f"a decode worker died at startup, before reading its task; {STARTUP_HINT}") from None
         child.close()
         return _Worker(proc, parent)
 

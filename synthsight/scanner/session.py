@@ -22,8 +22,7 @@ from typing import Any, Protocol
 
 from synthsight import __version__
 from synthsight.artifacts import file_sha256, weights_file
-from synthsight.errors import SynthsightError
-from synthsight.image.preprocess import PreprocessSpec
+from synthsight.errors import SynthsightError, UsageError
 from synthsight.provenance import PROVENANCE_CLASSES, ProvenanceReader
 from synthsight.reports import manifest as manifests
 from synthsight.reports.writers import (
@@ -36,13 +35,8 @@ from synthsight.reports.writers import (
 )
 from synthsight.scanner.progress import Progress
 from synthsight.scanner.walk import UNRECORDED, Entry, Lookahead, Walker
-from synthsight.scanner.worker import FileMeta, ReadOptions
+from synthsight.scanner.worker import FileMeta
 from synthsight.spec import ModelSpec
-
-
-def read_options(spec: PreprocessSpec, opts: Any, evidence: ProvenanceReader | None = None) -> ReadOptions:
-    """How every file of this scan is read, the same for the local pool and Ray's decode tasks."""
-    return ReadOptions(spec, max_pixels=opts.max_pixels, hash_files=opts.hash_files, provenance=evidence)
 
 
 def make_record(
@@ -179,7 +173,7 @@ class Session:
         """Refuse to resume a report made by another model, threshold, preprocessing or shard."""
         manifest = self._manifest(how or {}, 0.0, status="running")  # how: the source's backend and precision
         for out in self._stream_outs():
-            earlier = manifests.read_manifest(out) if self.opts.resume and out.exists() else None
+            earlier = _earlier_manifest(out) if self.opts.resume and out.exists() else None
             manifests.check_resumable(out, earlier, manifest)
             self.earlier_runs[out] = manifests.history(earlier)
 
@@ -308,6 +302,16 @@ class Session:
             "images_per_second": round(self.images / seconds, 2) if seconds > 0 else None,
             "outputs": [str(p) for p in self.outs],
         }
+
+
+def _earlier_manifest(report: Path) -> dict[str, Any] | None:
+    """The manifest --resume checks a report against (see reports/manifest.py)."""
+    try:
+        return manifests.manifest_of(report)
+    except manifests.ManifestUnreadable as exc:
+        raise UsageError(
+            f"--resume: {exc.path} is unreadable ({exc.reason}); move it away to resume without the check"
+        ) from None
 
 
 def describe_source(walker: Walker, opts: Any) -> dict[str, Any]:

@@ -1,13 +1,14 @@
 """Find the files a scan must account for, in a deterministic order.
 
-Rules (documented in the README):
+Rules (documented in docs/scanning.md):
 - Paths named on the command line are always reported: a named file that is not an image gets a
   ``skipped`` record; a named path that does not exist is refused before scanning (exit 2).
 - Inside folders (recursive unless ``recursive=False``), entries are visited in byte order of their
   names, depth first. A file is an image when its extension is a known image extension OR its first
   bytes carry an image signature (a PNG named ``.dat`` is scanned; a text file named ``.jpg`` is
   tried and gets an error record). Other files are ignored, or get a ``skipped`` record with
-  ``all_files=True``. Fifos, sockets and devices are never opened.
+  ``all_files=True``; so are ``.c2pa`` sidecar manifest stores, which the provenance reader reads
+  with the image of the same name, and which are counted apart. Fifos, sockets and devices are never opened.
 - Symbolic links inside folders are not followed unless ``follow_symlinks=True``: each gets a
   ``skipped`` record saying so. When following, every file and folder is visited once (keyed by
   device and inode); a link to an already visited folder (a loop) or file gets a ``skipped`` record.
@@ -37,7 +38,10 @@ from dataclasses import dataclass
 
 from synthsight.errors import UsageError
 from synthsight.image.formats import IMAGE_EXTENSIONS, SNIFF_BYTES, sniff_format
+from synthsight.provenance.reader import SIDECAR_SUFFIX
 from synthsight.scanner.shard import Shard, relative_key
+
+SIDECAR_RECORD = "C2PA sidecar manifest store: read as the provenance of the image with the same name, if any"
 
 
 @dataclass
@@ -150,13 +154,15 @@ class Walker:
         if not self._owns(path):  # another shard's file: not even sniffed here
             return
         entry = Entry(path, "image", size=st.st_size, mtime_ns=st.st_mtime_ns)
-        if is_image_name(path) or sniff(path):
+        sidecar = path.lower().endswith(SIDECAR_SUFFIX)
+        if not sidecar and (is_image_name(path) or sniff(path)):
             yield entry
         elif named or self.all_files:
-            entry.kind, entry.message = "skipped", "not an image (unknown extension, no image signature)"
+            entry.kind = "skipped"
+            entry.message = SIDECAR_RECORD if sidecar else "not an image (unknown extension, no image signature)"
             yield entry
         else:
-            self._count("not_image", path)
+            self._count("c2pa_sidecar" if sidecar else "not_image", path)
 
     def _tree(self, top: str, st: os.stat_result) -> Iterator[Entry]:
         self._seen_dirs.add((st.st_dev, st.st_ino))
@@ -234,6 +240,7 @@ class Walker:
 UNRECORDED = {
     "already_in_report": "already in the report (--resume)",
     "not_image": "not images (--all-files lists them)",
+    "c2pa_sidecar": "C2PA sidecar manifests (read with the image of the same name)",
     "excluded": "left out by --exclude",
     "not_included": "not matching --include",
     "special": "fifos, sockets or devices",

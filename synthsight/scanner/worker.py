@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.shared_memory import SharedMemory
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,6 +23,9 @@ from synthsight.errors import DecodeError
 from synthsight.image.preprocess import PreprocessSpec, decode
 from synthsight.image.read_window import DEFAULT_MAX_PIXELS, ReadWindow, human
 from synthsight.provenance import Provenance, ProvenanceReader
+
+if TYPE_CHECKING:
+    from synthsight.scanner.walk import Entry
 
 CHUNK = 1 << 20
 DECODER_SAID_MAX = 300  # characters of a decoder's own stderr kept in a record's notes
@@ -35,6 +39,15 @@ class ReadOptions:
     max_pixels: int = DEFAULT_MAX_PIXELS
     hash_files: bool = True
     provenance: ProvenanceReader | None = None  # None: --no-provenance
+
+    @classmethod
+    def for_scan(cls, spec: PreprocessSpec, opts: Any, evidence: ProvenanceReader | None = None) -> ReadOptions:
+        """How every file of the scan ``opts`` describes is read: the same for the local pool and Ray's tasks."""
+        return cls(spec, max_pixels=opts.max_pixels, hash_files=opts.hash_files, provenance=evidence)
+
+    def needs_reading(self, entry: Entry) -> bool:
+        """Whether a walked entry is opened: errors are not, non-images only to hash them."""
+        return entry.kind != "error" and entry.is_regular and (entry.kind == "image" or self.hash_files)
 
 
 @dataclass
@@ -83,7 +96,7 @@ def read_file(path: str, options: ReadOptions, want_pixels: bool = True) -> tupl
             return meta, None
         if want_pixels and options.provenance is not None:
             # Read from the same open file, whether or not its pixels decoded: evidence stands on its own.
-            meta.provenance = options.provenance.read(ReadWindow(fh, st.st_size))
+            meta.provenance = options.provenance.read(ReadWindow(fh, st.st_size), path)  # path: a sidecar .c2pa
         return meta, pixels
 
 

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from synthsight.atomic import Atomic
 from synthsight.errors import UsageError
 from synthsight.image.preprocess import PreprocessSpec
 from synthsight.image.read_window import DEFAULT_MAX_PIXELS
@@ -263,9 +264,8 @@ def _save_checkpoint(folder: Path, model, optimizer, scaler, state: _TrainState,
         "bad_epochs": state.bad_epochs,
         "history": state.history,
     }
-    tmp = folder / (LAST_STATE + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, folder / LAST_STATE)
+    with Atomic(folder / LAST_STATE) as tmp:
+        torch.save(payload, tmp)
 
 
 def _load_checkpoint(path: Path, model, optimizer, scaler) -> _TrainState:

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from synthsight.atomic import write_atomic
 from synthsight.machine import installed, usable_cores
 from synthsight.runtime.base import Backend
 from synthsight.runtime.cpu.features import here
@@ -112,11 +113,6 @@ def _load(path: Path, fields: dict[str, Any]) -> dict | None:
 
 def _store(path: Path, data: dict) -> None:
     """Write atomically; a cache that cannot be written only costs a new measurement next time."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+        write_atomic(path, json.dumps(data, indent=2) + "\n")

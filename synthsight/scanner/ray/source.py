@@ -36,8 +36,9 @@ from synthsight.errors import SynthsightError, UsageError
 from synthsight.machine import parse_device, usable_cores
 from synthsight.reports.writers import Record
 from synthsight.runtime.base import Backend
-from synthsight.scanner.session import ModelFacts, ScanSummary, Session, StopFlag, make_record, read_options
+from synthsight.scanner.session import ModelFacts, ScanSummary, Session, StopFlag, make_record
 from synthsight.scanner.walk import Entry, Walker
+from synthsight.scanner.worker import ReadOptions
 
 INSTALL_HINT = "pip install 'synthsight[cluster]'"
 # Entries per block put into the object store: big enough (~1.5 MB) to live in the shared object store, where
@@ -248,7 +249,7 @@ class RaySource:
         from synthsight.scanner.ray.tasks import Inferencer, decode_block
 
         opts, plan, size = self.opts, self.plan, self.facts.spec.preprocess.size
-        read = read_options(self.facts.spec.preprocess, opts, self.evidence)
+        read = ReadOptions.for_scan(self.facts.spec.preprocess, opts, self.evidence)
         rows = TASK_ROWS_PER_BATCH * opts.batch_size
         # Reserving a block's pixels keeps Ray from crowding a node's memory with decode tasks, and keeps it
         # from fusing the decode tasks into the inference actors (it fuses maps with equal reservations).

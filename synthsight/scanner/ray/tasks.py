@@ -25,22 +25,17 @@ from typing import Any
 
 import numpy as np
 
-from synthsight.errors import WORKER_DIED
+from synthsight.errors import TIMED_OUT, WORKER_DIED
 from synthsight.scanner.walk import Entry
 from synthsight.scanner.worker import FileMeta, ReadOptions, read_file
 
 NOTES_DIR = "synthsight-ray"
-_TIMED_OUT = b"T"
-_READING = b"R"
+_NOTE_TIMED_OUT = b"T"
+_NOTE_READING = b"R"
 
 
 def pack(seq: int, entry: Entry) -> bytes:
     return pickle.dumps((seq, entry), protocol=pickle.HIGHEST_PROTOCOL)
-
-
-def needs_reading(entry: Entry, options: ReadOptions) -> bool:
-    """As the local pool: errors are not read, other records only to hash them."""
-    return entry.kind != "error" and entry.is_regular and (entry.kind == "image" or options.hash_files)
 
 
 def decode_block(batch: dict[str, np.ndarray], options: ReadOptions, run_id: str, decode_timeout: float) -> dict:
@@ -55,7 +50,7 @@ def decode_block(batch: dict[str, np.ndarray], options: ReadOptions, run_id: str
             meta, px = FileMeta(), None
             if seq in notes.died:
                 meta = FileMeta(error=notes.died[seq])
-            elif needs_reading(entry, options):
+            elif options.needs_reading(entry):
                 notes.reading(seq)
                 try:
                     meta, px = read_file(entry.path, options, entry.kind == "image")
@@ -101,8 +96,8 @@ class _Notes:
             if len(note) > 1:
                 seq = int(note[1:])
                 why = (
-                    f"timed-out: decode took longer than {self.timeout:g} s; the decode task was stopped"
-                    if note[:1] == _TIMED_OUT
+                    f"{TIMED_OUT}: decode took longer than {self.timeout:g} s; the decode task was stopped"
+                    if note[:1] == _NOTE_TIMED_OUT
                     else f"{WORKER_DIED}: the decode task's process died while reading this file"
                 )
                 with open(self.dead, "a", encoding="utf-8") as fh:
@@ -113,7 +108,7 @@ class _Notes:
                 self.died[int(seq)] = why
 
     def reading(self, seq: int) -> None:
-        os.pwrite(self._fd, _READING + b"%020d" % seq, 0)
+        os.pwrite(self._fd, _NOTE_READING + b"%020d" % seq, 0)
         self._since = time.monotonic()
 
     def done(self) -> None:
@@ -123,7 +118,7 @@ class _Notes:
         while not self._stop.wait(min(1.0, self.timeout / 4)):
             since = self._since
             if since is not None and time.monotonic() - since > self.timeout:
-                os.pwrite(self._fd, _TIMED_OUT, 0)
+                os.pwrite(self._fd, _NOTE_TIMED_OUT, 0)
                 os._exit(1)  # the only way to stop a decoder stuck in C code; Ray retries the block
 
     def __exit__(self, *exc: object) -> None:
