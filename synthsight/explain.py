@@ -6,7 +6,10 @@ global pooling and the head's LayerNorm, which work on pooled vectors). Its reso
 input (7x7 at 224 px): coarse by nature. Pass ``--gradcam-layer stages.2`` for a finer (1/16) but less
 class-specific map. The layer used is named in the output and the run manifest.
 
-The map explains the class of the verdict (``ai`` for images called AI-generated, ``real`` else).
+The map explains the class of the verdict (``ai`` for images called AI-generated, ``real`` else). For a
+model with ``resize: tiles`` it explains the tile ranked first (the one pointing most towards AI) and the
+overlay has two panels: the whole picture with that tile's box (a preview decoded again from the file, at
+most :data:`CONTEXT_SIDE` px), and the tile itself with its map, at native pixels enlarged.
 Overlay files are named ``<sanitised stem>-<12 hex of sha1(path bytes)>.png``: unique for equal
 base names in different folders, and never outside the output folder.
 """
@@ -26,6 +29,8 @@ from synthsight.artifacts import SUFFIXES, is_bundle
 from synthsight.errors import ModelFileError, UsageError
 
 OVERLAY_MIN_SIDE = 256
+CONTEXT_SIDE = 512  # px, long side of the whole-picture panel of a tile's overlay
+BOX_COLOUR = (255, 32, 32)
 
 
 def resolve_bundle(source: str | Path) -> Path:
@@ -111,18 +116,62 @@ class GradCam:
         from PIL import Image
 
         if out is None:
-            out = self.out_dir / overlay_name(source_path)
-            if out.resolve().parent != self.out_dir:  # defence in depth: overlay_name has no separators
-                raise UsageError(f"refusing to write a Grad-CAM overlay outside {self.out_dir}")
+            out = self._target(source_path)
         Image.fromarray(self.overlay(pixels, target)).save(out)
         return Path(out)
+
+    def tile_overlay(
+        self, tile: np.ndarray, box: list[int], source: Any, target: str, max_pixels: int | None = None
+    ) -> np.ndarray:
+        """Two panels: the whole picture (from ``source``, a path or open file) with ``box`` drawn, and the map
+        of ``tile`` at the same height. Only the tile's panel when the picture cannot be decoded again."""
+        from PIL import Image, ImageDraw
+
+        from synthsight.errors import DecodeError
+        from synthsight.image.preprocess import thumbnail
+
+        cam = self.overlay(tile, target)
+        try:
+            shown = thumbnail(source, CONTEXT_SIDE, **({"max_pixels": max_pixels} if max_pixels else {}))
+        except DecodeError:
+            return cam
+        context = Image.fromarray(shown.pixels)
+        scale = context.width / max(1, shown.oriented[0])
+        side = max(OVERLAY_MIN_SIDE, context.height)
+        left, top, right, bottom = (round(v * scale) for v in box)
+        frame = (left, top, max(left, right - 1), max(top, bottom - 1))
+        ImageDraw.Draw(context).rectangle(frame, outline=BOX_COLOUR, width=2)
+        canvas = Image.new("RGB", (context.width + 8 + side, side), (255, 255, 255))
+        canvas.paste(context, (0, (side - context.height) // 2))
+        canvas.paste(Image.fromarray(cam).resize((side, side), Image.Resampling.BICUBIC), (context.width + 8, 0))
+        return np.asarray(canvas)
+
+    def save_tile(
+        self, tile: np.ndarray, box: list[int], source_path: str, target: str, max_pixels: int | None = None
+    ) -> Path:
+        """Write :meth:`tile_overlay` for the file at ``source_path`` into the output folder."""
+        from PIL import Image
+
+        out = self._target(source_path)
+        Image.fromarray(self.tile_overlay(tile, box, source_path, target, max_pixels)).save(out)
+        return out
+
+    def _target(self, source_path: str) -> Path:
+        out = self.out_dir / overlay_name(source_path)
+        if out.resolve().parent != self.out_dir:  # defence in depth: overlay_name has no separators
+            raise UsageError(f"refusing to write a Grad-CAM overlay outside {self.out_dir}")
+        return out
 
     def describe(self) -> dict[str, Any]:
         return {
             "bundle": str(self.bundle.resolve()),
             "layer": self.layer,
             "method": "GradCAM (pytorch-grad-cam)",
-            "target": "class of the verdict",
+            "target": "class of the verdict" + (
+                "; tiles model: the tile ranked first, beside the whole picture with its box"
+                if self.spec.preprocess.resize == "tiles"
+                else ""
+            ),
             "folder": str(self.out_dir) if self.out_dir else None,
         }
 
@@ -191,18 +240,25 @@ def explain(
 ) -> dict[str, Any]:
     """Verdict, score, a Grad-CAM overlay and the file's own provenance evidence for one image
     (what `synthsight explain` runs). The verdict and the evidence are reported side by side."""
+    from PIL import Image
+
     from synthsight.image.preprocess import decode
     from synthsight.provenance import ProvenanceReader
     from synthsight.runtime import open_backend
+    from synthsight.runtime.tiles import score_file
 
     cam = GradCam(resolve_bundle(model), layer, None)
     with open_backend(str(model), **backend_options) as backend:
         decoded = decode(image, backend.preprocess)
-        score = float(backend.scores(decoded.pixels[None])[0])
+        inputs = decoded.pixels.reshape((-1, *backend.input_shape))
+        score, tiles = score_file(backend.model_spec, backend.infer(inputs), decoded.boxes)
         threshold = backend.model_spec.threshold
     verdict = "ai" if score >= threshold else "real"
     target = Path(out) if out else Path.cwd() / overlay_name(str(image)).replace(".png", ".gradcam.png")
-    cam.save(decoded.pixels, str(image), verdict, target)
+    if tiles is None:
+        cam.save(decoded.pixels, str(image), verdict, target)
+    else:
+        Image.fromarray(cam.tile_overlay(inputs[tiles.top], tiles.top_box, image, verdict)).save(target)
     found = None
     if provenance:
         with open(image, "rb") as fh:
@@ -217,4 +273,9 @@ def explain(
         "threshold": threshold,
         "overlay": str(target),
         "layer": cam.layer,
+        **(_tile_fields(tiles) if tiles is not None else {}),
     }
+
+
+def _tile_fields(tiles: Any) -> dict[str, Any]:
+    return {"tiles": len(tiles.scores), "aggregate": tiles.rule, "top_tile": tiles.top_box, "tile_scores": tiles.scores}

@@ -35,27 +35,44 @@ BATCH_DIM = "batch"
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-RESIZE_MODES = ("squash", "crop")
+RESIZE_MODES = ("squash", "crop", "tiles")
+# resize "tiles" (docs/scanning.md "Native-resolution tiles"): up to `tiles` windows of `size` at the file's own
+# pixels, placed by `tile_placement`, their logits combined by `tile_aggregate` (mean, max, or topK: the mean of
+# the K tiles that point most towards the positive class). Defaults measured in benchmarks/bench_tiles.py.
+TILE_PLACEMENTS = ("grid", "texture")
+TILE_AGGREGATES = ("mean", "max", "topK")  # topK: top2, top3, ...
+DEFAULT_TILES = 9
+DEFAULT_PLACEMENT = "grid"
+DEFAULT_AGGREGATE = "mean"
+MAX_TILES = 64
+TILE_KEYS = ("tiles", "tile_placement", "tile_aggregate")
 INTERPOLATION_NAMES = ("nearest", "bilinear", "bicubic", "lanczos")  # Pillow's resampling filters, by name
 
 
 @dataclass(frozen=True)
 class PreprocessSpec:
-    """How pixels reach the model: output size, resize mode, interpolation, normalisation."""
+    """How pixels reach the model: output size, resize mode, interpolation, normalisation (and tiles)."""
 
     size: int = 224
-    # "squash": both sides to `size` (the seeds' Resize((224, 224))); "crop": short side to `size`, centre crop
+    # "squash": both sides to `size` (the seeds' Resize((224, 224))); "crop": short side to `size`, centre crop;
+    # "tiles": up to `tiles` windows of `size` at native pixels, no resampling (image/tiles.py)
     resize: str = "squash"
     interpolation: str = "bilinear"
     mean: tuple[float, float, float] = field(default=IMAGENET_MEAN)
     std: tuple[float, float, float] = field(default=IMAGENET_STD)
-    dct_scaling: bool = True  # JPEG DCT-scaled decoding when the source is at least 4x the target size
+    dct_scaling: bool = True  # JPEG DCT-scaled decoding when the source is at least 4x the target size (not tiles)
+    tiles: int = DEFAULT_TILES  # resize "tiles" only: the most windows scored per image
+    tile_placement: str = DEFAULT_PLACEMENT
+    tile_aggregate: str = DEFAULT_AGGREGATE
 
     def __post_init__(self) -> None:
         if not isinstance(self.size, int) or not 8 <= self.size <= 4096:
             raise ValueError(f"preprocess size must be an integer in [8, 4096], got {self.size!r}")
         if self.resize not in RESIZE_MODES:
             raise ValueError(f"preprocess resize must be one of {RESIZE_MODES}, got {self.resize!r}")
+        check_tiles(self.tiles, self.tile_placement, self.tile_aggregate)
+        if self.resize == "tiles":
+            object.__setattr__(self, "dct_scaling", False)  # tiles are cut at the file's own pixels, always
         if self.interpolation not in INTERPOLATION_NAMES:
             raise ValueError(f"preprocess interpolation must be one of {INTERPOLATION_NAMES}")
         for name in ("mean", "std"):
@@ -66,15 +83,44 @@ class PreprocessSpec:
         if min(self.std) <= 0:
             raise ValueError("preprocess std must be positive")
 
+    @property
+    def rows(self) -> int:
+        """The most model inputs one image takes: its tiles, or 1."""
+        return self.tiles if self.resize == "tiles" else 1
+
+    @property
+    def top_k(self) -> int:
+        """How many tiles the aggregate averages (``len`` of the image's tiles for mean, 1 for max)."""
+        rule = self.tile_aggregate
+        return self.tiles if rule == "mean" else 1 if rule == "max" else int(rule[3:])
+
     def to_dict(self) -> dict[str, Any]:
+        """The spec as JSON data; the tile keys only in tiles mode (other specs read exactly as before them)."""
         out = asdict(self)
         out["mean"], out["std"] = list(self.mean), list(self.std)
+        if self.resize != "tiles":
+            for key in TILE_KEYS:
+                del out[key]
         return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PreprocessSpec:
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def check_tiles(tiles: Any, placement: Any, aggregate: Any) -> None:
+    """Refuse a tile count, placement or aggregate rule that is not one of the documented ones (ValueError)."""
+    if isinstance(tiles, bool) or not isinstance(tiles, int) or not 1 <= tiles <= MAX_TILES:
+        raise ValueError(f"--tiles must be an integer from 1 to {MAX_TILES}, got {tiles!r}")
+    if placement not in TILE_PLACEMENTS:
+        raise ValueError(f"tile placement must be one of {', '.join(TILE_PLACEMENTS)}, got {placement!r}")
+    rule, k = str(aggregate), str(aggregate)[3:]
+    top = rule.startswith("top") and k.isascii() and k.isdigit() and 2 <= int(k) <= tiles
+    if rule not in ("mean", "max") and not top:
+        raise ValueError(
+            f"tile aggregate must be mean, max or topK with 2 <= K <= tiles ({tiles}), got {aggregate!r}"
+        )
 
 
 # Folder names mapped to the two canonical classes (docs/design.md "Model bundle").

@@ -97,6 +97,25 @@ def tiny_onnx(tiny_bundle, tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
+def tiles_model(tmp_path_factory) -> dict[str, Path]:
+    """A random-init convnext_atto bundle with ``resize: tiles`` (64 px, up to 4 tiles, aggregate max) and its
+    FP32 ONNX export: {"bundle": folder, "onnx": model.onnx beside the bundle}. For plumbing, not accuracy."""
+    import torch
+
+    from synthsight.export.onnx import export_onnx
+    from synthsight.image.preprocess import PreprocessSpec
+    from synthsight.model import build, save_bundle
+    from synthsight.spec import ModelSpec
+
+    preprocess = PreprocessSpec(size=TINY_SIZE, resize="tiles", tiles=4, tile_aggregate="max")
+    spec = ModelSpec(arch=TINY_ARCH, preprocess=preprocess)
+    torch.manual_seed(1)
+    model = build(spec, "random").eval()
+    bundle = save_bundle(model, spec, tmp_path_factory.mktemp("tiles") / "bundle")
+    return {"bundle": bundle, "onnx": export_onnx(model, spec, bundle / "model.onnx")}
+
+
+@pytest.fixture(scope="session")
 def trained_bundle(tmp_path_factory) -> Path:
     """convnext_atto (64 px) trained from random init on a small synthetic set to >= 90 % val accuracy.
 

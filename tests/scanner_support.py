@@ -49,6 +49,18 @@ def image_bytes(fmt: str, w: int, h: int, seed: int) -> bytes:
     return buf.getvalue()
 
 
+def tiled_tree(root: Path) -> Path:
+    """Files for a tiles model of 64 px: a large JPEG, PNGs that fill a grid or not, one smaller than a tile,
+    a WebP, a truncated JPEG and a text file (with ``all_files``)."""
+    root.mkdir(parents=True, exist_ok=True)
+    for name, fmt, w, h in [("big.jpg", "JPEG", 700, 500), ("a.png", "PNG", 256, 256), ("b.png", "PNG", 200, 130),
+                            ("small.png", "PNG", 40, 30), ("c.webp", "WEBP", 150, 150)]:  # fmt: skip
+        (root / name).write_bytes(image_bytes(fmt, w, h, len(name)))
+    (root / "broken.jpg").write_bytes(image_bytes("JPEG", 300, 200, 9)[:900])
+    (root / "notes.txt").write_text("not an image\n")
+    return root
+
+
 def random_pngs(folder: Path, n: int, size: tuple[int, int] = (96, 80), seed: int = 0) -> Path:
     """``n`` noise PNGs of ``size`` (w, h) named 00.png, 01.png, ... in a new ``folder``."""
     folder.mkdir(parents=True)

@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from review_support import PAYLOAD_SCRIPT, PWNED, RTL_NAME, make_corpus, need_chromium, parse, table_rows
+from review_support import PAYLOAD_SCRIPT, PWNED, RTL_NAME, make_corpus, need_chromium, parse, png_bytes, table_rows
 
 from synthsight.review.browser import dump_dom
 from synthsight.review.page import ReviewConfig, write_review
@@ -242,3 +242,45 @@ def test_cards_histogram_bars_and_folders_filter_the_table(page, monkeypatch):
         wait.until(lambda b: matching(b) == str(sum("/folder-b/" in r.path for r in corpus.records)))
     finally:
         browser.quit()
+
+
+def test_a_tiles_records_top_tile_is_boxed_on_its_thumbnail_also_when_exif_turned_it(tmp_path):
+    need_chromium()
+    import hashlib
+    import io
+
+    from PIL import Image
+
+    from synthsight.reports.writers import JsonWriter, Record
+
+    records = []
+    for name, orientation in (("wide.png", 1), ("turned.jpg", 6)):  # stored 200 x 100; EXIF 6 shows it 100 x 200
+        buf = io.BytesIO()
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        Image.new("RGB", (200, 100), (90, 120, 150)).save(buf, "PNG" if name.endswith("png") else "JPEG", exif=exif)
+        (tmp_path / name).write_bytes(buf.getvalue())
+        data = buf.getvalue()
+        records.append(Record(path=str(tmp_path / name), verdict="ai", sha256=hashlib.sha256(data).hexdigest(),
+                              bytes=len(data), format="PNG", width=200, height=100, score=0.9, tiles=4,
+                              aggregate="max", top_tile=[50, 0, 100, 50]))  # fmt: skip
+    plain = png_bytes(40, 30, 3)
+    (tmp_path / "plain.png").write_bytes(plain)
+    records.append(Record(path=str(tmp_path / "plain.png"), verdict="real", sha256=hashlib.sha256(plain).hexdigest(),
+                          width=40, height=30, score=0.1))  # fmt: skip
+    writer = JsonWriter(tmp_path / "r.json")
+    writer.write(records)
+    writer.close({"tool": "synthsight", "status": "complete", "threshold": 0.5})
+    html = tmp_path / "out" / "review.html"
+    html.parent.mkdir()
+    write_review(ReviewConfig([str(tmp_path / "r.json")], str(html), thumbs=10, workers=0, quiet=True))
+    tree, _, _ = open_page(html)
+    boxes = {}
+    for row in table_rows(tree):
+        name = next(n.attrs["title"] for n in row.iter("div") if n.attrs.get("class") == "path").rsplit("/", 1)[-1]
+        holder = [n for n in row.iter("span") if n.attrs.get("class") == "thumb"]
+        assert holder and any(img.attrs.get("data-loaded") == "1" for img in holder[0].iter("img")), name
+        boxes[name] = [n.attrs.get("style", "") for n in holder[0].iter("span") if n.attrs.get("class") == "tilebox"]
+    assert boxes["plain.png"] == []  # no tiles model: no box
+    assert boxes["wide.png"] == ["left: 25%; top: 0%; width: 25%; height: 50%;"]  # of 200 x 100
+    assert boxes["turned.jpg"] == ["left: 50%; top: 0%; width: 50%; height: 25%;"]  # of 100 x 200, as shown

@@ -254,3 +254,21 @@ def test_the_kuberay_example_runs_a_scan_synthsight_accepts_on_the_tested_ray():
     groups = [cluster["headGroupSpec"], *cluster["workerGroupSpecs"]]
     mounts = [m for g in groups for c in g["template"]["spec"]["containers"] for m in c["volumeMounts"]]
     assert sum(m["mountPath"] == "/dev/shm" for m in mounts) == 2, "every pod gets a large /dev/shm"
+
+
+def test_ray_gives_the_tiles_records_of_the_local_scan(ray_cluster, tiles_model, tmp_path):
+    import numpy as np
+    from scanner_support import tiled_tree
+
+    tree, model = tiled_tree(tmp_path / "tiled"), str(tiles_model["onnx"])
+    local, on_ray = tmp_path / "local.jsonl", tmp_path / "ray.jsonl"
+    scan([str(tree)], model, [local], workers=1, batch_size=8, all_files=True, quiet=True)
+    scan([str(tree)], model, [on_ray], ray="local", batch_size=8, all_files=True, quiet=True)
+    same_records(on_ray, local, scores=1e-5)
+    got, want = read_records(on_ray)[0], read_records(local)[0]
+    assert [(r.tiles, r.aggregate, r.top_tile, r.tile_boxes) for r in got] == [
+        (r.tiles, r.aggregate, r.top_tile, r.tile_boxes) for r in want
+    ]
+    assert sum(r.tiles or 0 for r in got) == 17  # 4 + 4 + 4 + 1 + 4 tiles of the five readable images
+    for r, w in zip(got, want, strict=True):
+        assert r.tile_scores is None or np.allclose(r.tile_scores, w.tile_scores, atol=1e-5)

@@ -100,10 +100,9 @@ def measure_latency(infer, batch, seconds: float) -> dict[str, float]:
 
 
 def _decoded(files: list[Path], spec) -> Any:
-    import numpy as np
 
     from synthsight.errors import DecodeError
-    from synthsight.image.preprocess import load_image
+    from synthsight.image.preprocess import load_image, stack_inputs
 
     pixels = []
     for path in files:
@@ -115,7 +114,7 @@ def _decoded(files: list[Path], spec) -> Any:
         from synthsight.errors import UsageError
 
         raise UsageError("none of the benchmark images could be decoded")
-    return np.stack(pixels)
+    return stack_inputs(pixels)
 
 
 def decode_rates(by_class: dict[str, list[Path]], spec, workers: int | None) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import click
 
 from synthsight.cli.options import device_option, max_per_class_option
 from synthsight.errors import UsageError
+from synthsight.spec import DEFAULT_AGGREGATE, DEFAULT_PLACEMENT, DEFAULT_TILES, RESIZE_MODES, TILE_PLACEMENTS
 
 
 @click.command("synth")
@@ -29,6 +30,31 @@ def synth(out: str, n: int, size: int, seed: int) -> None:
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Bundle directory to write.")
 @click.option("--arch", default="convnext_tiny", show_default=True, help="timm model name.")
 @click.option("--size", type=int, default=224, show_default=True, help="Input size in pixels.")
+@click.option(
+    "--resize",
+    type=click.Choice(RESIZE_MODES),
+    default="squash",
+    show_default=True,
+    help="How images reach the model: squash (both sides to --size), crop (short side, centre crop) or tiles "
+    "(windows of --size at the file's own pixels, their logits aggregated; docs/scanning.md).",
+)
+@click.option(
+    "--tiles",
+    type=int,
+    default=None,
+    help=f"--resize tiles: the most windows scored per image [{DEFAULT_TILES}, measured].",
+)
+@click.option(
+    "--tile-placement",
+    type=click.Choice(TILE_PLACEMENTS),
+    default=None,
+    help=f"--resize tiles: an even grid or the most textured windows [{DEFAULT_PLACEMENT}, measured].",
+)
+@click.option(
+    "--tile-aggregate",
+    default=None,
+    help=f"--resize tiles: mean, max or topK (e.g. top3) of the tiles' logits [{DEFAULT_AGGREGATE}, measured].",
+)
 @click.option("--init", default="imagenet", show_default=True, help="imagenet, random, or a weights/bundle path.")
 @click.option("--epochs", type=click.IntRange(min=1), default=50, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)

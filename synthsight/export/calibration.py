@@ -19,7 +19,7 @@ from synthsight.datalayout import bundle_images
 from synthsight.errors import DecodeError, UsageError
 from synthsight.export.verify import MAX_CHECK_IMAGES, CheckSet
 from synthsight.image.formats import image_files
-from synthsight.image.preprocess import PreprocessSpec, decode
+from synthsight.image.preprocess import PreprocessSpec, decode, stack_inputs
 from synthsight.spec import ModelSpec
 
 DEFAULT_CALIBRATION_COUNT = 300  # NNCF's default subset size: enough for stable min/max ranges
@@ -48,7 +48,7 @@ def decode_sample(files: list[str], spec: PreprocessSpec, count: int, what: str,
     if not arrays:
         return CheckSet(np.zeros((0, spec.size, spec.size, 3), np.uint8), f"no decodable images in {what}", skipped)
     more = f", {skipped} undecodable" if skipped else ""
-    return CheckSet(np.stack(arrays), f"{len(arrays)} {what}{more}", skipped)
+    return CheckSet(stack_inputs(arrays), f"{len(arrays)} {what}{more}", skipped)
 
 
 def calibration_set(spec: ModelSpec, folder: Path | None, count: int = DEFAULT_CALIBRATION_COUNT) -> CheckSet:

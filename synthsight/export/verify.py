@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from synthsight.errors import UsageError
-from synthsight.image.preprocess import PreprocessSpec, decode, resize
+from synthsight.image.preprocess import PreprocessSpec, decode, resize, stack_inputs
 from synthsight.runtime.base import Backend
 
 DEFAULT_SYNTHETIC = 32
@@ -124,7 +124,7 @@ def decode_folder(folder: str | Path, spec: PreprocessSpec, limit: int = MAX_CHE
     if not arrays:
         raise UsageError(f"--check-images {folder}: no decodable images found")
     more = f", {skipped} files skipped" if skipped else ""
-    return CheckSet(np.stack(arrays), f"{len(arrays)} from {folder}{more}", skipped)
+    return CheckSet(stack_inputs(arrays), f"{len(arrays)} from {folder}{more}", skipped)
 
 
 def synthetic_pixels(spec: PreprocessSpec, n: int = DEFAULT_SYNTHETIC, seed: int = 0) -> np.ndarray:
@@ -155,4 +155,4 @@ def synthetic_pixels(spec: PreprocessSpec, n: int = DEFAULT_SYNTHETIC, seed: int
         elif kind == 3:  # sensor-like noise
             img = img + rng.normal(0, rng.uniform(5, 60), img.shape)
         out.append(resize(Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)), spec))
-    return np.stack(out)
+    return stack_inputs(out)

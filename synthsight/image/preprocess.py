@@ -30,9 +30,13 @@ from synthsight.image.decode_failures import explain
 from synthsight.image.formats import IMAGE_EXTENSIONS, header_window
 from synthsight.image.png_text import WithoutChunks, refused_text
 from synthsight.image.read_window import DEFAULT_MAX_PIXELS, HEADER_WINDOW, ReadWindow, bytes_needed, file_size, human
+from synthsight.image.tiles import Box, TileSet, cut
 from synthsight.spec import INTERPOLATION_NAMES, PreprocessSpec
 
-__all__ = ["IMAGE_EXTENSIONS", "Decoded", "PreprocessSpec", "decode", "load_image", "resize", "to_rgb"]
+__all__ = [
+    "IMAGE_EXTENSIONS", "Decoded", "PreprocessSpec", "decode", "decode_with", "load_image", "resize",
+    "stack_inputs", "to_rgb",
+]  # fmt: skip
 
 INTERPOLATIONS = {name: getattr(Image.Resampling, name.upper()) for name in INTERPOLATION_NAMES}
 # Bytes the format's own parser re-reads to say why Pillow could not identify a file.
@@ -48,11 +52,13 @@ DCT_OVERSAMPLE = 2
 class Decoded:
     """Pixels plus what the scan record wants to know about the source file."""
 
-    pixels: np.ndarray  # uint8 [size, size, 3] (a thumbnail's: [h, w, 3])
+    pixels: np.ndarray  # uint8 [size, size, 3] (a thumbnail's: [h, w, 3]; resize "tiles": [n, size, size, 3])
     format: str
     width: int  # of the stored image, before orientation
     height: int
     notes: str = ""
+    boxes: list[Box] | None = None  # resize "tiles": each tile's (left, top, right, bottom) in the oriented image
+    oriented: tuple[int, int] = (0, 0)  # (width, height) once EXIF orientation is applied, before any resize
 
 
 def load_image(path: str | Path, spec: PreprocessSpec, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
@@ -69,10 +75,37 @@ def decode(path: str | Path | BinaryIO, spec: PreprocessSpec, max_pixels: int = 
 
     ``path`` may be an open binary file (the scanner's worker hashes it first). Pillow only ever reads
     it through a :class:`synthsight.image.read_window.ReadWindow`, so a huge file behind a small header
-    costs seconds, not minutes.
+    costs seconds, not minutes. With ``resize: tiles`` the file is decoded at its full resolution (no DCT
+    scaling) and ``pixels`` holds its tiles, ``[n, size, size, 3]``, with their ``boxes``
+    (:mod:`synthsight.image.tiles`).
     """
+    if spec.resize == "tiles":
+        return _decode(path, max_pixels, None, lambda rgb: cut(rgb, spec))
     draft = DCT_OVERSAMPLE * spec.size if spec.dct_scaling else None
     return _decode(path, max_pixels, draft, lambda rgb: resize(rgb, spec))
+
+
+def stack_inputs(arrays: list[np.ndarray]) -> np.ndarray:
+    """Model inputs ``[N, size, size, 3]`` of several files' pixels, one file after the other (a tiles file's
+    ``[n, size, size, 3]`` gives its n tiles, any other file its one input)."""
+    return np.concatenate([a.reshape((-1, *a.shape[-3:])) for a in arrays])
+
+
+def decode_with(
+    source: str | Path | BinaryIO,
+    finish: Callable[[Image.Image], np.ndarray],
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    draft: int | None = None,
+) -> Decoded:
+    """Decode by the rule of :func:`decode` (pixel cap, orientation, modes) and hand the RGB image to ``finish``.
+
+    For training transforms that work on the decoded image before the model's resize; ``draft`` is the side
+    JPEG DCT scaling may reduce the file to (None: full resolution).
+
+    Raises:
+        DecodeError: as :func:`decode` does.
+    """
+    return _decode(source, max_pixels, draft, finish)
 
 
 def thumbnail(source: str | Path | BinaryIO, max_side: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded:
@@ -95,7 +128,7 @@ def thumbnail(source: str | Path | BinaryIO, max_side: int, max_pixels: int = DE
 
 
 def _decode(
-    path: str | Path | BinaryIO, max_pixels: int, draft: int | None, finish: Callable[[Image.Image], np.ndarray]
+    path: str | Path | BinaryIO, max_pixels: int, draft: int | None, finish: Callable[[Image.Image], Any]
 ) -> Decoded:
     fmt = ""
     fh = window = None
@@ -127,7 +160,7 @@ class _NoText(io.BufferedReader):
 
 
 def _without_text(
-    fh: BinaryIO, max_pixels: int, draft: int | None, finish: Callable[[Image.Image], np.ndarray]
+    fh: BinaryIO, max_pixels: int, draft: int | None, finish: Callable[[Image.Image], Any]
 ) -> Decoded:
     """Decode a PNG that Pillow refused over a text chunk again, without the chunks it refuses (png_text.py)."""
     view = WithoutChunks(fh, file_size(fh))
@@ -159,7 +192,7 @@ def _decode_open(
     im: Image.Image,
     max_pixels: int,
     draft: int | None,
-    finish: Callable[[Image.Image], np.ndarray],
+    finish: Callable[[Image.Image], Any],
     window: ReadWindow,
     size: int,
 ) -> Decoded:
@@ -192,8 +225,12 @@ def _decode_open(
         im.draft(None, (draft, draft))
     im.load()
     im = _oriented(im, notes)
+    oriented = im.size
     pixels = finish(to_rgb(im))
-    return Decoded(pixels=pixels, format=fmt, width=width, height=height, notes="; ".join(notes))
+    if isinstance(pixels, TileSet):
+        notes.append(pixels.note)
+        return Decoded(pixels.pixels, fmt, width, height, "; ".join(filter(None, notes)), pixels.boxes, oriented)
+    return Decoded(pixels, fmt, width, height, "; ".join(notes), oriented=oriented)
 
 
 def _frames(im: Image.Image, window: ReadWindow, size: int) -> int:
@@ -268,8 +305,11 @@ def top_byte(arr: np.ndarray) -> np.ndarray:
 
 
 def resize(im: Image.Image, spec: PreprocessSpec) -> np.ndarray:
-    """Resize an RGB image per ``spec`` to a contiguous uint8 ``[size, size, 3]`` array."""
+    """Resize an RGB image per ``spec`` to a contiguous uint8 ``[size, size, 3]`` array (resize "tiles": its
+    tiles, ``[n, size, size, 3]``, at native pixels)."""
     size, resample = spec.size, INTERPOLATIONS[spec.interpolation]
+    if spec.resize == "tiles":
+        return cut(im, spec).pixels
     if spec.resize == "squash":
         out = im.resize((size, size), resample) if im.size != (size, size) else im
     else:

@@ -1,10 +1,18 @@
 """The scan record: one per walked file, the same schema in every report format.
 
 Columns (docs/output-format.md; docs/design.md "Scan records", plus what a forensic reader needs):
-``path, path_b64, sha256, bytes, mtime, format, width, height, verdict, score, provenance, evidence,
-error, notes, gradcam``; JSON and JSONL add ``provenance_detail``, the structured evidence behind
-``provenance`` (one class) and ``evidence`` (one line). The CNN verdict and the file's own
-provenance evidence stand side by side, never merged into one number.
+``path, path_b64, sha256, bytes, mtime, format, width, height, verdict, score, tiles, aggregate, top_tile,
+provenance, evidence, error, notes, gradcam``; JSON and JSONL add ``provenance_detail``, the structured
+evidence behind ``provenance`` (one class) and ``evidence`` (one line), and for a tiles model
+``tile_scores`` and ``tile_boxes``. The CNN verdict and the file's own provenance evidence stand side by
+side, never merged into one number.
+
+A model with ``resize: tiles`` scores windows of its input size at the file's own pixels: ``tiles`` is how
+many it scored, ``aggregate`` the rule that made the image's logits from theirs (``mean``, ``max``, ``topK``),
+``top_tile`` the box ``left,top,right,bottom`` of the tile that points most towards AI (in the pixels of the
+image as oriented), ``tile_scores`` each tile's own softmax probability of the AI class and ``tile_boxes``
+their boxes, in the same order (reading order). Other models leave the three columns empty.
+Reports written before these columns existed are still read (their header names the columns they have).
 
 Paths hold any bytes. ``path`` is always valid UTF-8 text for display: bytes that are not UTF-8
 appear as ``\\xNN``, control characters (newline, tab...) as Python escapes. Whenever that text is
@@ -35,6 +43,9 @@ COLUMNS = (
     "height",
     "verdict",
     "score",
+    "tiles",
+    "aggregate",
+    "top_tile",
     "provenance",
     "evidence",
     "error",
@@ -42,7 +53,7 @@ COLUMNS = (
     "gradcam",
 )
 # Fields that only the JSON formats carry (nested objects have no place in a CSV cell).
-DETAIL_FIELDS = ("provenance_detail",)
+DETAIL_FIELDS = ("provenance_detail", "tile_scores", "tile_boxes")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -59,12 +70,17 @@ class Record:
     width: int | None = None
     height: int | None = None
     score: float | None = None
+    tiles: int | None = None  # resize "tiles": how many tiles were scored
+    aggregate: str = ""  # resize "tiles": the rule that made the image's logits from its tiles'
+    top_tile: list[int] | None = None  # [left, top, right, bottom] of the tile ranked first
     provenance: str = ""
     evidence: str = ""
     error: str = ""
     notes: str = ""
     gradcam: str = ""  # path of the Grad-CAM overlay, when the scan made one
     provenance_detail: dict[str, Any] | None = None
+    tile_scores: list[float] | None = None  # JSON only: each tile's softmax probability of the positive class
+    tile_boxes: list[list[int]] | None = None  # JSON only: each tile's [left, top, right, bottom]
 
     def to_dict(self, detail: bool = False) -> dict[str, Any]:
         """Serialisable form: the display path plus ``path_b64`` when the display text is not exact.
@@ -94,18 +110,34 @@ class Record:
             width=num("width", int),
             height=num("height", int),
             score=num("score", float),
+            tiles=num("tiles", int),
+            aggregate=data.get("aggregate") or "",
+            top_tile=box(data.get("top_tile")),
             provenance=data.get("provenance") or "",
             evidence=data.get("evidence") or "",
             error=data.get("error") or "",
             notes=data.get("notes") or "",
             gradcam=data.get("gradcam") or "",
             provenance_detail=data.get("provenance_detail") or None,
+            tile_scores=[float(v) for v in data.get("tile_scores") or []] or None,
+            tile_boxes=[box(b) for b in data.get("tile_boxes") or []] or None,
         )
 
     @property
     def transient(self) -> bool:
         """True when the record says nothing about the file itself (retried on resume)."""
         return self.verdict == "error" and self.error.partition(":")[0] == WORKER_DIED
+
+
+def box(value: Any) -> list[int] | None:
+    """A tile box from JSON (``[l, t, r, b]``) or a CSV cell (``"l,t,r,b"``); None when empty."""
+    if value in (None, "", []):
+        return None
+    parts = value.split(",") if isinstance(value, str) else value
+    out = [int(v) for v in parts]
+    if len(out) != 4:
+        raise ValueError(f"a tile box has 4 numbers, got {value!r}")
+    return out
 
 
 def mtime_text(mtime_ns: int | None) -> str:

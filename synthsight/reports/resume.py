@@ -9,13 +9,14 @@ last complete line before appending.
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
 from synthsight.atomic import Atomic
 from synthsight.errors import UsageError
-from synthsight.reports.writers import STREAM_FORMATS, Record, mtime_text, read_records, writer_for
+from synthsight.reports.writers import COLUMNS, STREAM_FORMATS, Record, mtime_text, read_records, writer_for
 
 
 class Walked(Protocol):
@@ -85,6 +86,20 @@ class Previous:
                 writer.close()
 
 
+def _check_columns(out: Path) -> None:
+    """New lines must match the report's header: a CSV of an older synthsight (fewer columns) is not appended to."""
+    if out.suffix.lower() != ".csv":
+        return
+    with open(out, encoding="utf-8", newline="") as fh:
+        header = tuple(next(csv.reader([fh.readline()]), []))
+    if header != COLUMNS:
+        missing = ", ".join(c for c in COLUMNS if c not in header)
+        raise UsageError(
+            f"--resume: {out} was written by an older synthsight (no {missing} columns): finish it with that "
+            "version, or write a new report"
+        )
+
+
 def load(outs: Iterable[Path]) -> Previous:
     """Read the stream reports among ``outs`` (CSV/JSONL); a missing or empty one means nothing done yet."""
     outs = list(outs)
@@ -102,6 +117,7 @@ def load(outs: Iterable[Path]) -> Previous:
             records, good = read_records(out)
         except (ValueError, UnicodeDecodeError, KeyError) as exc:
             raise UsageError(f"--resume: {out} is not a synthsight report ({exc})") from None
+        _check_columns(out)
         known[out] = {r.path: r for r in records}
         lengths[out] = good
     return Previous(known, lengths)

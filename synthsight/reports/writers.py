@@ -40,8 +40,18 @@ def _csv_safe(value: Any) -> str:
         return ""
     if isinstance(value, float):
         return f"{value:.6f}"
+    if isinstance(value, (list, tuple)):  # a tile box
+        return ",".join(str(v) for v in value)
     text = str(value)
     return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def csv_header(row: list[str] | None) -> tuple[str, ...]:
+    """The columns a report's CSV header names: today's, or an older synthsight's (fewer of them)."""
+    header = tuple(row or ())
+    if "path" not in header or "verdict" not in header or not set(header) <= set(COLUMNS):
+        raise UsageError("not a synthsight scan CSV (unexpected header)")
+    return header
 
 
 def _csv_unsafe(text: str) -> str:
@@ -142,12 +152,13 @@ class CsvWriter(StreamWriter):
     @staticmethod
     def records(lines: Iterable[str]) -> Iterator[Record]:
         rows = csv.reader(lines)
-        header = next(rows, None)
-        if header is not None and tuple(header) != COLUMNS:
-            raise UsageError("not a synthsight scan CSV (unexpected header)")
+        first = next(rows, None)
+        if first is None:
+            return
+        header = csv_header(first)  # today's columns, or an older synthsight's
         for row in rows:
             if row:
-                yield Record.from_dict({c: _csv_unsafe(v) for c, v in zip(COLUMNS, row, strict=False)})
+                yield Record.from_dict({c: _csv_unsafe(v) for c, v in zip(header, row, strict=False)})
 
 
 class JsonlWriter(StreamWriter):

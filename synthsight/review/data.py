@@ -169,6 +169,8 @@ def _row(r: Record, media: Media | None, thumbs_limit: int) -> dict[str, Any]:
         "n": inert(r.notes, TEXT_LIMIT),
         "x": _exact_bytes(r.path),
     }
+    if r.top_tile and r.width and r.height:  # a tiles model: the box of its top tile, drawn on the thumbnail
+        row.update(tt=r.top_tile, tk=f"{r.tiles} tiles, {inert(r.aggregate, 20)}")
     if r.provenance_detail:
         row["pd"] = inert(json.dumps(r.provenance_detail, indent=1, ensure_ascii=False, default=str), DETAIL_LIMIT)
     if media is not None:

@@ -20,6 +20,7 @@ from synthsight.provenance import ProvenanceReader
 from synthsight.reports import resume as resume_mod
 from synthsight.reports.writers import Record, check_output
 from synthsight.runtime.base import Backend
+from synthsight.runtime.tiles import TileScores, score_file
 from synthsight.scanner.options import ScanOptions, check_names
 from synthsight.scanner.pool import Batch, CorePlan, DecodePool, Item, plan_cores
 from synthsight.scanner.session import ModelFacts, ScanSummary, Session, StopFlag, make_record
@@ -144,28 +145,39 @@ class _LocalSource:
 
     def _verdicts(self, batch: Batch) -> list[Record]:
         good = batch.decoded()
-        scores: dict[int, float] = {}
+        scored: dict[int, tuple[float, TileScores | None]] = {}
         if good:
-            rows = [i.row for i in good]
-            pixels = batch.pixels[: len(rows)] if rows == list(range(len(rows))) else batch.pixels[rows]
-            for item, score in zip(good, self.backend.scores(pixels), strict=True):
-                scores[item.seq] = float(score)
+            pixels, counts = batch.inputs(good)
+            logits = np.asarray(self.backend.infer(pixels))
+            spec, start = self.backend.model_spec, 0
+            for item, n in zip(good, counts, strict=True):
+                scored[item.seq] = score_file(spec, logits[start : start + n], item.meta.boxes)
+                start += n
             if self.cam is not None:
-                self._explain(good, pixels, scores)
-        return [
-            make_record(item.entry, item.meta, scores.get(item.seq), self.threshold, self.overlays.pop(item.seq, ""))
-            for item in batch.items
-        ]
+                self._explain(good, pixels, counts, scored)
+        records = []
+        for item in batch.items:
+            score, tiles = scored.get(item.seq, (None, None))
+            overlay = self.overlays.pop(item.seq, "")
+            records.append(make_record(item.entry, item.meta, score, self.threshold, overlay, tiles))
+        return records
 
-    def _explain(self, good: list[Item], pixels: np.ndarray, scores: dict[int, float]) -> None:
-        chosen = [
-            (k, item)
-            for k, item in enumerate(good)
-            if self.opts.gradcam_for == "all" or scores[item.seq] >= self.threshold
-        ]
-        for k, item in chosen:
-            is_ai = scores[item.seq] >= self.threshold
-            self.overlays[item.seq] = str(self.cam.save(pixels[k], item.entry.path, target="ai" if is_ai else "real"))
+    def _explain(self, good: list[Item], pixels: np.ndarray, counts: list[int], scored: dict) -> None:
+        start = 0
+        for item, n in zip(good, counts, strict=True):
+            score, tiles = scored[item.seq]
+            first, start = start, start + n
+            is_ai = score >= self.threshold
+            if not (self.opts.gradcam_for == "all" or is_ai):
+                continue
+            target = "ai" if is_ai else "real"
+            if tiles is None:
+                self.overlays[item.seq] = str(self.cam.save(pixels[first], item.entry.path, target=target))
+                continue
+            tile = pixels[first + tiles.top]  # the tile ranked first, shown at its place in the whole image
+            self.overlays[item.seq] = str(
+                self.cam.save_tile(tile, tiles.top_box, item.entry.path, target, self.opts.max_pixels)
+            )
 
 
 __all__ = ["scan", "ScanSummary"]

@@ -8,7 +8,10 @@ worker has its own pipe and the parent knows exactly which file each worker hold
 worker costs one error record and a replacement process.
 
 Memory is bounded: pixels live in a fixed ring of ``slots`` batch slots (one SharedMemory block);
-only small metadata crosses the pipes, never arrays. Batches are formed in walk order whatever the
+only small metadata crosses the pipes, never arrays. An image takes ``spec.rows`` rows of a slot (its
+tiles with ``resize: tiles``, else one), and a batch holds as many images as fit in ``batch_size`` rows
+(at least one), so the model's batch stays ``batch_size`` inputs and a batch mixes tiles of several
+images. Batches are formed in walk order whatever the
 number of workers, so results do not depend on it. A dispatcher thread keeps the workers fed while
 the caller runs inference on earlier batches (decode overlaps inference). ``workers=0`` decodes in
 the calling thread with the same code and the same batches.
@@ -58,36 +61,44 @@ class Batch:
     index: int
     slot: int
     items: list[Item]
-    pixels: np.ndarray  # [batch_size, S, S, 3] view of the slot
+    pixels: np.ndarray  # [images * rows, S, S, 3] view of the slot (rows: model inputs per image)
     pending: int = 0
+    rows: int = 1
 
     def decoded(self) -> list[Item]:
         return [i for i in self.items if i.row is not None and i.meta is not None and not i.meta.error]
 
+    def inputs(self, items: list[Item]) -> tuple[np.ndarray, list[int]]:
+        """The model inputs of ``items`` (decoded ones), image after image, and how many each has."""
+        counts = [item.meta.inputs for item in items]
+        index = [item.row * self.rows + k for item, n in zip(items, counts, strict=True) for k in range(n)]
+        contiguous = index == list(range(len(index)))
+        return (self.pixels[: len(index)] if contiguous else self.pixels[index]), counts
+
 
 class _Batcher:
-    """Cuts the entry stream into batches of at most ``batch_size`` images, in walk order."""
+    """Cuts the entry stream into batches of at most ``images`` images (``rows`` slot rows each), in walk order."""
 
-    def __init__(self, entries: Iterator[Entry], batch_size: int):
+    def __init__(self, entries: Iterator[Entry], images: int, rows: int = 1, max_items: int | None = None):
         self.entries = iter(entries)
-        self.batch_size = batch_size
-        self.max_items = batch_size * 8  # bounds a batch made of non-images
+        self.images, self.rows = images, rows
+        self.max_items = max_items or images * 8  # bounds a batch made of non-images
         self.seq = 0
         self.done = False
 
     def cut(self, index: int, slot: int, pixels: np.ndarray) -> Batch | None:
         items: list[Item] = []
-        rows = 0
-        while rows < self.batch_size and len(items) < self.max_items:
+        images = 0
+        while images < self.images and len(items) < self.max_items:
             entry = next(self.entries, None)
             if entry is None:
                 self.done = True
                 break
-            item = Item(self.seq, entry, rows if entry.kind == "image" else None, index)
+            item = Item(self.seq, entry, images if entry.kind == "image" else None, index)
             self.seq += 1
-            rows += item.row is not None
+            images += item.row is not None
             items.append(item)
-        return Batch(index, slot, items, pixels) if items else None
+        return Batch(index, slot, items, pixels, rows=self.rows) if items else None
 
 
 @dataclass(frozen=True)
@@ -157,11 +168,14 @@ class DecodePool:
         self.options, self.batch_size, self.workers = options, batch_size, workers
         self.decode_timeout = decode_timeout
         spec = self.spec = options.spec
-        self.batcher = _Batcher(entries, batch_size)
+        self.rows = spec.rows
+        self.images = max(1, batch_size // self.rows)  # images per batch: the model sees <= batch_size inputs
+        self.batcher = _Batcher(entries, self.images, self.rows, max_items=8 * batch_size)
         self.slots = slots or (2 if workers == 0 else max(3, workers + 2))
-        self.image_bytes = spec.size * spec.size * 3
-        self.slot_bytes = batch_size * self.image_bytes
-        check_ring(batch_size, self.slots, spec.size, shared=workers > 0)
+        self.image_bytes = self.rows * spec.size * spec.size * 3
+        self.slot_bytes = self.images * self.image_bytes
+        check_ring(batch_size, self.slots, spec.size, shared=workers > 0)  # before any allocation
+        shape = (self.slots, self.images * self.rows, spec.size, spec.size, 3)
         self.deaths = 0
         self._startup_deaths = 0
         self._stop = threading.Event()
@@ -171,12 +185,10 @@ class DecodePool:
         self._procs: list[_Worker] = []
         if workers == 0:
             self.shm = None
-            self.buffer = np.zeros((self.slots, batch_size, spec.size, spec.size, 3), np.uint8)
+            self.buffer = np.zeros(shape, np.uint8)
         else:
             self.shm = SharedMemory(create=True, size=self.slots * self.slot_bytes)
-            self.buffer = np.ndarray(
-                (self.slots, batch_size, spec.size, spec.size, 3), dtype=np.uint8, buffer=self.shm.buf
-            )
+            self.buffer = np.ndarray(shape, dtype=np.uint8, buffer=self.shm.buf)
             self.ctx = get_context(start_method)
             if start_method == "forkserver":
                 self.ctx.set_forkserver_preload(["synthsight.scanner.worker"])
@@ -241,7 +253,8 @@ class DecodePool:
                 meta, pixels = self._read(item)
                 item.meta = meta
                 if pixels is not None:
-                    batch.pixels[item.row] = pixels
+                    rows = pixels.reshape((-1, *pixels.shape[-3:]))
+                    batch.pixels[item.row * self.rows : item.row * self.rows + len(rows)] = rows
             index += 1
             yield batch
 
@@ -298,7 +311,7 @@ class DecodePool:
         if item.row is None:
             return -1
         batch = open_batches[item.batch]
-        return (batch.slot * self.batch_size + item.row) * self.image_bytes
+        return (batch.slot * self.images + item.row) * self.image_bytes
 
     def _collect(self, tasks: deque, open_batches: dict[int, Batch]) -> None:
         by_conn = {w.conn: w for w in self._procs}

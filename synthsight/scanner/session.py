@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from synthsight import __version__
 from synthsight.artifacts import file_sha256, weights_file
 from synthsight.errors import SynthsightError, UsageError
+from synthsight.image.preprocess import PreprocessSpec
 from synthsight.provenance import PROVENANCE_CLASSES, ProvenanceReader
 from synthsight.reports import manifest as manifests
 from synthsight.reports.writers import (
@@ -33,6 +34,7 @@ from synthsight.reports.writers import (
     summary_line,
     writer_for,
 )
+from synthsight.runtime.tiles import TileScores
 from synthsight.scanner.progress import Progress
 from synthsight.scanner.walk import UNRECORDED, Entry, Lookahead, Walker
 from synthsight.scanner.worker import FileMeta
@@ -40,9 +42,15 @@ from synthsight.spec import ModelSpec
 
 
 def make_record(
-    entry: Entry, meta: FileMeta | None, score: float | None, threshold: float, gradcam: str = ""
+    entry: Entry,
+    meta: FileMeta | None,
+    score: float | None,
+    threshold: float,
+    gradcam: str = "",
+    tiles: TileScores | None = None,
 ) -> Record:
-    """The record of one walked entry, from what reading it found (``meta``) and its score, if it was judged."""
+    """The record of one walked entry, from what reading it found (``meta``) and its score, if it was judged
+    (and, for a tiles model, what each tile scored)."""
     meta = meta or FileMeta()
     rec = Record(
         path=entry.path,
@@ -66,7 +74,19 @@ def make_record(
     elif score is not None:
         rec.score = score
         rec.verdict = "ai" if score >= threshold else "real"
+        if tiles is not None:
+            rec.tiles, rec.aggregate, rec.top_tile = len(tiles.scores), tiles.rule, tiles.top_box
+            rec.tile_scores, rec.tile_boxes = tiles.scores, tiles.boxes
     return rec
+
+
+def check_tile_cap(spec: PreprocessSpec, max_pixels: int) -> None:
+    """Refuse a tiles model whose one tile is already above the pixel cap: no image could ever be scored."""
+    if spec.resize == "tiles" and spec.size * spec.size > max_pixels:
+        raise UsageError(
+            f"--max-pixels {max_pixels} is smaller than one {spec.size}x{spec.size} tile of this model "
+            f"({spec.size * spec.size} pixels): raise it"
+        )
 
 
 class StopFlag:
@@ -158,6 +178,7 @@ class Session:
         evidence: ProvenanceReader | None = None,
     ):
         self.walker, self.outs, self.opts, self.previous, self.model = walker, outs, opts, previous, model
+        check_tile_cap(model.spec.preprocess, opts.max_pixels)
         self.evidence = evidence  # reads each file's provenance (None: --no-provenance)
         self.counts = {"ai": 0, "real": 0, "error": 0, "skipped": 0}
         self.provenance_counts = dict.fromkeys(PROVENANCE_CLASSES, 0)

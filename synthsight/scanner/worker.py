@@ -63,6 +63,12 @@ class FileMeta:
     notes: str = ""
     error: str = ""
     provenance: Provenance | None = None
+    boxes: list[tuple[int, int, int, int]] | None = None  # resize "tiles": each tile's box, in reading order
+
+    @property
+    def inputs(self) -> int:
+        """Model inputs the file's pixels fill: its tiles, or 1."""
+        return len(self.boxes) if self.boxes else 1
 
     def note(self, text: str) -> None:
         self.notes = "; ".join(filter(None, [self.notes, text]))
@@ -111,7 +117,7 @@ def _decode(fh, size: int, options: ReadOptions, meta: FileMeta) -> np.ndarray |
         meta.note(f"decoder said: {said[0]}")
     if out is None:
         return None
-    meta.format, meta.width, meta.height = out.format, out.width, out.height
+    meta.format, meta.width, meta.height, meta.boxes = out.format, out.width, out.height, out.boxes
     meta.note(out.notes)
     return out.pixels
 

@@ -11,6 +11,7 @@ excluded; they never stop a run. Small sets keep the decoded pixels in memory.
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import os
 import random
@@ -23,7 +24,7 @@ import numpy as np
 
 from synthsight.datalayout import CLASSES, Sample, find_samples
 from synthsight.errors import DecodeError, UsageError
-from synthsight.image.preprocess import PreprocessSpec, decode
+from synthsight.image.preprocess import PreprocessSpec, decode, decode_with
 from synthsight.image.read_window import DEFAULT_MAX_PIXELS
 from synthsight.machine import usable_cores
 
@@ -142,7 +143,7 @@ def _check_one(args: tuple[str, PreprocessSpec, int, bool]) -> tuple[str, np.nda
 def _check(index: DataIndex, spec: PreprocessSpec, workers, cache_bytes: int, max_pixels: int) -> None:
     """Decode every file once; drop failures into ``index.bad``; keep pixels when they fit the cache."""
     samples = index.train + index.val
-    keep = len(samples) * spec.size * spec.size * 3 <= cache_bytes
+    keep = len(samples) * spec.rows * spec.size * spec.size * 3 <= cache_bytes
     jobs = [(s.path, spec, max_pixels, keep) for s in samples]
     workers = workers if workers is not None else min(8, usable_cores())
     if workers > 1 and len(jobs) >= PARALLEL_FROM:
@@ -165,7 +166,11 @@ class ImageDataset:
     """``torch`` map-style dataset: (uint8 HWC tensor from :func:`preprocess.decode`, label).
 
     Train and eval use this same class (flips are applied to training batches in the loop),
-    so a file reaches the model exactly as the scanner would feed it.
+    so a file reaches the model exactly as the scanner would feed it (a tiles model: its tiles,
+    ``[n, S, S, 3]``, batched by :func:`collate_tiles`). With a ``transform`` (``train --resize tiles``:
+    one random native window), each file is decoded afresh and the transform takes the decoded image
+    to the model's input, with random draws seeded by (``seed``, ``epoch``, index): the same sample
+    gets the same draws in whichever loader worker makes it.
     """
 
     def __init__(
@@ -174,17 +179,24 @@ class ImageDataset:
         spec: PreprocessSpec,
         cache: dict[str, np.ndarray] | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        transform=None,
+        seed: int = 0,
     ):
         self.samples = samples
         self.spec = spec
-        self.cache = cache
+        self.cache = None if transform is not None else cache
         self.max_pixels = max_pixels
+        self.transform, self.seed, self.epoch = transform, seed, 0
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def pixels(self, i: int) -> np.ndarray:
         sample = self.samples[i]
+        if self.transform is not None:
+            rng = np.random.default_rng([self.seed, self.epoch, i])
+            finish = functools.partial(self.transform, rng=rng)
+            return decode_with(sample.path, finish, self.max_pixels, self.transform.draft).pixels
         if self.cache is not None and sample.path in self.cache:
             return self.cache[sample.path]
         return decode(sample.path, self.spec, self.max_pixels).pixels
@@ -208,3 +220,22 @@ def collate(batch):
     if not kept:
         return torch.zeros((0, 1, 1, 3), dtype=torch.uint8), torch.zeros((0,), dtype=torch.long)
     return torch.stack([x for x, _ in kept]), torch.tensor([y for _, y in kept], dtype=torch.long)
+
+
+def collate_tiles(batch):
+    """A batch of tiled images: (their tiles one after the other ``[sum n, S, S, 3]``, labels, tiles per image).
+
+    Samples that failed to decode are dropped, as :func:`collate` does.
+    """
+    import torch
+
+    kept = [(x.reshape((-1, *x.shape[-3:])), y) for x, y in batch if y >= 0]
+    if not kept:
+        return torch.zeros((0, 1, 1, 3), dtype=torch.uint8), torch.zeros((0,), dtype=torch.long), []
+    labels = torch.tensor([y for _, y in kept], dtype=torch.long)
+    return torch.cat([x for x, _ in kept]), labels, [len(x) for x, _ in kept]
+
+
+def collate_for(spec: PreprocessSpec):
+    """The collate function of a dataset made by ``spec`` (tiles: :func:`collate_tiles`)."""
+    return collate_tiles if spec.resize == "tiles" else collate

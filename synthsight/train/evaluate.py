@@ -1,6 +1,7 @@
 """`synthsight eval`: score a model on labelled folders, choose a threshold, test robustness, plot.
 
-The clean pass feeds the model exactly what the scanner would (``preprocess.decode``). Each
+The clean pass feeds the model exactly what the scanner would (``preprocess.decode``; a tiles model: its
+tiles, aggregated by the bundle's rule as the scan aggregates them, so eval figures are scan figures). Each
 ``--perturb`` pass re-opens the file, applies the perturbation to the full decoded image
 (JPEG re-compression or downscaling, in memory, what social media does to evidence) and then
 the model's own resize.
@@ -23,8 +24,9 @@ from synthsight.errors import DecodeError, ModelFileError, UsageError
 from synthsight.image.preprocess import PreprocessSpec, resize, to_rgb
 from synthsight.image.read_window import DEFAULT_MAX_PIXELS
 from synthsight.runtime.base import scores_from_logits
+from synthsight.runtime.tiles import aggregate_all
 from synthsight.spec import ModelSpec
-from synthsight.train.data import DataIndex, ImageDataset, Sample, collate, discover
+from synthsight.train.data import DataIndex, ImageDataset, Sample, collate, collate_tiles, discover
 from synthsight.train.metrics import (
     EvalResult,
     Perturbation,
@@ -65,7 +67,7 @@ def evaluate_model(config: EvalConfig) -> EvalResult:
         )  # fmt: skip
         samples, scored, left_out = held_out(index.val or index.train, spec, config)
         generators = [s.generator for s in samples]
-        labels, logits = _predict(infer, ImageDataset(samples, spec.preprocess, index.cache), config)
+        labels, logits = _predict(infer, ImageDataset(samples, spec.preprocess, index.cache), config, spec)
         threshold, source = spec.threshold, spec.threshold_source
         if config.target_fpr is not None:
             real = scores_from_logits(logits, spec.positive_index)[labels != spec.positive_index]
@@ -79,7 +81,7 @@ def evaluate_model(config: EvalConfig) -> EvalResult:
         result = EvalResult(metrics)
         for pert in perturbations:
             dataset = PerturbedDataset(samples, spec.preprocess, pert, config.max_pixels)
-            p_labels, p_logits = _predict(infer, dataset, config)
+            p_labels, p_logits = _predict(infer, dataset, config, spec)
             result.rows[pert.name] = compute_metrics(p_labels, p_logits, spec, threshold, generators=None)
     finally:
         close()
@@ -148,17 +150,24 @@ def _open_model(config: EvalConfig) -> tuple[Callable[[np.ndarray], np.ndarray],
     return backend.infer, backend.model_spec, backend.close
 
 
-def _predict(infer, dataset, config: EvalConfig) -> tuple[np.ndarray, np.ndarray]:
+def _predict(infer, dataset, config: EvalConfig, spec: ModelSpec) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, one logit vector per image): a tiles model's tiles aggregated by its rule (runtime/tiles.py)."""
     import torch
 
+    tiled = spec.preprocess.resize == "tiles"
     workers = 0 if getattr(dataset, "cache", None) is not None else (config.workers or 0)
     loader = torch.utils.data.DataLoader(
-        dataset, batch_size=config.batch_size, shuffle=False, num_workers=workers, collate_fn=collate
-    )
+        dataset, batch_size=config.batch_size, shuffle=False, num_workers=workers,
+        collate_fn=collate_tiles if tiled else collate,
+    )  # fmt: skip
     labels, logits = [], []
-    for pixels, y in loader:
+    for batch in loader:
+        pixels, y = batch[0], batch[1]
         if len(y):
-            logits.append(np.asarray(infer(pixels.numpy()), dtype=np.float32))
+            out = np.asarray(infer(pixels.numpy()), dtype=np.float32)
+            if tiled:
+                out = aggregate_all(out, batch[2], spec.preprocess, spec.positive_index)
+            logits.append(out)
             labels.append(y.numpy())
     if not labels:
         raise ModelFileError(f"{config.data}: no readable images to evaluate")

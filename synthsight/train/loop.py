@@ -3,6 +3,8 @@
 AdamW, cross-entropy, early stopping on validation loss (keeping the best epoch), random
 horizontal flips for training batches only, seeded, AMP + channels_last on CUDA, a checkpoint
 every epoch (safetensors weights + a tensors-only state file) that ``resume`` continues from.
+``--resize tiles`` trains on one random native-resolution window per image per epoch and validates
+(and measures the bundle) with the scan's own tiles and aggregate rule (runtime/tiles.py).
 """
 
 from __future__ import annotations
@@ -23,14 +25,15 @@ from torch import nn
 
 from synthsight.atomic import Atomic
 from synthsight.errors import UsageError
-from synthsight.image.preprocess import PreprocessSpec
 from synthsight.image.read_window import DEFAULT_MAX_PIXELS
 from synthsight.machine import usable_cores
 from synthsight.model import PixelModel, build, save_bundle
+from synthsight.runtime.tiles import aggregate_all
 from synthsight.runtime.torch import resolve_device
 from synthsight.spec import ModelSpec
-from synthsight.train.data import CLASSES, DataIndex, ImageDataset, collate, discover
+from synthsight.train.data import CLASSES, DataIndex, ImageDataset, collate, collate_tiles, discover
 from synthsight.train.out_folder import prepare_out
+from synthsight.train.tiles import RandomTile, preprocess_for
 
 CHECKPOINT_DIR = "checkpoints"
 LAST_WEIGHTS, LAST_STATE, BEST_WEIGHTS = "last.safetensors", "last_state.pt", "best.safetensors"
@@ -42,6 +45,12 @@ class TrainConfig:
     out: str
     arch: str = "convnext_tiny"
     size: int = 224
+    resize: str = "squash"  # or "crop", or "tiles": native-resolution windows (image/tiles.py)
+    # resize "tiles" only (None: the measured defaults, spec.DEFAULT_*): windows scored per image by validation,
+    # eval and the scan, where they are placed, and how their logits make the image's
+    tiles: int | None = None
+    tile_placement: str | None = None
+    tile_aggregate: str | None = None
     init: str = "imagenet"
     epochs: int = 50
     batch_size: int = 32
@@ -65,10 +74,11 @@ class TrainConfig:
 def fit(config: TrainConfig) -> Path:
     """Train per ``config``; returns the bundle directory (``config.out``)."""
     out = Path(config.out)
+    preprocess = preprocess_for(config)  # a bad --tiles fails before anything is written
     prepare_out(out, config.overwrite, bool(config.resume))
     seed_everything(config.seed, config.deterministic)
     device = torch.device(resolve_device(config.device))
-    spec = ModelSpec(arch=config.arch, classes=list(CLASSES), preprocess=PreprocessSpec(size=config.size))
+    spec = ModelSpec(arch=config.arch, classes=list(CLASSES), preprocess=preprocess)
     # The model first: a missing hub or a wrong arch fails in a second, not after checking a million files.
     model = build(spec, config.init).to(device)
     index = discover(
@@ -134,6 +144,7 @@ class _Run:
 
     def _loader(self, dataset: ImageDataset, shuffle: bool, epoch: int = 0):
         workers = 0 if dataset.cache is not None else _workers(self.config.workers)
+        tiled = dataset.spec.resize == "tiles" and dataset.transform is None  # each sample is its tiles
         # A per-epoch seeded generator makes order and flips a function of (seed, epoch): resume repeats them.
         gen = torch.Generator().manual_seed(self.config.seed * 1000 + epoch)
         return torch.utils.data.DataLoader(
@@ -142,7 +153,7 @@ class _Run:
             shuffle=shuffle,
             generator=gen,
             num_workers=workers,
-            collate_fn=collate,
+            collate_fn=collate_tiles if tiled else collate,
             pin_memory=self.device.type == "cuda",
             persistent_workers=False,
             worker_init_fn=_worker_init if workers else None,
@@ -152,6 +163,7 @@ class _Run:
         from tqdm import tqdm
 
         self.model.train()
+        dataset.epoch = epoch  # the random windows: a function of (seed, epoch, index)
         flip_gen = torch.Generator().manual_seed(self.config.seed * 1000 + epoch + 1)
         total, loss_sum, correct = 0, 0.0, 0
         bar = tqdm(
@@ -183,17 +195,23 @@ class _Run:
 
     @torch.inference_mode()
     def logits(self, dataset: ImageDataset) -> tuple[np.ndarray, np.ndarray]:
+        """One logit vector per image (a tiles model: its tiles' aggregate, as the scan makes it) and labels."""
         self.model.eval()
         outs, labels = [], []
-        for pixels, y in self._loader(dataset, False):
+        spec = self.model.spec
+        for batch in self._loader(dataset, False):
+            pixels, y = batch[0], batch[1]
             if not len(y):
                 continue
             with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
-                outs.append(self.model(pixels.to(self.device)).float().cpu())
-            labels.append(y)
+                out = self.model(pixels.to(self.device)).float().cpu().numpy()
+            if len(batch) == 3:
+                out = aggregate_all(out, batch[2], spec.preprocess, spec.positive_index)
+            outs.append(out)
+            labels.append(y.numpy())
         if not outs:
             return np.zeros((0, len(CLASSES)), np.float32), np.zeros((0,), np.int64)
-        return torch.cat(outs).numpy(), torch.cat(labels).numpy()
+        return np.concatenate(outs), np.concatenate(labels)
 
     def evaluate(self, dataset: ImageDataset) -> tuple[float, float]:
         logits, labels = self.logits(dataset)
@@ -234,8 +252,9 @@ def _datasets(index: DataIndex, spec: ModelSpec, config: TrainConfig) -> tuple[I
         labels = [s.label for s in train]
         random.Random(config.seed).shuffle(labels)
         train = [type(s)(s.path, lab, s.generator) for s, lab in zip(train, labels, strict=True)]
+    transform = RandomTile(spec.preprocess) if spec.preprocess.resize == "tiles" else None
     return (
-        ImageDataset(train, spec.preprocess, index.cache, config.max_pixels),
+        ImageDataset(train, spec.preprocess, index.cache, config.max_pixels, transform, config.seed),
         ImageDataset(index.val, spec.preprocess, index.cache, config.max_pixels),
     )
 

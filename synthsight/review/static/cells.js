@@ -28,9 +28,11 @@ var synthsightCells = (function () {
         var img = document.createElement("img");
         img.alt = "preview";
         img.decoding = "async";
+        var holder = el("span", "thumb");
         img.addEventListener("load", function () {
           img.setAttribute("data-loaded", "1");
           img.setAttribute("data-natural-width", img.naturalWidth);
+          tileBox(holder, img, d);
           onThumb();
         });
         img.addEventListener("error", function () {
@@ -39,11 +41,25 @@ var synthsightCells = (function () {
           onThumb();
         });
         img.src = BASE + "thumbs/" + d.t + ".jpg";
-        td.appendChild(img);
+        td.appendChild(add(holder, img));
       } else {
         td.appendChild(el("span", "ph", d.tn || (d.er ? "no preview: the file could not be read" : "no preview")));
       }
       return td;
+    }
+    /* A tiles model's top tile: its box (pixels of the oriented picture) over the thumbnail, in percent.
+     * The record holds the stored size; when the thumbnail's shape is the other way round, EXIF turned it. */
+    function tileBox(holder, img, d) {
+      var b = d.tt, w = d.w, h = d.ht;
+      if (!Array.isArray(b) || b.length !== 4 || !(w > 0 && h > 0)) return;
+      if ((img.naturalWidth > img.naturalHeight) !== (w > h) && w !== h) { var s = w; w = h; h = s; }
+      var box = el("span", "tilebox");
+      box.style.left = (100 * b[0] / w).toFixed(3) + "%";
+      box.style.top = (100 * b[1] / h).toFixed(3) + "%";
+      box.style.width = (100 * (b[2] - b[0]) / w).toFixed(3) + "%";
+      box.style.height = (100 * (b[3] - b[1]) / h).toFixed(3) + "%";
+      holder.title = "the tile ranked first (" + (d.tk || "tiles") + "): " + b.join(",");
+      holder.appendChild(box);
     }
     function pathCell(path, d) {
       var td = el("td", "c-path"), cut = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\")) + 1;

@@ -36,6 +36,7 @@ from synthsight.errors import SynthsightError, UsageError
 from synthsight.machine import parse_device, usable_cores
 from synthsight.reports.writers import Record
 from synthsight.runtime.base import Backend
+from synthsight.runtime.tiles import score_file
 from synthsight.scanner.session import ModelFacts, ScanSummary, Session, StopFlag, make_record
 from synthsight.scanner.walk import Entry, Walker
 from synthsight.scanner.worker import ReadOptions
@@ -239,7 +240,7 @@ class RaySource:
         self.blocks = len(refs)
         p = self.plan
         on = f"{p.actors} GPU actors" if p.actor_gpus else f"{p.actors} CPU actors x {p.threads} threads"
-        tasks = TASK_ROWS_PER_BATCH * self.opts.batch_size
+        tasks = TASK_ROWS_PER_BATCH * self._images()
         self._say(f"ray: {self.entries} files, decoded {tasks} per task; inference on {on}, decoding on the other CPUs")
         return refs
 
@@ -248,12 +249,13 @@ class RaySource:
 
         from synthsight.scanner.ray.tasks import Inferencer, decode_block
 
-        opts, plan, size = self.opts, self.plan, self.facts.spec.preprocess.size
-        read = ReadOptions.for_scan(self.facts.spec.preprocess, opts, self.evidence)
-        rows = TASK_ROWS_PER_BATCH * opts.batch_size
+        opts, plan, spec = self.opts, self.plan, self.facts.spec.preprocess
+        read = ReadOptions.for_scan(spec, opts, self.evidence)
+        images = self._images()
+        rows = TASK_ROWS_PER_BATCH * images
         # Reserving a block's pixels keeps Ray from crowding a node's memory with decode tasks, and keeps it
         # from fusing the decode tasks into the inference actors (it fuses maps with equal reservations).
-        block_memory = rows * size * size * 3 * 2 + (256 << 20)  # pixels in and out, and the decoder's own
+        block_memory = rows * spec.rows * spec.size**2 * 3 * 2 + (256 << 20)  # pixels in and out, the decoder's own
         decode_kwargs = dict(options=read, run_id=self.run_id, decode_timeout=opts.decode_timeout)
         device = "cpu" if plan.actor_gpus == 0 else ("cuda" if parse_device(opts.device).kind == "cuda" else "auto")
         actor_kwargs = dict(
@@ -272,7 +274,7 @@ class RaySource:
                 udf_modifying_row_count=False,
             )
             .map_batches(
-                Inferencer, batch_size=opts.batch_size, compute=ray.data.ActorPoolStrategy(size=plan.actors),
+                Inferencer, batch_size=images, compute=ray.data.ActorPoolStrategy(size=plan.actors),
                 num_cpus=plan.actor_cpus, num_gpus=plan.actor_gpus, fn_constructor_kwargs=actor_kwargs,
                 udf_modifying_row_count=False,
             )
@@ -282,13 +284,20 @@ class RaySource:
         import pickle
 
         records = []
-        columns = (batch["entry"], batch["meta"], batch["score"], batch["runner"])
-        for raw, meta, score, runner in zip(*columns, strict=True):
+        columns = (batch["entry"], batch["meta"], batch["logits"], batch["runner"])
+        for raw, meta_bytes, logits, runner in zip(*columns, strict=True):
             self._check_runner(runner)
             _, entry = pickle.loads(raw)
-            value = None if math.isnan(score) else float(score)
-            records.append(make_record(entry, pickle.loads(meta), value, self.facts.threshold))
+            meta = pickle.loads(meta_bytes)
+            rows = np.asarray(logits)[: meta.inputs]
+            judged = not meta.error and not np.isnan(rows).any()
+            score, tiles = score_file(self.facts.spec, rows, meta.boxes) if judged else (None, None)
+            records.append(make_record(entry, meta, score, self.facts.threshold, tiles=tiles))
         return records
+
+    def _images(self) -> int:
+        """Files per inference batch: as many as fit in --batch-size model inputs (a tiles model: N each)."""
+        return max(1, self.opts.batch_size // self.facts.spec.preprocess.rows)
 
     def _check_runner(self, runner: str) -> None:
         """Every actor must have opened the very model file this report names (same sha256)."""

@@ -39,11 +39,12 @@ def pack(seq: int, entry: Entry) -> bytes:
 
 
 def decode_block(batch: dict[str, np.ndarray], options: ReadOptions, run_id: str, decode_timeout: float) -> dict:
-    """Read every row of ``batch``; returns the rows with their pickled FileMeta and pixels (zeros when none)."""
+    """Read every row of ``batch``; returns the rows with their pickled FileMeta, pixels (zeros when none) and how
+    many model inputs each filled (``[rows, spec.rows, S, S, 3]``: a tiles model's tiles, else one image)."""
     rows = [pickle.loads(raw) for raw in batch["entry"]]
-    size = options.spec.size
-    pixels = np.zeros((len(rows), size, size, 3), np.uint8)
-    decoded = np.zeros(len(rows), bool)
+    size, per = options.spec.size, options.spec.rows
+    pixels = np.zeros((len(rows), per, size, size, 3), np.uint8)
+    inputs = np.zeros(len(rows), np.int32)  # 0: nothing decoded
     metas = []
     with _Notes(run_id, rows[0][0] if rows else 0, decode_timeout) as notes:
         for k, (seq, entry) in enumerate(rows):
@@ -58,9 +59,10 @@ def decode_block(batch: dict[str, np.ndarray], options: ReadOptions, run_id: str
                     meta, px = FileMeta(error=f"unreadable: {type(exc).__name__}: {exc}"), None
                 notes.done()
             if px is not None and not meta.error:
-                pixels[k], decoded[k] = px, True
+                px = px.reshape((-1, size, size, 3))
+                pixels[k, : len(px)], inputs[k] = px, len(px)
             metas.append(pickle.dumps(meta, protocol=pickle.HIGHEST_PROTOCOL))
-    return {"entry": batch["entry"], "meta": np.array(metas, dtype=object), "pixels": pixels, "decoded": decoded}
+    return {"entry": batch["entry"], "meta": np.array(metas, dtype=object), "pixels": pixels, "inputs": inputs}
 
 
 def forget_notes(run_id: str) -> None:
@@ -154,12 +156,14 @@ class Inferencer:
         )
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
-        decoded = np.asarray(batch["decoded"], bool)
-        scores = np.full(len(decoded), np.nan)
-        if decoded.any():
-            from synthsight.runtime.base import scores_from_logits
-
-            pixels = batch["pixels"] if decoded.all() else batch["pixels"][decoded]
-            scores[decoded] = scores_from_logits(self.backend.infer(pixels), self.backend.positive_index)
-        runner = np.array([self.runner] * len(decoded), dtype=object)
-        return {"entry": batch["entry"], "meta": batch["meta"], "score": scores, "runner": runner}
+        """Logits of every model input of each row, ``[rows, spec.rows, classes]``, NaN where there is none."""
+        inputs = np.asarray(batch["inputs"], np.int64)
+        pixels = np.asarray(batch["pixels"])
+        classes = self.backend.model_spec.num_classes
+        logits = np.full((len(inputs), pixels.shape[1], classes), np.nan, np.float32)
+        if inputs.any():
+            index = [(k, t) for k, n in enumerate(inputs) for t in range(n)]  # tiles of several files in one batch
+            rows, cols = np.array(index).T
+            logits[rows, cols] = self.backend.infer(np.ascontiguousarray(pixels[rows, cols]))
+        runner = np.array([self.runner] * len(inputs), dtype=object)
+        return {"entry": batch["entry"], "meta": batch["meta"], "logits": logits, "runner": runner}
