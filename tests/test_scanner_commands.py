@@ -107,22 +107,30 @@ def _decode_workers(pid: int) -> list:
     return [k for k in kids if k.ppid() != pid]
 
 
-def test_killed_decode_worker_costs_one_record_and_resume_repairs_it(slow_tree, backend, tiny_onnx, tmp_path: Path):
+def test_a_file_that_kills_two_decode_workers_gets_one_record_and_resume_repairs_it(
+    slow_tree, backend, tiny_onnx, tmp_path: Path
+):
     out = tmp_path / "r.jsonl"
     args = ["scan", str(slow_tree), "--model", str(tiny_onnx["onnx"]), "--workers", "1", "--batch-size", "1"]
     proc = cli(*args, "--out", str(out), "--quiet")
     wait_for_lines(out, 40, proc)  # a00..a39 done: the worker now hashes the sparse file
-    time.sleep(0.2)
-    workers = _decode_workers(proc.pid)
-    assert len(workers) == 1
-    workers[0].send_signal(signal.SIGKILL)
+    killed: set[int] = set()
+    for _ in range(2):  # the first death gets the file read again by a fresh worker, the second its record
+        time.sleep(0.2)
+        deadline = time.monotonic() + 30
+        while not (workers := [w for w in _decode_workers(proc.pid) if w.pid not in killed]):
+            assert time.monotonic() < deadline, "no fresh decode worker"
+            time.sleep(0.02)
+        assert len(workers) == 1
+        killed.add(workers[0].pid)
+        workers[0].send_signal(signal.SIGKILL)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     recs = records_by_path(read_records(out)[0])
     assert len(recs) == 81
     assert (
         recs[str(slow_tree / SLOW_NAME)].error
-        == "worker-died: the decode worker died (signal 9) while reading this file"
+        == "worker-died: decode workers died twice while reading this file (the second time: signal 9)"
     )
     assert all(r.verdict in ("ai", "real") for p, r in recs.items() if not p.endswith(SLOW_NAME))
     again = run(*args, "--out", str(out), "--quiet", "--resume")
@@ -145,3 +153,22 @@ def test_explain_prints_verdict_and_writes_overlay(tiny_bundle, tmp_path: Path):
     assert r.exit_code == 0, r.output
     assert r.stdout.split()[0] in ("ai", "real") and "score" in r.stdout
     assert (tmp_path / "cam.png").stat().st_size > 0
+
+
+def test_a_scan_that_finds_nothing_warns_in_one_line_and_exits_3(tiny_onnx, tmp_path: Path):
+    from synthsight.errors import EXIT_NOTHING_SCANNED
+
+    empty, texts = tmp_path / "mnt" / "archive", tmp_path / "notes"
+    empty.mkdir(parents=True)
+    texts.mkdir()
+    (texts / "readme.txt").write_text("not an image")
+    for folder in (empty, texts):
+        out = tmp_path / f"{folder.name}.csv"
+        r = run("scan", str(folder), "--model", str(tiny_onnx["onnx"]), "--out", str(out), "--quiet")
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == EXIT_NOTHING_SCANNED == 3, r.stderr
+        assert len(lines) == 1 and lines[0].startswith(f"WARNING: nothing to scan: no image file found in {folder}")
+        assert out.is_file() and len(read_records(out)[0]) == 0  # the (empty) report is still written
+    # one shard of a small tree may own no file (the other shards scan them): not a wrong folder
+    r = run("scan", str(texts), "--model", str(tiny_onnx["onnx"]), "--out", str(tmp_path / "s.csv"), "--shard", "1/2")
+    assert r.returncode == 0 and "nothing to scan" not in r.stderr, r.stderr

@@ -5,7 +5,9 @@ concurrent.futures: a forensic scan must survive a decoder that segfaults or is 
 hostile file. DataLoader aborts the whole loader when a worker dies and ProcessPoolExecutor marks
 itself broken (every pending future fails, and it cannot tell which file killed it). Here each
 worker has its own pipe and the parent knows exactly which file each worker holds, so a dead
-worker costs one error record and a replacement process.
+worker costs a replacement process and one more read of the file it held, by a fresh worker on its own
+(the file may be innocent: the machine ran out of memory, the process was preempted); only a file that
+kills a worker twice gets an error record (``worker-died``, retried by ``--resume``).
 
 Memory is bounded: pixels live in a fixed ring of ``slots`` batch slots (one SharedMemory block);
 only small metadata crosses the pipes, never arrays. An image takes ``spec.rows`` rows of a slot (its
@@ -20,7 +22,6 @@ the calling thread with the same code and the same batches.
 from __future__ import annotations
 
 import contextlib
-import os
 import queue
 import threading
 import time
@@ -33,39 +34,17 @@ from multiprocessing.shared_memory import SharedMemory
 import numpy as np
 
 from synthsight.errors import TIMED_OUT, WORKER_DIED, SynthsightError, UsageError
-from synthsight.machine import parse_device, usable_cores
+from synthsight.machine import available_memory, parse_device, shared_memory_free, usable_cores
 from synthsight.scanner.options import BATCH_SIZE, DECODE_TIMEOUT
 from synthsight.scanner.walk import Entry
 from synthsight.scanner.worker import FileMeta, ReadOptions, read_file, worker_main
 
 MAX_STARTUP_DEATHS = 5
+MAX_ATTEMPTS = 2  # a file whose reading kills a decode worker is read once more, by a fresh worker
 STARTUP_HINT = (
     "see the messages above (a script that calls synthsight.scanner.scan must do so under "
     '`if __name__ == "__main__":`, because each decode process imports it)'
 )
-
-
-SHM_FOLDER = "/dev/shm"
-
-
-def check_shm(needed: int, slots: int, batch_size: int, size: int, folder: str = SHM_FOLDER) -> None:
-    """Refuse, in one line, a decode ring larger than the free space of ``/dev/shm``: past it the workers die of
-    SIGBUS on their first write and every file would read "decode worker died" (a container's default is 64 MB).
-    A system without the folder (macOS) keeps its shared memory elsewhere and is not checked."""
-    try:
-        st = os.statvfs(folder)
-    except OSError:
-        return
-    free = st.f_bavail * st.f_frsize
-    if free >= needed:
-        return
-    mb = lambda n: f"{n / 1e6:.0f} MB"  # noqa: E731
-    more = f"--shm-size={needed // 2**20 + 64}m"
-    raise UsageError(
-        f"the decode ring needs {mb(needed)} of {folder} ({slots} slots x batch {batch_size} x {size}x{size}x3 "
-        f"bytes) but {folder} has {mb(free)} free: give the container more (docker run {more}), "
-        "or use fewer --workers or a smaller --batch-size"
-    )
 
 
 @dataclass(eq=False)
@@ -156,6 +135,29 @@ def plan_cores(workers: int | None = None, threads: int | None = None, cores: in
     return CorePlan(cpu, gpu, threads or max(1, cores - (half if workers is None else workers) + 1))
 
 
+def check_ring(batch_size: int, slots: int, size: int, shared: bool) -> None:
+    """Refuse, in one line, a pixel ring (``slots`` batches of ``batch_size`` images at ``size`` px) larger than
+    half the memory available, or (decode processes) than the free space of /dev/shm, where it lives."""
+    per_batch = size * size * 3 * slots
+    need = batch_size * per_batch
+    limits = []
+    memory = available_memory()
+    if memory is not None:
+        limits.append((memory // 2, f"half of the {memory / 1e9:.1f} GB of memory available"))
+    free = shared_memory_free() if shared else None
+    if free is not None:
+        limits.append((free, f"the {free / 1e9:.1f} GB free in /dev/shm (the decode processes share it)"))
+    for limit, what in limits:
+        if need > limit:
+            # /dev/shm: past it the workers die of SIGBUS and every file would read "decode worker died"
+            more = f", fewer --workers, or more /dev/shm (docker run --shm-size={need // 2**20 + 64}m)" if (
+                free is not None and limit == free) else ""  # fmt: skip
+            raise UsageError(
+                f"--batch-size {batch_size}: the decode pool's {slots} batches of {size} px images need "
+                f"{need / 1e9:.1f} GB, more than {what}; use --batch-size {max(1, limit // per_batch)} or less{more}"
+            )
+
+
 class DecodePool:
     """Iterate ready :class:`Batch` objects in order; call :meth:`release` when done with one."""
 
@@ -178,6 +180,7 @@ class DecodePool:
         self.slots = slots or (2 if workers == 0 else max(3, workers + 2))
         self.image_bytes = self.rows * spec.size * spec.size * 3
         self.slot_bytes = self.images * self.image_bytes
+        check_ring(batch_size, self.slots, spec.size, shared=workers > 0)  # before any allocation
         shape = (self.slots, self.images * self.rows, spec.size, spec.size, 3)
         self.deaths = 0
         self._startup_deaths = 0
@@ -190,7 +193,6 @@ class DecodePool:
             self.shm = None
             self.buffer = np.zeros(shape, np.uint8)
         else:
-            check_shm(self.slots * self.slot_bytes, self.slots, batch_size, spec.size)
             self.shm = SharedMemory(create=True, size=self.slots * self.slot_bytes)
             self.buffer = np.ndarray(shape, dtype=np.uint8, buffer=self.shm.buf)
             self.ctx = get_context(start_method)
@@ -307,7 +309,7 @@ class DecodePool:
 
     def _feed(self, tasks: deque, open_batches: dict[int, Batch]) -> None:
         for w in self._procs:
-            while tasks and len(w.held) < 2:  # two in hand: a worker never waits for our round trip
+            while tasks and len(w.held) < 2 and not w.broken:  # two in hand: a worker never waits for our round trip
                 item = tasks.popleft()
                 w.give(item, self._offset(item, open_batches))
 
@@ -353,25 +355,33 @@ class DecodePool:
         self._procs.remove(w)
         w.stop()
         self.deaths += 1
+        tasks.extendleft(reversed(w.unsent))
         if w.fresh:
             # Died before answering anything: maybe it never started. Give its files one more chance.
             self._startup_deaths += 1
             if self._startup_deaths > MAX_STARTUP_DEATHS:
                 raise SynthsightError(f"decode workers die at startup (exit code {code}); {STARTUP_HINT}")
         if w.held:
-            culprit = w.held[0]
+            # The file being read when the worker died may be innocent (the machine ran out of memory, the
+            # process was preempted): it is read once more, first, by a fresh worker; only a file that kills a
+            # worker twice (or hangs one) gets the record. The others go back, in order, to another worker.
+            culprit = w.held.popleft()
             culprit.attempts += 1
-            if not w.fresh or culprit.attempts > 1:
-                w.held.popleft()
+            tasks.extendleft(reversed(w.held))
+            if w.timed_out or culprit.attempts >= MAX_ATTEMPTS:
                 self._finish(culprit, FileMeta(error=self._death_message(w, code)), open_batches)
-            tasks.extendleft(reversed(w.held))  # the others go back, in order, to another worker
+            else:
+                fresh = self._spawn()
+                fresh.give(culprit, self._offset(culprit, open_batches))
+                self._procs.append(fresh)
+                return
         self._procs.append(self._spawn())
 
     def _death_message(self, w: _Worker, code: int | None) -> str:
         if w.timed_out:
             return f"{TIMED_OUT}: decode took longer than {self.decode_timeout:g} s; the worker was stopped"
         how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-        return f"{WORKER_DIED}: the decode worker died ({how}) while reading this file"
+        return f"{WORKER_DIED}: decode workers died twice while reading this file (the second time: {how})"
 
     def _spawn(self) -> _Worker:
         parent, child = self.ctx.Pipe(duplex=True)
@@ -401,12 +411,18 @@ class _Worker:
         self.since = time.monotonic()
         self.timed_out = False
         self.fresh = True
+        self.broken = False  # its pipe is closed: it died, and its sentinel will say so at the next collect
+        self.unsent: list[Item] = []  # given after it died: never read, so never the culprit
 
     def give(self, item: Item, offset: int) -> None:
         if not self.held:
             self.since = time.monotonic()
         self.held.append(item)
-        self.conn.send((item.seq, item.entry.path, offset, item.row is not None))
+        try:
+            self.conn.send((item.seq, item.entry.path, offset, item.row is not None))
+        except OSError:  # killed since the last collect (OOM, a signal): the item goes back with the others
+            self.broken = True
+            self.unsent.append(self.held.pop())
 
     def take(self, task_id: int) -> Item:
         item = self.held.popleft()
