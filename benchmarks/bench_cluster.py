@@ -82,8 +82,8 @@ def synthetic_paths(count: int, root: str) -> list[str]:
 def shard_and_merge(count: int, tmp: Path) -> tuple[str, dict]:
     from synthsight import __version__
     from synthsight.reports.manifest import write_manifest
+    from synthsight.reports.shard import relative_key, shard_of
     from synthsight.reports.writers import JsonlWriter, Record
-    from synthsight.scanner.shard import relative_key, shard_of
 
     root = "/archive"
     paths = synthetic_paths(count, root)

@@ -1,7 +1,8 @@
 """Errors that carry a one-line message for the user and the exit code the CLI returns.
 
 Exit codes (the README's "Exit codes"): 1 the run itself failed, 2 usage or environment error
-(bad option, missing model, TensorRT or GPU absent when asked for), 130 interrupted.
+(bad option, missing model, TensorRT or GPU absent when asked for), 130 interrupted (Ctrl-C, SIGINT),
+143 stopped by SIGTERM (a SLURM time limit, a pod deleted): 128 + the signal, as a shell reports it.
 """
 
 from __future__ import annotations
@@ -9,6 +10,12 @@ from __future__ import annotations
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+
+def exit_code_for(signum: int | None) -> int:
+    """The exit code of a run stopped by ``signum`` (SIGINT when not known)."""
+    return 128 + signum if signum else EXIT_INTERRUPTED
 
 
 class SynthsightError(Exception):

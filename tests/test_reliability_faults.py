@@ -119,7 +119,7 @@ def test_decode_worker_killed_mid_scan(images, tiny_onnx, reference, tmp_path):
     got = records(outs[0])
     assert set(got) == set(reference)  # the scan went on and accounted for every file
     died = [r for r in got.values() if r["error"].startswith("worker-died: ")]
-    assert len(died) <= len(workers) and all("signal 9" in r["error"] for r in died)
+    assert not died, "each file a killed worker held was read again by a fresh one"
     resume_and_compare(tiny_onnx, images, outs, reference)
 
 
@@ -139,7 +139,7 @@ def test_interrupt_then_resume(images, tiny_onnx, reference, tmp_path, sig):
     resume_and_compare(tiny_onnx, images, outs, reference)
     # Checked last so that the rest is proven either way. Exit 0 here means synthsight/cli/__init__.py main() drops
     # the code that click returns in standalone_mode=False (click.exceptions.Exit is returned, not raised).
-    assert code == 130, f"interrupted scan exited {code}, not 130"
+    assert code == 128 + sig, f"interrupted scan exited {code}, not {128 + sig} (128 + the signal)"
 
 
 def test_disk_full_is_one_clear_line_and_resumable(images, tiny_onnx, reference, tmp_path):

@@ -88,6 +88,8 @@ def test_ray_gives_the_records_of_the_local_scan_in_every_format(ray_cluster, mi
     assert len(plan["actors_seen"]) == 1 and plan["actors_seen"][0]["sha256"] == manifest["model"]["sha256"]
     assert plan["list_blocks"] == 1, "the entries reach Ray as blocks of 8192"
     assert manifest["backend"] == "onnxruntime" and manifest["status"] == "complete"
+    line = {k: v for k, v in plan["actors_seen"][0].items() if k not in ("host", "pid", "model", "sha256")}
+    assert {k: manifest[k] for k in line} == line and line["providers"], "the actor's Backend.describe() is the line"
 
 
 def test_ray_composes_with_files_from_and_shards(ray_cluster, mixed, tiny_onnx, tmp_path):

@@ -82,6 +82,20 @@ def test_scan_verdicts_equal_the_backend_run_directly(tree, backend, tmp_path):
         assert abs(recs[path].score - score) < 1e-4
 
 
+def test_the_manifest_backend_line_is_what_the_backend_describes(tree, backend, tmp_path):
+    """One backend line (Backend.describe()), in every report: ONNX Runtime's providers included, which the
+    manifest once left out."""
+    root, _ = tree
+    outs = [tmp_path / "r.csv", tmp_path / "r.json"]
+    scan([root], backend, outs, workers=0, batch_size=8, quiet=True)
+    line = backend.describe()
+    assert line["providers"] == ["CPUExecutionProvider"] and "model" not in line  # the model is the manifest's own
+    beside, inline = (tmp_path / "r.csv.manifest.json").read_text(), outs[1].read_text()
+    for manifest in (json.loads(beside), json.loads(inline)["manifest"]):
+        assert {k: manifest[k] for k in line} == line
+        assert manifest["model"]["path"] == os.path.abspath(backend.source)
+
+
 @pytest.mark.parametrize("corpus", ["badinputs_dir", "realworld_dir"])
 def test_shared_corpora_never_crash_and_every_file_has_a_record(corpus, request, backend, tmp_path):
     root = request.getfixturevalue(corpus)

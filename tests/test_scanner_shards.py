@@ -13,10 +13,10 @@ from scanner_support import image_bytes, make_tree
 
 from synthsight.errors import UsageError
 from synthsight.reports.merge import merge
+from synthsight.reports.shard import Shard, listed_key, relative_key
 from synthsight.reports.writers import read_records
 from synthsight.scanner import scan
 from synthsight.scanner.inventory import read_list
-from synthsight.scanner.shard import Shard, listed_key, relative_key
 
 pytest_plugins = ["scanner_fixtures"]
 

@@ -14,7 +14,7 @@ from synthsight.cli.options import (
     runtime_options,
     thumbs_option,
 )
-from synthsight.errors import EXIT_INTERRUPTED
+from synthsight.errors import exit_code_for
 from synthsight.scanner.options import DEFAULTS, GRADCAM_FOR
 
 
@@ -137,7 +137,8 @@ def scan(
         click.echo(f"interrupted: the reports are valid; to finish the scan run:\n  {_resume_command()}", err=True)
         if review is not None:
             click.echo(f"the review page {html} is written when the scan completes", err=True)
-        sys.exit(EXIT_INTERRUPTED)  # not click's Exit: main() runs click with standalone_mode=False, which returns it
+        # 130 or 143; not click's Exit: main() runs click with standalone_mode=False, which returns it
+        sys.exit(exit_code_for(summary.signal))
     if review is not None:
         from synthsight.review.page import write_review
 

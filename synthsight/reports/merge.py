@@ -2,14 +2,19 @@
 
 Each shard report is a CSV or JSONL report with its run manifest beside it. Before anything is written,
 merge refuses (one line, exit 2) shards that do not belong together: made by another model file,
-threshold, preprocessing or class list, another N, other roots or walk options, or not finished; and it
-names the shards given twice and the shards missing. The records are then merged in walk order without
-walking again: the walk visits the names of each folder in byte order, depth first, and the roots in
-command-line order, so ordering the records by (root, path components as bytes) *is* the walk order.
-(Records of a ``--files-from`` scan are ordered by the bytes of their paths.) Shard reports are already
-in that order, so they are merged as streams in constant memory; a shard that is not (files added to a
-folder between an interrupted run and its --resume, or a files-from shard) is sorted in memory. A file
-recorded more than once (overlapping roots, a path listed twice) keeps every record and is reported.
+threshold, preprocessing or class list, another N, other roots or walk options, or not finished; it names
+the shards given twice and the shards missing; and, reading each shard once, it refuses a shard whose
+report holds another number of records than its manifest counts (lines cut, edited or appended after its
+scan) or a record of a file that is not this shard's (each path is checked against the shard hash).
+
+The records are then merged in walk order without walking again: the walk visits the names of each folder
+in byte order, depth first, and the roots in command-line order, so ordering the records by (root, path
+components as bytes) *is* the walk order. (Records of a ``--files-from`` scan are ordered by the bytes of
+their paths: a list's own order is not in the records.) The merge is external (runs.py): a shard in that
+order is read in place, the out-of-order rest of one (files added to a folder between an interrupted run
+and its --resume, any --files-from shard) is sorted on disk in chunks, so memory does not grow with the
+record count. Lines already in the merged report's format are copied unchanged (lines.py). A file recorded
+more than once (overlapping roots, a path listed twice) keeps every record and is reported.
 
 The merged manifest names every shard (report, command line, counts, times) and is written beside a
 CSV/JSONL report, or inside a JSON one. The output is written to a temporary file and renamed.
@@ -17,10 +22,10 @@ CSV/JSONL report, or inside a JSON one. The output is written to a temporary fil
 
 from __future__ import annotations
 
-import heapq
+import itertools
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,13 +35,15 @@ from synthsight import __version__
 from synthsight.atomic import Atomic
 from synthsight.errors import UsageError
 from synthsight.reports import manifest as manifests
+from synthsight.reports.lines import Lines, open_lines
+from synthsight.reports.runs import Run, Spill
+from synthsight.reports.shard import key_candidates, owner_of, shard_of
 from synthsight.reports.writers import (
     STREAM_FORMATS,
     VERDICTS,
     Record,
     check_output,
     encode_path,
-    iter_records,
     writer_for,
 )
 
@@ -85,11 +92,6 @@ class MergeSummary:
         return line
 
 
-class _OutOfOrder(Exception):
-    def __init__(self, shard: ShardReport):
-        self.shard = shard
-
-
 def merge(out: str | Path, reports: list[str | Path], overwrite: bool = False, command_line: str = "") -> MergeSummary:
     """Merge the shard reports into ``out`` (any report format); see the module docstring for the checks."""
     target = check_output(out, resume=False, overwrite=overwrite)
@@ -99,13 +101,85 @@ def merge(out: str | Path, reports: list[str | Path], overwrite: bool = False, c
     if any(os.path.abspath(s.report) == str(target) for s in shards):
         raise UsageError(f"merge: {target} is one of the shard reports; write the merged report elsewhere")
     _check_together(shards)
-    key = order_key(shards[0].manifest)
-    in_memory: set[int] = set()
-    while True:
-        try:
-            return _write(target, shards, key, in_memory, command_line)
-        except _OutOfOrder as exc:
-            in_memory.add(exc.shard.index)
+    with Spill(target) as spill:
+        formats: list[Lines] = []
+        runs: list[Run] = []
+        for s in shards:  # the first pass: every shard read once, checked, its out-of-order rest sorted on disk
+            runs += _shard_runs(s, spill, formats)
+        summary = MergeSummary(target, len(shards), dict.fromkeys(VERDICTS, 0))
+        writer, tmp = open_target(target)
+        write_items(writer, tmp, spill.merged(runs), formats, summary)
+        close_target(writer, tmp, target, merged_manifest(shards, summary, target, command_line))
+    return summary
+
+
+def _shard_runs(shard: ShardReport, spill: Spill, formats: list[Lines]) -> list[Run]:
+    """The shard's records as runs in walk order; refuses a shard that lost records or holds another's files."""
+    lines, _ = open_lines(shard.report)
+    formats.append(lines)
+    fmt = len(formats) - 1
+    keyed = record_key(shard.manifest)
+    name = f"shard {shard.index}/{shard.count} ({shard.report})"
+    seen = 0
+
+    def items(check: bool) -> Iterator[tuple]:
+        nonlocal seen
+        for line in open_lines(shard.report)[1]:
+            raw, verdict = lines.fields(line)
+            key, owned = keyed(raw)
+            if check:
+                seen += 1
+                if not owned:
+                    raise UsageError(
+                        f"merge: {name} holds {encode_path(os.fsdecode(raw))[0]!r}, a file of "
+                        f"{owner_of(shard.manifest, raw)}: it is not this shard's report (a report copied or written "
+                        "over?); rescan the shard into its own report"
+                    )
+            yield key, verdict, fmt, line
+
+    runs = spill.runs(items(True), lambda n: itertools.islice(items(False), n))
+    expected = expected_records(shard.manifest)
+    if expected is not None and seen != expected:
+        raise UsageError(
+            f"merge: {name} holds {seen} records but its manifest counts {expected}: the report lost or gained "
+            "lines after its scan (cut, edited or appended to); rescan the shard (its command with --overwrite)"
+        )
+    return runs
+
+
+def record_key(manifest: dict[str, Any]) -> Callable[[bytes], tuple[bytes, bool]]:
+    """For a record's path (bytes): its place in the walk order of the scan ``manifest`` describes (byte order
+    for --files-from), and whether it belongs to the manifest's shard (True when the manifest cannot tell).
+
+    The place is one bytes string, compared in C: the root's index, then the path below it with each ``/`` made
+    NUL. No name holds a NUL, so comparing these equals comparing the (root, components) tuples the walk orders by.
+    """
+    roots = [os.fsencode(r) for r in manifests.source_roots(manifest)]
+    candidates = key_candidates(manifest)
+    shard = manifest.get("shard") or {}
+    index, count = shard.get("index"), shard.get("count")
+    check = candidates is not None and isinstance(count, int)
+
+    def key(raw: bytes) -> tuple[bytes, bool]:
+        found = candidates(raw) if candidates is not None else []
+        owned = not check or any(shard_of(k, count) == index for _, k in found)
+        if not roots:
+            return raw, owned
+        if not found:
+            return len(roots).to_bytes(4, "big") + raw.replace(b"/", b"\0"), owned
+        i, rel = found[0]
+        return i.to_bytes(4, "big") + (b"" if raw == roots[i] else rel.replace(b"/", b"\0")), owned
+
+    return key
+
+
+def expected_records(manifest: dict[str, Any]) -> int | None:
+    """How many records the report of ``manifest`` holds, as its scan wrote them (None: it cannot say)."""
+    if isinstance(manifest.get("report_records"), int):
+        return manifest["report_records"]
+    if not manifest.get("resumed") and isinstance(manifest.get("counts"), dict):
+        return sum(int(v or 0) for v in manifest["counts"].values())  # an older manifest of a run in one go
+    return None
 
 
 def _shard(report: Path) -> ShardReport:
@@ -160,70 +234,73 @@ def _check_together(shards: list[ShardReport]) -> None:
         raise UsageError(f"merge: missing {len(missing)} of {first.count} shards: {named}")
 
 
-def order_key(manifest: dict[str, Any]) -> Callable[[str], tuple]:
-    """A sort key equal to the walk's order for the scan ``manifest`` describes (byte order for --files-from)."""
-    roots = manifests.source_roots(manifest)
-    if not roots:
-        return lambda path: (0, (os.fsencode(path),))
-    prefixes = [(i, root, root if root.endswith(os.sep) else root + os.sep) for i, root in enumerate(roots)]
-
-    def key(path: str) -> tuple:
-        for i, root, prefix in prefixes:
-            if path == root:
-                return (i, ())
-            if path.startswith(prefix):
-                return (i, tuple(os.fsencode(path[len(prefix) :]).split(b"/")))
-        return (len(roots), tuple(os.fsencode(path).split(b"/")))
-
-    return key
+def open_target(target: Path) -> tuple[Any, Atomic | None]:
+    """A writer for the merged report: a stream report is written to a temporary name (renamed by
+    :func:`close_target`), a JSON one renames its own temporary file when closed."""
+    if target.suffix.lower() not in STREAM_FORMATS:
+        return writer_for(target)(target), None
+    atomic = Atomic(target)
+    return writer_for(target)(atomic.tmp), atomic
 
 
-def _stream(shard: ShardReport, key: Callable[[str], tuple], in_memory: set[int]) -> Iterator[tuple[tuple, Record]]:
-    if shard.index in in_memory:
-        yield from sorted(((key(r.path), r) for r in iter_records(shard.report)), key=lambda kr: kr[0])
-        return
-    last: tuple | None = None
-    for r in iter_records(shard.report):
-        k = key(r.path)
-        if last is not None and k < last:
-            raise _OutOfOrder(shard)
-        last = k
-        yield k, r
+def write_items(
+    writer: Any, tmp: Atomic | None, items: Iterable[tuple], formats: list[Lines], summary: MergeSummary
+) -> None:
+    """Write ``(key, verdict, format index, line)`` items in the target's format, counting them.
 
-
-def _write(target: Path, shards: list[ShardReport], key, in_memory: set[int], command_line: str) -> MergeSummary:
-    streams = [_stream(s, key, in_memory) for s in shards]
-    summary = MergeSummary(target, len(shards), dict.fromkeys(VERDICTS, 0))
-    is_stream = target.suffix.lower() in STREAM_FORMATS
-    atomic = Atomic(target) if is_stream else None  # a JSON report is written atomically by its own writer
-    writer = writer_for(target)(atomic.tmp if atomic else target)
+    Lines already in the target's format are copied as they are; the others become records, written anew.
+    """
+    passes = [f.passes_to(summary.out.suffix.lower()) for f in formats]
+    lines: list[str] = []
+    records: list[Record] = []
+    last_key, last_twice = None, None
     try:
-        chunk: list[Record] = []
-        last_key, last_twice = None, None
-        for k, record in heapq.merge(*streams, key=lambda kr: kr[0]):
+        for k, verdict, fmt, line in items:
             if k == last_key and k != last_twice:
                 summary.twice += 1
                 last_twice = k
                 if len(summary.twice_shown) < SHOWN:
-                    summary.twice_shown.append(record.path)
+                    summary.twice_shown.append(os.fsdecode(formats[fmt].fields(line)[0]))
             last_key = k
-            summary.counts[record.verdict] = summary.counts.get(record.verdict, 0) + 1
-            chunk.append(record)
-            if len(chunk) >= CHUNK:
-                writer.write(chunk)
-                chunk = []
-        writer.write(chunk)
+            summary.counts[verdict] = summary.counts.get(verdict, 0) + 1
+            if passes[fmt]:
+                if records:
+                    writer.write(records)
+                    records = []
+                lines.append(line)
+                if len(lines) >= CHUNK:
+                    writer.write_lines(lines)
+                    lines = []
+            else:
+                if lines:
+                    writer.write_lines(lines)
+                    lines = []
+                records.append(formats[fmt].record(line))
+                if len(records) >= CHUNK:
+                    writer.write(records)
+                    records = []
+        writer.write_lines(lines)
+        writer.write(records)
     except BaseException:
-        writer.abort()
-        if atomic:
-            atomic.discard()
+        _abort(writer, tmp)
         raise
-    manifest = merged_manifest(shards, summary, target, command_line)
-    writer.close(manifest)
-    if atomic:
-        atomic.commit()
+
+
+def close_target(writer: Any, tmp: Atomic | None, target: Path, manifest: dict[str, Any]) -> None:
+    try:
+        writer.close(manifest)
+    except BaseException:
+        _abort(writer, tmp)
+        raise
+    if tmp is not None:
+        tmp.commit()
         manifests.write_manifest(target, manifest, [])
-    return summary
+
+
+def _abort(writer: Any, atomic: Atomic | None) -> None:
+    writer.abort()
+    if atomic is not None:
+        atomic.discard()
 
 
 def merged_manifest(
@@ -247,6 +324,7 @@ def merged_manifest(
         "finished": max(s.manifest.get("finished") or "" for s in ordered),
         "seconds": round(sum(float(s.manifest.get("seconds") or 0) for s in ordered), 3),
         "counts": dict(summary.counts),
+        "report_records": sum(summary.counts.values()),
         "walked": walked,
         "counts_with_earlier_runs": None,
         "images_per_second": None,

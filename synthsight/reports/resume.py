@@ -30,11 +30,15 @@ class Walked(Protocol):
 class Previous:
     """What earlier runs recorded, per stream report."""
 
-    def __init__(self, known: dict[Path, dict[str, Record]], lengths: dict[Path, int]):
+    def __init__(
+        self, known: dict[Path, dict[str, Record]], lengths: dict[Path, int], counts: dict[Path, int] | None = None
+    ):
         self.known = known
         self.lengths = lengths
+        self.counts = counts or {}  # records (lines) in each stream report when the run started
         self.produced: set[str] = set()
         self.dirty: set[Path] = set()
+        self.compacted: dict[Path, int] = {}  # records in each report rewritten by compact()
 
     @staticmethod
     def _same(rec: Record | None, entry_size: int | None, mtime: str) -> bool:
@@ -84,6 +88,11 @@ class Previous:
                 writer = writer_for(out)(tmp)
                 writer.write(latest.values())
                 writer.close()
+            self.compacted[out] = len(latest)
+
+    def records_in(self, out: Path) -> int:
+        """Records ``out`` held when this run started (after truncating a cut last line)."""
+        return self.counts.get(out, 0)
 
 
 def _check_columns(out: Path) -> None:
@@ -109,6 +118,7 @@ def load(outs: Iterable[Path]) -> Previous:
         raise UsageError(f"--resume needs a {formats} --out: those are the reports a scan resumes from")
     known: dict[Path, dict[str, Record]] = {}
     lengths: dict[Path, int] = {}
+    counts: dict[Path, int] = {}
     for out in streams:
         if not out.exists() or out.stat().st_size == 0:
             known[out] = {}
@@ -119,5 +129,5 @@ def load(outs: Iterable[Path]) -> Previous:
             raise UsageError(f"--resume: {out} is not a synthsight report ({exc})") from None
         _check_columns(out)
         known[out] = {r.path: r for r in records}
-        lengths[out] = good
-    return Previous(known, lengths)
+        lengths[out], counts[out] = good, len(records)
+    return Previous(known, lengths, counts)

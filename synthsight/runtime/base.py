@@ -98,12 +98,10 @@ class Backend(ABC):
         self.close()
 
     def describe(self) -> dict:
-        return {
-            "backend": self.name,
-            "device": self.device,
-            "precision": self.precision,
-            "model": self.source,
-        }
+        """What runs, as the run manifest records it: backend, device, precision, plus what each backend adds
+        (ONNX Runtime its providers, OpenVINO its version, threads and streams). The model file is the manifest's
+        own ``model`` entry."""
+        return {"backend": self.name, "device": self.device, "precision": self.precision}
 
 
 def scores_from_logits(logits: np.ndarray, positive_index: int) -> np.ndarray:

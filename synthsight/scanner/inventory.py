@@ -27,7 +27,8 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 from synthsight.errors import UsageError
-from synthsight.scanner.shard import Shard, listed_key
+from synthsight.reports.record import encode_path
+from synthsight.reports.shard import Shard, listed_form, listed_key
 from synthsight.scanner.walk import Entry, Walker
 
 CHUNK = 1 << 20
@@ -61,6 +62,8 @@ class Inventory(Walker):
     ):
         super().__init__((), include=include, exclude=exclude, all_files=all_files, shard=shard)
         self.source, self.null = source, null
+        self.cwd = os.getcwd()  # relative lines are relative to it
+        self.forms: set[str] = set()  # how the lines of this shard name their files (see shard.listed_form)
         if source == "-":
             self._fh: BinaryIO = sys.stdin.buffer
         else:
@@ -87,6 +90,8 @@ class Inventory(Walker):
 
     def _listed(self, line: str) -> Iterator[Entry]:
         path = os.path.abspath(line)
+        if self.shard is not None:
+            self.forms.add(listed_form(line, path, self.cwd))
         name = os.path.basename(path)
         if self._excluded(path, name):
             self._count("excluded", path)
@@ -110,3 +115,10 @@ class Inventory(Walker):
 
     def describe(self) -> dict[str, object]:
         return {"files_from": self.source if self.source == "-" else os.path.abspath(self.source), "null": self.null}
+
+    def shard_keys(self) -> dict[str, str] | None:
+        """How the lines of this shard were keyed, so that `merge` can check each record belongs to it."""
+        forms = self.forms or {"absolute"}
+        listed = "other" if "other" in forms else "mixed" if len(forms) > 1 else next(iter(forms))
+        cwd, cwd_b64 = encode_path(self.cwd)
+        return {"listed": listed, "cwd": cwd, **({"cwd_b64": cwd_b64} if cwd_b64 else {})}

@@ -9,7 +9,7 @@ from dataclasses import dataclass, fields
 
 from synthsight.errors import UsageError
 from synthsight.image.read_window import DEFAULT_MAX_PIXELS
-from synthsight.scanner.shard import Shard
+from synthsight.reports.shard import Shard
 
 BATCH_SIZE = 32  # images per inference batch
 DECODE_TIMEOUT = 300.0  # seconds a decode process may spend on one file before it is stopped

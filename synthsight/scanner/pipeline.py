@@ -123,9 +123,7 @@ class _LocalSource:
     def describe(self) -> dict[str, Any]:
         b = self.backend
         return {
-            "backend": b.name,
-            "device": b.device,
-            "precision": b.precision,
+            **b.describe(),
             "certificate": b.certificate,
             "precision_choice": b.selection,
             "decode_workers": self.workers,

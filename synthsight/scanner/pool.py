@@ -5,7 +5,9 @@ concurrent.futures: a forensic scan must survive a decoder that segfaults or is 
 hostile file. DataLoader aborts the whole loader when a worker dies and ProcessPoolExecutor marks
 itself broken (every pending future fails, and it cannot tell which file killed it). Here each
 worker has its own pipe and the parent knows exactly which file each worker holds, so a dead
-worker costs one error record and a replacement process.
+worker costs a replacement process and one more read of the file it held, by a fresh worker on its own
+(the file may be innocent: the machine ran out of memory, the process was preempted); only a file that
+kills a worker twice gets an error record (``worker-died``, retried by ``--resume``).
 
 Memory is bounded: pixels live in a fixed ring of ``slots`` batch slots (one SharedMemory block);
 only small metadata crosses the pipes, never arrays. An image takes ``spec.rows`` rows of a slot (its
@@ -38,6 +40,7 @@ from synthsight.scanner.walk import Entry
 from synthsight.scanner.worker import FileMeta, ReadOptions, read_file, worker_main
 
 MAX_STARTUP_DEATHS = 5
+MAX_ATTEMPTS = 2  # a file whose reading kills a decode worker is read once more, by a fresh worker
 STARTUP_HINT = (
     "see the messages above (a script that calls synthsight.scanner.scan must do so under "
     '`if __name__ == "__main__":`, because each decode process imports it)'
@@ -282,7 +285,7 @@ class DecodePool:
 
     def _feed(self, tasks: deque, open_batches: dict[int, Batch]) -> None:
         for w in self._procs:
-            while tasks and len(w.held) < 2:  # two in hand: a worker never waits for our round trip
+            while tasks and len(w.held) < 2 and not w.broken:  # two in hand: a worker never waits for our round trip
                 item = tasks.popleft()
                 w.give(item, self._offset(item, open_batches))
 
@@ -328,25 +331,33 @@ class DecodePool:
         self._procs.remove(w)
         w.stop()
         self.deaths += 1
+        tasks.extendleft(reversed(w.unsent))
         if w.fresh:
             # Died before answering anything: maybe it never started. Give its files one more chance.
             self._startup_deaths += 1
             if self._startup_deaths > MAX_STARTUP_DEATHS:
                 raise SynthsightError(f"decode workers die at startup (exit code {code}); {STARTUP_HINT}")
         if w.held:
-            culprit = w.held[0]
+            # The file being read when the worker died may be innocent (the machine ran out of memory, the
+            # process was preempted): it is read once more, first, by a fresh worker; only a file that kills a
+            # worker twice (or hangs one) gets the record. The others go back, in order, to another worker.
+            culprit = w.held.popleft()
             culprit.attempts += 1
-            if not w.fresh or culprit.attempts > 1:
-                w.held.popleft()
+            tasks.extendleft(reversed(w.held))
+            if w.timed_out or culprit.attempts >= MAX_ATTEMPTS:
                 self._finish(culprit, FileMeta(error=self._death_message(w, code)), open_batches)
-            tasks.extendleft(reversed(w.held))  # the others go back, in order, to another worker
+            else:
+                fresh = self._spawn()
+                fresh.give(culprit, self._offset(culprit, open_batches))
+                self._procs.append(fresh)
+                return
         self._procs.append(self._spawn())
 
     def _death_message(self, w: _Worker, code: int | None) -> str:
         if w.timed_out:
             return f"{TIMED_OUT}: decode took longer than {self.decode_timeout:g} s; the worker was stopped"
         how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-        return f"{WORKER_DIED}: the decode worker died ({how}) while reading this file"
+        return f"{WORKER_DIED}: decode workers died twice while reading this file (the second time: {how})"
 
     def _spawn(self) -> _Worker:
         parent, child = self.ctx.Pipe(duplex=True)
@@ -376,12 +387,18 @@ class _Worker:
         self.since = time.monotonic()
         self.timed_out = False
         self.fresh = True
+        self.broken = False  # its pipe is closed: it died, and its sentinel will say so at the next collect
+        self.unsent: list[Item] = []  # given after it died: never read, so never the culprit
 
     def give(self, item: Item, offset: int) -> None:
         if not self.held:
             self.since = time.monotonic()
         self.held.append(item)
-        self.conn.send((item.seq, item.entry.path, offset, item.row is not None))
+        try:
+            self.conn.send((item.seq, item.entry.path, offset, item.row is not None))
+        except OSError:  # killed since the last collect (OOM, a signal): the item goes back with the others
+            self.broken = True
+            self.unsent.append(self.held.pop())
 
     def take(self, task_id: int) -> Item:
         item = self.held.popleft()

@@ -122,6 +122,7 @@ class ScanSummary:
     manifest: dict[str, Any] = field(default_factory=dict)
     walked: dict[str, int] = field(default_factory=dict)  # what the walk found that got no record this run
     provenance: dict[str, int] = field(default_factory=dict)  # files per provenance class (empty: not read)
+    signal: int | None = None  # the signal that stopped an interrupted scan (SIGINT, SIGTERM)
 
     @property
     def line(self) -> str:
@@ -185,6 +186,7 @@ class Session:
         self.started = datetime.now(timezone.utc)
         self.walk: Lookahead | None = None
         self.earlier_runs: dict[Path, list[dict[str, Any]]] = {}
+        self.written: dict[Path, int] = dict.fromkeys(outs, 0)  # records written to each report in this run
 
     @property
     def images(self) -> int:
@@ -205,7 +207,7 @@ class Session:
             manifests.write_manifest(out, running, self.earlier_runs[out])
         writers = self._open_writers()
         t0 = time.perf_counter()
-        interrupted, failed = False, True
+        interrupted, failed, stopped_by = False, True, None
         walk = self.walk = Lookahead(self.walker, skip)
         progress = Progress(walk, self.opts.quiet)
         try:
@@ -220,22 +222,24 @@ class Session:
                 finally:
                     batches.close()
                 interrupted = stop.signal is not None  # also when the source stopped early for it
+                stopped_by = stop.signal
             failed = False
         except KeyboardInterrupt:
-            interrupted, failed = True, False
+            interrupted, failed, stopped_by = True, False, signal.SIGINT
         finally:
             progress.close()
             walk.close()
             seconds = time.perf_counter() - t0
             manifest = self._manifest(source.describe(), seconds, interrupted=interrupted, failed=failed)
             self._close_writers(writers, manifest, failed)
+            if not (interrupted or failed) and self.previous:
+                self.previous.compact()
             self._end_manifests(manifest, failed)
-        if not interrupted and self.previous:
-            self.previous.compact()
         provenance = dict(self.provenance_counts) if self.evidence else {}
         return ScanSummary(
-            dict(self.counts), self.images, seconds, self.outs, interrupted, manifest, self._walked(), provenance
-        )
+            dict(self.counts), self.images, seconds, self.outs, interrupted, manifest, self._walked(), provenance,
+            stopped_by,
+        )  # fmt: skip
 
     def _write(self, writers: list, records: list[Record]) -> None:
         for r in records:
@@ -243,7 +247,10 @@ class Session:
             if r.provenance:
                 self.provenance_counts[r.provenance] += 1
         for w in writers:
-            w.write(self.previous.fresh_for(w.path, records) if self.previous else records)
+            fresh = self.previous.fresh_for(w.path, records) if self.previous else records
+            w.write(fresh)
+            if w.path is not None:
+                self.written[w.path] += len(fresh)
 
     def _stream_outs(self) -> list[Path]:
         return [o for o in self.outs if writer_for(o).streamed]
@@ -251,10 +258,18 @@ class Session:
     def _end_manifests(self, manifest: dict[str, Any], failed: bool) -> None:
         for out in self._stream_outs():
             try:
-                manifests.write_manifest(out, manifest, self.earlier_runs.get(out, []))
+                counted = {**manifest, "report_records": self._records_in(out)}
+                manifests.write_manifest(out, counted, self.earlier_runs.get(out, []))
             except SynthsightError:
                 if not failed:  # when a report write already failed, that error is the one to show
                     raise
+
+    def _records_in(self, out: Path) -> int:
+        """The records ``out`` holds now (merge checks a shard's report against it)."""
+        previous = self.previous
+        if previous is not None and out in previous.compacted:
+            return previous.compacted[out]
+        return (previous.records_in(out) if previous is not None else 0) + self.written.get(out, 0)
 
     def _open_writers(self) -> list:
         if not self.outs:
@@ -314,6 +329,7 @@ class Session:
             "max_pixels": opts.max_pixels,
             "source": describe_source(self.walker, opts),
             "shard": shard.to_dict() if shard else None,
+            "shard_keys": self.walker.shard_keys() if shard else None,
             "started": self.started.isoformat(timespec="seconds"),
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "seconds": round(seconds, 3),

@@ -20,7 +20,7 @@ Rules (documented in docs/scanning.md):
   so every walked file is accounted for.
 - Paths are ``str`` holding any bytes: Python decodes file names with ``surrogateescape``, and
   ``os.fsencode`` gives the exact bytes back.
-- With a :class:`~synthsight.scanner.shard.Shard`, only the entries of that shard are yielded and counted;
+- With a :class:`~synthsight.reports.shard.Shard`, only the entries of that shard are yielded and counted;
   every shard still lists every folder (and registers every file reached through links), so the first
   visit of a file is the same in every shard and the shards together equal the unsharded walk.
 """
@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from synthsight.errors import UsageError
 from synthsight.image.formats import IMAGE_EXTENSIONS, SNIFF_BYTES, sniff_format
 from synthsight.provenance.reader import SIDECAR_SUFFIX
-from synthsight.scanner.shard import Shard, relative_key
+from synthsight.reports.shard import Shard, relative_key
 
 SIDECAR_RECORD = "C2PA sidecar manifest store: read as the provenance of the image with the same name, if any"
 
@@ -119,6 +119,10 @@ class Walker:
     def describe(self) -> dict[str, object]:
         """What was walked, for the run manifest (``synthsight merge`` checks that shards agree on it)."""
         return {"roots": list(self.roots)}
+
+    def shard_keys(self) -> dict[str, str] | None:
+        """What `merge` needs besides the roots to tell a record's shard (nothing: the roots say it)."""
+        return None
 
     def _owns(self, path: str) -> bool:
         return self.shard is None or self.shard.owns(relative_key(self._root_now, path))

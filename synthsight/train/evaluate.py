@@ -87,27 +87,14 @@ def evaluate_model(config: EvalConfig) -> EvalResult:
 
 
 def _open_model(config: EvalConfig) -> tuple[Callable[[np.ndarray], np.ndarray], ModelSpec, Callable[[], None]]:
-    """A bundle runs through PyTorch; other files through runtime.open_backend when that exists."""
-    from synthsight.model import load_bundle
+    """Every model runs through runtime.open_backend, as a scan runs it: a bundle on PyTorch at fp32 (as it was
+    trained and validated), an exported file exactly as exported (no precision choice)."""
+    from synthsight.runtime import open_backend
 
     if is_bundle(config.model):
-        import torch
-
-        from synthsight.runtime.torch import resolve_device
-
-        device = resolve_device(config.device)
-        model, spec = load_bundle(config.model, device=str(device))
-
-        @torch.inference_mode()
-        def infer(pixels: np.ndarray) -> np.ndarray:
-            return model(torch.from_numpy(pixels).to(device)).float().cpu().numpy()
-
-        return infer, spec, lambda: None
-    try:
-        from synthsight.runtime import open_backend
-    except ImportError:
-        raise ModelFileError(f"{config.model}: eval takes a model bundle directory") from None
-    backend = open_backend(config.model, device=config.device, precision=None)  # the file as exported
+        backend = open_backend(config.model, backend="torch", device=config.device, precision="fp32")
+    else:
+        backend = open_backend(config.model, device=config.device, precision=None)
     return backend.infer, backend.model_spec, backend.close
 
 

@@ -45,6 +45,7 @@ INSTALL_HINT = "pip install 'synthsight[cluster]'"
 # Entries per block put into the object store: big enough (~1.5 MB) to live in the shared object store, where
 # Ray can spill it, not in the driver's own memory (Ray keeps objects under 100 KiB in their owner's heap).
 LIST_BLOCK_ROWS = 8192
+RUNNER_KEYS = ("host", "pid", "model", "sha256")  # what an actor adds to its Backend.describe()
 TASK_ROWS_PER_BATCH = 8  # files per decode task, in batches: the unit of work (and of a retry) on the cluster
 
 
@@ -180,11 +181,14 @@ class RaySource:
 
     def describe(self) -> dict[str, Any]:
         runners = sorted(self.runners.values(), key=lambda r: (r["host"], r["pid"]))
-        first = runners[0] if runners else {}
+        # The first actor's Backend.describe() (the actors' own lines are under ray.actors_seen); before any
+        # actor reported, what was asked.
+        first = {k: v for k, v in (runners[0] if runners else {}).items() if k not in RUNNER_KEYS}
         return {
-            "backend": first.get("backend", self.opts.backend),
-            "device": first.get("device", self.plan.device),
-            "precision": first.get("precision", self.precision),
+            "backend": self.opts.backend,
+            "device": self.plan.device,
+            "precision": self.precision,
+            **first,
             "decode_workers": None,  # Ray's decode tasks: as many as the cluster has free CPUs
             "decode_worker_deaths": None,
             "gradcam": None,

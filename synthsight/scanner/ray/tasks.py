@@ -141,12 +141,9 @@ class Inferencer:
         self.backend = open_backend(
             model, backend=backend, device=device, precision=precision, max_batch=batch_size, threads=threads
         )
-        b = self.backend
         self.runner = json.dumps(
             {
-                "backend": b.name,
-                "device": b.device,
-                "precision": b.precision,
+                **self.backend.describe(),
                 "host": os.uname().nodename,
                 "pid": os.getpid(),
                 "model": model,
