@@ -80,7 +80,7 @@ def scan_cost(paths: list[Path], work: Path, repeats: int) -> list[list[object]]
         for k in range(repeats + 1):
             t0 = time.perf_counter()
             scan([str(folder)], str(onnx), [work / f"{name}{k}.csv"], workers=1, batch_size=16, quiet=True,
-                 follow_symlinks=True, backend="onnxruntime", precision="fp32")  # fmt: skip
+                 overwrite=True, follow_symlinks=True, backend="onnxruntime", precision="fp32")  # fmt: skip
             runs.append(len(paths) / (time.perf_counter() - t0))
         rates[name] = statistics.median(runs[1:])  # the first run warms the caches
     return [[rates["squash"], rates["tiles"], rates["squash"] / rates["tiles"]]]
