@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import BENCH_DIR, emit, log, machine, parser, table  # noqa: E402
+from common import BENCH_DIR, emit, log, machine, parser, random_model, table  # noqa: E402
 
 from synthsight import gpucheck  # noqa: E402
 
@@ -38,18 +38,7 @@ class ExportFailed(Exception):
 
 def make_model(folder: Path, given: str | None, max_batch: int) -> tuple[Path, list[Path], list[Path], str]:
     """Bundle + its ONNX / FP16 ONNX / engine files, made with synthsight's own exporter (its CLI)."""
-    if given:
-        bundle = Path(given)
-    else:
-        import torch
-
-        from synthsight.image.preprocess import PreprocessSpec
-        from synthsight.model import build, save_bundle
-        from synthsight.spec import ModelSpec
-
-        spec = ModelSpec(arch=ARCH, preprocess=PreprocessSpec(size=SIZE))
-        torch.manual_seed(0)
-        bundle = save_bundle(build(spec, "random").eval(), spec, folder / "bundle")
+    bundle = Path(given) if given else random_model(folder / "bundle", ARCH, SIZE)[0]
     out = folder / "exported"
     cmd = [sys.executable, "-m", "synthsight", "export", str(bundle), "--format", "all", "--out", str(out),
            "--batch", str(min(PROFILE_OPT, max_batch)), "--max-batch", str(max_batch)]  # fmt: skip

@@ -96,6 +96,14 @@ def weights_file(path: str | Path) -> Path:
     return bundle_paths(path)[0] if model_kind(path) == "bundle" else Path(path)
 
 
+def weights_sha256(path: str | Path, spec: ModelSpec) -> str:
+    """SHA-256 of the weights ``path`` runs: a bundle's weights file; an export names those it was made from
+    (``spec.weights_sha256``, empty for exports made before it was recorded). A calibration is checked against it."""
+    if model_kind(path) == "bundle":
+        return file_sha256(weights_file(path))
+    return spec.weights_sha256
+
+
 def int8_sibling(fp32: Path) -> Path:
     """``model.onnx`` -> ``model.int8.onnx``, the INT8 file an export makes from it."""
     return fp32.with_name(fp32.name[: -len(ONNX_SUFFIX)] + INT8_SUFFIX)

@@ -92,6 +92,37 @@ def cgroup_cpu_quota(root: Path, proc_cgroup: Path) -> float | None:
     return limit / period if limit > 0 and period > 0 else None
 
 
+def available_memory(meminfo: str | Path = "/proc/meminfo", cgroup_root: str | Path = "/sys/fs/cgroup",
+                     proc_cgroup: str | Path = "/proc/self/cgroup") -> int | None:  # fmt: skip
+    """Bytes of memory this process may still take: the kernel's ``MemAvailable``, capped by what its cgroup
+    (v2) still allows (``memory.max - memory.current``); None when neither can be read."""
+    found = []
+    try:
+        line = next(ln for ln in Path(meminfo).read_text().splitlines() if ln.startswith("MemAvailable:"))
+        found.append(int(line.split()[1]) * 1024)
+    except (OSError, StopIteration, ValueError, IndexError):
+        pass
+    try:
+        own = next((ln[3:] for ln in Path(proc_cgroup).read_text().splitlines() if ln.startswith("0::")), "/")
+        folder = Path(cgroup_root) / own.strip("/")
+        limit = (folder / "memory.max").read_text().strip()
+        if limit != "max":
+            found.append(max(0, int(limit) - int((folder / "memory.current").read_text())))
+    except (OSError, ValueError):
+        pass
+    return min(found) if found else None
+
+
+def shared_memory_free(path: str | Path = "/dev/shm") -> int | None:
+    """Free bytes of the shared-memory file system the decode pool's pixel ring lives in (None: not Linux)."""
+    import shutil
+
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return None
+
+
 def installed(name: str) -> str | None:
     try:
         return metadata.version(name)

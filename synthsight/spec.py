@@ -163,6 +163,8 @@ class ModelSpec:
     versions: dict[str, str] = field(default_factory=dict)
     created: str = ""
     format_version: int = FORMAT_VERSION
+    # SHA-256 of the bundle weights an exported file was made from (empty in a bundle's own model.json).
+    weights_sha256: str = ""
 
     def __post_init__(self) -> None:
         self.validate()
@@ -189,6 +191,8 @@ class ModelSpec:
             raise ModelFileError(f"model spec: threshold must be in [0, 1], got {self.threshold!r}")
         if not isinstance(self.preprocess, PreprocessSpec):
             raise ModelFileError("model spec: 'preprocess' is missing or malformed")
+        if not isinstance(self.weights_sha256, str):
+            raise ModelFileError("model spec: 'weights_sha256' must be text")
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from synthsight.artifacts import EXPORT_NAMES, is_bundle
+from synthsight.artifacts import EXPORT_NAMES, bundle_paths, file_sha256, is_bundle
 from synthsight.errors import BackendUnavailable, ModelFileError, UsageError
 from synthsight.export import verify
 from synthsight.export.onnx import DEFAULT_OPSET
@@ -72,6 +72,9 @@ def export_model(config: ExportConfig, echo: Callable[[str], None] = print) -> E
             result.skipped["engine"] = str(exc)
     out = Path(config.out) if config.out else Path(config.model)
     model, spec = load_bundle(config.model)
+    # Every export names the weights it was made from: a calibration (fitted for those weights) is checked
+    # against it at scan time, and `synthsight calibrate` knows which exports belong to a bundle.
+    spec.weights_sha256 = file_sha256(bundle_paths(config.model)[0])
     paths = {fmt: out / name for fmt, name in EXPORT_NAMES.items()}
 
     _timed(result, "onnx", lambda: _onnx(model, spec, paths["onnx"], config.opset), echo)
@@ -87,8 +90,20 @@ def export_model(config: ExportConfig, echo: Callable[[str], None] = print) -> E
         _check_all(config, spec, result, echo)
     from synthsight.export.reduced import finish_reduced
 
+    _remove_stale(out, config.model, echo)
     finish_reduced(config, spec, paths, result, echo)
     return result
+
+
+def _remove_stale(out: Path, bundle: Path, echo) -> None:
+    """Exports left in ``out`` from other weights (a format not made this time): removed, each with a line.
+    Each export names the weights it was made from (above), so one beside other weights is refused when
+    opened (runtime/made_from.py); removing it here says so at once."""
+    from synthsight.runtime.made_from import stale_exports
+
+    for path in stale_exports(out, bundle):
+        path.unlink(missing_ok=True)
+        echo(f"removed {path}: made from other weights than {bundle} (re-export that format to have it again)")
 
 
 def _timed(result: ExportResult, fmt: str, make: Callable[[], Path], echo) -> None:

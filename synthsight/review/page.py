@@ -10,6 +10,7 @@ or in the folder's data files) and is put into the document with ``textContent``
 from __future__ import annotations
 
 import base64
+import glob
 import hashlib
 import html as html_lib
 import json
@@ -91,7 +92,29 @@ def check_target(html: str | Path, overwrite: bool) -> Path:
         raise UsageError(
             f"{folder} exists and was not made by synthsight report: move it away or choose another --html"
         )
+    other = _owner(folder, out)
+    if other is not None:  # audit.html and audit.htm share audit_files/: the first page would show the second's
+        raise UsageError(
+            f"--html {html}: {folder.name}/ beside it holds the data of the page {other.name}, which would then "
+            f"show this page's records: choose another name, or remove {other.name} and {folder.name}/ first"
+        )
     return out
+
+
+def _owner(folder: Path, page: Path) -> Path | None:
+    """Another page that exists and uses ``folder`` (named in the folder's marker; for a folder from before
+    pages were named there, any other page of the same stem), or None."""
+    try:
+        named = [ln[6:].strip() for ln in (folder / MARKER).read_text().splitlines() if ln.startswith("page: ")]
+    except (OSError, UnicodeDecodeError):
+        named = []
+    if named:
+        candidates = [folder.parent / named[0]]
+    else:
+        candidates = [
+            p for p in folder.parent.glob(f"{glob.escape(page.stem)}.*") if p.suffix.lower() in (".html", ".htm")
+        ]
+    return next((p for p in candidates if p.name != page.name and p.is_file()), None)
 
 
 def for_scan(html: str, outputs: list[str], thumbs: int, overwrite: bool, quiet: bool) -> ReviewConfig:
@@ -119,13 +142,19 @@ def write_review(config: ReviewConfig) -> ReviewResult:
     html = check_target(config.html, config.overwrite)
     merged = load_reports(list(config.reports))
     folder = folder_for(html)
-    _prepare(folder)
-    media = _media(merged, folder, config)
-    _write_data(folder, merged, media, config.thumbs)
-    _prune(folder, media)
-    summary = page_data.summary(merged, media, config.thumbs)
-    summary.update(_about(merged, config, folder))
-    _atomic_write(html, render(summary, config.title or _default_title(merged)))
+    new = not folder.exists()
+    _prepare(folder, html)
+    try:
+        media = _media(merged, folder, config)
+        _write_data(folder, merged, media, config.thumbs)
+        _prune(folder, media)
+        summary = page_data.summary(merged, media, config.thumbs)
+        summary.update(_about(merged, config, folder))
+        _atomic_write(html, render(summary, config.title or _default_title(merged)))
+    except BaseException:  # Ctrl-C or a failure: a page never written leaves no folder behind
+        if new:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
     size = html.stat().st_size + sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
     missing = summary["thumbs"]["missing"]
     return ReviewResult(
@@ -133,10 +162,12 @@ def write_review(config: ReviewConfig) -> ReviewResult:
     )
 
 
-def _prepare(folder: Path) -> None:
+def _prepare(folder: Path, page: Path) -> None:
     try:
         folder.mkdir(exist_ok=True)
-        (folder / MARKER).write_text("made by synthsight report; rewritten by the next run for this page\n")
+        (folder / MARKER).write_text(
+            f"made by synthsight report; rewritten by the next run for this page\npage: {page.name}\n"
+        )
     except OSError as exc:
         raise UsageError(f"cannot create {folder}: {exc.strerror or exc}") from None
 

@@ -37,8 +37,9 @@ def scan(paths: list[str], model: str | Path | Backend, outputs: list[str | Path
     check_names(options)
     opts = ScanOptions(**options)
     outs = [check_output(p, opts.resume, opts.overwrite) for p in outputs]
-    if len(set(outs)) != len(outs):
-        raise UsageError("the same --out file is given twice")
+    twice = sorted({str(p) for p in outs if outs.count(p) > 1})
+    if twice:
+        raise UsageError(f"--out {twice[0]} is given twice (one report per file: name another file or drop one)")
     walker = make_walker(paths, opts)
     previous = resume_mod.load(outs) if opts.resume else None
     evidence = ProvenanceReader(opts.trust_anchors) if opts.provenance else None  # refuses bad anchors now
