@@ -138,3 +138,12 @@ def test_ctrl_c_while_the_page_is_built_says_the_scan_is_complete_and_leaves_no_
     assert f"synthsight report {report} --html {html}" in done.stderr
     assert len(read_records(report)[0]) >= 4
     assert not html.exists() and not (tmp_path / "review_files").exists()
+
+
+def test_thumbnail_progress_into_a_log_is_plain_lines(tmp_path, capsys):
+    from synthsight.review.page import ReviewConfig, write_review
+
+    corpus = make_corpus(tmp_path, n=4)
+    write_review(ReviewConfig([str(corpus.report)], str(tmp_path / "p.html"), workers=0, quiet=False))
+    err = capsys.readouterr().err  # not a terminal, as a log file or a batch job's output
+    assert "\r" not in err and re.search(r"^thumbnails (\d+)/\1$", err, re.M), err

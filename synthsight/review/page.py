@@ -17,6 +17,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -194,12 +195,33 @@ def _media(merged: Merged, folder: Path, config: ReviewConfig) -> dict[int, Medi
     cap = config.max_pixels or min([c for c in caps if isinstance(c, int) and c > 0] or [DEFAULT_MAX_PIXELS])
     workers = usable_cores() if config.workers is None else config.workers
     workers = min(workers, max(0, len(jobs) // 16))  # a process pool pays off only past a handful of files
-    bar = tqdm(total=len(jobs), desc="thumbnails", unit="file", disable=config.quiet or not jobs, leave=False)
+    if sys.stderr.isatty() or config.quiet or not jobs:
+        bar = tqdm(total=len(jobs), desc="thumbnails", unit="file", disable=config.quiet or not jobs, leave=False)
+    else:
+        bar = _PlainLines(len(jobs))  # a log file gets lines, not a bar's carriage returns
     try:
         made = make_all(list(jobs.values()), folder, workers, cap, bar.update)
     finally:
         bar.close()
     return dict(zip(jobs, made, strict=True))
+
+
+class _PlainLines:
+    """``thumbnails 120/500`` on stderr every few seconds and at the end, as the scan's plain progress."""
+
+    EVERY_S = 10.0
+
+    def __init__(self, total: int):
+        self.total, self.done, self.last = total, 0, time.monotonic()
+
+    def update(self, n: int = 1) -> None:
+        self.done += n
+        if time.monotonic() - self.last >= self.EVERY_S:
+            self.last = time.monotonic()
+            print(f"thumbnails {self.done}/{self.total}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        print(f"thumbnails {self.done}/{self.total}", file=sys.stderr, flush=True)
 
 
 def _write_data(folder: Path, merged: Merged, media: dict[int, Media], thumbs: int) -> None:
