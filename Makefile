@@ -12,8 +12,10 @@ ORT_EXTRA = $(shell $(PIP) show onnxruntime-gpu >/dev/null 2>&1 && echo gpu || e
 
 # make gpu-check [GPU_ROWS=engine,ort-trt,ort-cuda,torch] [OFFLINE=1 PYTHON=/path/to/python3 [WHEELS=dir]]
 # GPU_ROWS: the rows that must run (all by default); a row left out is reported as excluded, never skipped.
-# OFFLINE=1: no package registry. A venv over PYTHON's site-packages (an existing CUDA build of torch),
-# synthsight installed without dependencies, or from the wheels in WHEELS.
+# OFFLINE=1: no package registry. A venv (.venv-offline) over PYTHON's site folders (an existing CUDA build of
+# torch), synthsight run from this checkout; with WHEELS, only the packages the wanted rows need and lack are
+# installed from that folder (docs/gpu.md lists the small wheel set of the torch row). Without WHEELS,
+# gpucheck components names each missing package on its own line.
 GPU_ROWS ?= engine,ort-trt,ort-cuda,torch
 OFFLINE  ?=
 WHEELS   ?=
@@ -23,6 +25,9 @@ else
 GPU_VENV := $(VENV)
 endif
 GPU_PY  := $(GPU_VENV)/bin/python
+# The test files that hold GPU tests (found when the step runs): only they are collected, so a module that
+# imports what the GPU image need not have (selenium, ray, ...) cannot fail the GPU check at collection.
+GPU_TESTS = $$(grep -l 'mark\.gpu' tests/test_*.py)
 GPU_PIP := $(GPU_PY) -m pip
 
 .PHONY: install test demo bench lint gpu-check gpu-env clean
@@ -57,7 +62,7 @@ gpu-check:
 	$(MAKE) --no-print-directory gpu-env
 	@status=0; \
 	$(GPU_PY) -m synthsight.gpucheck components --rows '$(GPU_ROWS)' || status=1; \
-	SYNTHSIGHT_GPU_CHECK=1 GPU_ROWS='$(GPU_ROWS)' $(GPU_PY) -m pytest -q -m gpu tests || status=1; \
+	SYNTHSIGHT_GPU_CHECK=1 GPU_ROWS='$(GPU_ROWS)' $(GPU_PY) -m pytest -q -m gpu $(GPU_TESTS) || status=1; \
 	$(GPU_PY) benchmarks/bench_gpu.py --rows '$(GPU_ROWS)' || status=1; \
 	if [ $$status -ne 0 ]; then echo "gpu-check FAILED: see the rows, tests and benchmark rows above"; fi; \
 	exit $$status
@@ -65,13 +70,16 @@ gpu-check:
 gpu-env:
 ifeq ($(OFFLINE),1)
 	test -x $(GPU_PY) || $(PYTHON) -m venv --system-site-packages $(GPU_VENV)
+	@# PYTHON's own site folders (a venv or conda Python's are not what --system-site-packages shows) and this
+	@# checkout go in .pth files: the image's CUDA torch is seen, and synthsight runs with no build backend.
+	@site="$$($(GPU_PY) -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" && \
+	$(PYTHON) -m synthsight.gpucheck site > "$$site/synthsight-base-site.pth" && \
+	echo '$(CURDIR)' > "$$site/synthsight-source.pth"
 ifneq ($(WHEELS),)
-	$(GPU_PIP) install --no-index --find-links '$(WHEELS)' --no-build-isolation -e .
-	-$(GPU_PIP) install --no-index --find-links '$(WHEELS)' 'onnxruntime-gpu>=1.20'
-	-$(GPU_PIP) install --no-index --find-links '$(WHEELS)' 'tensorrt>=10.12'
-	-$(GPU_PIP) install --no-index --find-links '$(WHEELS)' pytest pytest-timeout
-else
-	$(GPU_PIP) install --no-index --no-deps --no-build-isolation -e .
+	@# Only what the wanted rows need and does not import yet, from WHEELS (gpucheck needs prints the names).
+	@needs="$$($(GPU_PY) -m synthsight.gpucheck needs --rows '$(GPU_ROWS)')" || exit 2; \
+	if [ -n "$$needs" ]; then echo "installing from $(WHEELS):" $$needs; \
+	$(GPU_PIP) install --no-index --find-links '$(WHEELS)' $$needs; fi
 endif
 else
 	$(MAKE) --no-print-directory install ORT_EXTRA=gpu

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import CACHE, emit, log, machine_line, parser, table  # noqa: E402
+from common import CACHE, emit, log, machine_line, parser, random_model, table  # noqa: E402
 
 TARGET = 1.2  # ONNX Runtime batch inference vs PyTorch eager fp32 at the same batch (issue 4)
 # Pause between cells: ONNX Runtime's idle threads spin for a moment after a run, and in one process
@@ -32,24 +32,14 @@ SETTLE = 0.05
 
 def build_models(arch: str, size: int, cache: Path) -> dict[str, Path]:
     """Bundle + FP32 ONNX + FP16 ONNX for ``arch`` at ``size`` px, made once and reused from ``cache``."""
-    import torch
-
     from synthsight.export.fp16 import convert_fp16
-    from synthsight.export.onnx import export_onnx
-    from synthsight.image.preprocess import PreprocessSpec
-    from synthsight.model import build, load_bundle, save_bundle
-    from synthsight.spec import ModelSpec
 
     folder = cache / "backends" / f"{arch}_{size}"
     files = {"bundle": folder / "bundle", "onnx": folder / "model.onnx", "fp16": folder / "model.fp16.onnx"}
     if all(p.exists() for p in files.values()):
         return files
     log(f"making {arch} at {size} px (random init) in {folder}")
-    torch.manual_seed(0)
-    spec = ModelSpec(arch=arch, preprocess=PreprocessSpec(size=size))
-    save_bundle(build(spec, "random").eval(), spec, files["bundle"])
-    model, spec = load_bundle(files["bundle"])
-    export_onnx(model, spec, files["onnx"])
+    random_model(files["bundle"], arch, size, onnx=files["onnx"])
     convert_fp16(files["onnx"], files["fp16"])
     return files
 

@@ -4,7 +4,8 @@
                                    [--batch-sizes 1,8,...,256] [--no-write] [--json FILE]
 
 Model: a random-init convnext_tiny at 224 px unless --model is given (throughput does not depend on
-the weights), exported with `synthsight export --format all` (ONNX, FP16 ONNX, strongly typed engine).
+the weights), exported with `synthsight export --format engine` (ONNX, FP16 ONNX, strongly typed
+engine; `--format fp16` without the engine row).
 Every figure is images/s at the median latency of repeated calls, host uint8 in and host logits out
 (what a scan pays), warm-up excluded.
 
@@ -23,7 +24,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import BENCH_DIR, emit, log, machine, parser, table  # noqa: E402
+from common import BENCH_DIR, emit, log, machine, parser, random_model, table  # noqa: E402
 
 from synthsight import gpucheck  # noqa: E402
 
@@ -36,23 +37,26 @@ class ExportFailed(Exception):
     """`synthsight export` failed: the benchmark fails with its message."""
 
 
-def make_model(folder: Path, given: str | None, max_batch: int) -> tuple[Path, list[Path], list[Path], str]:
+def export_format(rows: tuple[str, ...]) -> str | None:
+    """What to export: ``engine`` (ONNX, FP16 ONNX and the engine) when the engine row is wanted, ``fp16`` for
+    the ONNX Runtime rows, nothing for the torch row alone (it runs the bundle; no onnxslim needed). Never
+    ``all``: it would also calibrate INT8 and measure OpenVINO certificates (nncf) on the GPU box."""
+    if "engine" in rows:
+        return "engine"
+    return "fp16" if {"ort-trt", "ort-cuda"} & set(rows) else None
+
+
+def make_model(
+    folder: Path, given: str | None, max_batch: int, rows: tuple[str, ...] = tuple(gpucheck.ROWS)
+) -> tuple[Path, list[Path], list[Path], str]:
     """Bundle + its ONNX / FP16 ONNX / engine files, made with synthsight's own exporter (its CLI)."""
-    if given:
-        bundle = Path(given)
-    else:
-        import torch
-
-        from synthsight.image.preprocess import PreprocessSpec
-        from synthsight.model import build, save_bundle
-        from synthsight.spec import ModelSpec
-
-        spec = ModelSpec(arch=ARCH, preprocess=PreprocessSpec(size=SIZE))
-        torch.manual_seed(0)
-        bundle = save_bundle(build(spec, "random").eval(), spec, folder / "bundle")
+    bundle = Path(given) if given else random_model(folder / "bundle", ARCH, SIZE)[0]
+    fmt = export_format(rows)
+    if fmt is None:
+        return bundle, [], [], ""
     out = folder / "exported"
-    cmd = [sys.executable, "-m", "synthsight", "export", str(bundle), "--format", "all", "--out", str(out),
-           "--batch", str(min(PROFILE_OPT, max_batch)), "--max-batch", str(max_batch)]  # fmt: skip
+    cmd = [sys.executable, "-m", "synthsight", "export", str(bundle), "--format", fmt,
+           "--out", str(out), "--batch", str(min(PROFILE_OPT, max_batch)), "--max-batch", str(max_batch)]  # fmt: skip
     log("exporting: " + " ".join(cmd))
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
@@ -201,7 +205,7 @@ def main() -> int:
     known = gpucheck.row_problems(device)
     with tempfile.TemporaryDirectory(prefix="bench-gpu-") as tmp:
         try:
-            bundle, onnx, engines, engine_skipped = make_model(Path(tmp), args.model, max(sizes))
+            bundle, onnx, engines, engine_skipped = make_model(Path(tmp), args.model, max(sizes), rows)
         except ExportFailed as exc:
             print(f"GPU benchmark failed: {exc}")
             return 1

@@ -24,6 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import hostile  # noqa: E402  (the test helpers: image makers, report reader, process-tree RSS)
+from common import random_model  # noqa: E402
 
 
 def make_corpus(n: int) -> Path:
@@ -46,20 +47,7 @@ def make_corpus(n: int) -> Path:
 
 def tiny_model(workdir: Path) -> Path:
     """The tests' tiny model (random convnext_atto, 64 px) exported to ONNX: plumbing only, no accuracy."""
-    import torch
-
-    from synthsight.export.onnx import export_onnx
-    from synthsight.image.preprocess import PreprocessSpec
-    from synthsight.model import build, save_bundle
-    from synthsight.spec import ModelSpec
-
-    torch.manual_seed(0)
-    spec = ModelSpec(arch="convnext_atto", preprocess=PreprocessSpec(size=64))
-    bundle = save_bundle(build(spec, "random").eval(), spec, workdir / "tiny")
-    from synthsight.model import load_bundle
-
-    model, spec = load_bundle(bundle)
-    return export_onnx(model, spec, workdir / "tiny" / "model.onnx")
+    return random_model(workdir / "tiny", "convnext_atto", 64, onnx=workdir / "tiny" / "model.onnx")[1]
 
 
 def count_lines(path: Path) -> int:

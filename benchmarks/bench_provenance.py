@@ -36,6 +36,7 @@ from common import (  # noqa: E402
     machine,
     mixed_corpus,
     parser,
+    random_model,
     table,
 )
 
@@ -140,18 +141,10 @@ def scan_throughput(corpus: list[str], repeats: int) -> dict[str, float]:
     """Images/s of `synthsight scan` (its library call) with provenance on and off on ``corpus``."""
     import tempfile
 
-    import torch
-
-    from synthsight.export.onnx import export_onnx
-    from synthsight.model import build, save_bundle
     from synthsight.scanner import scan
-    from synthsight.spec import ModelSpec
 
     with tempfile.TemporaryDirectory(prefix="bench-provenance-") as tmp:
-        spec = ModelSpec(arch="convnext_atto", preprocess=PreprocessSpec(size=64))
-        torch.manual_seed(0)
-        model = build(spec, "random").eval()
-        onnx = export_onnx(model, spec, save_bundle(model, spec, Path(tmp) / "bundle") / "model.onnx")
+        onnx = random_model(Path(tmp) / "bundle", "convnext_atto", 64, onnx=Path(tmp) / "bundle" / "model.onnx")[1]
 
         def one(provenance: bool) -> float:
             summary = scan(corpus, str(onnx), [Path(tmp) / "r.csv"], overwrite=True, quiet=True, provenance=provenance)

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import emit, log, machine, mixed_corpus, parser, table  # noqa: E402
+from common import emit, log, machine, mixed_corpus, parser, random_model, table  # noqa: E402
 
 ARCH, SIZE, BATCH = "convnext_tiny", 224, 32
 
@@ -184,20 +184,7 @@ def measure(name: str, cores: set[int] | None = None, **kwargs) -> dict:
 
 def export_model(folder: Path) -> Path:
     """A random-init convnext_tiny bundle and its ONNX export (synthsight's own exporter)."""
-    import torch
-
-    from synthsight.export import onnx as exporter
-    from synthsight.image.preprocess import PreprocessSpec
-    from synthsight.model import build, save_bundle
-    from synthsight.spec import ModelSpec
-
-    spec = ModelSpec(arch=ARCH, preprocess=PreprocessSpec(size=SIZE))
-    torch.manual_seed(0)
-    model = build(spec, "random").eval()
-    bundle = save_bundle(model, spec, folder / "bundle")
-    out = bundle / "model.onnx"
-    exporter.export_onnx(model, spec, out)
-    return out
+    return random_model(folder / "bundle", ARCH, SIZE, onnx=folder / "bundle" / "model.onnx")[1]
 
 
 def run(files: list[str], repeats: int, tmp: Path) -> dict:

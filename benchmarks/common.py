@@ -113,3 +113,22 @@ def mixed_corpus(cache: Path, n: int) -> list[Path]:
     for i in range(max(len(jpgs), len(pngs))):
         out += jpgs[i : i + 1] + pngs[i : i + 1]
     return out
+
+
+def random_model(bundle: Path, arch: str, size: int, onnx: Path | None = None) -> tuple[Path, Path | None]:
+    """A seeded random-init bundle of ``arch`` at ``size`` px in ``bundle`` and, when ``onnx`` is given, its FP32 ONNX
+    export there (synthsight's own exporter, from the bundle as saved): the same files every run, for plumbing and
+    speed, never for accuracy. The one "random model -> bundle -> ONNX" of the benchmarks."""
+    import torch
+
+    from synthsight.export.onnx import export_onnx
+    from synthsight.model import build, load_bundle, save_bundle
+    from synthsight.spec import ModelSpec, PreprocessSpec
+
+    torch.manual_seed(0)
+    spec = ModelSpec(arch=arch, preprocess=PreprocessSpec(size=size))
+    bundle = save_bundle(build(spec, "random").eval(), spec, bundle)
+    if onnx is None:
+        return bundle, None
+    model, spec = load_bundle(bundle)
+    return bundle, export_onnx(model, spec, onnx)

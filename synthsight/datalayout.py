@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from synthsight.image.formats import image_files
-from synthsight.spec import AI_CLASS, REAL_CLASS, canonical_class
+from synthsight.spec import AI_CLASS, REAL_CLASS, ModelSpec, canonical_class
 
 CLASSES = [AI_CLASS, REAL_CLASS]  # logit order, as ModelSpec's default
 TRAIN_DIRS = ("train", "training")
@@ -61,6 +61,37 @@ def find_samples(base: Path, seed: int, val_fraction: float) -> tuple[str, list[
         train += t
         val += v
     return "generators", train, val, ignored
+
+
+@dataclass(frozen=True)
+class BundleImages:
+    """Where the bundle's training and validation images are, or why they cannot be found."""
+
+    train: list[str]
+    val: list[str]
+    root: str
+    missing: str = ""  # why there are none (empty when found)
+
+
+def bundle_images(spec: ModelSpec) -> BundleImages:
+    """The training and validation files recorded in ``spec.data`` (files are listed, not opened): what the
+    export calibrates and certifies on, and what `eval` leaves out. With ``--max-per-class`` training used a
+    sample of ``train``; every file of the split is listed (leaving them all out of an evaluation is safe)."""
+    data = spec.data or {}
+    roots = [r for r in data.get("roots") or [] if isinstance(r, str)]
+    if not roots:
+        return BundleImages([], [], "", "the bundle records no training data (spec.data has no roots)")
+    config = data.get("train_config") or {}
+    train, val = [], []
+    for root in roots:
+        if not Path(root).is_dir():
+            return BundleImages([], [], root, f"the bundle's training data {root} is not on this machine")
+        _, t, v, _ = find_samples(Path(root), int(config.get("seed", 42)), float(config.get("val_fraction", 0.1)))
+        train += [s.path for s in t]
+        val += [s.path for s in v]
+    if not train and not val:
+        return BundleImages([], [], roots[0], f"no labelled images found under {roots[0]} any more")
+    return BundleImages(train, val, roots[0])
 
 
 def _split_dirs(folder: Path) -> dict[str, Path]:

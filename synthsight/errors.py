@@ -1,14 +1,16 @@
 """Errors that carry a one-line message for the user and the exit code the CLI returns.
 
 Exit codes (the README's "Exit codes"): 1 the run itself failed, 2 usage or environment error
-(bad option, missing model, TensorRT or GPU absent when asked for), 130 interrupted (Ctrl-C, SIGINT),
-143 stopped by SIGTERM (a SLURM time limit, a pod deleted): 128 + the signal, as a shell reports it.
+(bad option, missing model, TensorRT or GPU absent when asked for), 3 a scan found nothing to scan
+(its reports are written, empty), 130 interrupted (Ctrl-C, SIGINT), 143 stopped by SIGTERM (a SLURM
+time limit, a pod deleted): 128 + the signal, as a shell reports it.
 """
 
 from __future__ import annotations
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_NOTHING_SCANNED = 3  # scan: the paths hold no file to scan (a wrong folder or an unmounted share?)
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 

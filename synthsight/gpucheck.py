@@ -39,8 +39,26 @@ ROWS_ENV = "GPU_ROWS"  # comma list of the rows wanted; unset: all
 STRICT_ENV = "SYNTHSIGHT_GPU_CHECK"  # set by make gpu-check: a GPU test that skips is a failure
 MIN_TENSORRT = (10, 12)
 SMI_TIMEOUT_S = 20  # a wedged driver can hang nvidia-smi; the preflight must answer within a minute
-# What the GPU environment needs besides the GPU packages: synthsight's own dependencies and pytest.
-BASE_MODULES = ("numpy", "PIL", "click", "safetensors", "torch", "timm", "onnx", "onnxslim", "pytest")
+# What every row needs besides the GPU packages: synthsight's scan path, pytest, and what bench_gpu reads the
+# machine with (psutil; a finished benchmark must not end in a traceback). import name -> pip name.
+BASE_MODULES: dict[str, str] = {
+    "numpy": "numpy", "PIL": "pillow", "click": "click", "safetensors": "safetensors", "torch": "torch",
+    "timm": "timm", "onnx": "onnx", "tqdm": "tqdm", "pytest": "pytest", "pytest_timeout": "pytest-timeout",
+    "psutil": "psutil",
+}  # fmt: skip
+# What a row needs on top: the GPU tests train their model (train's metrics and plots: scikit-learn,
+# matplotlib) and export it (onnxslim, onnxconverter-common for the FP16 file).
+ROW_MODULES: dict[str, dict[str, str]] = {
+    "torch": {"sklearn": "scikit-learn", "matplotlib": "matplotlib"},
+    "engine": {"sklearn": "scikit-learn", "matplotlib": "matplotlib", "onnxslim": "onnxslim",
+               "onnxconverter_common": "onnxconverter-common"},
+}  # fmt: skip
+ROW_MODULES["ort-trt"] = ROW_MODULES["ort-cuda"] = ROW_MODULES["engine"]
+# What onnxruntime-gpu's provider libraries link against (readelf -d of the 1.31.1 wheel): minor version ->
+# (CUDA major, TensorRT major). Its TensorRT EP needs libnvinfer.so.10 / libnvonnxparser.so.10, so TensorRT 11
+# (libnvinfer.so.11) leaves the EP listed but unloadable; the engine row runs on TensorRT >= 10.12, so one venv
+# runs both with tensorrt>=10.12,<11.
+ORT_GPU_BUILDS: dict[tuple[int, int], tuple[int, int]] = {(1, 31): (13, 10)}
 
 
 @dataclass(frozen=True)
@@ -142,21 +160,84 @@ def torch_problem(device: Device | None) -> str | None:
     return None
 
 
-def ort_problem(provider: str) -> str | None:
-    """Why ONNX Runtime's ``provider`` is not available here, or None."""
+def ort_problem(provider: str, device: Device | None = None) -> str | None:
+    """Why ONNX Runtime's ``provider`` cannot run here, or None. Decided by what imports and by a session
+    loaded on it: a provider that is listed but whose libraries do not load makes ORT fall back silently."""
     from synthsight.machine import installed, onnxruntime_conflict  # not at the top: the preflight is this file alone
 
-    conflict = onnxruntime_conflict()
-    if conflict:
-        return conflict
     try:
         import onnxruntime as ort
     except ImportError:
         return "onnxruntime-gpu is not installed"
-    if provider not in ort.get_available_providers():
+    listed = ort.get_available_providers()
+    if provider not in listed:
+        conflict = onnxruntime_conflict(listed)
         package = "onnxruntime-gpu" if installed("onnxruntime-gpu") else "onnxruntime (the CPU package)"
-        return f"{package} {ort.__version__} does not list {provider} (available: {ort.get_available_providers()})"
+        return conflict or f"{package} {ort.__version__} does not list {provider} (available: {listed})"
+    built = ORT_GPU_BUILDS.get(_version_tuple(ort.__version__)[:2])
+    if built and device and device.cuda and _version_tuple(device.cuda)[:1] < (built[0],):
+        return (
+            f"onnxruntime-gpu {ort.__version__} is built for CUDA {built[0]} but the driver supports CUDA "
+            f"{device.cuda} at most (driver {device.driver})"
+        )
+    if provider == "TensorrtExecutionProvider" and built:
+        paired = _tensorrt_pairing(ort.__version__, built[1])
+        if paired:
+            return paired
+    got = session_providers(ort, provider)
+    if not got or got[0] != provider:
+        return (
+            f"onnxruntime {ort.__version__} lists {provider} but a session on it got {got or 'no provider'}: "
+            f"its libraries did not load (onnxruntime from {_folder(ort)})"
+        )
     return None
+
+
+def _tensorrt_pairing(ort_version: str, trt_major: int) -> str | None:
+    try:
+        import tensorrt as trt
+    except Exception:  # absent or broken: tensorrt_problem names it
+        return None
+    have = _version_tuple(trt.__version__)[:1]
+    if have and have != (trt_major,):
+        return (
+            f"onnxruntime-gpu {ort_version}'s TensorRT EP links libnvinfer.so.{trt_major} and this venv has "
+            f"tensorrt {trt.__version__}: engine and ort-trt run in one venv with 'tensorrt>={MIN_TENSORRT[0]}."
+            f"{MIN_TENSORRT[1]},<{trt_major + 1}', or run ort-trt in a venv of its own"
+        )
+    return None
+
+
+def _folder(module) -> str:
+    return os.path.dirname(getattr(module, "__file__", "") or "") or "?"
+
+
+def _probe_model() -> bytes:
+    """A one-node float32 ONNX graph (Relu, [1, 8]): enough for a provider to claim and run."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8])
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "probe", [x], [y])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def session_providers(ort, provider: str) -> list[str]:
+    """The providers a session asked for ``provider`` (then the CPU) really got; [] when it cannot be made."""
+    import numpy as np
+
+    try:
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 4  # the fallback is what we report, not ORT's warnings
+        session = ort.InferenceSession(_probe_model(), sess_options=opts, providers=[provider, "CPUExecutionProvider"])
+        session.run(None, {"x": np.ones((1, 8), np.float32)})
+        return list(session.get_providers())
+    except Exception:
+        return []
 
 
 def tensorrt_problem() -> str | None:
@@ -180,16 +261,58 @@ def row_problems(device: Device | None) -> dict[str, str | None]:
         # the engine backend needs torch's CUDA allocator and stream as well as TensorRT
         "engine": trt_why or (f"the TensorRT backend needs torch CUDA: {torch_why}" if torch_why else None),
         # ORT's TensorRT provider loads TensorRT's libraries (the tensorrt wheels ship them)
-        "ort-trt": ort_problem("TensorrtExecutionProvider") or trt_why,
-        "ort-cuda": ort_problem("CUDAExecutionProvider"),
+        "ort-trt": trt_why or ort_problem("TensorrtExecutionProvider", device),
+        "ort-cuda": ort_problem("CUDAExecutionProvider", device),
         "torch": torch_why,
     }
 
 
-def missing_base_modules() -> list[str]:
+def needed_modules(rows: tuple[str, ...]) -> dict[str, str]:
+    """import name -> pip name of what the wanted rows need besides the GPU packages."""
+    needed = dict(BASE_MODULES)
+    for row in rows:
+        needed.update(ROW_MODULES.get(row, {}))
+    return needed
+
+
+def importable(name: str) -> bool:
+    """Decided by what imports (``find_spec``), never by installed metadata."""
     import importlib.util
 
-    return [name for name in BASE_MODULES if importlib.util.find_spec(name) is None]
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def missing_modules(rows: tuple[str, ...]) -> dict[str, str]:
+    """import name -> pip name, for what the wanted rows need and is not importable here."""
+    return {name: pip for name, pip in needed_modules(rows).items() if not importable(name)}
+
+
+def gpu_packages_needed(rows: tuple[str, ...]) -> list[str]:
+    """The GPU packages (pip requirements) the wanted rows need and this environment lacks, by what imports."""
+    out = []
+    if {"engine", "ort-trt"} & set(rows) and not importable("tensorrt"):
+        out.append(f"tensorrt>={MIN_TENSORRT[0]}.{MIN_TENSORRT[1]},<11")  # <11: ORT's TensorRT EP needs TensorRT 10
+    if {"ort-cuda", "ort-trt"} & set(rows):
+        try:
+            import onnxruntime as ort
+
+            listed = ort.get_available_providers()
+        except Exception:
+            listed = []
+        if "CUDAExecutionProvider" not in listed:
+            out.append("onnxruntime-gpu")  # in the venv, it is what imports, beside the image's CPU onnxruntime
+    return out
+
+
+def report_missing(missing: dict[str, str], rows: tuple[str, ...], out=print) -> None:
+    """One line per missing package: what it is for and where to get it offline."""
+    for name, pip in missing.items():
+        users = [r for r in rows if name in ROW_MODULES.get(r, {})]
+        why = f"the {', '.join(users)} row(s)" if users else "every row"
+        out(f"gpu-check: missing {pip} (import {name}), needed by {why}: put its wheel in WHEELS, or pip install {pip}")
 
 
 def report_components(rows: tuple[str, ...], problems: dict[str, str | None], out=print) -> int:
@@ -213,15 +336,48 @@ def report_components(rows: tuple[str, ...], problems: dict[str, str | None], ou
     return 0
 
 
+def base_python_problem(prefix: str, base_prefix: str, conda: bool) -> str | None:
+    """Why ``venv --system-site-packages`` over this Python would not see its packages (a venv or conda env
+    Python: the new venv sees the *base* interpreter's site folder, not this one's), or None."""
+    if prefix != base_prefix:
+        return f"PYTHON is itself a virtual environment ({prefix}; its base is {base_prefix})"
+    if conda:
+        return f"PYTHON is a conda environment's Python ({prefix})"
+    return None
+
+
+def report_site(out=print) -> int:
+    """Print a .pth file's lines that add this Python's site folders (``site.addsitedir``, so their own .pth
+    files count too) to the offline venv: the image's packages (its CUDA torch) are seen whatever kind of
+    Python this is. Says why on stderr when a plain ``--system-site-packages`` would have hidden them."""
+    import site
+
+    why = base_python_problem(sys.prefix, sys.base_prefix, os.path.isdir(os.path.join(sys.prefix, "conda-meta")))
+    if why:
+        print(f"gpu-check: {why}: --system-site-packages alone would hide its packages (torch); "
+              "its site folders are added to .venv-offline with a .pth file", file=sys.stderr)  # fmt: skip
+    folders = list(site.getsitepackages()) if hasattr(site, "getsitepackages") else []
+    user = site.getusersitepackages() if site.ENABLE_USER_SITE else ""
+    for folder in [*folders, *([user] if user else [])]:
+        if os.path.isdir(folder):
+            out(f"import site; site.addsitedir({folder!r})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m synthsight.gpucheck", description=__doc__.splitlines()[0])
-    parser.add_argument("stage", choices=["device", "components"])
+    parser.add_argument("stage", choices=["device", "components", "needs", "site"])
     parser.add_argument(
         "--rows", default=None, help=f"comma list among {', '.join(ROWS)} (default: ${ROWS_ENV} or all)"
     )
     args = parser.parse_args(argv)
+    if args.stage == "site":  # run by the offline venv's maker with PYTHON, standard library only
+        return report_site()
     try:
         rows = wanted_rows(args.rows)
+        if args.stage == "needs":  # the pip names to install from WHEELS: only what does not import yet
+            print("\n".join([*sorted(set(missing_modules(rows).values())), *gpu_packages_needed(rows)]))
+            return 0
         device = probe_device()
     except (ValueError, NoDevice) as exc:
         print(str(exc), file=sys.stderr)
@@ -229,9 +385,9 @@ def main(argv: list[str] | None = None) -> int:
     print(device.line())
     if args.stage == "device":
         return 0
-    missing = missing_base_modules()
+    missing = missing_modules(rows)
     if missing:
-        print(f"gpu-check: the GPU environment lacks {', '.join(missing)} (synthsight's dependencies and pytest)")
+        report_missing(missing, rows)
         return 2
     return report_components(rows, row_problems(device))
 

@@ -92,6 +92,37 @@ def cgroup_cpu_quota(root: Path, proc_cgroup: Path) -> float | None:
     return limit / period if limit > 0 and period > 0 else None
 
 
+def available_memory(meminfo: str | Path = "/proc/meminfo", cgroup_root: str | Path = "/sys/fs/cgroup",
+                     proc_cgroup: str | Path = "/proc/self/cgroup") -> int | None:  # fmt: skip
+    """Bytes of memory this process may still take: the kernel's ``MemAvailable``, capped by what its cgroup
+    (v2) still allows (``memory.max - memory.current``); None when neither can be read."""
+    found = []
+    try:
+        line = next(ln for ln in Path(meminfo).read_text().splitlines() if ln.startswith("MemAvailable:"))
+        found.append(int(line.split()[1]) * 1024)
+    except (OSError, StopIteration, ValueError, IndexError):
+        pass
+    try:
+        own = next((ln[3:] for ln in Path(proc_cgroup).read_text().splitlines() if ln.startswith("0::")), "/")
+        folder = Path(cgroup_root) / own.strip("/")
+        limit = (folder / "memory.max").read_text().strip()
+        if limit != "max":
+            found.append(max(0, int(limit) - int((folder / "memory.current").read_text())))
+    except (OSError, ValueError):
+        pass
+    return min(found) if found else None
+
+
+def shared_memory_free(path: str | Path = "/dev/shm") -> int | None:
+    """Free bytes of the shared-memory file system the decode pool's pixel ring lives in (None: not Linux)."""
+    import shutil
+
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return None
+
+
 def installed(name: str) -> str | None:
     try:
         return metadata.version(name)
@@ -99,13 +130,27 @@ def installed(name: str) -> str | None:
         return None
 
 
-def onnxruntime_conflict() -> str | None:
-    """A one-line reason when both onnxruntime and onnxruntime-gpu are installed (microsoft/onnxruntime#26996)."""
+def onnxruntime_conflict(available: list[str] | None = None) -> str | None:
+    """A one-line reason when both onnxruntime and onnxruntime-gpu are installed *and* what imports is the CPU
+    build (microsoft/onnxruntime#26996). Decided by what imports: onnxruntime-gpu in a venv over an image whose
+    system site has the CPU package is no conflict when ``import onnxruntime`` lists the CUDA provider.
+    ``available``: the providers the imported onnxruntime lists (read here when not given)."""
     cpu, gpu = installed("onnxruntime"), installed("onnxruntime-gpu")
-    if cpu and gpu:
-        return (
-            f"both onnxruntime {cpu} and onnxruntime-gpu {gpu} are installed: they share one import folder and "
-            "the CPU build hides CUDAExecutionProvider (pip uninstall -y onnxruntime onnxruntime-gpu, then "
-            "pip install onnxruntime-gpu)"
-        )
-    return None
+    if not (cpu and gpu):
+        return None
+    where = ""
+    if available is None:
+        try:
+            import onnxruntime as ort
+
+            available, where = ort.get_available_providers(), os.path.dirname(ort.__file__ or "")
+        except Exception:  # a broken import is the conflict's symptom too
+            available = []
+    if "CUDAExecutionProvider" in available:
+        return None
+    loaded = f"; import onnxruntime loads {where}" if where else ""
+    return (
+        f"both onnxruntime {cpu} and onnxruntime-gpu {gpu} are installed: they share one import folder and "
+        f"the CPU build hides CUDAExecutionProvider{loaded} (pip uninstall -y onnxruntime onnxruntime-gpu, then "
+        "pip install onnxruntime-gpu)"
+    )

@@ -8,9 +8,11 @@ live inside :class:`PixelModel`, so PyTorch, ONNX and TensorRT all see the same 
 
 from __future__ import annotations
 
+import os
 import platform
 from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import urlparse
 
 import torch
 from torch import nn
@@ -53,6 +55,8 @@ def build(spec: ModelSpec, init: str | Path = "random") -> PixelModel:
     import timm
 
     pretrained = str(init) == "imagenet"
+    if pretrained:
+        require_imagenet_weights(spec.arch)
     try:
         net = timm.create_model(spec.arch, pretrained=pretrained, num_classes=spec.num_classes)
     except RuntimeError as exc:
@@ -70,6 +74,62 @@ def build(spec: ModelSpec, init: str | Path = "random") -> PixelModel:
     if not pretrained and str(init) != "random":
         _load_weights_into(model, Path(init))
     return model
+
+
+HUB_TIMEOUT_S = 3.0  # one connection attempt: offline is said in seconds, not after minutes of retries
+_TRUE = ("1", "ON", "YES", "TRUE")
+
+
+def require_imagenet_weights(arch: str) -> None:
+    """Refuse ``--init imagenet`` in one line, within seconds, when its weights are neither cached here nor
+    reachable: offline (``HF_HUB_OFFLINE``) or when the hub does not answer one connection attempt (the hub
+    client would otherwise retry for a minute, a line per retry)."""
+    from timm.models import get_pretrained_cfg
+
+    cfg = get_pretrained_cfg(arch)
+    if cfg is None or _imagenet_cached(cfg):
+        return  # no such pretrained tag (timm says so itself), or nothing to fetch
+    hint = "use --init random, or --init PATH to a local checkpoint or bundle"
+    if os.environ.get("HF_HUB_OFFLINE", "").upper() in _TRUE:
+        raise UsageError(f"--init imagenet: the ImageNet weights of {arch} are not in the local cache and "
+                         f"HF_HUB_OFFLINE is set: {hint}")  # fmt: skip
+    hub = os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
+    host = urlparse(hub if cfg.hf_hub_id else cfg.url)
+    if not _reachable(host.hostname or "", host.port or (80 if host.scheme == "http" else 443)):
+        raise UsageError(f"--init imagenet: cannot reach {host.hostname} to fetch the ImageNet weights of {arch} "
+                         f"(no answer within {HUB_TIMEOUT_S:g} s): {hint}")  # fmt: skip
+
+
+def _imagenet_cached(cfg) -> bool:
+    if cfg.hf_hub_id:
+        from huggingface_hub import try_to_load_from_cache
+
+        repo, _, revision = cfg.hf_hub_id.partition("@")
+        names = [cfg.hf_hub_filename] if cfg.hf_hub_filename else ["model.safetensors", "pytorch_model.bin"]
+        return any(isinstance(try_to_load_from_cache(repo, n, revision=revision or None), str) for n in names)
+    if cfg.url:
+        return (Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(cfg.url).path).name).is_file()
+    return True
+
+
+def _reachable(host: str, port: int) -> bool:
+    """One TCP connection attempt (name lookup included) that gives up after HUB_TIMEOUT_S."""
+    import socket
+    import threading
+
+    result: list[bool] = []
+
+    def attempt() -> None:
+        try:
+            socket.create_connection((host, port), timeout=HUB_TIMEOUT_S).close()
+            result.append(True)
+        except OSError:
+            result.append(False)
+
+    worker = threading.Thread(target=attempt, daemon=True)  # a name lookup has no timeout of its own
+    worker.start()
+    worker.join(HUB_TIMEOUT_S + 0.5)
+    return bool(result and result[0])
 
 
 def _load_weights_into(model: PixelModel, path: Path) -> None:

@@ -37,14 +37,16 @@ BATCH_DIM = "batch"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 RESIZE_MODES = ("squash", "crop", "tiles")
-# resize "tiles" (docs/scanning.md "Native-resolution tiles"): up to `tiles` windows of `size` at the file's own
+# resize "tiles" (docs/training.md "Native-resolution tiles"): up to `tiles` windows of `size` at the file's own
 # pixels, placed by `tile_placement`, their logits combined by `tile_aggregate` (mean, max, or topK: the mean of
-# the K tiles that point most towards the positive class). Defaults measured in benchmarks/bench_tiles.py.
+# the K tiles that point most towards the positive class). The defaults were chosen by benchmarks/bench_tiles.py
+# (benchmarks/RESULTS.md "Native-resolution tiles"): with the trace in one patch of the picture, texture found it
+# where a grid did not, and top3 kept it where the mean of 9 diluted it; with the trace everywhere all did.
 TILE_PLACEMENTS = ("grid", "texture")
 TILE_AGGREGATES = ("mean", "max", "topK")  # topK: top2, top3, ...
 DEFAULT_TILES = 9
-DEFAULT_PLACEMENT = "grid"
-DEFAULT_AGGREGATE = "mean"
+DEFAULT_PLACEMENT = "texture"
+DEFAULT_AGGREGATE = "top3"
 MAX_TILES = 64
 TILE_KEYS = ("tiles", "tile_placement", "tile_aggregate")
 INTERPOLATION_NAMES = ("nearest", "bilinear", "bicubic", "lanczos")  # Pillow's resampling filters, by name
@@ -108,6 +110,12 @@ class PreprocessSpec:
     def from_dict(cls, data: dict[str, Any]) -> PreprocessSpec:
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def default_aggregate(tiles: int) -> str:
+    """The measured default rule for ``tiles`` windows: top3, or all of them (topN, or max for one) when fewer."""
+    k = int(DEFAULT_AGGREGATE[3:])
+    return DEFAULT_AGGREGATE if tiles >= k else f"top{tiles}" if tiles >= 2 else "max"
 
 
 def check_tiles(tiles: Any, placement: Any, aggregate: Any) -> None:

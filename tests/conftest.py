@@ -119,6 +119,9 @@ def tiles_model(tmp_path_factory) -> dict[str, Path]:
 def trained_bundle(tmp_path_factory) -> Path:
     """convnext_atto (64 px) trained from random init on a small synthetic set to >= 90 % val accuracy.
 
+    Trained on the CPU on every machine (a GPU would train with AMP + channels_last: another model, which
+    might miss the 90 %), so the GPU parity tests compare the GPU paths on the model CI knows.
+
     For tests that need trained weights (FP16 parity, scanner verdicts). The training data lies
     beside the bundle: ``trained_bundle.parent / "data"`` (synthsight.train.synthetic layout, seed 0).
     """
@@ -139,6 +142,7 @@ def trained_bundle(tmp_path_factory) -> Path:
         lr=5e-4,
         patience=2,
         seed=0,
+        device="cpu",
         workers=0,
         progress=False,
     )

@@ -29,7 +29,11 @@ def test_export_profile_covers_the_quick_sweep_and_a_failed_export_fails(bench_g
     with pytest.raises(bench_gpu.ExportFailed, match=r"export failed \(exit 2\): error: need 1 <= --batch"):
         bench_gpu.make_model(tmp_path, str(tmp_path / "bundle"), max_batch=8)
     cmd = " ".join(seen[0])
-    assert "--batch 8 --max-batch 8" in cmd and "--format all" in cmd
+    assert "--batch 8 --max-batch 8" in cmd and "--format engine" in cmd  # never all: no INT8, no nncf
+    assert bench_gpu.export_format(("torch", "ort-cuda")) == "fp16"
+    seen.clear()
+    bundle, onnx, engines, _ = bench_gpu.make_model(tmp_path, str(tmp_path / "bundle"), max_batch=8, rows=("torch",))
+    assert (seen, onnx, engines) == ([], [], [])  # the torch row runs the bundle: nothing exported
 
 
 def test_every_wanted_row_must_have_figures(bench_gpu):

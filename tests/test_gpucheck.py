@@ -158,10 +158,14 @@ def test_offline_gpu_check_builds_over_the_given_python_without_a_registry():
     assert lines[0] == "/opt/lab/bin/python3 -m synthsight.gpucheck device"
     text = "\n".join(lines)
     assert "/opt/lab/bin/python3 -m venv --system-site-packages .venv-offline" in text
-    assert "pip install --no-index --no-deps --no-build-isolation -e ." in text
-    assert "pip install --quiet" not in text  # nothing from a registry
-    wheels = "\n".join(_make_n("OFFLINE=1", "PYTHON=/opt/lab/bin/python3", "WHEELS=/media/wheels"))
-    assert "pip install --no-index --find-links '/media/wheels' --no-build-isolation -e ." in wheels
+    assert "/opt/lab/bin/python3 -m synthsight.gpucheck site > " in text  # PYTHON's site folders, even a venv's
+    assert f"echo '{REPO}' > " in text  # synthsight from the checkout: no build backend needed
+    assert "pip install" not in text  # nothing installed without WHEELS, nothing from a registry
+    wheels = "\n".join(_make_n("OFFLINE=1", "PYTHON=/opt/lab/bin/python3", "WHEELS=/media/wheels", "GPU_ROWS=torch"))
+    assert "-m synthsight.gpucheck needs --rows 'torch'" in wheels  # only what the wanted rows lack
+    assert "pip install --no-index --find-links '/media/wheels' $needs" in wheels
+    assert "-e ." not in wheels
+    assert ".venv-offline/" in (REPO / ".gitignore").read_text().split()
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")

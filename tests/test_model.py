@@ -85,10 +85,36 @@ def test_missing_bundle_and_unknown_arch_are_usage_errors(tiny_spec, tmp_path):
         build(spec, "random")
 
 
+def _no_hub_client(monkeypatch):
+    import timm
+
+    def create_model(*args, **kwargs):
+        pytest.fail("timm's hub client was called: without a network it retries for a minute, a line per retry")
+
+    monkeypatch.setattr("synthsight.model._imagenet_cached", lambda cfg: False)  # as on a fresh machine
+    monkeypatch.setattr(timm, "create_model", create_model)
+
+
 def test_imagenet_init_offline_is_one_clear_error(tiny_spec, monkeypatch):
+    _no_hub_client(monkeypatch)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(UsageError, match="ImageNet weights"):
+    with pytest.raises(UsageError, match=r"^--init imagenet: the ImageNet weights of convnext_atto are not in the "
+                                         r"local cache and HF_HUB_OFFLINE is set: use --init random"):  # fmt: skip
         build(tiny_spec, "imagenet")
+
+
+def test_imagenet_init_without_a_network_is_one_line_within_seconds(tiny_spec, monkeypatch):
+    import time
+
+    from synthsight.model import HUB_TIMEOUT_S
+
+    _no_hub_client(monkeypatch)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing answers there, as no hub does offline
+    start = time.monotonic()
+    with pytest.raises(UsageError, match=r"^--init imagenet: cannot reach 127\.0\.0\.1 .*: use --init random"):
+        build(tiny_spec, "imagenet")
+    assert time.monotonic() - start < HUB_TIMEOUT_S + 10
 
 
 def test_write_spec_updates_threshold_only(tiny_bundle, tmp_path):

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from review_support import PAYLOAD_NAME, PAYLOAD_SCRIPT, make_corpus, read_payload
 
 from synthsight.reports.writers import read_records
@@ -92,3 +93,57 @@ def test_scan_html_writes_the_page_of_the_report_it_just_wrote(tmp_path, tiny_on
     assert summary["thresholds"] == [[manifest["threshold"], "threshold"]] and summary["total"] == len(records)
     index = read_payload(tmp_path / "scan_files" / "data" / "index.js")
     assert sorted(index["path"]) == sorted(inert(r.path) for r in records) and len(records) == len(corpus.records) - 1
+
+
+def test_two_pages_never_share_one_data_folder(tmp_path):
+    from synthsight.errors import UsageError
+    from synthsight.review.page import ReviewConfig, write_review
+
+    corpus = make_corpus(tmp_path, n=4)
+    first = tmp_path / "rep" / "audit.html"
+    first.parent.mkdir()
+    write_review(ReviewConfig([str(corpus.report)], str(first), workers=0, quiet=True))
+    before = (first.parent / "audit_files" / "data" / "index.js").read_bytes()
+    second = ReviewConfig([str(corpus.report)], str(first.with_suffix(".htm")), workers=0, quiet=True)
+    with pytest.raises(UsageError, match="audit_files/ beside it holds the data of the page audit.html"):
+        write_review(second)
+    assert (first.parent / "audit_files" / "data" / "index.js").read_bytes() == before
+    assert not first.with_suffix(".htm").exists()
+    # the same page again (--overwrite) keeps its folder
+    write_review(ReviewConfig([str(corpus.report)], str(first), workers=0, quiet=True, overwrite=True))
+    # a folder from before pages were named in its marker: any other page of the stem owns it
+    marker = first.parent / "audit_files" / MARKER
+    marker.write_text("made by synthsight report; rewritten by the next run for this page\n")
+    with pytest.raises(UsageError, match="holds the data of the page audit.html"):
+        write_review(second)
+
+
+def test_ctrl_c_while_the_page_is_built_says_the_scan_is_complete_and_leaves_no_folder(tiny_onnx, tmp_path,
+                                                                                         monkeypatch):  # fmt: skip
+    from click.testing import CliRunner
+
+    from synthsight.cli.scan import scan
+
+    make_corpus(tmp_path, n=4)
+    report, html = tmp_path / "r.jsonl", tmp_path / "review.html"
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("synthsight.review.page.make_all", interrupted)  # Ctrl-C among the thumbnails
+    args = [str(tmp_path / "images"), "--model", str(tiny_onnx["onnx"]), "--out", str(report), "--html", str(html)]
+    done = CliRunner().invoke(scan, [*args, "--workers", "0", "-q"])
+    assert done.exit_code == 130, done.output
+    assert "interrupted while building the review page: the scan is complete" in done.stderr
+    assert f"synthsight report {report} --html {html}" in done.stderr
+    assert len(read_records(report)[0]) >= 4
+    assert not html.exists() and not (tmp_path / "review_files").exists()
+
+
+def test_thumbnail_progress_into_a_log_is_plain_lines(tmp_path, capsys):
+    from synthsight.review.page import ReviewConfig, write_review
+
+    corpus = make_corpus(tmp_path, n=4)
+    write_review(ReviewConfig([str(corpus.report)], str(tmp_path / "p.html"), workers=0, quiet=False))
+    err = capsys.readouterr().err  # not a terminal, as a log file or a batch job's output
+    assert "\r" not in err and re.search(r"^thumbnails (\d+)/\1$", err, re.M), err

@@ -97,3 +97,24 @@ def test_both_onnxruntime_packages_installed_is_named(monkeypatch):
     monkeypatch.setattr(machine, "installed", versions.get)
     with pytest.raises(BackendUnavailable, match="both onnxruntime 1.32.0 and onnxruntime-gpu 1.31.1"):
         plan_providers("cuda", [CPU_EP], size=64)
+
+
+def test_fp16_file_on_the_tensorrt_ep_enables_fp16_and_says_what_ran(pretend_gpu, tiny_onnx, tmp_path):
+    """ORT's TensorRT EP builds weakly typed TensorRT 10 networks: without trt_fp16_enable an fp16 file could
+    run FP32 kernels under an fp16 label."""
+    with OnnxRuntimeBackend(tiny_onnx["fp16"], device="cuda", cache_dir=tmp_path) as gpu:
+        described = gpu.describe()
+    _, options = next(asked for asked in pretend_gpu if asked[0] == EVERY)
+    assert options[0]["trt_fp16_enable"] is True and options[0]["trt_layer_norm_fp32_fallback"] is True
+    assert described["precision"] == "fp16" and described["providers"][0] == TRT_EP
+    assert described["tensorrt_ep"]["trt_fp16_enable"] is True
+    with OnnxRuntimeBackend(tiny_onnx["onnx"], device="cuda", cache_dir=tmp_path) as gpu:
+        assert gpu.describe()["tensorrt_ep"] == {
+            "trt_fp16_enable": False, "trt_layer_norm_fp32_fallback": False, "kernels": "fp32",
+        }  # fmt: skip
+
+
+def test_cuda_ep_searches_heuristically_and_prefers_nhwc():
+    """EXHAUSTIVE (ORT's default) benchmarks cuDNN again for the scan's last, partial batch; the input is NHWC."""
+    options = dict(plan_providers("cuda", [CUDA_EP, CPU_EP], size=64))[CUDA_EP]
+    assert options == {"device_id": 0, "cudnn_conv_algo_search": "HEURISTIC", "prefer_nhwc": "1"}

@@ -264,3 +264,25 @@ def test_passes_gate_bounds():
 @pytest.fixture
 def tiny_image_dir(tmp_path) -> Path:
     return random_pngs(tmp_path / "images", 5)
+
+
+@pytest.mark.parametrize("simulated_cpu", ["avx2", "avx512-vnni", "aarch64"], indirect=True)
+def test_the_int8_file_named_is_what_runs_or_one_line_says_why(reduced_export, simulated_cpu):
+    int8 = reduced_export["int8"]
+    if simulated_cpu.native("int8"):
+        selection, _ = select(int8, "auto")  # auto chooses no other member of the family
+        assert selection.option.path == int8 and selection.option.precision == "int8"
+        assert selection.why.startswith("model.int8.onnx named; ")
+    else:
+        with pytest.raises(UsageError, match=r"^model\.int8\.onnx is an INT8 file and this CPU \(.+\) has no INT8 dot"):
+            select(int8, "auto")
+    with pytest.raises(UsageError, match=r"^--precision fp32: model\.int8\.onnx is an INT8 file; name model\.onnx"):
+        select(int8, "fp32")
+
+
+def test_scanning_the_int8_file_on_a_cpu_without_int8_is_exit_2(reduced_export, tiny_image_dir, tmp_path):
+    args = ("scan", str(tiny_image_dir), "--model", str(reduced_export["int8"]), "--out", str(tmp_path / "r.csv"))
+    done = _cli(*args, env={CPUINFO_ENV: str(cpuinfo_file(tmp_path, "avx512")), DISABLE_ENV: ""})
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1 and "is an INT8 file" in lines[0], done.stderr
+    assert "name model.onnx to scan at fp32" in lines[0] and not (tmp_path / "r.csv").exists()

@@ -65,3 +65,13 @@ def test_same_logits_as_the_model_itself(tiny_bundle):
         expected = model(torch.from_numpy(x)).numpy()
     with TorchBackend(tiny_bundle, device="cpu") as backend:
         np.testing.assert_allclose(backend.infer(x), expected, atol=1e-5)
+
+
+def test_a_read_only_batch_runs_without_a_pytorch_warning(tiny_bundle):
+    import warnings
+
+    pixels = np.zeros((2, 64, 64, 3), np.uint8)
+    pixels.flags.writeable = False  # as the decode pool's shared ring hands batches over (and explain's image)
+    with TorchBackend(tiny_bundle, device="cpu") as backend, warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert backend.infer(pixels).shape == (2, 2)

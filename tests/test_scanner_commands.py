@@ -153,3 +153,22 @@ def test_explain_prints_verdict_and_writes_overlay(tiny_bundle, tmp_path: Path):
     assert r.exit_code == 0, r.output
     assert r.stdout.split()[0] in ("ai", "real") and "score" in r.stdout
     assert (tmp_path / "cam.png").stat().st_size > 0
+
+
+def test_a_scan_that_finds_nothing_warns_in_one_line_and_exits_3(tiny_onnx, tmp_path: Path):
+    from synthsight.errors import EXIT_NOTHING_SCANNED
+
+    empty, texts = tmp_path / "mnt" / "archive", tmp_path / "notes"
+    empty.mkdir(parents=True)
+    texts.mkdir()
+    (texts / "readme.txt").write_text("not an image")
+    for folder in (empty, texts):
+        out = tmp_path / f"{folder.name}.csv"
+        r = run("scan", str(folder), "--model", str(tiny_onnx["onnx"]), "--out", str(out), "--quiet")
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == EXIT_NOTHING_SCANNED == 3, r.stderr
+        assert len(lines) == 1 and lines[0].startswith(f"WARNING: nothing to scan: no image file found in {folder}")
+        assert out.is_file() and len(read_records(out)[0]) == 0  # the (empty) report is still written
+    # one shard of a small tree may own no file (the other shards scan them): not a wrong folder
+    r = run("scan", str(texts), "--model", str(tiny_onnx["onnx"]), "--out", str(tmp_path / "s.csv"), "--shard", "1/2")
+    assert r.returncode == 0 and "nothing to scan" not in r.stderr, r.stderr

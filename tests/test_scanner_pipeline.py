@@ -162,6 +162,8 @@ def test_resume_refuses_a_different_model(tiny_onnx, tmp_path):
         scan([str(images)], str(tiny_onnx["fp16"]), [report], workers=0, quiet=True, resume=True)
     with pytest.raises(UsageError, match="threshold"):
         scan([str(images)], str(tiny_onnx["onnx"]), [report], workers=0, quiet=True, resume=True, threshold=0.01)
+    with pytest.raises(UsageError, match=r"differs in hashing \(--hash/--no-hash\)"):  # never mixed
+        scan([str(images)], str(tiny_onnx["onnx"]), [report], workers=0, quiet=True, resume=True, hash_files=False)
     assert report.read_bytes() == before, "a refused resume leaves the report alone"
     scan([str(images)], str(tiny_onnx["onnx"]), [report], workers=0, quiet=True, resume=True)
     manifest = json.loads((tmp_path / "r.csv.manifest.json").read_text())

@@ -165,3 +165,23 @@ def test_the_core_plan_adds_one_spare_decoder_on_a_cpu(cores, workers, threads, 
 
     got = plan_cores(workers, threads, cores=cores)
     assert (got.cpu_workers, got.gpu_workers, got.threads) == plan
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_batch_larger_than_memory_or_dev_shm_is_one_line_before_any_allocation(small_tree, workers, monkeypatch):
+    from synthsight.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"^--batch-size 10000000: the decode pool's \d+ batches of 32 px images need "
+                                         r"[\d.]+ GB, more than half of the [\d.]+ GB of memory available; use "
+                                         r"--batch-size \d+ or less$"):  # fmt: skip
+        DecodePool(walk([small_tree]), OPTIONS, batch_size=10_000_000, workers=workers)
+    # a machine with plenty of memory and a small /dev/shm (a container's 64 MB default)
+    monkeypatch.setattr("synthsight.scanner.pool.available_memory", lambda: 64 << 30)
+    monkeypatch.setattr("synthsight.scanner.pool.shared_memory_free", lambda: 64 << 20)
+    if workers:
+        with pytest.raises(UsageError, match=r"more than the 0\.1 GB free in /dev/shm .*; use --batch-size 5461 or"):
+            DecodePool(walk([small_tree]), OPTIONS, batch_size=100_000, workers=workers)
+        fixes = r"or less, fewer --workers, or more /dev/shm \(docker run --shm-size=\d+m\)$"
+        with pytest.raises(UsageError, match=fixes):
+            DecodePool(walk([small_tree]), OPTIONS, batch_size=100_000, workers=workers)
+    assert len(run(small_tree, workers)) == 63  # what fits still runs

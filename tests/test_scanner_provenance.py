@@ -147,3 +147,22 @@ def test_a_text_chunk_bomb_does_not_hide_the_pixels_from_the_detector(samples, t
     assert rec.error == "" and rec.verdict in ("ai", "real"), rec  # was error "too-large": no verdict at all
     assert "decoded without 1 PNG text chunk(s) over Pillow's limits (zTXt 'Comment')" in rec.notes
     assert rec.provenance == expected["hostile-ztxt-bomb.png"] == "ai-declared"  # its small text chunk still reads
+
+
+def test_a_scan_without_the_provenance_libraries_is_one_line_and_no_provenance_runs(samples, tiny_onnx, tmp_path):
+    """A GPU image with synthsight installed --no-deps has no cryptography / c2pa-python: no traceback."""
+    root, _ = samples
+    block = "import sys, runpy; sys.modules['cryptography'] = sys.modules['c2pa'] = None; "
+    run = block + "sys.argv = ['synthsight', *sys.argv[1:]]; runpy.run_module('synthsight', run_name='__main__')"
+    out = tmp_path / "r.csv"
+    args = ["scan", str(root / "files"), "--model", str(tiny_onnx["onnx"]), "--out", str(out), "--quiet"]
+    command = [sys.executable, "-c", run, *args]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and done.stderr.strip().splitlines() == [
+        "error: reading provenance (on by default) needs cryptography and c2pa-python, not installed here: "
+        "pip install cryptography c2pa-python, or scan with --no-provenance"
+    ], done.stderr
+    assert not out.exists()
+    done = subprocess.run([*command, "--no-provenance"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert all(r.provenance is None or r.provenance == "" for r in read_records(out)[0])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -132,3 +133,14 @@ def test_one_manifest_reader_for_inline_and_sidecar_manifests(tmp_path):
     (tmp_path / "v.csv.manifest.json").write_text("{broken")
     with pytest.raises(ManifestUnreadable, match="v.csv.manifest.json is unreadable"):
         manifest_of(csv_report)
+
+
+def test_the_summary_line_says_1_file_and_the_out_given_twice_is_named(tmp_path):
+    from synthsight.reports.writers import summary_line
+    from synthsight.scanner.pipeline import scan
+
+    assert summary_line({"ai": 1}, 1.0, 1, [tmp_path / "r.csv"]).startswith("scanned 1 file: ")
+    assert summary_line({"ai": 1}, 1.0, 1, [], [(1, "not images")]).startswith("scanned 1 of 2 files walked: ")
+    report = tmp_path / "r.csv"
+    with pytest.raises(UsageError, match=rf"^--out {re.escape(str(report))} is given twice"):
+        scan([str(tmp_path)], "unused.onnx", [report, str(report)])

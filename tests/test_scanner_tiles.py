@@ -213,3 +213,32 @@ def test_resume_keeps_the_tile_fields_of_the_records_already_written(tiled, ort,
                                                                                 w.top_tile, w.tile_boxes)  # fmt: skip
         assert (r.tile_scores is None) == (w.tile_scores is None)
         assert r.tile_scores is None or np.allclose(r.tile_scores, w.tile_scores, atol=1e-5)
+
+
+def test_eval_scores_a_tiles_bundle_as_the_scan_does(tiles_model, tmp_path, monkeypatch):
+    import synthsight.train.evaluate as evaluate
+    from synthsight.runtime.base import scores_from_logits
+
+    data = tmp_path / "data"
+    for label, seed in (("ai", 0), ("real", 50)):
+        (data / label).mkdir(parents=True)
+        for k, (w, h) in enumerate([(300, 200), (64, 64), (130, 90), (40, 30), (256, 256), (200, 150)]):
+            Image.fromarray(np.random.default_rng(seed + k).integers(0, 256, (h, w, 3), dtype=np.uint8)).save(
+                data / label / f"{k}.png"
+            )
+    seen = []
+    real_metrics = evaluate.compute_metrics
+
+    def keep(labels, logits, *args, **kwargs):
+        seen.append(scores_from_logits(logits, 0))
+        return real_metrics(labels, logits, *args, **kwargs)
+
+    monkeypatch.setattr(evaluate, "compute_metrics", keep)
+    evaluate.evaluate_model(evaluate.EvalConfig(model=str(tiles_model["bundle"]), data=str(data), device="cpu",
+                                                workers=0))  # fmt: skip
+    out = tmp_path / "r.jsonl"
+    scan([str(data)], str(tiles_model["bundle"]), [out], workers=0, batch_size=8, quiet=True, backend="torch",
+         precision="fp32")  # fmt: skip
+    records = read_records(out)[0]
+    assert sorted(r.tiles for r in records) == [1] * 4 + [4] * 8  # tiles were scored, one for the small files
+    assert np.allclose(np.sort(seen[0]), np.sort([r.score for r in records]), atol=1e-5)  # eval's scores: the scan's

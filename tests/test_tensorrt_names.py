@@ -51,9 +51,21 @@ def _bindings() -> tuple[set[str], list[str]]:
 
 
 def in_bindings(name: str) -> bool:
-    """Present as an identifier, or as the tail of one (the linker shares a string's tail with a longer one)."""
+    """Present as an identifier, or as a whole word ending one: the linker shares a string's tail with a longer
+    one ("Builder" lives only as the end of "IExprBuilder", "ERROR" of "INTERNAL_ERROR"), so a tail counts when
+    it starts a word of the longer name (after ``_``, or a capital after a lower-case letter). A short
+    misspelling that is merely the end of a real name ("uilder", "nput_shape") does not pass."""
     exact, names = _bindings()
-    return name in exact or any(n.endswith(name) for n in names)
+    return name in exact or any(_ends_with_word(n, name) for n in names)
+
+
+def _ends_with_word(longer: str, name: str) -> bool:
+    if len(longer) <= len(name) or not longer.endswith(name):
+        return False
+    prefix, first = longer[: -len(name)], name[0]
+    before = prefix[-1]
+    # "I" + name: TensorRT's interface classes (ILogger holds Logger's string)
+    return before == "_" or (first.isupper() and (before.islower() or before.isdigit() or prefix == "I"))
 
 
 def _chain(node: ast.AST) -> tuple[str | None, list[str]]:
@@ -109,6 +121,12 @@ def test_the_source_scan_finds_names_and_catches_a_typo():
     names = used_names("engine.get_tensor_name(0)\nself._context.set_input_shapes('x', s)\ntrt.__version__.split('.')")
     assert names == {"get_tensor_name", "set_input_shapes", "__version__"}
     assert not in_bindings("set_input_shapes")
+
+
+def test_a_short_misspelling_that_ends_a_real_name_is_refused():
+    assert in_bindings("Builder") and in_bindings("ERROR")  # stored only as tails of longer strings
+    for typo in ("uilder", "nput_shape", "xecute_async_v3", "RROR"):
+        assert not in_bindings(typo), typo
 
 
 @pytest.mark.parametrize("path", GPU_SOURCES)

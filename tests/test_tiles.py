@@ -11,7 +11,8 @@ from PIL import Image
 from synthsight.image.preprocess import decode
 from synthsight.image.tiles import ALIGN, cut, grid_shape, random_tile
 from synthsight.runtime.tiles import aggregate, aggregate_all, score_file
-from synthsight.spec import ModelSpec, PreprocessSpec
+from synthsight.spec import ModelSpec, PreprocessSpec, default_aggregate
+from synthsight.train.tiles import preprocess_for
 
 
 def tiles_spec(size: int = 64, **kw) -> PreprocessSpec:
@@ -48,12 +49,12 @@ def test_grid_spreads_over_a_large_image_and_covers_a_small_one():
     assert grid_shape(4000, 3000, 224, 9) == (3, 3)
     assert grid_shape(8000, 1000, 224, 9) == (9, 1)  # a panorama: the shape closest to its own
     assert grid_shape(512, 512, 224, 9) == (3, 3)  # 3 x 3 windows cover it: all of them
-    ts = cut(noise(4000, 3000), tiles_spec(224))
+    ts = cut(noise(4000, 3000), tiles_spec(224, tile_placement="grid"))
     assert ts.pixels.shape == (9, 224, 224, 3)
     lefts, tops = sorted({b[0] for b in ts.boxes}), sorted({b[1] for b in ts.boxes})
     assert lefts[0] == 0 and tops[0] == 0 and 4000 - lefts[-1] - 224 < ALIGN and 3000 - tops[-1] - 224 < ALIGN
     assert all(b[0] % ALIGN == 0 and b[1] % ALIGN == 0 for b in ts.boxes)
-    covered = cut(noise(200, 130), tiles_spec(64, tiles=16))  # 4 x 3 windows cover it
+    covered = cut(noise(200, 130), tiles_spec(64, tiles=16, tile_placement="grid"))  # 4 x 3 windows cover it
     assert len(covered.boxes) == 12
 
 
@@ -71,7 +72,7 @@ def test_texture_placement_takes_the_detailed_windows():
     ts = cut(Image.fromarray(flat), tiles_spec(64, tiles=8, tile_placement="texture"))
     assert len(ts.boxes) == 8 and all(b[0] >= 256 for b in ts.boxes)
     assert ts.boxes == sorted(ts.boxes, key=lambda b: (b[1], b[0]))  # reading order
-    grid = cut(Image.fromarray(flat), tiles_spec(64, tiles=8))
+    grid = cut(Image.fromarray(flat), tiles_spec(64, tiles=8, tile_placement="grid"))
     assert any(b[0] < 256 for b in grid.boxes)
 
 
@@ -123,7 +124,7 @@ def test_boxes_are_in_the_oriented_image():
 def test_aggregate_rules():
     # Two classes (ai first): log-odds of the tiles 3, -1, 1, -5.
     logits = np.array([[3.0, 0.0], [0.0, 1.0], [1.0, 0.0], [-5.0, 0.0]])
-    assert np.allclose(aggregate(logits, tiles_spec(tiles=4), 0), logits.mean(0))
+    assert np.allclose(aggregate(logits, tiles_spec(tiles=4, tile_aggregate="mean"), 0), logits.mean(0))
     assert np.allclose(aggregate(logits, tiles_spec(tiles=4, tile_aggregate="max"), 0), [3.0, 0.0])
     assert np.allclose(aggregate(logits, tiles_spec(tiles=4, tile_aggregate="top2"), 0), [2.0, 0.0])
     assert np.allclose(aggregate(logits[:1], tiles_spec(tiles=4, tile_aggregate="top3"), 0), [3.0, 0.0])
@@ -134,3 +135,16 @@ def test_aggregate_rules():
     assert score == pytest.approx(1 / (1 + np.exp(-3.0)))
     assert tiles.rule == "max" and tiles.top == 0 and tiles.top_box == [0, 0, 64, 64]
     assert tiles.scores[3] == pytest.approx(1 / (1 + np.exp(5.0)))
+
+
+def test_the_measured_defaults_and_a_small_tile_count_alone_is_not_refused():
+    spec = tiles_spec()
+    assert (spec.tiles, spec.tile_placement, spec.tile_aggregate) == (9, "texture", "top3")
+    assert [default_aggregate(n) for n in (1, 2, 3, 9)] == ["max", "top2", "top3", "top3"]
+
+    class Options:
+        size, resize, tile_placement, tile_aggregate, max_pixels = 64, "tiles", None, None, 1 << 20
+
+    for tiles, rule in ((None, "top3"), (2, "top2"), (1, "max")):
+        Options.tiles = tiles
+        assert preprocess_for(Options).tile_aggregate == rule

@@ -14,7 +14,7 @@ from synthsight.cli.options import (
     runtime_options,
     thumbs_option,
 )
-from synthsight.errors import exit_code_for
+from synthsight.errors import EXIT_INTERRUPTED, EXIT_NOTHING_SCANNED, exit_code_for
 from synthsight.image.views import MAX_VIEWS, VIEW_NAMES
 from synthsight.scanner.options import DEFAULTS, GRADCAM_FOR
 
@@ -152,12 +152,39 @@ def scan(
             click.echo(f"the review page {html} is written when the scan completes", err=True)
         # 130 or 143; not click's Exit: main() runs click with standalone_mode=False, which returns it
         sys.exit(exit_code_for(summary.signal))
+    _exit_if_nothing_scanned(summary, paths, sharded=bool(options.get("shard")))
     if review is not None:
-        from synthsight.review.page import write_review
+        _write_page(review, options["quiet"])
 
+
+def _write_page(review, quiet: bool) -> None:
+    """The page of ``scan --html``; Ctrl-C while it is built says the scan is done and how to build it later."""
+    from pathlib import Path
+
+    from synthsight.review.page import write_review
+
+    try:
         result = write_review(review)
-        if not options["quiet"]:
-            click.echo(result.line, err=True)
+    except KeyboardInterrupt:
+        again = ["synthsight", "report", *review.reports, "--html", review.html]
+        again += ["--overwrite"] if Path(review.html).exists() else []
+        click.echo("interrupted while building the review page: the scan is complete and its reports are "
+                   f"written; build the page with:\n  {shlex.join(again)}", err=True)  # fmt: skip
+        sys.exit(EXIT_INTERRUPTED)
+    if not quiet:
+        click.echo(result.line, err=True)
+
+
+def _exit_if_nothing_scanned(summary, paths: tuple[str, ...], sharded: bool) -> None:
+    """A scan that found no file to scan says so in one line (even with --quiet) and exits 3: a batch job
+    pointed at a wrong folder or an unmounted share must notice. One shard of a small tree may own no file
+    (the other shards scanned them): not this case."""
+    if sharded or sum(summary.counts.values()) or summary.walked.get("already_in_report"):
+        return
+    where = ", ".join(paths) or "the --files-from list"
+    click.echo(f"WARNING: nothing to scan: no image file found in {where} (wrong folder, or a share not "
+               f"mounted?); the reports are empty; exit {EXIT_NOTHING_SCANNED}", err=True)  # fmt: skip
+    sys.exit(EXIT_NOTHING_SCANNED)
 
 
 def _review_plan(html: str, outputs: tuple[str, ...], thumbs: int, options: dict):

@@ -68,6 +68,7 @@ def synth(out: str, n: int, size: int, seed: int) -> None:
 @click.option("--workers", type=click.IntRange(min=0), default=None, help="DataLoader workers [min(4, cores)].")
 @click.option("--deterministic", is_flag=True, help="Deterministic algorithms (slower on GPU).")
 @click.option("--resume", type=click.Path(exists=True), default=None, help="Checkpoint folder to continue from.")
+@click.option("--overwrite", is_flag=True, help="Train into a non-empty --out: replace its bundle, remove its exports.")
 @click.option("--quiet", is_flag=True, help="No progress bar or per-epoch lines.")
 def train(data: str, out: str, quiet: bool, **options) -> None:
     """Train a ConvNeXt on DATA (GenImage, Kaggle, per-generator or class-folder layouts); writes a bundle to OUT."""
@@ -84,6 +85,7 @@ def train(data: str, out: str, quiet: bool, **options) -> None:
 @click.option("--plots", type=click.Path(file_okay=False), default=None, help="Write confusion matrix / ROC PNGs.")
 @click.option("--target-fpr", type=float, default=None, help="Choose the threshold for this FPR on real images.")
 @click.option("--write-threshold", is_flag=True, help="Store the chosen threshold in the bundle's model.json.")
+@click.option("--include-training", is_flag=True, help="Also score the files the model trained on (optimistic).")
 @click.option("--perturb", multiple=True, help="jpeg=90,75,50 or resize=0.5 (repeatable): re-evaluate under each.")
 @click.option("--tiers", is_flag=True,
               help="Also score web (<=768 px, JPEG 60) and hard (<=512 px, JPEG 40) copies made in memory: "
@@ -94,7 +96,7 @@ def train(data: str, out: str, quiet: bool, **options) -> None:
 @device_option
 @click.option("--workers", type=click.IntRange(min=0), default=None, help="Decode workers for the data check.")
 def evaluate(model: str, data: str, **options) -> None:
-    """Evaluate MODEL (a bundle) on DATA: metrics, threshold for a target FPR, robustness to perturbations."""
+    """Evaluate MODEL on the images of DATA it did not train on: metrics, threshold for a target FPR, robustness."""
     from synthsight.train.evaluate import EvalConfig, evaluate_model, format_report
 
     if options["write_threshold"] and options["target_fpr"] is None:

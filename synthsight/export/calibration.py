@@ -11,11 +11,11 @@ they would calibrate the activation ranges of images nobody scans.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from synthsight.datalayout import bundle_images
 from synthsight.errors import DecodeError, UsageError
 from synthsight.export.verify import MAX_CHECK_IMAGES, CheckSet
 from synthsight.image.formats import image_files
@@ -24,37 +24,6 @@ from synthsight.spec import ModelSpec
 
 DEFAULT_CALIBRATION_COUNT = 300  # NNCF's default subset size: enough for stable min/max ranges
 SEED = 0
-
-
-@dataclass(frozen=True)
-class BundleImages:
-    """Where the bundle's training and validation images are, or why they cannot be found."""
-
-    train: list[str]
-    val: list[str]
-    root: str
-    missing: str = ""  # why there are none (empty when found)
-
-
-def bundle_images(spec: ModelSpec) -> BundleImages:
-    """The training and validation files recorded in ``spec.data`` (files are listed, not opened)."""
-    from synthsight.datalayout import find_samples
-
-    data = spec.data or {}
-    roots = [r for r in data.get("roots") or [] if isinstance(r, str)]
-    if not roots:
-        return BundleImages([], [], "", "the bundle records no training data (spec.data has no roots)")
-    config = data.get("train_config") or {}
-    train, val = [], []
-    for root in roots:
-        if not Path(root).is_dir():
-            return BundleImages([], [], root, f"the bundle's training data {root} is not on this machine")
-        _, t, v, _ = find_samples(Path(root), int(config.get("seed", 42)), float(config.get("val_fraction", 0.1)))
-        train += [s.path for s in t]
-        val += [s.path for s in v]
-    if not train and not val:
-        return BundleImages([], [], roots[0], f"no labelled images found under {roots[0]} any more")
-    return BundleImages(train, val, roots[0])
 
 
 def folder_files(folder: str | Path) -> list[str]:

@@ -90,8 +90,20 @@ def export_model(config: ExportConfig, echo: Callable[[str], None] = print) -> E
         _check_all(config, spec, result, echo)
     from synthsight.export.reduced import finish_reduced
 
+    _remove_stale(out, config.model, echo)
     finish_reduced(config, spec, paths, result, echo)
     return result
+
+
+def _remove_stale(out: Path, bundle: Path, echo) -> None:
+    """Exports left in ``out`` from other weights (a format not made this time): removed, each with a line.
+    Each export names the weights it was made from (above), so one beside other weights is refused when
+    opened (runtime/made_from.py); removing it here says so at once."""
+    from synthsight.runtime.made_from import stale_exports
+
+    for path in stale_exports(out, bundle):
+        path.unlink(missing_ok=True)
+        echo(f"removed {path}: made from other weights than {bundle} (re-export that format to have it again)")
 
 
 def _timed(result: ExportResult, fmt: str, make: Callable[[], Path], echo) -> None:

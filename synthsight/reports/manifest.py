@@ -30,6 +30,8 @@ IDENTITY = (
     ("classes", lambda m: m.get("classes")),
     # Records with and without provenance, or judged against other trust lists, must not mix either.
     ("provenance settings", lambda m: _provenance_identity(m.get("provenance") or {})),
+    # A report holding hashed and unhashed records cannot tell copies apart for half of its files.
+    ("hashing (--hash/--no-hash)", lambda m: m.get("hash")),
     (SHARD_IDENTITY, lambda m: m.get("shard")),
 )
 
@@ -83,8 +85,8 @@ def check_resumable(report: Path, earlier: dict[str, Any] | None, now: dict[str,
         f"--resume: {report} was written by {before.get('path') or 'another model'} "
         f"(sha256 {str(before.get('sha256'))[:12]}, precision {earlier.get('precision')}, threshold "
         f"{earlier.get('threshold')}); this run differs in {', '.join(differ)}: resume with the same model, "
-        "--precision, --threshold, --stability and --shard (and calibration), or write a new report (another --out, or "
-        "--overwrite)"
+        "--precision, --threshold, --stability, --shard and hashing (and calibration), or write a new report "
+        "(another --out, or --overwrite)"
     )
 
 

@@ -51,9 +51,9 @@ from synthsight.reports.writers import (
 SAME_SCAN = (
     ("N of --shard K/N", lambda m: (m.get("shard") or {}).get("count")),
     ("what was scanned (roots or --files-from, walk options)", lambda m: m.get("source")),
-    ("hashing (--hash/--no-hash)", lambda m: m.get("hash")),
     ("--max-pixels", lambda m: m.get("max_pixels")),
 )
+# The resume identity but the shard (hashing included: what a report is made of must not mix either).
 SAME_MODEL = tuple((name, get) for name, get in manifests.IDENTITY if name != manifests.SHARD_IDENTITY)
 CHUNK = 4096  # records per write
 SHOWN = 5  # paths named in the line about files recorded twice

@@ -333,8 +333,13 @@ def summary_line(
     unscanned = [(n, why) for n, why in unscanned if n]
     scanned = sum(counts.values())
     if not unscanned:
-        return f"scanned {scanned} files: {parts}; {rate:.1f} images/s; report: {where}"
+        return f"scanned {files(scanned)}: {parts}; {rate:.1f} images/s; report: {where}"
     walked = scanned + sum(n for n, _ in unscanned)
     others = ", ".join(f"{n} {why}" for n, why in unscanned)
     tail = f"not scanned: {others}; {rate:.1f} images/s; report: {where}"
-    return f"scanned {scanned} of {walked} files walked: {parts}; {tail}"
+    return f"scanned {scanned} of {files(walked)} walked: {parts}; {tail}"
+
+
+def files(n: int) -> str:
+    """``1 file``, ``2 files``: the count the summary and progress lines say."""
+    return f"{n} file" if n == 1 else f"{n} files"

@@ -10,12 +10,14 @@ or in the folder's data files) and is put into the document with ``textContent``
 from __future__ import annotations
 
 import base64
+import glob
 import hashlib
 import html as html_lib
 import json
 import os
 import re
 import shutil
+import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -91,7 +93,29 @@ def check_target(html: str | Path, overwrite: bool) -> Path:
         raise UsageError(
             f"{folder} exists and was not made by synthsight report: move it away or choose another --html"
         )
+    other = _owner(folder, out)
+    if other is not None:  # audit.html and audit.htm share audit_files/: the first page would show the second's
+        raise UsageError(
+            f"--html {html}: {folder.name}/ beside it holds the data of the page {other.name}, which would then "
+            f"show this page's records: choose another name, or remove {other.name} and {folder.name}/ first"
+        )
     return out
+
+
+def _owner(folder: Path, page: Path) -> Path | None:
+    """Another page that exists and uses ``folder`` (named in the folder's marker; for a folder from before
+    pages were named there, any other page of the same stem), or None."""
+    try:
+        named = [ln[6:].strip() for ln in (folder / MARKER).read_text().splitlines() if ln.startswith("page: ")]
+    except (OSError, UnicodeDecodeError):
+        named = []
+    if named:
+        candidates = [folder.parent / named[0]]
+    else:
+        candidates = [
+            p for p in folder.parent.glob(f"{glob.escape(page.stem)}.*") if p.suffix.lower() in (".html", ".htm")
+        ]
+    return next((p for p in candidates if p.name != page.name and p.is_file()), None)
 
 
 def for_scan(html: str, outputs: list[str], thumbs: int, overwrite: bool, quiet: bool) -> ReviewConfig:
@@ -119,13 +143,19 @@ def write_review(config: ReviewConfig) -> ReviewResult:
     html = check_target(config.html, config.overwrite)
     merged = load_reports(list(config.reports))
     folder = folder_for(html)
-    _prepare(folder)
-    media = _media(merged, folder, config)
-    _write_data(folder, merged, media, config.thumbs)
-    _prune(folder, media)
-    summary = page_data.summary(merged, media, config.thumbs)
-    summary.update(_about(merged, config, folder))
-    _atomic_write(html, render(summary, config.title or _default_title(merged)))
+    new = not folder.exists()
+    _prepare(folder, html)
+    try:
+        media = _media(merged, folder, config)
+        _write_data(folder, merged, media, config.thumbs)
+        _prune(folder, media)
+        summary = page_data.summary(merged, media, config.thumbs)
+        summary.update(_about(merged, config, folder))
+        _atomic_write(html, render(summary, config.title or _default_title(merged)))
+    except BaseException:  # Ctrl-C or a failure: a page never written leaves no folder behind
+        if new:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
     size = html.stat().st_size + sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
     missing = summary["thumbs"]["missing"]
     return ReviewResult(
@@ -133,10 +163,12 @@ def write_review(config: ReviewConfig) -> ReviewResult:
     )
 
 
-def _prepare(folder: Path) -> None:
+def _prepare(folder: Path, page: Path) -> None:
     try:
         folder.mkdir(exist_ok=True)
-        (folder / MARKER).write_text("made by synthsight report; rewritten by the next run for this page\n")
+        (folder / MARKER).write_text(
+            f"made by synthsight report; rewritten by the next run for this page\npage: {page.name}\n"
+        )
     except OSError as exc:
         raise UsageError(f"cannot create {folder}: {exc.strerror or exc}") from None
 
@@ -163,12 +195,33 @@ def _media(merged: Merged, folder: Path, config: ReviewConfig) -> dict[int, Medi
     cap = config.max_pixels or min([c for c in caps if isinstance(c, int) and c > 0] or [DEFAULT_MAX_PIXELS])
     workers = usable_cores() if config.workers is None else config.workers
     workers = min(workers, max(0, len(jobs) // 16))  # a process pool pays off only past a handful of files
-    bar = tqdm(total=len(jobs), desc="thumbnails", unit="file", disable=config.quiet or not jobs, leave=False)
+    if sys.stderr.isatty() or config.quiet or not jobs:
+        bar = tqdm(total=len(jobs), desc="thumbnails", unit="file", disable=config.quiet or not jobs, leave=False)
+    else:
+        bar = _PlainLines(len(jobs))  # a log file gets lines, not a bar's carriage returns
     try:
         made = make_all(list(jobs.values()), folder, workers, cap, bar.update)
     finally:
         bar.close()
     return dict(zip(jobs, made, strict=True))
+
+
+class _PlainLines:
+    """``thumbnails 120/500`` on stderr every few seconds and at the end, as the scan's plain progress."""
+
+    EVERY_S = 10.0
+
+    def __init__(self, total: int):
+        self.total, self.done, self.last = total, 0, time.monotonic()
+
+    def update(self, n: int = 1) -> None:
+        self.done += n
+        if time.monotonic() - self.last >= self.EVERY_S:
+            self.last = time.monotonic()
+            print(f"thumbnails {self.done}/{self.total}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        print(f"thumbnails {self.done}/{self.total}", file=sys.stderr, flush=True)
 
 
 def _write_data(folder: Path, merged: Merged, media: dict[int, Media], thumbs: int) -> None:

@@ -50,6 +50,10 @@ def open_backend(
     if threads is not None and int(threads) < 1:
         raise UsageError(f"threads must be >= 1, got {threads}")
     kind = model_kind(path)
+    if kind != "bundle":
+        from synthsight.runtime.made_from import check_export
+
+        check_export(path)  # retrained in place since: the old model's verdicts, refused
     name = choose_backend(kind, backend)
     if kind == "onnx" and precision is not None and _onnx_on_cpu(device, backend, precision):
         from synthsight.runtime.cpu.precision import open_on_cpu

@@ -21,8 +21,11 @@ KIND_LABELS = {"bundle": "PyTorch model bundle", "onnx": "ONNX model", "engine":
 
 def describe_model(path: str | Path) -> dict[str, Any]:
     """A JSON-ready description of ``path``: kind, spec, format details and what runs it here."""
+    from synthsight.runtime.made_from import check_export
+
     path = Path(path)
     kind = model_kind(path)
+    check_export(path)
     out: dict[str, Any] = {"path": str(path), "kind": kind, "bytes": _size(path, kind)}
     spec, details = {"bundle": _bundle, "onnx": _onnx, "engine": _engine}[kind](path)
     out["spec"] = spec.to_dict()
@@ -36,7 +39,10 @@ def read_model_spec(path: str | Path) -> ModelSpec:
 
     A cluster driver uses it to prepare a scan whose model runs elsewhere (``scan --ray``).
     """
+    from synthsight.runtime.made_from import check_export
+
     path = Path(path)
+    check_export(path)
     return {"bundle": _bundle, "onnx": _onnx, "engine": _engine}[model_kind(path)](path)[0]
 
 

@@ -44,12 +44,14 @@ def plan_providers(
     size: int,
     max_batch: int | None = None,
     cache_dir: Path | None = None,
+    fp16: bool = False,
 ) -> list[tuple[str, dict[str, Any]]]:
     """Providers with their options, best first, for ``device`` given the providers this onnxruntime has.
 
-    No precision flag is passed to the TensorRT EP: with TensorRT 11 ``trt_fp16_enable`` has no effect
-    (weak typing is gone) and without it ORT builds strongly typed networks, so the engine computes in
-    the file's own precision - run model.fp16.onnx for FP16.
+    ``fp16``: the file is a mixed FP16 export. ONNX Runtime's TensorRT EP (1.31) builds weakly typed
+    TensorRT 10 networks: without ``trt_fp16_enable`` TensorRT may pick FP32 kernels for the FP16 file
+    (the label would lie), so it is enabled, with ``trt_layer_norm_fp32_fallback`` keeping the
+    LayerNorms that the export kept in FP32 in FP32. An FP32 file gets no precision flag (FP32 kernels).
     """
     wanted = parse_device(device)
     if wanted.kind == "cpu":
@@ -62,13 +64,20 @@ def plan_providers(
     index = wanted.gpu
     plan: list[tuple[str, dict[str, Any]]] = []
     if TRT_EP in gpu:
-        plan.append((TRT_EP, _trt_options(index, size, max_batch, cache_dir or default_cache_dir())))
+        plan.append((TRT_EP, _trt_options(index, size, max_batch, cache_dir or default_cache_dir(), fp16)))
     if CUDA_EP in gpu:
-        plan.append((CUDA_EP, {"device_id": index}))
+        plan.append((CUDA_EP, cuda_options(index)))
     return [*plan, (CPU_EP, {})]
 
 
-def _trt_options(index: int, size: int, max_batch: int | None, cache: Path) -> dict[str, Any]:
+def cuda_options(index: int) -> dict[str, Any]:
+    """The CUDA EP's options. EXHAUSTIVE (ORT's default) benchmarks every cuDNN algorithm again for each new
+    input shape, so a scan's last, partial batch pays a search; HEURISTIC asks cuDNN once per shape.
+    ``prefer_nhwc``: the input is NHWC, so NHWC kernels save the layout transposes."""
+    return {"device_id": index, "cudnn_conv_algo_search": "HEURISTIC", "prefer_nhwc": "1"}
+
+
+def _trt_options(index: int, size: int, max_batch: int | None, cache: Path, fp16: bool = False) -> dict[str, Any]:
     # One profile covering every batch the runtime sends (larger ones are chunked to its maximum),
     # so a change of N never makes the provider rebuild its engine.
     top = max_batch or TRT_MAX_BATCH
@@ -82,6 +91,7 @@ def _trt_options(index: int, size: int, max_batch: int | None, cache: Path) -> d
         "trt_profile_min_shapes": shape(1),
         "trt_profile_opt_shapes": shape(min(32, top)),
         "trt_profile_max_shapes": shape(top),
+        **({"trt_fp16_enable": True, "trt_layer_norm_fp32_fallback": True} if fp16 else {}),
     }
 
 
@@ -181,12 +191,14 @@ class OnnxRuntimeBackend(Backend):
             spec = onnx_spec(path)
         else:  # GPU: the TensorRT EP profile needs the image size before the session exists
             spec = onnx_spec(path)
-            kwargs = dict(size=spec.preprocess.size, max_batch=max_batch, cache_dir=cache)
+            fp16 = file_precision(path) == "fp16"
+            kwargs = dict(size=spec.preprocess.size, max_batch=max_batch, cache_dir=cache, fp16=fp16)
             plan = plan_providers(device, ort.get_available_providers(), **kwargs)
             prepare_caches(plan)
             self._session = self._open(ort, path, plan, threads)
         check_graph(self._session.get_inputs(), self._session.get_outputs(), spec, str(path))
         self.providers = self._session.get_providers()
+        self._plan = dict(plan)
         # Batches above the TensorRT EP's profile are chunked to it: a larger one would make it rebuild.
         top = trt_profile_max(plan) if self.providers[0] == TRT_EP else None
         super().__init__(spec, max_batch=min(max_batch or top, top) if top else max_batch, source=str(path))
@@ -223,7 +235,18 @@ class OnnxRuntimeBackend(Backend):
         return f"cuda:{index}"
 
     def describe(self) -> dict:
-        return {**super().describe(), "providers": list(self.providers)}
+        """What ran: the providers the session really got (best first) and, on the TensorRT EP, the precision
+        flags it was built with (``kernels`` says what TensorRT was allowed to pick)."""
+        out = {**super().describe(), "providers": list(self.providers)}
+        if self.providers and self.providers[0] == TRT_EP:
+            options = self._plan.get(TRT_EP, {})
+            fp16 = bool(options.get("trt_fp16_enable"))
+            out["tensorrt_ep"] = {
+                "trt_fp16_enable": fp16,
+                "trt_layer_norm_fp32_fallback": bool(options.get("trt_layer_norm_fp32_fallback")),
+                "kernels": "fp16 where TensorRT finds it faster, LayerNorm in fp32" if fp16 else "fp32",
+            }
+        return out
 
     def _infer(self, pixels: np.ndarray) -> np.ndarray:
         if self._binding is None:

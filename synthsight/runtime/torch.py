@@ -7,6 +7,7 @@ autocast on CPU; fp16 autocast (default), bf16 or fp32 on CUDA.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -91,7 +92,9 @@ class TorchBackend(Backend):
     def _infer(self, pixels: np.ndarray) -> np.ndarray:
         torch = self._torch
         device_type, dtype = self._autocast
-        x = torch.from_numpy(pixels).to(self.device, non_blocking=True)
+        with warnings.catch_warnings():  # a read-only batch (the decode ring): the model never writes its input
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable", category=UserWarning)
+            x = torch.from_numpy(pixels).to(self.device, non_blocking=True)
         with torch.inference_mode(), torch.autocast(device_type, dtype=dtype, enabled=dtype is not None):
             logits = self._model(x)
         return logits.float().cpu().numpy()

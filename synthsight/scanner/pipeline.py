@@ -45,11 +45,12 @@ def scan(paths: list[str], model: str | Path | Backend, outputs: list[str | Path
     check_names(options)
     opts = ScanOptions(**options)
     outs = [check_output(p, opts.resume, opts.overwrite) for p in outputs]
-    if len(set(outs)) != len(outs):
-        raise UsageError("the same --out file is given twice")
+    twice = sorted({str(p) for p in outs if outs.count(p) > 1})
+    if twice:
+        raise UsageError(f"--out {twice[0]} is given twice (one report per file: name another file or drop one)")
     walker = make_walker(paths, opts)
     previous = resume_mod.load(outs) if opts.resume else None
-    evidence = ProvenanceReader(opts.trust_anchors) if opts.provenance else None  # refuses bad anchors now
+    evidence = _provenance(opts)  # refuses bad anchors, or a provenance whose libraries are not here, now
     if evidence is not None and (stale := evidence.stale_warning()):
         print(stale, file=sys.stderr)  # once per scan, even with --quiet: trust decides classes
     if opts.ray:
@@ -69,6 +70,31 @@ def scan(paths: list[str], model: str | Path | Backend, outputs: list[str | Path
     finally:
         if owned:
             backend.close()
+
+
+PROVENANCE_MODULES = {"cryptography": "cryptography", "c2pa": "c2pa-python"}  # import name -> pip name
+
+
+def _provenance(opts: ScanOptions) -> ProvenanceReader | None:
+    """The provenance reader, or one line (exit 2) when its libraries are not installed: reading provenance is
+    on by default, and a scan that silently left it out would report no evidence as if the files had none."""
+    if not opts.provenance:
+        return None
+    from importlib.util import find_spec
+
+    def absent(name: str) -> bool:
+        try:
+            return find_spec(name) is None
+        except (ImportError, ValueError):
+            return True
+
+    missing = [pip for name, pip in PROVENANCE_MODULES.items() if absent(name)]
+    if missing:
+        raise UsageError(
+            f"reading provenance (on by default) needs {' and '.join(missing)}, not installed here: "
+            f"pip install {' '.join(missing)}, or scan with --no-provenance"
+        )
+    return ProvenanceReader(opts.trust_anchors)
 
 
 def make_walker(paths: list[str], opts: ScanOptions) -> Walker:

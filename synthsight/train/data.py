@@ -109,7 +109,8 @@ def discover(
         )
     if max_per_class is not None:
         train, val = _sample(train, max_per_class, seed, "train"), _sample(val, max_per_class, seed, "val")
-    index = DataIndex(str(base), layout, train, val, ignored_dirs=ignored, max_per_class=max_per_class)
+    # The absolute root: eval and export find the training files again from any working directory.
+    index = DataIndex(str(base.resolve()), layout, train, val, ignored_dirs=ignored, max_per_class=max_per_class)
     _check(index, spec, workers, cache_bytes, max_pixels)
     if require_val and not index.val:
         raise UsageError(f"{base}: no validation images (add a val/ split or use a folder without splits)")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from synthsight.artifacts import is_bundle
+from synthsight.datalayout import bundle_images
 from synthsight.errors import DecodeError, ModelFileError, UsageError
 from synthsight.image.preprocess import PreprocessSpec, resize, to_rgb
 from synthsight.image.read_window import DEFAULT_MAX_PIXELS
@@ -50,6 +52,7 @@ class EvalConfig:
     max_per_class: int | None = None  # evaluate on a seeded sample of at most N per class and generator
     seed: int = 42
     tiers: bool = False  # also the web and hard copies of train/tiers.py
+    include_training: bool = False  # also score the files the model was trained on (optimistic figures)
 
 
 def evaluate_model(config: EvalConfig) -> EvalResult:
@@ -63,16 +66,18 @@ def evaluate_model(config: EvalConfig) -> EvalResult:
             config.data, spec.preprocess, config.seed, val_fraction=0.0, workers=config.workers,
             max_pixels=config.max_pixels, require_val=False, max_per_class=config.max_per_class,
         )  # fmt: skip
-        samples = index.val or index.train
+        samples, scored, left_out = held_out(index.val or index.train, spec, config)
         generators = [s.generator for s in samples]
         labels, logits = _predict(infer, ImageDataset(samples, spec.preprocess, index.cache), config, spec)
         threshold, source = spec.threshold, spec.threshold_source
         if config.target_fpr is not None:
             real = scores_from_logits(logits, spec.positive_index)[labels != spec.positive_index]
             threshold = threshold_for_fpr(real, config.target_fpr)
-            source = f"target FPR {config.target_fpr:g} on {len(real)} real images of {config.data}"
+            held = " the model did not train on" if left_out else ""
+            source = f"target FPR {config.target_fpr:g} on {len(real)} real images of {config.data}{held}"
         metrics = compute_metrics(labels, logits, spec, threshold, generators)
         metrics.update(threshold_source=source, model=str(config.model), data=str(config.data))
+        metrics.update(scored=scored, training_files_left_out=left_out)
         metrics.update(excluded_files=len(index.bad), layout=index.layout)
         result = EvalResult(metrics)
         for pert in perturbations:
@@ -87,6 +92,40 @@ def evaluate_model(config: EvalConfig) -> EvalResult:
         _write_threshold(config.model, threshold, source, metrics)
     _write_outputs(config, result, index, labels, logits, spec)
     return result
+
+
+def held_out(samples: list[Sample], spec: ModelSpec, config: EvalConfig) -> tuple[list[Sample], str, int]:
+    """(the samples to score, what they are in words, how many training files were left out).
+
+    A model is surest of what it was trained on: scoring those files (and choosing a threshold on them)
+    would report figures no new image earns. The files the bundle trained on are found again from its
+    ``spec.data`` (:func:`synthsight.datalayout.bundle_images`) and left out, unless ``include_training``.
+    """
+    recorded = bundle_images(spec)
+    data = config.data
+    if recorded.missing:
+        unknown = f"which ones the model trained on is unknown: {recorded.missing}"
+        return samples, f"{len(samples)} images of {data} ({unknown})", 0
+    trained = {os.path.realpath(p) for p in recorded.train}
+    kept = [s for s in samples if os.path.realpath(s.path) not in trained]
+    n_train = len(samples) - len(kept)
+    if config.include_training and n_train:
+        if config.target_fpr is not None or config.write_threshold:
+            flag = "--write-threshold" if config.target_fpr is None else "--target-fpr"
+            raise UsageError(
+                f"{flag}: {n_train} of the {len(samples)} images are the model's training images, and a threshold "
+                "chosen on them would not hold for new images: drop --include-training"
+            )
+        return samples, f"{len(samples)} images of {data}, {n_train} of them training images (optimistic)", 0
+    if not kept:
+        raise UsageError(
+            f"{data}: all {len(samples)} images are the model's training images, nothing held out to evaluate "
+            "(name a folder of other images, or pass --include-training to score them anyway)"
+        )
+    if not n_train:
+        return kept, f"{len(kept)} images of {data}, none of them training images", 0
+    what = f"{len(kept)} images of {data} the model did not train on ({n_train} training images left out)"
+    return kept, what, n_train
 
 
 def _open_model(config: EvalConfig) -> tuple[Callable[[np.ndarray], np.ndarray], ModelSpec, Callable[[], None]]:
@@ -213,9 +252,10 @@ def _write_excluded(path: Path, bad: list[tuple[str, str]]) -> None:
 def format_report(result: EvalResult) -> str:
     """Human-readable summary: per-class table, confusion matrix, and one row per perturbation."""
     m = result.metrics
-    lines = [
+    lines = [f"scored {m['scored']}"] if m.get("scored") else []
+    lines.append(
         f"{m['n']} images ({m['excluded_files']} excluded), threshold {m['threshold']:.4f} ({m['threshold_source']})"
-    ]
+    )
     lines.append(f"{'class':<8}{'precision':>10}{'recall':>8}{'f1':>8}{'support':>9}")
     for c in m["classes"]:
         lines.append(f"{c:<8}{m['precision'][c]:>10.4f}{m['recall'][c]:>8.4f}{m['f1'][c]:>8.4f}{m['support'][c]:>9}")

@@ -32,6 +32,7 @@ from synthsight.runtime.tiles import aggregate_all
 from synthsight.runtime.torch import resolve_device
 from synthsight.spec import ModelSpec
 from synthsight.train.data import CLASSES, DataIndex, ImageDataset, collate, collate_tiles, discover
+from synthsight.train.out_folder import prepare_out
 from synthsight.train.tiles import RandomTile, preprocess_for
 
 CHECKPOINT_DIR = "checkpoints"
@@ -66,6 +67,7 @@ class TrainConfig:
     max_per_class: int | None = None  # a seeded sample of at most N files per class and generator, per split
     max_pixels: int = DEFAULT_MAX_PIXELS
     progress: bool = True
+    overwrite: bool = False  # train into a non-empty --out (its exports are removed: they would be stale)
     shuffle_labels: bool = False  # control experiment: train on permuted labels (the task must become unlearnable)
 
 
@@ -73,7 +75,7 @@ def fit(config: TrainConfig) -> Path:
     """Train per ``config``; returns the bundle directory (``config.out``)."""
     out = Path(config.out)
     preprocess = preprocess_for(config)  # a bad --tiles fails before anything is written
-    out.mkdir(parents=True, exist_ok=True)
+    prepare_out(out, config.overwrite, bool(config.resume))
     seed_everything(config.seed, config.deterministic)
     device = torch.device(resolve_device(config.device))
     spec = ModelSpec(arch=config.arch, classes=list(CLASSES), preprocess=preprocess)
@@ -339,7 +341,7 @@ def _worker_init(_: int) -> None:
 
 
 def _public_config(config: TrainConfig) -> dict:
-    return {k: v for k, v in asdict(config).items() if k not in ("progress",)}
+    return {k: v for k, v in asdict(config).items() if k not in ("progress", "overwrite")}
 
 
 def _log(config: TrainConfig, message: str) -> None:

@@ -17,7 +17,7 @@ from PIL import Image
 from synthsight.errors import UsageError
 from synthsight.image.preprocess import PreprocessSpec
 from synthsight.image.tiles import random_tile
-from synthsight.spec import DEFAULT_AGGREGATE, DEFAULT_PLACEMENT, DEFAULT_TILES, TILE_KEYS
+from synthsight.spec import DEFAULT_PLACEMENT, DEFAULT_TILES, TILE_KEYS, default_aggregate
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,11 @@ def preprocess_for(config: Any) -> PreprocessSpec:
     if given and config.resize != "tiles":
         names = ", ".join("--" + k.replace("_", "-") for k in given)
         raise UsageError(f"{names}: only with --resize tiles")
-    extra = {**dict(zip(TILE_KEYS, (DEFAULT_TILES, DEFAULT_PLACEMENT, DEFAULT_AGGREGATE), strict=True)), **given}
+    tiles = given.get("tiles", DEFAULT_TILES)
+    if isinstance(tiles, int) and not isinstance(tiles, bool) and tiles >= 1:  # else PreprocessSpec says why
+        given.setdefault("tile_aggregate", default_aggregate(tiles))  # --tiles 2 alone: top2, not a refusal
+    extra = {**dict(zip(TILE_KEYS, (DEFAULT_TILES, DEFAULT_PLACEMENT, default_aggregate(DEFAULT_TILES)), strict=True)),
+             **given}  # fmt: skip
     try:
         spec = PreprocessSpec(size=config.size, resize=config.resize, **extra)
     except ValueError as exc:

@@ -174,6 +174,23 @@ def choose_explicit(opts: list[Option], precision: str, backend: str, features: 
     return chosen, f"--precision {precision} asked; {chosen.why}"
 
 
+def choose_named_int8(
+    path: Path, opts: list[Option], precision: str, backend: str, features: CpuFeatures
+) -> tuple[Option, str]:
+    """What runs when the user named an INT8 file: that file (``auto`` chooses no other member of its family),
+    or a one-line UsageError saying why it cannot run here and what to name instead."""
+    fp32 = next((o.path.name for o in opts if o.precision == "fp32"), "model.onnx")
+    if precision not in ("auto", "int8"):
+        raise UsageError(f"--precision {precision}: {path.name} is an INT8 file; name {fp32} to run {precision}")
+    if not features.native("int8"):
+        raise UsageError(
+            f"{path.name} is an INT8 file and this CPU ({features.name}) has {features.why('int8')}: "
+            f"name {fp32} to scan at fp32"
+        )
+    chosen, why = choose_explicit(opts, "int8", backend, features)
+    return chosen, f"{path.name} named; {why.split('; ', 1)[-1]}"
+
+
 def _missing(opts: list[Option], precision: str, backend: str):
     if precision == "bf16" and backend == "onnxruntime":
         raise UsageError("--precision bf16 runs on --backend openvino (ONNX Runtime's CPU provider has no bf16 path)")
@@ -226,6 +243,9 @@ def select(
         raise UsageError(f"--precision {precision}: exported files run as {', '.join(CPU_PRECISIONS)} on a CPU")
     fam = family(path)
     opts = options(fam, features)
+    if file_precision(path) == "int8":  # the INT8 file named: it runs, or one line says why not
+        chosen, why = choose_named_int8(Path(path), opts, precision, backend, features)
+        return Selection(chosen, precision, why, opts, features, notes=fam.notes), None
     if precision != "auto":
         chosen, why = choose_explicit(opts, precision, backend, features)
         return Selection(chosen, precision, why, opts, features, notes=fam.notes), None

@@ -52,6 +52,10 @@ INSTALL_HINT = "pip install 'synthsight[cluster]'"
 # Ray can spill it, not in the driver's own memory (Ray keeps objects under 100 KiB in their owner's heap).
 LIST_BLOCK_ROWS = 8192
 RUNNER_KEYS = ("host", "pid", "model", "sha256")  # what an actor adds to its Backend.describe()
+# Memory a decode task uses besides its block's pixels: the worker process (Ray, numpy, Pillow, the provenance
+# readers) and a decoder's working set. Ray's memory monitor saw 682 MiB used against 262 MiB reserved: a
+# reservation below use lets Ray crowd a node with decode tasks until the OOM killer picks one.
+DECODE_BASE_MEMORY = 768 << 20
 TASK_ROWS_PER_BATCH = 8  # files per decode task, in batches: the unit of work (and of a retry) on the cluster
 
 
@@ -265,7 +269,7 @@ class RaySource:
         rows = TASK_ROWS_PER_BATCH * images
         # Reserving a block's pixels keeps Ray from crowding a node's memory with decode tasks, and keeps it
         # from fusing the decode tasks into the inference actors (it fuses maps with equal reservations).
-        block_memory = rows * read.rows * spec.size**2 * 3 * 2 + (256 << 20)  # pixels in and out, the decoder's own
+        block_memory = rows * read.rows * spec.size**2 * 3 * 2 + DECODE_BASE_MEMORY  # pixels in and out, views
         decode_kwargs = dict(options=read, run_id=self.run_id, decode_timeout=opts.decode_timeout)
         device = "cpu" if plan.actor_gpus == 0 else ("cuda" if parse_device(opts.device).kind == "cuda" else "auto")
         actor_kwargs = dict(

@@ -6,17 +6,20 @@ tensor column from the decode task to an inference actor and are dropped there: 
 
 A decode task reads each file with :func:`~synthsight.scanner.worker.read_file`, the reader of the local
 decode pool, and turns any exception into that file's error record. A decoder that crashes the process
-(or one that hangs: a watchdog stops the process after ``decode_timeout``) would make Ray retry the whole
-block forever (Ray Data retries dead tasks without limit), so the task notes in a small file on the node
-which file it is reading; the retried task finds the note and gives that file the error record the local
-pool gives (``worker-died`` / ``timed-out``), then goes on with the others.
+(or one that hangs: a watchdog stops the process after ``decode_timeout``) makes Ray run the block again
+(Ray Data retries dead tasks without limit), so the task notes in a small file on the node which file it is
+reading, and the next attempt knows. As in the local pool, a file whose reading died is read once more (the
+death may have been the machine's: memory, preemption); only a file that killed two attempts gets the
+``worker-died`` record (a hang: ``timed-out`` at once), and the block goes on with the others.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pickle
+import shutil
 import tempfile
 import threading
 import time
@@ -30,6 +33,8 @@ from synthsight.scanner.walk import Entry
 from synthsight.scanner.worker import FileMeta, ReadOptions, read_file
 
 NOTES_DIR = "synthsight-ray"
+NOTES_STALE_S = 86_400.0  # notes a crashed driver's tasks left on a node are removed a day later
+MAX_ATTEMPTS = 2  # as the local pool: a file whose reading killed a decode process is read once more
 _NOTE_TIMED_OUT = b"T"
 _NOTE_READING = b"R"
 
@@ -50,8 +55,8 @@ def decode_block(batch: dict[str, np.ndarray], options: ReadOptions, run_id: str
     with _Notes(run_id, rows[0][0] if rows else 0, decode_timeout) as notes:
         for k, (seq, entry) in enumerate(rows):
             meta, px = FileMeta(), None
-            if seq in notes.died:
-                meta = FileMeta(error=notes.died[seq])
+            if seq in notes.failed:
+                meta = FileMeta(error=notes.failed[seq])
             elif options.needs_reading(entry):
                 notes.reading(seq)
                 try:
@@ -67,21 +72,22 @@ def decode_block(batch: dict[str, np.ndarray], options: ReadOptions, run_id: str
 
 
 def forget_notes(run_id: str) -> None:
-    """Remove a scan's (by then empty) notes folder on this node; other nodes keep an empty folder in their tmp."""
-    import shutil
-
+    """Remove a scan's (by then empty) notes folder on this node; on the others, the next scan's first task there
+    removes it a day later (a task removing its own folder could race another task of the scan creating it)."""
     shutil.rmtree(Path(tempfile.gettempdir()) / NOTES_DIR / run_id, ignore_errors=True)
 
 
 class _Notes:
-    """Which file of this block the task is reading, kept in a file on the node for a retry after a crash."""
+    """Which file of this block the task is reading, kept in a file on the node for the next attempt."""
 
     def __init__(self, run_id: str, block: int, timeout: float):
-        folder = Path(tempfile.gettempdir()) / NOTES_DIR / run_id
-        folder.mkdir(parents=True, exist_ok=True)
-        self.now, self.dead = folder / f"{block}.reading", folder / f"{block}.died"
+        top = Path(tempfile.gettempdir()) / NOTES_DIR
+        self.folder = top / run_id
+        self.folder.mkdir(parents=True, exist_ok=True)
+        _forget_stale(top, run_id)
+        self.now, self.dead = self.folder / f"{block}.reading", self.folder / f"{block}.died"
         self.timeout = timeout
-        self.died: dict[int, str] = {}
+        self.failed: dict[int, str] = {}  # files that get an error record instead of another read
         self._since: float | None = None
         self._fd = -1
         self._stop = threading.Event()
@@ -97,18 +103,19 @@ class _Notes:
         if self.now.exists():
             note = self.now.read_bytes()
             if len(note) > 1:
-                seq = int(note[1:])
-                why = (
-                    f"{TIMED_OUT}: decode took longer than {self.timeout:g} s; the decode task was stopped"
-                    if note[:1] == _NOTE_TIMED_OUT
-                    else f"{WORKER_DIED}: the decode task's process died while reading this file"
-                )
                 with open(self.dead, "a", encoding="utf-8") as fh:
-                    fh.write(json.dumps([seq, why]) + "\n")
+                    fh.write(json.dumps([int(note[1:]), note[:1] == _NOTE_TIMED_OUT]) + "\n")
+        deaths: dict[int, int] = {}
         if self.dead.exists():
             for line in self.dead.read_text(encoding="utf-8").splitlines():
-                seq, why = json.loads(line)
-                self.died[int(seq)] = why
+                seq, timed_out = json.loads(line)
+                deaths[seq] = deaths.get(seq, 0) + 1
+                if timed_out:
+                    self.failed[seq] = (
+                        f"{TIMED_OUT}: decode took longer than {self.timeout:g} s; the decode task was stopped"
+                    )
+                elif deaths[seq] >= MAX_ATTEMPTS:
+                    self.failed[seq] = f"{WORKER_DIED}: decode tasks died twice while reading this file"
 
     def reading(self, seq: int) -> None:
         os.pwrite(self._fd, _NOTE_READING + b"%020d" % seq, 0)
@@ -122,7 +129,7 @@ class _Notes:
             since = self._since
             if since is not None and time.monotonic() - since > self.timeout:
                 os.pwrite(self._fd, _NOTE_TIMED_OUT, 0)
-                os._exit(1)  # the only way to stop a decoder stuck in C code; Ray retries the block
+                os._exit(1)  # the only way to stop a decoder stuck in C code; Ray runs the block again
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
@@ -130,6 +137,16 @@ class _Notes:
         if exc[0] is None:
             self.now.unlink(missing_ok=True)
             self.dead.unlink(missing_ok=True)
+
+
+def _forget_stale(top: Path, run_id: str) -> None:
+    """Remove the notes of scans that ended a day ago or more without cleaning up (their driver crashed)."""
+    now = time.time()
+    with contextlib.suppress(OSError):
+        for folder in top.iterdir():
+            with contextlib.suppress(OSError):
+                if folder.name != run_id and now - folder.stat().st_mtime > NOTES_STALE_S:
+                    shutil.rmtree(folder, ignore_errors=True)
 
 
 class Inferencer:
