@@ -196,7 +196,7 @@ def _tiers(infer, samples: list[Sample], spec: ModelSpec, config: EvalConfig, la
     for tier in TIERS:
         if tier.name != "clean":
             copies = PerturbedDataset(samples, spec.preprocess, copy_of(tier), config.max_pixels)
-            labels, logits = _predict(infer, copies, config)
+            labels, logits = _predict(infer, copies, config, spec)
         if len(labels) != len(sizes):
             raise ModelFileError(f"{config.data}: files changed while they were evaluated; run eval again")
         out[tier.name] = tier_metrics(tier, labels, logits, spec, sizes)
