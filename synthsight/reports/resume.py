@@ -109,20 +109,6 @@ def _check_columns(out: Path) -> None:
         )
 
 
-def _check_columns(out: Path) -> None:
-    """New lines must match the report's header: a CSV of an older synthsight (fewer columns) is not appended to."""
-    if out.suffix.lower() != ".csv":
-        return
-    with open(out, encoding="utf-8", newline="") as fh:
-        header = tuple(next(csv.reader([fh.readline()]), []))
-    if header != COLUMNS:
-        missing = ", ".join(c for c in COLUMNS if c not in header)
-        raise UsageError(
-            f"--resume: {out} was written by an older synthsight (no {missing} columns): finish it with that "
-            "version, or write a new report"
-        )
-
-
 def load(outs: Iterable[Path]) -> Previous:
     """Read the stream reports among ``outs`` (CSV/JSONL); a missing or empty one means nothing done yet."""
     outs = list(outs)
