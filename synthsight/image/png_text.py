@@ -12,12 +12,13 @@ bounds and notes what it could not read. Only this fallback pays for the chunk w
 from __future__ import annotations
 
 import bisect
-import io
 import struct
 import zlib
 from typing import BinaryIO
 
 from PIL import PngImagePlugin
+
+from synthsight.image.read_window import SeekableRaw
 
 INFLATED = (b"zTXt", b"iTXt", b"iCCP")  # what Pillow inflates, bounded by MAX_TEXT_CHUNK each
 TEXT = (b"tEXt", *INFLATED)  # what counts against MAX_TEXT_MEMORY (iCCP too: it is read the same way)
@@ -30,7 +31,7 @@ def refused_text(exc: BaseException) -> bool:
     return isinstance(exc, ValueError) and ("MAX_TEXT_CHUNK" in text or "MAX_TEXT_MEMORY" in text)
 
 
-class WithoutChunks(io.RawIOBase):
+class WithoutChunks(SeekableRaw):
     """A read-only, seekable view of the PNG in ``fh`` (``size`` bytes) without the chunks Pillow would refuse.
 
     ``dropped`` names them (``zTXt 'parameters'``). Chunks are walked by their headers; a compressed
@@ -47,7 +48,7 @@ class WithoutChunks(io.RawIOBase):
         for _, length in self._kept:
             self._starts.append(total)
             total += length
-        self.size = total
+        self.end = total
 
     def _walk(self, size: int) -> None:
         at, text = 8, 0
@@ -102,24 +103,10 @@ class WithoutChunks(io.RawIOBase):
         self.fh.seek(at)
         return self.fh.read(min(length, 80)).partition(b"\x00")[0].decode("latin-1", "replace")
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self.pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: self.size}[whence]
-        self.pos = max(0, base + offset)
-        return self.pos
-
     def readinto(self, buffer) -> int:
         view = memoryview(buffer).cast("B")
         done = 0
-        while done < len(view) and self.pos < self.size:
+        while done < len(view) and self.pos < self.end:
             piece = bisect.bisect_right(self._starts, self.pos) - 1
             offset, length = self._kept[piece]
             inside = self.pos - self._starts[piece]

@@ -52,12 +52,11 @@ def human(n: float) -> str:
     raise AssertionError("unreachable")
 
 
-class _Window(io.RawIOBase):
-    """The raw side of :class:`ReadWindow`: reads of ``fh`` that stop at ``limit`` as at end of file."""
+class SeekableRaw(io.RawIOBase):
+    """A read-only raw stream over part of a file: position ``pos``, end ``end`` (the subclass sets both)."""
 
-    def __init__(self, fh: BinaryIO, limit: int):
-        super().__init__()
-        self.fh, self.limit, self.pos = fh, int(limit), fh.tell()
+    pos: int
+    end: int
 
     def readable(self) -> bool:
         return True
@@ -69,11 +68,23 @@ class _Window(io.RawIOBase):
         return self.pos
 
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        base = {os.SEEK_SET: 0, os.SEEK_CUR: self.pos, os.SEEK_END: self.limit}[whence]
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self.pos, os.SEEK_END: self.end}[whence]
         if base + offset < 0:
             raise OSError("negative seek position")
         self.pos = base + offset
         return self.pos
+
+
+class _Window(SeekableRaw):
+    """The raw side of :class:`ReadWindow`: reads of ``fh`` that stop at ``limit`` as at end of file."""
+
+    def __init__(self, fh: BinaryIO, limit: int):
+        super().__init__()
+        self.fh, self.limit, self.pos = fh, int(limit), fh.tell()
+
+    @property
+    def end(self) -> int:  # the limit may grow between reads
+        return self.limit
 
     def readinto(self, buffer) -> int:
         view = memoryview(buffer).cast("B")
