@@ -30,6 +30,8 @@ from common import REPO, emit, jpeg_set, log, machine, machine_line, parser, tab
 sys.path.insert(0, str(REPO / "tests"))  # the one hand-made calibration the scan tests use
 from scanner_support import calibrated_copy  # noqa: E402
 
+from synthsight.artifacts import EXPORT_NAMES  # noqa: E402
+
 
 def tiny_model(folder: Path) -> Path:
     import torch
@@ -42,7 +44,7 @@ def tiny_model(folder: Path) -> Path:
     spec = ModelSpec(arch="convnext_atto", preprocess=PreprocessSpec(size=64))
     torch.manual_seed(0)
     model = build(spec, "random").eval()
-    return export_onnx(model, spec, save_bundle(model, spec, folder / "bundle") / "model.onnx")
+    return export_onnx(model, spec, save_bundle(model, spec, folder / "bundle") / EXPORT_NAMES["onnx"])
 
 
 def alternate(one, sides: tuple, repeats: int) -> dict:
