@@ -242,3 +242,37 @@ def test_eval_scores_a_tiles_bundle_as_the_scan_does(tiles_model, tmp_path, monk
     records = read_records(out)[0]
     assert sorted(r.tiles for r in records) == [1] * 4 + [4] * 8  # tiles were scored, one for the small files
     assert np.allclose(np.sort(seen[0]), np.sort([r.score for r in records]), atol=1e-5)  # eval's scores: the scan's
+
+
+def test_a_12mp_jpeg_is_decoded_once_and_a_decompression_bomb_is_refused_in_a_tiles_scan(
+    tiles_model, ort, tmp_path, monkeypatch
+):
+    import hostile
+
+    import synthsight.image.preprocess as preprocess
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    hostile.noise(4000, 3000, 5).save(folder / "camera.jpg", "JPEG", quality=85)  # 12 MP
+    (folder / "bomb.png").write_bytes(hostile.png(30000, 30000, hostile.zeros_zlib(64)))  # 900 MP in ~100 bytes
+    opened = []
+    real = preprocess._decode_open
+
+    def counting(im, *args, **kwargs):
+        opened.append((im.format, im.size))
+        return real(im, *args, **kwargs)
+
+    monkeypatch.setattr(preprocess, "_decode_open", counting)
+    out = tmp_path / "r.jsonl"
+    scan([str(folder)], ort, [out], workers=0, batch_size=8, quiet=True)
+    records = by_name(out)
+    # One full-resolution decode for all its tiles (no DCT draft: the tiles are the file's own pixels); the
+    # bomb never reaches a decode and gets its record.
+    assert opened == [("JPEG", (4000, 3000))]
+    camera = records["camera.jpg"]
+    assert camera.verdict in ("ai", "real", "uncertain") and camera.tiles == ort.model_spec.preprocess.tiles
+    assert all(right - left == bottom - top == 64 and right <= 4000 and bottom <= 3000
+               for left, top, right, bottom in camera.tile_boxes)  # fmt: skip
+    bomb = records["bomb.png"]
+    assert bomb.verdict == "error" and bomb.error.startswith("too-large: decompression bomb"), bomb
+    assert bomb.tiles is None

@@ -64,6 +64,15 @@ class OpenVinoBackend(Backend):
 
     name = "openvino"
 
+    @classmethod
+    def probe(cls, details: dict) -> dict[str, tuple[bool, str]]:
+        version = openvino_version()
+        cuda = (False, "synthsight runs OpenVINO on the CPU only")
+        if version is None:
+            return {"cpu": (False, "openvino is not installed (pip install openvino)"), "cuda": cuda}
+        native = ", ".join(p for p in ("fp32", "bf16", "int8") if here().native(p))
+        return {"cpu": (True, f"OpenVINO {version} ({native} native here)"), "cuda": cuda}
+
     def __init__(
         self,
         path: str | Path,
