@@ -184,6 +184,10 @@ def test_a_tile_above_the_pixel_cap_and_bad_tile_options_are_one_line_and_exit_2
                          "--out", str(out), "--max-pixels", "4000", "--quiet")  # fmt: skip
     assert code == 2 and err.strip().count("\n") == 0 and "smaller than one 64x64 tile" in err
     assert not out.exists()
+    code, err = run_main(monkeypatch, capsys, "scan", str(tiled), "--model", str(tiles_model["onnx"]),
+                         "--out", str(out), "--stability", "2", "--quiet")  # fmt: skip
+    assert code == 2 and err.strip().count("\n") == 0 and "does not combine with a tiles model" in err, err
+    assert not out.exists()
     data = tmp_path / "data"
     (data / "ai").mkdir(parents=True)
     (data / "real").mkdir()
@@ -234,14 +238,17 @@ def test_eval_scores_a_tiles_bundle_as_the_scan_does(tiles_model, tmp_path, monk
         return real_metrics(labels, logits, *args, **kwargs)
 
     monkeypatch.setattr(evaluate, "compute_metrics", keep)
-    evaluate.evaluate_model(evaluate.EvalConfig(model=str(tiles_model["bundle"]), data=str(data), device="cpu",
-                                                workers=0))  # fmt: skip
+    result = evaluate.evaluate_model(evaluate.EvalConfig(model=str(tiles_model["bundle"]), data=str(data),
+                                                         device="cpu", workers=0, tiers=True))  # fmt: skip
     out = tmp_path / "r.jsonl"
     scan([str(data)], str(tiles_model["bundle"]), [out], workers=0, batch_size=8, quiet=True, backend="torch",
          precision="fp32")  # fmt: skip
     records = read_records(out)[0]
     assert sorted(r.tiles for r in records) == [1] * 4 + [4] * 8  # tiles were scored, one for the small files
     assert np.allclose(np.sort(seen[0]), np.sort([r.score for r in records]), atol=1e-5)  # eval's scores: the scan's
+    # eval --tiers scores the web and hard copies as tiles too (each copy's own tiles at its own pixels)
+    assert set(result.tiers) >= {"clean", "web", "hard"}
+    assert all(0 <= result.tiers[t]["balanced_accuracy"] <= 1 for t in ("clean", "web", "hard")), result.tiers
 
 
 def test_a_12mp_jpeg_is_decoded_once_and_a_decompression_bomb_is_refused_in_a_tiles_scan(
