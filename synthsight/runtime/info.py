@@ -13,6 +13,7 @@ from typing import Any
 
 from synthsight.artifacts import bundle_paths, load_onnx, model_kind, onnx_facts
 from synthsight.errors import SynthsightError
+from synthsight.extras import install_hint
 from synthsight.runtime.registry import BACKENDS, CONVERT_HINT, RUNS_ON
 from synthsight.spec import CALIBRATION_KEY, CERTIFICATES_KEY, SOURCE_KEY, ModelSpec
 
@@ -153,7 +154,7 @@ def _torch_cuda() -> tuple[bool, str]:
     try:
         import torch
     except ImportError:
-        return False, "torch is not installed"
+        return False, f"torch is not installed ({install_hint('train')})"
     if not torch.cuda.is_available():
         return False, "torch sees no CUDA GPU (NVIDIA driver + a CUDA build of torch needed)"
     return True, torch.cuda.get_device_name(0)
@@ -163,7 +164,8 @@ def _probe_torch(_details: dict) -> dict[str, tuple[bool, str]]:
     try:
         import torch
     except ImportError:
-        return {"cpu": (False, "torch is not installed"), "cuda": (False, "torch is not installed")}
+        missing = (False, f"torch is not installed ({install_hint('train')})")
+        return {"cpu": missing, "cuda": missing}
     return {"cpu": (True, f"torch {torch.__version__} (fp32, bf16)"), "cuda": _with(_torch_cuda(), "fp16, bf16, fp32")}
 
 
@@ -187,7 +189,7 @@ def _probe_tensorrt(details: dict) -> dict[str, tuple[bool, str]]:
     try:
         import tensorrt as trt
     except ImportError:
-        return {"cpu": cpu, "cuda": (False, "tensorrt is not installed (pip install 'synthsight[gpu]')")}
+        return {"cpu": cpu, "cuda": (False, f"tensorrt is not installed ({install_hint('gpu')})")}
     ok, why = _torch_cuda()
     if not ok:
         return {"cpu": cpu, "cuda": (False, why)}
@@ -213,7 +215,7 @@ def _probe_openvino(_details: dict) -> dict[str, tuple[bool, str]]:
     version = openvino_version()
     cuda = (False, "synthsight runs OpenVINO on the CPU only")
     if version is None:
-        return {"cpu": (False, "openvino is not installed (pip install openvino)"), "cuda": cuda}
+        return {"cpu": (False, f"openvino is not installed ({install_hint('openvino')})"), "cuda": cuda}
     native = ", ".join(p for p in ("fp32", "bf16", "int8") if here().native(p))
     return {"cpu": (True, f"OpenVINO {version} ({native} native here)"), "cuda": cuda}
 
