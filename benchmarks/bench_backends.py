@@ -24,6 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import CACHE, emit, log, machine_line, parser, random_model, table  # noqa: E402
 
+from synthsight.artifacts import EXPORT_NAMES  # noqa: E402
+
 TARGET = 1.2  # ONNX Runtime batch inference vs PyTorch eager fp32 at the same batch (issue 4)
 # Pause between cells: ONNX Runtime's idle threads spin for a moment after a run, and in one process
 # they would steal the cores of the PyTorch cell measured right after (a bias in ORT's favour).
@@ -35,7 +37,7 @@ def build_models(arch: str, size: int, cache: Path) -> dict[str, Path]:
     from synthsight.export.fp16 import convert_fp16
 
     folder = cache / "backends" / f"{arch}_{size}"
-    files = {"bundle": folder / "bundle", "onnx": folder / "model.onnx", "fp16": folder / "model.fp16.onnx"}
+    files = {"bundle": folder / "bundle", "onnx": folder / EXPORT_NAMES["onnx"], "fp16": folder / EXPORT_NAMES["fp16"]}
     if all(p.exists() for p in files.values()):
         return files
     log(f"making {arch} at {size} px (random init) in {folder}")

@@ -34,6 +34,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REPO, emit, log, machine, machine_line, mixed_corpus, parser, table  # noqa: E402
 
+from synthsight.artifacts import EXPORT_NAMES  # noqa: E402
+
 RECIPE = {"arch": "convnext_tiny", "stage1": {"size": 96, "n": 400, "epochs": 5, "batch": 32, "lr": 5e-4},
           "stage2": {"size": 224, "n": 160, "epochs": 1, "batch": 16, "lr": 1e-4}, "stress": [0.015, 0.02, 0.025],
           "stress_n": 40, "realworld": 150, "version": 1}  # fmt: skip
@@ -74,8 +76,9 @@ def prepare(cache: Path, recipe: dict) -> dict:
     config = ExportConfig(model=Path(info["bundle"]), format="int8", out=export, check_images=folder / "certify",
                           calibration_count=300)  # fmt: skip
     export_model(config, echo=lambda line: (said.append(line), log(line)))
-    done = {"int8_recipe": INT8_RECIPE, "onnx": str(export / "model.onnx"), "int8": str(export / "model.int8.onnx"),
-            "export_log": said, "export_seconds": time.perf_counter() - t0}  # fmt: skip
+    done = {"int8_recipe": INT8_RECIPE, "onnx": str(export / EXPORT_NAMES["onnx"]),
+            "int8": str(export / EXPORT_NAMES["int8"]), "export_log": said,
+            "export_seconds": time.perf_counter() - t0}  # fmt: skip
     exported.write_text(json.dumps(done, indent=2) + "\n")
     return {**info, **done}
 

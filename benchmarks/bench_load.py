@@ -26,6 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import hostile  # noqa: E402  (the test helpers: image makers, report reader, process-tree RSS)
 from common import random_model  # noqa: E402
 
+from synthsight.artifacts import EXPORT_NAMES  # noqa: E402
+
 
 def make_corpus(n: int) -> Path:
     root = Path(tempfile.gettempdir()) / f"synthsight-load-{n}"
@@ -47,7 +49,7 @@ def make_corpus(n: int) -> Path:
 
 def tiny_model(workdir: Path) -> Path:
     """The tests' tiny model (random convnext_atto, 64 px) exported to ONNX: plumbing only, no accuracy."""
-    return random_model(workdir / "tiny", "convnext_atto", 64, onnx=workdir / "tiny" / "model.onnx")[1]
+    return random_model(workdir / "tiny", "convnext_atto", 64, onnx=workdir / "tiny" / EXPORT_NAMES["onnx"])[1]
 
 
 def count_lines(path: Path) -> int:

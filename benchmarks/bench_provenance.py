@@ -43,6 +43,7 @@ from common import (  # noqa: E402
 sys.path.insert(0, str(REPO / "tests"))  # the one test-CA and manifest maker
 from provenance_samples import A1111, AI, CANON, SampleSigner, created, exif_bytes  # noqa: E402
 
+from synthsight.artifacts import EXPORT_NAMES  # noqa: E402
 from synthsight.image.preprocess import PreprocessSpec, decode  # noqa: E402
 from synthsight.provenance import ProvenanceReader  # noqa: E402
 
@@ -144,7 +145,8 @@ def scan_throughput(corpus: list[str], repeats: int) -> dict[str, float]:
     from synthsight.scanner import scan
 
     with tempfile.TemporaryDirectory(prefix="bench-provenance-") as tmp:
-        onnx = random_model(Path(tmp) / "bundle", "convnext_atto", 64, onnx=Path(tmp) / "bundle" / "model.onnx")[1]
+        bundle = Path(tmp) / "bundle"
+        onnx = random_model(bundle, "convnext_atto", 64, onnx=bundle / EXPORT_NAMES["onnx"])[1]
 
         def one(provenance: bool) -> float:
             summary = scan(corpus, str(onnx), [Path(tmp) / "r.csv"], overwrite=True, quiet=True, provenance=provenance)

@@ -24,6 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import emit, log, machine, mixed_corpus, parser, random_model, table  # noqa: E402
 
+from synthsight.artifacts import EXPORT_NAMES  # noqa: E402
+
 ARCH, SIZE, BATCH = "convnext_tiny", 224, 32
 
 
@@ -184,7 +186,7 @@ def measure(name: str, cores: set[int] | None = None, **kwargs) -> dict:
 
 def export_model(folder: Path) -> Path:
     """A random-init convnext_tiny bundle and its ONNX export (synthsight's own exporter)."""
-    return random_model(folder / "bundle", ARCH, SIZE, onnx=folder / "bundle" / "model.onnx")[1]
+    return random_model(folder / "bundle", ARCH, SIZE, onnx=folder / "bundle" / EXPORT_NAMES["onnx"])[1]
 
 
 def run(files: list[str], repeats: int, tmp: Path) -> dict:

@@ -27,6 +27,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import emit, log, machine, machine_line, mixed_corpus, parser, table  # noqa: E402
 
+from synthsight.artifacts import EXPORT_NAMES  # noqa: E402
 from synthsight.image.preprocess import decode  # noqa: E402
 from synthsight.spec import PreprocessSpec  # noqa: E402
 
@@ -129,7 +130,7 @@ def policy_onnx(bundle: Path) -> Path:
     from synthsight.export.onnx import export_onnx
     from synthsight.model import load_bundle
 
-    out = bundle / "model.onnx"
+    out = bundle / EXPORT_NAMES["onnx"]
     if not out.exists():
         model, spec = load_bundle(bundle)
         export_onnx(model.eval(), spec, out)

@@ -104,7 +104,9 @@ def test_batches_mix_tiles_of_several_images_and_records_stay_whole_and_in_order
             assert 8 in [s[0] for s in spy.shapes]  # two images' tiles in one batch
 
 
-def test_each_image_is_decoded_once_for_all_its_tiles(tiled, ort, tmp_path, monkeypatch):
+@pytest.fixture
+def decodes(monkeypatch) -> list:
+    """(format, size) of every image opened for decoding in this process, in order."""
     import synthsight.image.preprocess as preprocess
 
     opened = []
@@ -115,6 +117,11 @@ def test_each_image_is_decoded_once_for_all_its_tiles(tiled, ort, tmp_path, monk
         return real(im, *args, **kwargs)
 
     monkeypatch.setattr(preprocess, "_decode_open", counting)
+    return opened
+
+
+def test_each_image_is_decoded_once_for_all_its_tiles(tiled, ort, tmp_path, decodes):
+    opened = decodes
     scan([str(tiled)], ort, [tmp_path / "r.csv"], workers=0, batch_size=8, quiet=True)
     assert sorted(opened) == sorted(
         [("JPEG", (700, 500)), ("PNG", (256, 256)), ("PNG", (200, 130)), ("PNG", (40, 30)), ("WEBP", (150, 150)),
@@ -184,6 +191,10 @@ def test_a_tile_above_the_pixel_cap_and_bad_tile_options_are_one_line_and_exit_2
                          "--out", str(out), "--max-pixels", "4000", "--quiet")  # fmt: skip
     assert code == 2 and err.strip().count("\n") == 0 and "smaller than one 64x64 tile" in err
     assert not out.exists()
+    code, err = run_main(monkeypatch, capsys, "scan", str(tiled), "--model", str(tiles_model["onnx"]),
+                         "--out", str(out), "--stability", "2", "--quiet")  # fmt: skip
+    assert code == 2 and err.strip().count("\n") == 0 and "does not combine with a tiles model" in err, err
+    assert not out.exists()
     data = tmp_path / "data"
     (data / "ai").mkdir(parents=True)
     (data / "real").mkdir()
@@ -234,11 +245,38 @@ def test_eval_scores_a_tiles_bundle_as_the_scan_does(tiles_model, tmp_path, monk
         return real_metrics(labels, logits, *args, **kwargs)
 
     monkeypatch.setattr(evaluate, "compute_metrics", keep)
-    evaluate.evaluate_model(evaluate.EvalConfig(model=str(tiles_model["bundle"]), data=str(data), device="cpu",
-                                                workers=0))  # fmt: skip
+    result = evaluate.evaluate_model(evaluate.EvalConfig(model=str(tiles_model["bundle"]), data=str(data),
+                                                         device="cpu", workers=0, tiers=True))  # fmt: skip
     out = tmp_path / "r.jsonl"
     scan([str(data)], str(tiles_model["bundle"]), [out], workers=0, batch_size=8, quiet=True, backend="torch",
          precision="fp32")  # fmt: skip
     records = read_records(out)[0]
     assert sorted(r.tiles for r in records) == [1] * 4 + [4] * 8  # tiles were scored, one for the small files
     assert np.allclose(np.sort(seen[0]), np.sort([r.score for r in records]), atol=1e-5)  # eval's scores: the scan's
+    # eval --tiers scores the web and hard copies as tiles too (each copy's own tiles at its own pixels)
+    assert set(result.tiers) >= {"clean", "web", "hard"}
+    assert all(0 <= result.tiers[t]["balanced_accuracy"] <= 1 for t in ("clean", "web", "hard")), result.tiers
+
+
+def test_a_12mp_jpeg_is_decoded_once_and_a_decompression_bomb_is_refused_in_a_tiles_scan(
+    tiles_model, ort, tmp_path, decodes
+):
+    import hostile
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    hostile.noise(4000, 3000, 5).save(folder / "camera.jpg", "JPEG", quality=85)  # 12 MP
+    (folder / "bomb.png").write_bytes(hostile.png(30000, 30000, hostile.zeros_zlib(64)))  # 900 MP in ~100 bytes
+    out = tmp_path / "r.jsonl"
+    scan([str(folder)], ort, [out], workers=0, batch_size=8, quiet=True)
+    records = by_name(out)
+    # One full-resolution decode for all its tiles (no DCT draft: the tiles are the file's own pixels); the
+    # bomb never reaches a decode and gets its record.
+    assert decodes == [("JPEG", (4000, 3000))]
+    camera = records["camera.jpg"]
+    assert camera.verdict in ("ai", "real", "uncertain") and camera.tiles == ort.model_spec.preprocess.tiles
+    assert all(right - left == bottom - top == 64 and right <= 4000 and bottom <= 3000
+               for left, top, right, bottom in camera.tile_boxes)  # fmt: skip
+    bomb = records["bomb.png"]
+    assert bomb.verdict == "error" and bomb.error.startswith("too-large: decompression bomb"), bomb
+    assert bomb.tiles is None

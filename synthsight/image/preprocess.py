@@ -90,7 +90,9 @@ def decode(
         return _decode(path, max_pixels, draft, lambda rgb: resize(rgb, spec))
     from synthsight.image.views import make_views
 
-    return _decode(path, max_pixels, draft, lambda rgb: np.stack([resize(rgb, spec), *make_views(rgb, views, spec)]))
+    return _decode(
+        path, max_pixels, draft, lambda rgb: np.stack([resize(im, spec) for im in (rgb, *make_views(rgb, views, spec))])
+    )
 
 
 def stack_inputs(arrays: list[np.ndarray]) -> np.ndarray:

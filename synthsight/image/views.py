@@ -21,8 +21,7 @@ from typing import TYPE_CHECKING
 
 from synthsight.spec import PreprocessSpec
 
-if TYPE_CHECKING:  # Pillow and numpy load when a view is made: the scan's options read the names light
-    import numpy as np
+if TYPE_CHECKING:  # Pillow loads when a view is made: the scan's options read the names light
     from PIL import Image
 
 VIEW_SCALE = 2
@@ -98,9 +97,8 @@ def working_image(rgb: Image.Image, spec: PreprocessSpec) -> Image.Image:
     return rgb.resize((max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale))), Image.Resampling.BILINEAR)
 
 
-def make_views(rgb: Image.Image, k: int, spec: PreprocessSpec) -> list[np.ndarray]:
-    """Model-ready pixels of the first ``k`` views of ``rgb`` (an RGB image as decoded)."""
-    from synthsight.image.preprocess import resize
-
+def make_views(rgb: Image.Image, k: int, spec: PreprocessSpec) -> list[Image.Image]:
+    """The first ``k`` views of ``rgb`` (an RGB image as decoded), each still to be resized for the model
+    (the caller, image/preprocess.py, resizes them as it resizes the file: views import no decoder)."""
     base = working_image(rgb, spec)
-    return [resize(v.apply(base), spec) for v in VIEWS[:k]]
+    return [v.apply(base) for v in VIEWS[:k]]

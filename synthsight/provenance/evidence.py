@@ -7,16 +7,12 @@ camera EXIF, editor software and the JPEG tables. The detail holds the same, str
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from synthsight.provenance import jpeg_quality
 from synthsight.provenance.c2pa_store import C2paFacts
+from synthsight.provenance.facts import Facts
 from synthsight.provenance.generators import Declared
 from synthsight.provenance.result import EVIDENCE_LIMIT, LIST_LIMIT, clean, quoted
 from synthsight.provenance.xmp import AI_SYSTEM_SOURCE
-
-if TYPE_CHECKING:
-    from synthsight.provenance.classify import Facts
 
 CODES_SHOWN = 3
 

@@ -12,6 +12,7 @@ from typing import Any, BinaryIO
 
 from synthsight.provenance import classify, containers, exif, generators, jpeg_quality, trust, xmp
 from synthsight.provenance.c2pa_manifest import MAX_STORE, C2paFacts, C2paReader, unverifiable
+from synthsight.provenance.facts import Facts
 from synthsight.provenance.result import Provenance, clean, failed
 
 SIDECAR_SUFFIX = ".c2pa"  # a manifest store kept beside its asset: photo.jpg -> photo.c2pa
@@ -87,7 +88,7 @@ class ProvenanceReader:
         remote = next((u for u in packets.provenance if u.lower().startswith(("http://", "https://"))), "")
         c2pa = self._manifest(fh, found, remote, path, notes)
         return classify.decide(
-            classify.Facts(
+            Facts(
                 c2pa=c2pa,
                 declared=declared,
                 exif=facts_exif,

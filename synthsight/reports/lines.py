@@ -19,9 +19,8 @@ from pathlib import Path
 
 from synthsight.errors import UsageError
 from synthsight.reports.record import COLUMNS, Record
-from synthsight.reports.writers import csv_header, csv_unsafe
+from synthsight.reports.writers import csv_header, csv_record, csv_unsafe, jsonl_record
 
-CSV_HEADER = ",".join(COLUMNS) + "\r\n"  # as CsvWriter writes it
 _JSONL_START = '{"path": "'
 _JSONL_B64 = ', "path_b64": "'
 _JSONL_VERDICT = ', "verdict": "'
@@ -52,9 +51,8 @@ class Lines:
 
     def record(self, line: str) -> Record:
         if self.suffix == ".csv":
-            row = next(csv.reader([line]))
-            return Record.from_dict({c: csv_unsafe(v) for c, v in zip(self.columns, row, strict=False)})
-        return Record.from_dict(json.loads(line))
+            return csv_record(self.columns, next(csv.reader([line])))
+        return jsonl_record(line)
 
     def _csv_fields(self, line: str) -> tuple[bytes, str]:
         cols = self.columns

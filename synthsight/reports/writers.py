@@ -150,11 +150,24 @@ class _LineBuffer:
         return "".join(self.parts)
 
 
+CSV_HEADER = ",".join(COLUMNS) + "\r\n"  # the header line CsvWriter writes (a merge compares against it)
+
+
+def csv_record(columns: Iterable[str], row: list[str]) -> Record:
+    """The record of one parsed CSV row under ``columns`` (today's, or an older synthsight's header)."""
+    return Record.from_dict({c: csv_unsafe(v) for c, v in zip(columns, row, strict=False)})
+
+
+def jsonl_record(line: str) -> Record:
+    """The record of one JSONL line."""
+    return Record.from_dict(json.loads(line))
+
+
 class CsvWriter(StreamWriter):
     extension = ".csv"
 
     def _header(self) -> None:
-        self._write(",".join(COLUMNS) + "\r\n")
+        self._write(CSV_HEADER)
 
     def write(self, records: Iterable[Record]) -> None:
         # One csv.writer per batch, not per record (it was a third of the writer's time).
@@ -172,7 +185,7 @@ class CsvWriter(StreamWriter):
         header = csv_header(first)  # today's columns, or an older synthsight's
         for row in rows:
             if row:
-                yield Record.from_dict({c: csv_unsafe(v) for c, v in zip(header, row, strict=False)})
+                yield csv_record(header, row)
 
 
 class JsonlWriter(StreamWriter):
@@ -183,7 +196,7 @@ class JsonlWriter(StreamWriter):
 
     @staticmethod
     def records(lines: Iterable[str]) -> Iterator[Record]:
-        return (Record.from_dict(json.loads(line)) for line in lines if line.strip())
+        return (jsonl_record(line) for line in lines if line.strip())
 
 
 class JsonWriter:

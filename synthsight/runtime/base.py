@@ -32,6 +32,12 @@ class Backend(ABC):
     selection: dict | None = None
     warning: str = ""
 
+    @classmethod
+    def probe(cls, details: dict) -> dict[str, tuple[bool, str]]:
+        """Whether this backend can run here, per device (``cpu``, ``cuda``): (yes/no, why), cheaply and
+        without opening a model; ``details`` are what ``info`` read of the file (an engine's sidecar)."""
+        raise NotImplementedError
+
     def __init__(self, model_spec: ModelSpec, max_batch: int | None = None, source: str = ""):
         self.model_spec = model_spec
         self.max_batch = max_batch
@@ -110,3 +116,9 @@ def scores_from_logits(logits: np.ndarray, positive_index: int) -> np.ndarray:
     z = z - z.max(axis=1, keepdims=True)
     e = np.exp(z)
     return (e[:, positive_index] / e.sum(axis=1)).astype(np.float64)
+
+
+def with_detail(probe: tuple[bool, str], what: str) -> tuple[bool, str]:
+    """A probe's answer with what runs added to its reason when it is a yes."""
+    ok, why = probe
+    return (ok, f"{why} ({what})") if ok else probe

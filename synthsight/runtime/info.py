@@ -1,8 +1,8 @@
 """What a model file is, what it carries, and which backends and devices can run it here.
 
 This is what ``synthsight info`` prints. It reads metadata only (no weights are loaded into a
-backend), and probes this machine cheaply: which packages import, whether torch sees CUDA,
-which ONNX Runtime providers exist, whether an engine's sidecar matches the GPU.
+backend), and asks each backend class whether it can run here (``Backend.probe``: which packages import,
+whether torch sees CUDA, which ONNX Runtime providers exist, whether an engine's sidecar matches the GPU).
 """
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ from typing import Any
 
 from synthsight.artifacts import bundle_paths, load_onnx, model_kind, onnx_facts
 from synthsight.errors import SynthsightError
-from synthsight.extras import install_hint
-from synthsight.runtime.registry import BACKENDS, CONVERT_HINT, RUNS_ON
+from synthsight.runtime.registry import BACKENDS, CONVERT_HINT, RUNS_ON, backend_class
 from synthsight.spec import CALIBRATION_KEY, CERTIFICATES_KEY, SOURCE_KEY, ModelSpec
 
 KIND_LABELS = {"bundle": "PyTorch model bundle", "onnx": "ONNX model", "engine": "TensorRT engine"}
@@ -145,92 +144,9 @@ def runnable(kind: str, details: dict | None = None) -> list[dict[str, str]]:
         if name not in RUNS_ON[kind]:
             rows.append({"backend": name, "device": "-", "ok": "no", "why": CONVERT_HINT[kind]})
             continue
-        for device, (ok, why) in _PROBES[name](details or {}).items():
+        for device, (ok, why) in backend_class(name).probe(details or {}).items():
             rows.append({"backend": name, "device": device, "ok": "yes" if ok else "no", "why": why})
     return rows
-
-
-def _torch_cuda() -> tuple[bool, str]:
-    try:
-        import torch
-    except ImportError:
-        return False, f"torch is not installed ({install_hint('train')})"
-    if not torch.cuda.is_available():
-        return False, "torch sees no CUDA GPU (NVIDIA driver + a CUDA build of torch needed)"
-    return True, torch.cuda.get_device_name(0)
-
-
-def _probe_torch(_details: dict) -> dict[str, tuple[bool, str]]:
-    try:
-        import torch
-    except ImportError:
-        missing = (False, f"torch is not installed ({install_hint('train')})")
-        return {"cpu": missing, "cuda": missing}
-    return {"cpu": (True, f"torch {torch.__version__} (fp32, bf16)"), "cuda": _with(_torch_cuda(), "fp16, bf16, fp32")}
-
-
-def _probe_onnxruntime(_details: dict) -> dict[str, tuple[bool, str]]:
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        missing = (False, "onnxruntime is not installed (pip install onnxruntime)")
-        return {"cpu": missing, "cuda": missing}
-    providers = ort.get_available_providers()
-    gpu = [p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if p in providers]
-    if not gpu:
-        cuda = (False, f"onnxruntime {ort.__version__} has no CUDA provider (install onnxruntime-gpu)")
-    else:
-        cuda = _with(_torch_cuda(), ", ".join(gpu))
-    return {"cpu": (True, f"onnxruntime {ort.__version__} CPUExecutionProvider"), "cuda": cuda}
-
-
-def _probe_tensorrt(details: dict) -> dict[str, tuple[bool, str]]:
-    cpu = (False, "TensorRT engines run on NVIDIA GPUs only")
-    try:
-        import tensorrt as trt
-    except ImportError:
-        return {"cpu": cpu, "cuda": (False, f"tensorrt is not installed ({install_hint('gpu')})")}
-    ok, why = _torch_cuda()
-    if not ok:
-        return {"cpu": cpu, "cuda": (False, why)}
-    if details:
-        import torch
-
-        from synthsight.runtime.engine_sidecar import check_sidecar
-
-        props = torch.cuda.get_device_properties(0)
-        capability = (props.major, props.minor)
-        here = dict(tensorrt_version=trt.__version__, gpu_name=props.name, compute_capability=capability)
-        try:
-            check_sidecar(details, **here)
-        except SynthsightError as exc:
-            return {"cpu": cpu, "cuda": (False, str(exc))}
-    return {"cpu": cpu, "cuda": (True, f"TensorRT {trt.__version__} on {why}")}
-
-
-def _probe_openvino(_details: dict) -> dict[str, tuple[bool, str]]:
-    from synthsight.runtime.cpu.features import here
-    from synthsight.runtime.openvino import openvino_version
-
-    version = openvino_version()
-    cuda = (False, "synthsight runs OpenVINO on the CPU only")
-    if version is None:
-        return {"cpu": (False, f"openvino is not installed ({install_hint('openvino')})"), "cuda": cuda}
-    native = ", ".join(p for p in ("fp32", "bf16", "int8") if here().native(p))
-    return {"cpu": (True, f"OpenVINO {version} ({native} native here)"), "cuda": cuda}
-
-
-def _with(probe: tuple[bool, str], what: str) -> tuple[bool, str]:
-    ok, why = probe
-    return (ok, f"{why} ({what})") if ok else probe
-
-
-_PROBES = {
-    "torch": _probe_torch,
-    "onnxruntime": _probe_onnxruntime,
-    "openvino": _probe_openvino,
-    "tensorrt": _probe_tensorrt,
-}
 
 
 def format_info(info: dict[str, Any]) -> str:

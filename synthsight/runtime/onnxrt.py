@@ -20,7 +20,7 @@ import numpy as np
 from synthsight.artifacts import file_precision, onnx_spec
 from synthsight.errors import BackendUnavailable, ModelFileError, UsageError
 from synthsight.machine import parse_device, usable_cores
-from synthsight.runtime.base import Backend
+from synthsight.runtime.base import Backend, with_detail
 from synthsight.spec import INPUT_NAME, OUTPUT_NAME, ModelSpec
 
 TRT_EP, CUDA_EP, CPU_EP = "TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"
@@ -167,6 +167,23 @@ class OnnxRuntimeBackend(Backend):
     """Runs a synthsight ``.onnx`` file (FP32 or mixed FP16) with ONNX Runtime."""
 
     name = "onnxruntime"
+
+    @classmethod
+    def probe(cls, details: dict) -> dict[str, tuple[bool, str]]:
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            missing = (False, "onnxruntime is not installed (pip install onnxruntime)")
+            return {"cpu": missing, "cuda": missing}
+        from synthsight.runtime.torch import torch_cuda
+
+        providers = ort.get_available_providers()
+        gpu = [p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if p in providers]
+        if not gpu:
+            cuda = (False, f"onnxruntime {ort.__version__} has no CUDA provider (install onnxruntime-gpu)")
+        else:
+            cuda = with_detail(torch_cuda(), ", ".join(gpu))
+        return {"cpu": (True, f"onnxruntime {ort.__version__} CPUExecutionProvider"), "cuda": cuda}
 
     def __init__(
         self,

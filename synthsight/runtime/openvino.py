@@ -29,7 +29,7 @@ import numpy as np
 
 from synthsight.artifacts import file_precision, onnx_spec
 from synthsight.errors import BackendUnavailable, ModelFileError, UsageError
-from synthsight.extras import missing
+from synthsight.extras import install_hint, missing
 from synthsight.machine import parse_device, usable_cores
 from synthsight.runtime import signal_stack
 from synthsight.runtime.base import Backend
@@ -63,6 +63,15 @@ class OpenVinoBackend(Backend):
     """Runs a synthsight ``.onnx`` file (FP32, or an INT8 QDQ export) with OpenVINO on the CPU."""
 
     name = "openvino"
+
+    @classmethod
+    def probe(cls, details: dict) -> dict[str, tuple[bool, str]]:
+        version = openvino_version()
+        cuda = (False, "synthsight runs OpenVINO on the CPU only")
+        if version is None:
+            return {"cpu": (False, f"openvino is not installed ({install_hint('openvino')})"), "cuda": cuda}
+        native = ", ".join(p for p in ("fp32", "bf16", "int8") if here().native(p))
+        return {"cpu": (True, f"OpenVINO {version} ({native} native here)"), "cuda": cuda}
 
     def __init__(
         self,

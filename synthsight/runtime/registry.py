@@ -9,14 +9,14 @@ modules (and torch, onnxruntime, openvino, tensorrt) are imported only when chos
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from synthsight.artifacts import KIND_NAMES, PRECISIONS
 from synthsight.errors import UsageError
 
 if TYPE_CHECKING:
     from synthsight.runtime.base import Backend
-    from synthsight.runtime.cpu.precision import Option
 
 # backend name -> "module:class", imported lazily.
 BACKENDS: dict[str, str] = {
@@ -60,7 +60,16 @@ def choose_backend(kind: str, backend: str = "auto") -> str:
     return backend
 
 
-def open_option(option: Option, *, max_batch: int | None = None, threads: int | None = None) -> Backend:
+class Openable(Protocol):
+    """What :func:`open_option` reads of a CPU option (runtime/cpu/precision.Option): named by shape, not by
+    import, so the registry does not import the precision choice that imports it."""
+
+    path: Path
+    runtime: str
+    precision: str
+
+
+def open_option(option: Openable, *, max_batch: int | None = None, threads: int | None = None) -> Backend:
     """Open a CPU option's file on its runtime at its precision (ONNX Runtime: the file's own)."""
     precision = option.precision if option.runtime == "openvino" else "auto"
     return backend_class(option.runtime)(option.path, device="cpu", precision=precision, max_batch=max_batch,

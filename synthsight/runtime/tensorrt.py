@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from synthsight.errors import BackendUnavailable, ModelFileError, UsageError
+from synthsight.errors import BackendUnavailable, ModelFileError, SynthsightError, UsageError
 from synthsight.extras import install_hint, installed
 from synthsight.machine import parse_device
 from synthsight.runtime.base import Backend
@@ -100,6 +100,29 @@ class TensorRTBackend(Backend):
     """Runs a synthsight ``.engine`` (strongly typed, built by ``synthsight export --format engine``)."""
 
     name = "tensorrt"
+
+    @classmethod
+    def probe(cls, details: dict) -> dict[str, tuple[bool, str]]:
+        cpu = (False, "TensorRT engines run on NVIDIA GPUs only")
+        try:
+            import tensorrt as trt
+        except ImportError:
+            return {"cpu": cpu, "cuda": (False, f"tensorrt is not installed ({install_hint('gpu')})")}
+        from synthsight.runtime.torch import torch_cuda
+
+        ok, why = torch_cuda()
+        if not ok:
+            return {"cpu": cpu, "cuda": (False, why)}
+        if details:  # an engine's sidecar: built for this TensorRT and this GPU?
+            import torch
+
+            props = torch.cuda.get_device_properties(0)
+            here = dict(tensorrt_version=trt.__version__, gpu_name=props.name)
+            try:
+                check_sidecar(details, **here, compute_capability=(props.major, props.minor))
+            except SynthsightError as exc:
+                return {"cpu": cpu, "cuda": (False, str(exc))}
+        return {"cpu": cpu, "cuda": (True, f"TensorRT {trt.__version__} on {why}")}
 
     def __init__(
         self,

@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from synthsight.errors import BackendUnavailable, UsageError
+from synthsight.extras import install_hint
 from synthsight.machine import parse_device
-from synthsight.runtime.base import Backend
+from synthsight.runtime.base import Backend, with_detail
 
 # Which precisions each device type runs, and its default ("auto").
 PRECISIONS = {"cpu": ("fp32", "bf16"), "cuda": ("fp16", "bf16", "fp32")}
@@ -55,10 +56,31 @@ def resolve_precision(device: str, precision: str) -> str:
     return precision
 
 
+def torch_cuda() -> tuple[bool, str]:
+    """Whether torch sees a CUDA GPU here, and which (the probes of torch, ONNX Runtime and TensorRT)."""
+    try:
+        import torch
+    except ImportError:
+        return False, "torch is not installed"
+    if not torch.cuda.is_available():
+        return False, "torch sees no CUDA GPU (NVIDIA driver + a CUDA build of torch needed)"
+    return True, torch.cuda.get_device_name(0)
+
+
 class TorchBackend(Backend):
     """Runs a model bundle (directory, or NAME.safetensors + NAME.json) with PyTorch."""
 
     name = "torch"
+
+    @classmethod
+    def probe(cls, details: dict) -> dict[str, tuple[bool, str]]:
+        try:
+            import torch
+        except ImportError:
+            missing = (False, f"torch is not installed ({install_hint('train')})")
+            return {"cpu": missing, "cuda": missing}
+        cuda = with_detail(torch_cuda(), "fp16, bf16, fp32")
+        return {"cpu": (True, f"torch {torch.__version__} (fp32, bf16)"), "cuda": cuda}
 
     def __init__(
         self,

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from synthsight.artifacts import file_precision
+from synthsight.artifacts import EXPORT_NAMES, file_precision
 from synthsight.errors import BackendUnavailable, UsageError
 from synthsight.extras import install_hint
 from synthsight.runtime.base import Backend
@@ -182,7 +182,7 @@ def choose_named_int8(
 ) -> tuple[Option, str]:
     """What runs when the user named an INT8 file: that file (``auto`` chooses no other member of its family),
     or a one-line UsageError saying why it cannot run here and what to name instead."""
-    fp32 = next((o.path.name for o in opts if o.precision == "fp32"), "model.onnx")
+    fp32 = next((o.path.name for o in opts if o.precision == "fp32"), EXPORT_NAMES["onnx"])
     if precision not in ("auto", "int8"):
         raise UsageError(f"--precision {precision}: {path.name} is an INT8 file; name {fp32} to run {precision}")
     if not features.native("int8"):
@@ -263,7 +263,8 @@ def select(
             raise BackendUnavailable(f"--backend {backend}: {next((o.why for o in opts if o.runtime == backend), '')}")
         int8 = [o for o in opts if o.precision == "int8"]
         why = "; ".join(f"{o.label}: {o.why if not o.runs else o.gate()[1]}" for o in int8) or "no option runs here"
-        raise UsageError(f"{Path(path).name}: no way to run it on this CPU ({why}); scan the FP32 model.onnx")
+        fp32 = EXPORT_NAMES["onnx"]
+        raise UsageError(f"{Path(path).name}: no way to run it on this CPU ({why}); scan the FP32 {fp32}")
     if len(cands) == 1:
         only = cands[0]
         why = "the reference; " if only.reference else ""
