@@ -50,6 +50,7 @@ JOBS: dict[str, Job] = {
     "train": Job("training", "train", (*_BUNDLE, "sklearn", "matplotlib")),
     "eval": Job("evaluating", "train", (*_BUNDLE, "sklearn", "matplotlib")),
     # fitting needs SciPy (it comes with scikit-learn); the bundle's spec is read through synthsight.model
+    "audit": Job("auditing a dataset", "train", ("sklearn", "matplotlib")),  # a tree per fact, plots
     "calibrate": Job("calibrating", "train", (*_BUNDLE, "scipy", "matplotlib")),
     "export": Job("exporting", "export", (*_BUNDLE, "onnxslim", "onnxconverter_common", "nncf")),
     "explain": Job("explaining (Grad-CAM)", "explain", (*_BUNDLE, "pytorch_grad_cam")),

@@ -95,6 +95,7 @@ def test_each_command_that_needs_an_extra_says_so_in_one_line_exit_2_before_any_
         "training needs PyTorch: pip install 'synthsight[train]'": ["train", str(images), "--out", str(out)],
         "evaluating needs PyTorch: pip install 'synthsight[train]'": ["eval", bundle, str(images)],
         "calibrating needs PyTorch: pip install 'synthsight[train]'": ["calibrate", bundle, str(images)],
+        "auditing a dataset needs scikit-learn: pip install 'synthsight[train]'": ["audit", str(images)],
         "exporting needs PyTorch: pip install 'synthsight[export]'": ["export", bundle, "--out", str(out)],
         "explaining (Grad-CAM) needs PyTorch: pip install 'synthsight[explain]'": [
             "explain", str(next(images.iterdir())), "-m", bundle, "--out", str(out / "x.png")],

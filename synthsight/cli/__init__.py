@@ -14,6 +14,7 @@ from synthsight.errors import EXIT_INTERRUPTED, SynthsightError
 # command name -> "module:attribute"; each module imports only click at top level.
 COMMANDS = {
     "synth": "synthsight.cli.train:synth",
+    "audit": "synthsight.cli.audit:audit",
     "train": "synthsight.cli.train:train",
     "eval": "synthsight.cli.train:evaluate",
     "calibrate": "synthsight.cli.calibrate:calibrate",

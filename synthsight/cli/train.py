@@ -15,12 +15,18 @@ from synthsight.spec import DEFAULT_AGGREGATE, DEFAULT_PLACEMENT, DEFAULT_TILES,
 @click.option("--n", "n", type=click.IntRange(min=4), default=400, show_default=True, help="Number of images.")
 @click.option("--size", type=int, default=64, show_default=True, help="Image side (use the model's input size).")
 @click.option("--seed", type=int, default=0, show_default=True)
-def synth(out: str, n: int, size: int, seed: int) -> None:
+@click.option(
+    "--confound",
+    type=click.Choice(("format", "size")),
+    default=None,
+    help="Plant a shortcut: format (ai all PNG, real all JPEG) or size (ai 1.5x the side), for `audit` demos.",
+)
+def synth(out: str, n: int, size: int, seed: int, confound: str | None) -> None:
     """Write a balanced synthetic ImageFolder OUT/{train,val}/{ai,nature} (for tests and demos only)."""
     from synthsight.train.synthetic import make_synthetic
 
     try:
-        path = make_synthetic(out, n=n, size=size, seed=seed)
+        path = make_synthetic(out, n=n, size=size, seed=seed, confound=confound)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     click.echo(f"wrote {n // 2 * 2} synthetic images to {path}")

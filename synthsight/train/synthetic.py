@@ -17,6 +17,12 @@ keeps it (measured in tests/test_train_synthetic.py through ``preprocess.load_im
 Downscaling (``eval --perturb resize=0.5``) or strong JPEG (``jpeg=50``) erase it, which
 is what the robustness report is there to show.
 
+``confound`` plants a shortcut on purpose, for `synthsight audit`'s tests and the demo of `train --augment` /
+``--align``: ``format`` saves every ai image as PNG and every real one as JPEG at quality 95 (GenImage's bias:
+a model can learn the container instead of the trace); ``size`` renders the ai images at 1.5x the side of
+the real ones (DRCT-2M's 1024 px generations against 640 px photos; a squash resize then blurs the trace, so
+the size is the easier cue).
+
 What it is not: not photographic and not a benchmark. A detector trained on it has
 learned one artificial trace and says nothing about Stable Diffusion, Midjourney or
 any real generator; use it to check that the pipeline trains, evaluates, exports and
@@ -39,6 +45,7 @@ DEFAULT_AMPLITUDE = 0.08
 JPEG_QUALITY = 95
 NOISE_SIGMA = 2.0
 CLASS_DIRS = ("ai", "nature")
+CONFOUNDS = ("format", "size")
 
 
 def make_synthetic(
@@ -49,6 +56,7 @@ def make_synthetic(
     amplitude: float = DEFAULT_AMPLITUDE,
     val_fraction: float = 0.2,
     jpeg_qualities: tuple[int, int] | None = None,
+    confound: str | None = None,
 ) -> Path:
     """Write ``n`` images (half per class) to ``out_dir/{train,val}/{ai,nature}``; returns ``out_dir``.
 
@@ -61,11 +69,18 @@ def make_synthetic(
         jpeg_qualities: (low, high): every image of both classes is a JPEG at a random quality in that range
             instead of the JPEG-95/PNG mix. Low qualities erase the trace, so the classes overlap (AUC well
             below 1): the set a calibration's ``uncertain`` band and its bounds are seen on.
+        confound: None, or a planted shortcut (:data:`CONFOUNDS`: ``format`` or ``size``; the module's docstring).
+            ``format`` cannot combine with ``jpeg_qualities`` (it needs PNG files); ``size`` can.
     """
     if n < 4:
         raise ValueError("synthetic set needs n >= 4 (two classes x train/val)")
     if size < 16 or size % 2:
         raise ValueError("synthetic image size must be an even number >= 16")
+    if confound not in (None, *CONFOUNDS):
+        raise ValueError(f"confound must be one of {', '.join(CONFOUNDS)}, got {confound!r}")
+    if confound == "format" and jpeg_qualities:
+        raise ValueError("confound format (ai PNG, real JPEG) does not combine with jpeg_qualities (all JPEG)")
+    big = size * 3 // 4 * 2  # the ai side under confound "size": 1.5x, even
     out = Path(out_dir)
     rng = np.random.default_rng(seed)
     per_class = n // 2
@@ -76,9 +91,12 @@ def make_synthetic(
             split = "val" if index < n_val else "train"
             folder = out / split / label
             folder.mkdir(parents=True, exist_ok=True)
-            pixels = render(rng, size, fake=(label == "ai"), amplitude=amplitude)
-            # Formats alternate by index in both classes, so format never predicts the label.
+            side = big if confound == "size" and label == "ai" else size
+            pixels = render(rng, side, fake=(label == "ai"), amplitude=amplitude)
+            # Formats alternate by index in both classes, so format never predicts the label (unless planted).
             ext = "jpg" if index % 2 == 0 or jpeg_qualities else "png"
+            if confound == "format":
+                ext = "png" if label == "ai" else "jpg"
             path = folder / f"{label}_{index:05d}.{ext}"
             img = Image.fromarray(pixels)
             if jpeg_qualities:
@@ -91,6 +109,8 @@ def make_synthetic(
             counts[split][label] += 1
     info = {"generator": "synthsight.train.synthetic", "n": 2 * per_class, "size": size, "seed": seed}
     info.update(amplitude=amplitude, jpeg_quality=list(jpeg_qualities or (JPEG_QUALITY,)), counts=counts)
+    if confound:
+        info["confound"] = confound
     (out / "synthetic.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     return out
 

@@ -1,0 +1,1 @@
+"""`synthsight audit`: what, besides pixels, separates the classes of a training folder (docs/training.md)."""
