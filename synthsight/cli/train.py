@@ -6,6 +6,7 @@ import click
 
 from synthsight.cli.options import device_option, max_per_class_option
 from synthsight.errors import UsageError
+from synthsight.extras import require
 from synthsight.spec import DEFAULT_AGGREGATE, DEFAULT_PLACEMENT, DEFAULT_TILES, RESIZE_MODES, TILE_PLACEMENTS
 
 
@@ -78,6 +79,7 @@ def synth(out: str, n: int, size: int, seed: int, confound: str | None) -> None:
 @click.option("--quiet", is_flag=True, help="No progress bar or per-epoch lines.")
 def train(data: str, out: str, quiet: bool, **options) -> None:
     """Train a ConvNeXt on DATA (GenImage, Kaggle, per-generator or class-folder layouts); writes a bundle to OUT."""
+    require("train")
     from synthsight.train.loop import TrainConfig, fit
 
     bundle = fit(TrainConfig(data=data, out=out, progress=not quiet, **options))
@@ -103,6 +105,7 @@ def train(data: str, out: str, quiet: bool, **options) -> None:
 @click.option("--workers", type=click.IntRange(min=0), default=None, help="Decode workers for the data check.")
 def evaluate(model: str, data: str, **options) -> None:
     """Evaluate MODEL on the images of DATA it did not train on: metrics, threshold for a target FPR, robustness."""
+    require("eval")
     from synthsight.train.evaluate import EvalConfig, evaluate_model, format_report
 
     if options["write_threshold"] and options["target_fpr"] is None:

@@ -83,15 +83,9 @@ def _provenance(opts: ScanOptions) -> ProvenanceReader | None:
     on by default, and a scan that silently left it out would report no evidence as if the files had none."""
     if not opts.provenance:
         return None
-    from importlib.util import find_spec
+    from synthsight.extras import installed
 
-    def absent(name: str) -> bool:
-        try:
-            return find_spec(name) is None
-        except (ImportError, ValueError):
-            return True
-
-    missing = [pip for name, pip in PROVENANCE_MODULES.items() if absent(name)]
+    missing = [pip for name, pip in PROVENANCE_MODULES.items() if not installed(name)]
     if missing:
         raise UsageError(
             f"reading provenance (on by default) needs {' and '.join(missing)}, not installed here: "
