@@ -6,9 +6,15 @@ PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 # The torch/torchvision pair is pinned because timm needs torchvision and this pair is known to work together.
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
-# onnxruntime and onnxruntime-gpu share one import folder: with both installed the CPU build wins and
-# CUDAExecutionProvider disappears (microsoft/onnxruntime#26996). A venv that has the GPU package keeps it.
-ORT_EXTRA = $(shell $(PIP) show onnxruntime-gpu >/dev/null 2>&1 && echo gpu || echo cpu)
+# Development installs every extra (pyproject.toml; `pip install synthsight` alone is the scan-only base).
+# onnxruntime (in the base) and onnxruntime-gpu share one import folder: with both installed the CPU build wins
+# and CUDAExecutionProvider disappears (microsoft/onnxruntime#26996). A venv that has the GPU package keeps it:
+# KEEP_GPU_ORT removes the CPU package the base pulled in and puts the GPU one's files back.
+EXTRAS = $(shell $(PIP) show onnxruntime-gpu >/dev/null 2>&1 && echo all,dev,gpu || echo all,dev)
+KEEP_GPU_ORT = if $(PIP) show onnxruntime-gpu >/dev/null 2>&1 && $(PIP) show onnxruntime >/dev/null 2>&1; then \
+		$(PIP) uninstall --yes --quiet onnxruntime && \
+		$(PIP) install --quiet --force-reinstall --no-deps 'onnxruntime-gpu>=1.20'; \
+	fi
 
 # make gpu-check [GPU_ROWS=engine,ort-trt,ort-cuda,torch] [OFFLINE=1 PYTHON=/path/to/python3 [WHEELS=dir]]
 # GPU_ROWS: the rows that must run (all by default); a row left out is reported as excluded, never skipped.
@@ -38,7 +44,8 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet $(TORCH_PINS)
-	$(PIP) install --quiet -e '.[$(ORT_EXTRA),dev,cluster]'
+	$(PIP) install --quiet -e '.[$(EXTRAS)]'
+	$(KEEP_GPU_ORT)
 	touch $(STAMP)
 
 test: $(STAMP)
@@ -82,12 +89,9 @@ ifneq ($(WHEELS),)
 	$(GPU_PIP) install --no-index --find-links '$(WHEELS)' $$needs; fi
 endif
 else
-	$(MAKE) --no-print-directory install ORT_EXTRA=gpu
-	if $(PIP) show onnxruntime >/dev/null 2>&1; then \
-		$(PIP) uninstall --yes --quiet onnxruntime && \
-		$(PIP) install --quiet --force-reinstall --no-deps 'onnxruntime-gpu>=1.20'; \
-	fi
+	$(MAKE) --no-print-directory install EXTRAS=all,dev,gpu
 	$(PIP) install --quiet -e '.[gpu,dev]'
+	$(KEEP_GPU_ORT)
 	$(PY) -c "import onnxruntime as o, sys; p = o.get_available_providers(); \
 	sys.exit(0 if 'CUDAExecutionProvider' in p else f'onnxruntime lists no CUDAExecutionProvider: {p}')"
 endif

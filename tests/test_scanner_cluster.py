@@ -200,7 +200,7 @@ def test_without_ray_the_option_says_how_to_install_it(tiny_onnx, tmp_path):
     args = ["scan", str(tmp_path), "-m", str(tiny_onnx["onnx"]), "--ray", "local", "--out", str(tmp_path / "r.csv")]
     done = subprocess.run([sys.executable, "-c", hide_ray, *args], cwd=REPO, env=ENV, capture_output=True, text=True)
     assert done.returncode == 2, done.stderr
-    hint = "error: --ray needs Ray Data, which is not installed: pip install 'synthsight[cluster]'"
+    hint = "error: --ray needs Ray Data: pip install 'synthsight[cluster]'"
     assert done.stderr.strip() == hint
 
 

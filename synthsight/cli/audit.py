@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from synthsight.extras import require
+
 
 @click.command("audit")
 @click.argument("data", type=click.Path(exists=True, file_okay=False))
@@ -17,6 +19,7 @@ def audit(data: str, json_path: str | None, plots: str | None, seed: int, worker
     Every fact whose cross-validated AUC is at least 0.8 is one warning line. Unreadable files are listed;
     exit 0 unless no file is readable (exit 2).
     """
+    require("audit")
     from synthsight.audit.run import audit as run_audit
     from synthsight.audit.run import console_lines
 

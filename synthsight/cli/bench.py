@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from synthsight.cli.options import model_option
+from synthsight.cli.options import model_option, require_runtime
 from synthsight.runtime.registry import BACKENDS
 
 
@@ -38,6 +38,7 @@ from synthsight.runtime.registry import BACKENDS
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write JSON here.")
 def bench(model, backends, batch_sizes, images, synthetic, seconds, workers, no_decode, no_scan, json_path) -> None:
     """Images/s and latency of every backend that can run MODEL here, decode and end-to-end scan speed."""
+    require_runtime(model)
     from synthsight.bench.run import BenchConfig, format_result, run_bench
     from synthsight.errors import UsageError
 

@@ -6,6 +6,7 @@ import click
 
 from synthsight.cli.options import device_option
 from synthsight.errors import EXIT_FAILED
+from synthsight.extras import require
 
 
 @click.command("calibrate")
@@ -31,6 +32,7 @@ def calibrate(ctx: click.Context, model: str, data: str, **options) -> None:
     """Calibrate MODEL (a bundle, or an export beside its bundle) on labelled images in DATA, not the training
     images: a temperature and the ai / real thresholds with bounded error rates, stored in the bundle and its
     exports. Between the thresholds the verdict is `uncertain`."""
+    require("calibrate")
     from synthsight.calibrate.run import CalibrateConfig, calibrate
 
     result = calibrate(CalibrateConfig(model=model, data=data, **options), echo=click.echo)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from synthsight.cli.options import gradcam_layer_option, model_option, provenance_options, runtime_options
+from synthsight.extras import require
 
 
 @click.command("explain")
@@ -18,6 +19,7 @@ from synthsight.cli.options import gradcam_layer_option, model_option, provenanc
 @provenance_options
 def explain(image: str, model: str, out: str | None, gradcam_layer: str | None, **options) -> None:
     """Verdict, Grad-CAM overlay and the file's own provenance evidence for one image."""
+    require("explain")
     from synthsight.explain import explain as run_explain
 
     result = run_explain(image, model, out, gradcam_layer, **options)

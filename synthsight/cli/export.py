@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from synthsight.extras import require
+
 
 @click.command("export")
 @click.argument("model", type=click.Path(exists=True, file_okay=True, dir_okay=True))
@@ -38,6 +40,7 @@ import click
 @click.option("--calibration-count", type=click.IntRange(1), default=300, show_default=True, help="INT8 images.")
 def export(model, fmt, out, opset, batch, max_batch, workspace, timing_cache, check_images, **calibration) -> None:
     """Export MODEL (a bundle) to ONNX, FP16/INT8 ONNX and a TensorRT engine, each checked against its reference."""
+    require("export")
     from pathlib import Path
 
     from synthsight.export.pipeline import ExportConfig, export_model

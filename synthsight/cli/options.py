@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import click
 
+from synthsight.artifacts import model_kind
+from synthsight.extras import require
 from synthsight.machine import DEVICE_CHOICES
 from synthsight.review import DEFAULT_PAGE_SIZE, DEFAULT_THUMBS, PAGE_SIZES
 from synthsight.runtime.registry import BACKEND_CHOICES, PRECISION_CHOICES
@@ -93,3 +95,13 @@ page_size_option = click.option(
     show_default=True,
     help="Review page: rows per page (the page loads records page by page).",
 )
+
+
+def require_runtime(model: str, backend: str = "auto") -> None:
+    """Refuse in one line (exit 2), before any work, a MODEL or --backend whose runtime is not installed: a bundle
+    (or --backend torch) needs PyTorch, --backend openvino OpenVINO. ``--precision`` is checked where the CPU
+    options are chosen (its message names the same extra)."""
+    if backend == "torch" or model_kind(model) == "bundle":
+        require("bundle")
+    if backend == "openvino":
+        require("openvino")

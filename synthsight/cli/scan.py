@@ -11,10 +11,12 @@ from synthsight.cli.options import (
     gradcam_layer_option,
     model_option,
     provenance_options,
+    require_runtime,
     runtime_options,
     thumbs_option,
 )
 from synthsight.errors import EXIT_INTERRUPTED, EXIT_NOTHING_SCANNED, exit_code_for
+from synthsight.extras import require
 from synthsight.image.views import MAX_VIEWS, VIEW_NAMES
 from synthsight.scanner.options import DEFAULTS, GRADCAM_FOR
 
@@ -137,6 +139,9 @@ def scan(
     paths: tuple[str, ...], model: str, outputs: tuple[str, ...], html: str | None, thumbs: int, **options
 ) -> None:
     """Scan image files and folders; one record per file in each --out report."""
+    # what this scan needs beyond the base install, refused before anything is read or written
+    require_runtime(model, options["backend"])
+    require(*(["gradcam"] if options["gradcam_dir"] else []), *(["ray"] if options["ray"] else []))
     from synthsight.scanner.pipeline import scan as run_scan
 
     review = _review_plan(html, outputs, thumbs, options) if html else None  # refused before any scanning

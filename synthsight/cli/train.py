@@ -6,6 +6,7 @@ import click
 
 from synthsight.cli.options import device_option, max_per_class_option
 from synthsight.errors import UsageError
+from synthsight.extras import require
 from synthsight.spec import DEFAULT_AGGREGATE, DEFAULT_PLACEMENT, DEFAULT_TILES, RESIZE_MODES, TILE_PLACEMENTS
 
 
@@ -96,6 +97,7 @@ def train(data: str, out: str, quiet: bool, **options) -> None:
     The shortcut audit (`synthsight audit`) runs first: one warning line per fact that alone separates the
     classes, its summary in OUT/data_report.json.
     """
+    require("train")
     from synthsight.audit.run import audit, console_lines
     from synthsight.train.loop import TrainConfig, fit
 
@@ -132,6 +134,7 @@ def train(data: str, out: str, quiet: bool, **options) -> None:
 @click.option("--workers", type=click.IntRange(min=0), default=None, help="Decode workers for the data check.")
 def evaluate(model: str, data: str, **options) -> None:
     """Evaluate MODEL on the images of DATA it did not train on: metrics, threshold for a target FPR, robustness."""
+    require("eval")
     from synthsight.train.evaluate import EvalConfig, evaluate_model, format_report
 
     if options["write_threshold"] and options["target_fpr"] is None:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from synthsight.atomic import Atomic
 from synthsight.errors import BackendUnavailable, ModelFileError, SynthsightError, UsageError
+from synthsight.extras import install_hint
 from synthsight.runtime.engine_sidecar import sidecar_path
 from synthsight.spec import INPUT_NAME, ModelSpec
 
@@ -47,7 +48,7 @@ def require_builder():
         import tensorrt as trt
     except ImportError:
         raise BackendUnavailable(
-            "TensorRT engine export needs the 'tensorrt' Python package (pip install tensorrt) "
+            f"TensorRT engine export needs the 'tensorrt' Python package ({install_hint('gpu')}) "
             "and an NVIDIA GPU; tensorrt is not installed"
         ) from None
     import torch

@@ -29,6 +29,7 @@ import numpy as np
 
 from synthsight.artifacts import file_precision, onnx_spec
 from synthsight.errors import BackendUnavailable, ModelFileError, UsageError
+from synthsight.extras import install_hint, missing
 from synthsight.machine import parse_device, usable_cores
 from synthsight.runtime import signal_stack
 from synthsight.runtime.base import Backend
@@ -39,7 +40,6 @@ from synthsight.spec import INPUT_NAME, OUTPUT_NAME
 RUNS_AS = {"fp32": ("fp32", "bf16"), "int8": ("int8",)}
 HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}  # INT8 files: the non-quantised rest in f32
 MAX_PART = 4  # images per infer request when the largest batch is known
-INSTALL_HINT = "pip install openvino"
 
 
 def openvino_version() -> str | None:
@@ -69,7 +69,7 @@ class OpenVinoBackend(Backend):
         version = openvino_version()
         cuda = (False, "synthsight runs OpenVINO on the CPU only")
         if version is None:
-            return {"cpu": (False, "openvino is not installed (pip install openvino)"), "cuda": cuda}
+            return {"cpu": (False, f"openvino is not installed ({install_hint('openvino')})"), "cuda": cuda}
         native = ", ".join(p for p in ("fp32", "bf16", "int8") if here().native(p))
         return {"cpu": (True, f"OpenVINO {version} ({native} native here)"), "cuda": cuda}
 
@@ -92,7 +92,8 @@ class OpenVinoBackend(Backend):
         try:
             import openvino as ov
         except ImportError:
-            raise BackendUnavailable(f"--backend openvino: openvino is not installed ({INSTALL_HINT})") from None
+            why = missing("openvino") or "--backend openvino: openvino could not be imported"
+            raise BackendUnavailable(why) from None
         path = Path(path)
         if not path.is_file():
             raise ModelFileError(f"{path}: ONNX file not found")

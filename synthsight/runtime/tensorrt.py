@@ -19,12 +19,13 @@ from pathlib import Path
 import numpy as np
 
 from synthsight.errors import BackendUnavailable, ModelFileError, SynthsightError, UsageError
+from synthsight.extras import install_hint, installed
 from synthsight.machine import parse_device
 from synthsight.runtime.base import Backend
 from synthsight.runtime.engine_sidecar import REEXPORT, check_sidecar, profile_bounds, read_sidecar
 from synthsight.spec import INPUT_NAME, OUTPUT_NAME, ModelSpec
 
-GPU_HINT = "pip install 'synthsight[gpu]' (tensorrt from NVIDIA's index) on a machine with an NVIDIA GPU and driver"
+GPU_HINT = f"{install_hint('gpu')} (tensorrt from NVIDIA's index) on a machine with an NVIDIA GPU and driver"
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,8 @@ def require_tensorrt(device: str = "auto"):
         import tensorrt as trt
     except ImportError:
         raise BackendUnavailable(f"TensorRT is not installed: {GPU_HINT}") from None
+    if not installed("torch"):  # engines run on torch's CUDA allocator and streams
+        raise BackendUnavailable(f"TensorRT engines here run through PyTorch's CUDA, not installed: {GPU_HINT}")
     import torch
 
     if not torch.cuda.is_available():
@@ -104,7 +107,7 @@ class TensorRTBackend(Backend):
         try:
             import tensorrt as trt
         except ImportError:
-            return {"cpu": cpu, "cuda": (False, "tensorrt is not installed (pip install 'synthsight[gpu]')")}
+            return {"cpu": cpu, "cuda": (False, f"tensorrt is not installed ({install_hint('gpu')})")}
         from synthsight.runtime.torch import torch_cuda
 
         ok, why = torch_cuda()

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from synthsight.errors import BackendUnavailable, UsageError
+from synthsight.extras import install_hint
 from synthsight.machine import parse_device
 from synthsight.runtime.base import Backend, with_detail
 
@@ -76,7 +77,8 @@ class TorchBackend(Backend):
         try:
             import torch
         except ImportError:
-            return {"cpu": (False, "torch is not installed"), "cuda": (False, "torch is not installed")}
+            missing = (False, f"torch is not installed ({install_hint('train')})")
+            return {"cpu": missing, "cuda": missing}
         cuda = with_detail(torch_cuda(), "fp16, bf16, fp32")
         return {"cpu": (True, f"torch {torch.__version__} (fp32, bf16)"), "cuda": cuda}
 

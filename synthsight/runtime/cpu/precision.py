@@ -31,6 +31,7 @@ from typing import Any
 
 from synthsight.artifacts import EXPORT_NAMES, file_precision
 from synthsight.errors import BackendUnavailable, UsageError
+from synthsight.extras import install_hint
 from synthsight.runtime.base import Backend
 from synthsight.runtime.cpu.family import Family, certificates, family
 from synthsight.runtime.cpu.features import CpuFeatures, here
@@ -120,7 +121,9 @@ def options(fam: Family, features: CpuFeatures | None = None) -> list[Option]:
             continue
         cert = None if f"{precision}/{runtime}" == REFERENCE else certificates(path).get(f"{precision}/{runtime}")
         if not runtime_installed(runtime):
-            runs, why = False, f"{runtime} is not installed (pip install {runtime})"
+            # OpenVINO is an extra; onnxruntime is in the base install (missing only where it was removed)
+            hint = install_hint(runtime) if runtime == "openvino" else f"pip install {runtime}"
+            runs, why = False, f"{runtime} is not installed ({hint})"
         else:
             runs, why = features.native(precision), features.why(precision)
         out.append(Option(precision, runtime, path, cert, runs, why))

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from synthsight.errors import SynthsightError, UsageError
+from synthsight.extras import missing
 from synthsight.machine import parse_device, usable_cores
 from synthsight.reports.writers import Record
 from synthsight.runtime.base import Backend
@@ -47,7 +48,6 @@ from synthsight.scanner.session import (
 from synthsight.scanner.walk import Entry, Walker
 from synthsight.scanner.worker import ReadOptions, rows_per_image
 
-INSTALL_HINT = "pip install 'synthsight[cluster]'"
 # Entries per block put into the object store: big enough (~1.5 MB) to live in the shared object store, where
 # Ray can spill it, not in the driver's own memory (Ray keeps objects under 100 KiB in their owner's heap).
 LIST_BLOCK_ROWS = 8192
@@ -110,8 +110,8 @@ def connect(address: str) -> Iterator[str]:
     try:
         import ray
         import ray.data  # noqa: F401
-    except ImportError:
-        raise UsageError(f"--ray needs Ray Data, which is not installed: {INSTALL_HINT}") from None
+    except ImportError as exc:
+        raise UsageError(missing("ray") or f"--ray: Ray Data could not be imported ({exc})") from None
     if ray.is_initialized():
         yield ray.get_runtime_context().gcs_address
         return
