@@ -134,7 +134,9 @@ def test_interrupt_then_resume_equals_an_uninterrupted_run(signum, tree, backend
     scan([str(root)], backend, whole, workers=1, batch_size=32, quiet=True)
     parts = outputs(tmp_path, "part")
     first = scan([str(root)], InterruptingBackend(backend, 5, signum), parts, workers=1, batch_size=32, quiet=True)
-    assert first.interrupted and 4 * 32 <= first.images < 900
+    # Batch 5 computes once batch 4 is submitted, before batch 4's records are written (scanner/overlap.py): the
+    # stop comes after batch 4's records at the earliest; batch 5, in flight, is dropped (or written when late).
+    assert first.interrupted and 3 * 32 <= first.images < 900
     assert json.loads(parts[2].read_text())["manifest"]["status"] == "interrupted"
     done = read_all(parts[:2])
     assert len(done[0]) == len(done[1]) == sum(first.counts.values())

@@ -176,8 +176,8 @@ def test_a_batch_larger_than_memory_or_dev_shm_is_one_line_before_any_allocation
                                          r"--batch-size \d+ or less$"):  # fmt: skip
         DecodePool(walk([small_tree]), OPTIONS, batch_size=10_000_000, workers=workers)
     # a machine with plenty of memory and a small /dev/shm (a container's 64 MB default)
-    monkeypatch.setattr("synthsight.scanner.pool.available_memory", lambda: 64 << 30)
-    monkeypatch.setattr("synthsight.scanner.pool.shared_memory_free", lambda: 64 << 20)
+    monkeypatch.setattr("synthsight.scanner.ring.available_memory", lambda: 64 << 30)
+    monkeypatch.setattr("synthsight.scanner.ring.shared_memory_free", lambda: 64 << 20)
     if workers:
         with pytest.raises(UsageError, match=r"more than the 0\.1 GB free in /dev/shm .*; use --batch-size 5461 or"):
             DecodePool(walk([small_tree]), OPTIONS, batch_size=100_000, workers=workers)

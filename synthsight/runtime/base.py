@@ -8,12 +8,31 @@ What a ``--device`` string means and how many CPUs this process may use live in 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Protocol
 
 import numpy as np
 
 from synthsight.errors import UsageError
 from synthsight.image.preprocess import PreprocessSpec
 from synthsight.spec import ModelSpec
+
+
+class Pending(Protocol):
+    """A submitted batch: ``result()`` waits for its logits (a ``concurrent.futures.Future`` is one)."""
+
+    def result(self) -> np.ndarray: ...
+
+
+class Done:
+    """A batch whose logits are already computed: what the synchronous :meth:`Backend.submit` returns."""
+
+    __slots__ = ("logits",)
+
+    def __init__(self, logits: np.ndarray):
+        self.logits = logits
+
+    def result(self) -> np.ndarray:
+        return self.logits
 
 
 class Backend(ABC):
@@ -31,6 +50,9 @@ class Backend(ABC):
     certificate: dict | None = None
     selection: dict | None = None
     warning: str = ""
+    # True when submit() returns before the batch is computed (the CUDA feed); otherwise the scan runs
+    # infer() on a worker thread of its own (runtime/background.py) to overlap it with the next batch.
+    overlaps: bool = False
 
     @classmethod
     def probe(cls, details: dict) -> dict[str, tuple[bool, str]]:
@@ -86,6 +108,11 @@ class Backend(ABC):
         if pixels.shape[0] <= step:
             return self._infer(pixels)
         return np.concatenate([self._infer(pixels[i : i + step]) for i in range(0, pixels.shape[0], step)])
+
+    def submit(self, pixels: np.ndarray) -> Pending:
+        """Start the logits of ``pixels``; ``result()`` gives them. ``pixels`` must stay unchanged until then.
+        This default computes them now; a backend with ``overlaps`` returns first and keeps the device busy."""
+        return Done(self.infer(pixels))
 
     def scores(self, pixels: np.ndarray) -> np.ndarray:
         """Probability of the positive (AI-generated) class for each image."""

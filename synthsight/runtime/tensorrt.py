@@ -3,9 +3,9 @@
 Written against the TensorRT 10.12+ / 11.x Python API (name-based I/O tensors:
 ``num_io_tensors``, ``get_tensor_name/mode/dtype``, ``set_input_shape``,
 ``set_tensor_address``, ``execute_async_v3``; nothing that 11.x removed). Memory comes from
-torch's CUDA allocator and work runs on a torch CUDA stream, so no pycuda build step:
-one execution context, device and pinned host buffers allocated once at ``max_batch``,
-asynchronous copies in and out, ``set_input_shape`` per batch.
+torch's CUDA allocator and work runs on torch CUDA streams, so no pycuda build step:
+one execution context fed by runtime/cuda_feed.py (two pinned staging slots allocated once at
+``max_batch``, a copy stream, events instead of a sync per batch), ``set_input_shape`` per batch.
 
 The sidecar is checked before deserialising, so a plan built for another TensorRT or GPU
 fails with one line that says to re-export rather than with TensorRT's own error.
@@ -100,6 +100,7 @@ class TensorRTBackend(Backend):
     """Runs a synthsight ``.engine`` (strongly typed, built by ``synthsight export --format engine``)."""
 
     name = "tensorrt"
+    overlaps = True  # submit() queues on the GPU and returns (runtime/cuda_feed.py)
 
     @classmethod
     def probe(cls, details: dict) -> dict[str, tuple[bool, str]]:
@@ -162,39 +163,37 @@ class TensorRTBackend(Backend):
             raise ModelFileError(f"{path}: TensorRT could not deserialise the engine; {REEXPORT}")
         check_io(engine_tensors(trt, self._engine), spec, low, high, str(path))
         self._context = self._engine.create_execution_context()
-        size, rows, classes = spec.preprocess.size, self.max_batch, spec.num_classes
-        rows = max(rows, low)
-        self._stream = torch.cuda.Stream(device=self.device)
-        self._in_dev = torch.empty((rows, size, size, 3), dtype=torch.uint8, device=self.device)
+        from synthsight.runtime.cuda_feed import CudaFeed
+
+        rows, classes = max(self.max_batch, low), spec.num_classes
+        # One output buffer serves both slots: executions and their output copies are queued on one stream.
         self._out_dev = torch.empty((rows, classes), dtype=torch.float32, device=self.device)
-        self._in_host = torch.zeros((rows, size, size, 3), dtype=torch.uint8, pin_memory=True)
-        self._out_host = torch.empty((rows, classes), dtype=torch.float32, pin_memory=True)
-        # Buffers never move, so their addresses are bound once; only the batch dimension changes.
-        self._context.set_tensor_address(INPUT_NAME, self._in_dev.data_ptr())
         self._context.set_tensor_address(OUTPUT_NAME, self._out_dev.data_ptr())
+        pad = lambda n: padded(n, low)  # noqa: E731 - the engine's profile starts at low rows
+        self._feed = CudaFeed(torch, self.device, self.input_shape, classes, rows, self._execute, pad)
+
+    def _execute(self, x, stream):
+        """The engine on device batch ``x``, queued on ``stream``; the feed's slots alternate, so the input
+        address is set for each batch."""
+        rows = x.shape[0]
+        self._context.set_tensor_address(INPUT_NAME, x.data_ptr())
+        if not self._context.set_input_shape(INPUT_NAME, (rows, *self.input_shape)):
+            raise UsageError(f"TensorRT refused batch {rows} (engine profile {self._low}..{self.max_batch})")
+        if not self._context.execute_async_v3(stream.cuda_stream):
+            raise ModelFileError(f"{self.source}: TensorRT execution failed")
+        return self._out_dev[:rows]
+
+    def submit(self, pixels: np.ndarray):
+        return self._feed.submit(self.check_input(pixels))
 
     def _infer(self, pixels: np.ndarray) -> np.ndarray:
-        torch = self._torch
-        n = pixels.shape[0]
-        rows = padded(n, self._low)
-        self._in_host[:n].numpy()[...] = pixels
-        if rows > n:
-            self._in_host[n:rows].zero_()
-        with torch.cuda.stream(self._stream):
-            self._in_dev[:rows].copy_(self._in_host[:rows], non_blocking=True)
-            if not self._context.set_input_shape(INPUT_NAME, (rows, *self.input_shape)):
-                raise UsageError(f"TensorRT refused batch {rows} (engine profile {self._low}..{self.max_batch})")
-            if not self._context.execute_async_v3(self._stream.cuda_stream):
-                raise ModelFileError(f"{self.source}: TensorRT execution failed")
-            self._out_host[:rows].copy_(self._out_dev[:rows], non_blocking=True)
-        self._stream.synchronize()
-        return self._out_host[:n].numpy().copy()
+        return self._feed.submit(pixels).result()
 
     def close(self) -> None:
         if not self._closed and hasattr(self, "_context"):
-            self._stream.synchronize()
+            self._feed.close()
             # Context before engine before runtime: TensorRT's destruction order.
-            for attr in ("_context", "_engine", "_runtime", "_in_dev", "_out_dev", "_in_host", "_out_host"):
+            for attr in ("_context", "_engine", "_runtime", "_feed", "_out_dev"):
                 setattr(self, attr, None)
         super().close()
 

@@ -2,7 +2,9 @@
 
 The same uint8 NHWC input contract as the exported files: normalisation happens inside
 :class:`synthsight.model.PixelModel`, exactly as in the ONNX graph. Precision: fp32 or bf16
-autocast on CPU; fp16 autocast (default), bf16 or fp32 on CUDA.
+autocast on CPU; fp16 autocast (default), bf16 or fp32 on CUDA, where batches go through
+runtime/cuda_feed.py (pinned staging, a copy stream, two batches in flight) and cuDNN benchmarks its
+convolutions for each batch shape once.
 """
 
 from __future__ import annotations
@@ -105,24 +107,59 @@ class TorchBackend(Backend):
         self._torch = torch
         dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[self.precision]
         self._autocast = (self.device.split(":")[0], dtype)
+        self._feed = None
+        if self.device.startswith("cuda"):
+            self.overlaps = True  # submit() queues on the GPU and returns (runtime/cuda_feed.py)
+            # A scan's batches have one shape (the last, partial one a second): cuDNN times its convolution
+            # algorithms once per shape and keeps the fastest, instead of guessing by heuristics every time.
+            torch.backends.cudnn.benchmark = True
 
     @property
     def model(self):
         """The underlying PixelModel (for Grad-CAM and tests)."""
         return self._model
 
+    def submit(self, pixels: np.ndarray):
+        if self.device == "cpu":
+            return super().submit(pixels)
+        return self._cuda_feed(len(pixels)).submit(self.check_input(pixels))
+
+    def _cuda_feed(self, n: int):
+        """The feed, with buffers of ``max_batch`` rows (without one: the largest batch so far)."""
+        feed = self._feed
+        if feed is None or (not self.max_batch and n > feed.rows):
+            from synthsight.runtime.cuda_feed import CudaFeed
+
+            if feed is not None:
+                feed.close()
+            rows = self.max_batch or n
+            classes = self.model_spec.num_classes
+            feed = self._feed = CudaFeed(self._torch, self.device, self.input_shape, classes, rows, self._run)
+        return feed
+
+    def _run(self, x, stream):
+        """The model on a device batch, queued on ``stream`` (the feed's compute stream)."""
+        device_type, dtype = self._autocast
+        with self._torch.inference_mode(), self._torch.autocast(device_type, dtype=dtype, enabled=dtype is not None):
+            return self._model(x).float()
+
     def _infer(self, pixels: np.ndarray) -> np.ndarray:
+        if self.device != "cpu":
+            return self._cuda_feed(len(pixels)).submit(pixels).result()
         torch = self._torch
         device_type, dtype = self._autocast
         with warnings.catch_warnings():  # a read-only batch (the decode ring): the model never writes its input
             warnings.filterwarnings("ignore", message="The given NumPy array is not writable", category=UserWarning)
-            x = torch.from_numpy(pixels).to(self.device, non_blocking=True)
+            x = torch.from_numpy(pixels)
         with torch.inference_mode(), torch.autocast(device_type, dtype=dtype, enabled=dtype is not None):
             logits = self._model(x)
-        return logits.float().cpu().numpy()
+        return logits.float().numpy()
 
     def close(self) -> None:
         if not self._closed:
+            if self._feed is not None:
+                self._feed.close()
+                self._feed = None
             self._model = None
             if self.device.startswith("cuda"):
                 self._torch.cuda.empty_cache()

@@ -1,7 +1,8 @@
 """scan(): walk (or --files-from) -> decode pool -> batched inference -> verdicts -> writers (+ Grad-CAM on demand).
 
 Every file the walk finds gets exactly one record, in walk order, whatever the number of decode
-workers. Records are written batch by batch; Ctrl-C / SIGTERM stop at the next batch boundary,
+workers. The next batch is computing while one batch's records are made and written (overlap.py).
+Records are written batch by batch; Ctrl-C / SIGTERM stop at the next batch boundary,
 so every output stays valid and ``--resume`` picks up where the scan stopped. The reports, manifests,
 resume and stop flag live in session.py, shared with the Ray source (cluster.py, ``--ray``).
 """
@@ -19,9 +20,11 @@ from synthsight.errors import UsageError
 from synthsight.provenance import ProvenanceReader
 from synthsight.reports import resume as resume_mod
 from synthsight.reports.writers import Record, check_output
-from synthsight.runtime.base import Backend
+from synthsight.runtime.background import Background
+from synthsight.runtime.base import Backend, Pending
 from synthsight.runtime.tiles import TileScores
 from synthsight.scanner.options import ScanOptions, check_names
+from synthsight.scanner.overlap import in_flight
 from synthsight.scanner.pool import Batch, CorePlan, DecodePool, Item, plan_cores
 from synthsight.scanner.session import (
     ModelFacts,
@@ -163,24 +166,33 @@ class _LocalSource:
         opts = self.opts
         read = ReadOptions.for_scan(self.backend.preprocess, opts, self.evidence)
         pool = self.pool = DecodePool(entries, read, opts.batch_size, self.workers, decode_timeout=opts.decode_timeout)
-        with pool:
-            for batch in pool:
-                records = self._verdicts(batch)
-                pool.release(batch)
-                yield records
+        # Closed in this order: the batch being computed finishes before the pool frees its pixels.
+        with pool, Background(self.backend) as backend:
 
-    def _verdicts(self, batch: Batch) -> list[Record]:
+            def finish(batch: Batch, handle: Pending | None) -> list[Record]:
+                records = self._verdicts(batch, handle)
+                pool.release(batch)
+                return records
+
+            yield from in_flight(pool, lambda batch: self._submit(backend, batch), finish, ready=pool.ready)
+
+    @staticmethod
+    def _submit(backend: Background, batch: Batch) -> Pending | None:
+        good = batch.decoded()
+        return backend.submit(batch.inputs(good)[0]) if good else None
+
+    def _verdicts(self, batch: Batch, handle: Pending | None) -> list[Record]:
         good = batch.decoded()
         judged: dict[int, tuple[Outcome, Stability | None, TileScores | None]] = {}
-        if good:
-            pixels, counts = batch.inputs(good)
-            logits = np.asarray(self.backend.infer(pixels))
+        if handle is not None:
+            logits = np.asarray(handle.result())
+            counts = [item.meta.inputs for item in good]
             spec, start = self.backend.model_spec, 0
             for item, n in zip(good, counts, strict=True):
                 judged[item.seq] = judge_file(self.judge, spec, item.meta, logits[start : start + n])
                 start += n
             if self.cam is not None:
-                self._explain(good, pixels, counts, judged)
+                self._explain(good, batch.inputs(good)[0], counts, judged)
         records = []
         for item in batch.items:
             outcome, stability, tiles = judged.get(item.seq, (None, None, None))

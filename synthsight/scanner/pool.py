@@ -33,9 +33,10 @@ from multiprocessing.shared_memory import SharedMemory
 
 import numpy as np
 
-from synthsight.errors import TIMED_OUT, WORKER_DIED, SynthsightError, UsageError
-from synthsight.machine import available_memory, parse_device, shared_memory_free, usable_cores
+from synthsight.errors import TIMED_OUT, WORKER_DIED, SynthsightError
+from synthsight.machine import parse_device, usable_cores
 from synthsight.scanner.options import BATCH_SIZE, DECODE_TIMEOUT
+from synthsight.scanner.ring import check_ring
 from synthsight.scanner.walk import Entry
 from synthsight.scanner.worker import FileMeta, ReadOptions, read_file, worker_main
 
@@ -135,29 +136,6 @@ def plan_cores(workers: int | None = None, threads: int | None = None, cores: in
     return CorePlan(cpu, gpu, threads or max(1, cores - (half if workers is None else workers) + 1))
 
 
-def check_ring(batch_size: int, slots: int, size: int, shared: bool) -> None:
-    """Refuse, in one line, a pixel ring (``slots`` batches of ``batch_size`` images at ``size`` px) larger than
-    half the memory available, or (decode processes) than the free space of /dev/shm, where it lives."""
-    per_batch = size * size * 3 * slots
-    need = batch_size * per_batch
-    limits = []
-    memory = available_memory()
-    if memory is not None:
-        limits.append((memory // 2, f"half of the {memory / 1e9:.1f} GB of memory available"))
-    free = shared_memory_free() if shared else None
-    if free is not None:
-        limits.append((free, f"the {free / 1e9:.1f} GB free in /dev/shm (the decode processes share it)"))
-    for limit, what in limits:
-        if need > limit:
-            # /dev/shm: past it the workers die of SIGBUS and every file would read "decode worker died"
-            more = f", fewer --workers, or more /dev/shm (docker run --shm-size={need // 2**20 + 64}m)" if (
-                free is not None and limit == free) else ""  # fmt: skip
-            raise UsageError(
-                f"--batch-size {batch_size}: the decode pool's {slots} batches of {size} px images need "
-                f"{need / 1e9:.1f} GB, more than {what}; use --batch-size {max(1, limit // per_batch)} or less{more}"
-            )
-
-
 class DecodePool:
     """Iterate ready :class:`Batch` objects in order; call :meth:`release` when done with one."""
 
@@ -225,6 +203,10 @@ class DecodePool:
     def release(self, batch: Batch) -> None:
         batch.pixels = None  # drop the view into shared memory
         self._free.put(batch.slot)
+
+    def ready(self) -> bool:
+        """Whether the next batch (or the end) is there: taking it will not wait for the decode processes."""
+        return self.workers == 0 or not self._ready.empty()
 
     def close(self) -> None:
         self._stop.set()
