@@ -51,7 +51,8 @@ class Audit:
 
     def real_jpeg_qualities(self) -> list[int]:
         """The JPEG qualities of the real class's training files (what ``train --align format`` draws from)."""
-        return [f.jpeg_quality for f in self.readable if f.label == CLASSES[1] and f.jpeg_quality is not None]
+        real = [f for f in self.readable if f.label == CLASSES[1] and f.split == "train"]
+        return [f.jpeg_quality for f in real if f.jpeg_quality is not None]
 
     def summary(self) -> dict:
         """JSON data: counts and per-(split, class[, generator]) statistics, the AUCs, findings and bad files."""

@@ -40,10 +40,10 @@ def synth(out: str, n: int, size: int, seed: int, confound: str | None) -> None:
 @click.option(
     "--resize",
     type=click.Choice(RESIZE_MODES),
-    default="squash",
-    show_default=True,
+    default=None,
     help="How images reach the model: squash (both sides to --size), crop (short side, centre crop) or tiles "
-    "(windows of --size at the file's own pixels, their logits aggregated; docs/scanning.md).",
+    "(windows of --size at the file's own pixels, their logits aggregated; docs/scanning.md) "
+    "[squash; tiles with --align size].",
 )
 @click.option(
     "--tiles",
@@ -76,13 +76,42 @@ def synth(out: str, n: int, size: int, seed: int, confound: str | None) -> None:
 @click.option("--deterministic", is_flag=True, help="Deterministic algorithms (slower on GPU).")
 @click.option("--resume", type=click.Path(exists=True), default=None, help="Checkpoint folder to continue from.")
 @click.option("--overwrite", is_flag=True, help="Train into a non-empty --out: replace its bundle, remove its exports.")
+@click.option(
+    "--augment",
+    default="none",
+    show_default=True,
+    help="Degrade training images of both classes alike: none, web (JPEG q30-100, resize, crop, blur, "
+    "thumbnail; docs/training.md) or a recipe JSON file.",
+)
+@click.option(
+    "--align",
+    type=click.Choice(("format", "size")),
+    default=None,
+    help="format: re-encode every training image as JPEG at the real class's measured qualities, so format "
+    "cannot be the cue; size: train on native windows (--resize tiles), so image size cannot be.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar or per-epoch lines.")
 def train(data: str, out: str, quiet: bool, **options) -> None:
-    """Train a ConvNeXt on DATA (GenImage, Kaggle, per-generator or class-folder layouts); writes a bundle to OUT."""
+    """Train a ConvNeXt on DATA (GenImage, Kaggle, per-generator or class-folder layouts); writes a bundle to OUT.
+
+    The shortcut audit (`synthsight audit`) runs first: one warning line per fact that alone separates the
+    classes, its summary in OUT/data_report.json.
+    """
     require("train")
+    from synthsight.audit.run import audit, console_lines
     from synthsight.train.loop import TrainConfig, fit
 
-    bundle = fit(TrainConfig(data=data, out=out, progress=not quiet, **options))
+    if options["resize"] is None:
+        options["resize"] = "tiles" if options["align"] == "size" else "squash"
+
+    def shortcut_audit() -> dict:
+        result = audit(data, seed=options["seed"], workers=options["workers"])
+        for line in console_lines(result):
+            click.echo(line, err=True)
+        qualities = tuple(result.real_jpeg_qualities()) if options["align"] == "format" else ()
+        return {"audit": result.summary(), "align_qualities": qualities}
+
+    bundle = fit(TrainConfig(data=data, out=out, progress=not quiet, **options), audit=shortcut_audit)
     click.echo(f"model bundle: {bundle}")
 
 

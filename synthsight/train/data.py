@@ -64,8 +64,9 @@ class DataIndex:
                 out[name]["per_generator"] = dict(sorted(Counter(s.generator for s in samples).items()))
         return out
 
-    def write_report(self, out_dir: str | Path) -> Path:
-        """``excluded_files.csv`` (path, reason) and ``data_report.json`` in ``out_dir``."""
+    def write_report(self, out_dir: str | Path, audit: dict | None = None) -> Path:
+        """``excluded_files.csv`` (path, reason) and ``data_report.json`` in ``out_dir`` (with the shortcut
+        audit's summary, when `train` ran one)."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         with open(out / "excluded_files.csv", "w", newline="", encoding="utf-8") as fh:
@@ -73,6 +74,8 @@ class DataIndex:
             writer.writerow(["path", "error"])
             writer.writerows(self.bad)
         report = {**self.summary(), "ignored_dirs": self.ignored_dirs, "excluded": [p for p, _ in self.bad]}
+        if audit is not None:
+            report["audit"] = audit
         path = out / "data_report.json"
         path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         return path
@@ -170,7 +173,8 @@ class ImageDataset:
     ``[n, S, S, 3]``, batched by :func:`collate_tiles`). With a ``transform`` (``train --resize tiles``:
     one random native window), each file is decoded afresh and the transform takes the decoded image
     to the model's input, with random draws seeded by (``seed``, ``epoch``, index): the same sample
-    gets the same draws in whichever loader worker makes it.
+    gets the same draws in whichever loader worker makes it. ``augment`` (``train --augment`` /
+    ``--align format``, train/augment.py) then degrades the model's input, seeded the same way.
     """
 
     def __init__(
@@ -181,12 +185,14 @@ class ImageDataset:
         max_pixels: int = DEFAULT_MAX_PIXELS,
         transform=None,
         seed: int = 0,
+        augment=None,
     ):
         self.samples = samples
         self.spec = spec
         self.cache = None if transform is not None else cache
         self.max_pixels = max_pixels
         self.transform, self.seed, self.epoch = transform, seed, 0
+        self.augment = augment
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -209,6 +215,9 @@ class ImageDataset:
         except DecodeError:
             # The file went bad after the check (edited or deleted mid-run): flagged, dropped by collate.
             return torch.zeros((self.spec.size, self.spec.size, 3), dtype=torch.uint8), -1
+        if self.augment is not None:
+            # its own stream (the 4th key), so the tiles' window draws stay what they were without it
+            pixels = self.augment(pixels, np.random.default_rng([self.seed, self.epoch, i, 1]))
         return torch.from_numpy(np.array(pixels, copy=True)), self.samples[i].label
 
 

@@ -1,8 +1,9 @@
 """Train a timm ConvNeXt on labelled image folders and write a model bundle.
 
 AdamW, cross-entropy, early stopping on validation loss (keeping the best epoch), random
-horizontal flips for training batches only, seeded, AMP + channels_last on CUDA, a checkpoint
-every epoch (safetensors weights + a tensors-only state file) that ``resume`` continues from.
+horizontal flips for training batches only (with ``--augment`` / ``--align``'s degradations: train/augment.py),
+seeded, AMP + channels_last on CUDA, a checkpoint every epoch (safetensors weights + a tensors-only state
+file) that ``resume`` continues from.
 ``--resize tiles`` trains on one random native-resolution window per image per epoch and validates
 (and measures the bundle) with the scan's own tiles and aggregate rule (runtime/tiles.py).
 """
@@ -16,7 +17,8 @@ import os
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +33,7 @@ from synthsight.model import PixelModel, build, save_bundle
 from synthsight.runtime.tiles import aggregate_all
 from synthsight.runtime.torch import resolve_device
 from synthsight.spec import ModelSpec
+from synthsight.train.augment import Degrade, recipe_for
 from synthsight.train.data import CLASSES, DataIndex, ImageDataset, collate, collate_tiles, discover
 from synthsight.train.out_folder import prepare_out
 from synthsight.train.tiles import RandomTile, preprocess_for
@@ -69,25 +72,37 @@ class TrainConfig:
     progress: bool = True
     overwrite: bool = False  # train into a non-empty --out (its exports are removed: they would be stale)
     shuffle_labels: bool = False  # control experiment: train on permuted labels (the task must become unlearnable)
+    augment: str = "none"  # "none", "web" or a recipe JSON file (train/augment.py)
+    align: str | None = None  # "format": JPEG at the real class's qualities; "size": native windows (--resize tiles)
+    align_qualities: tuple[int, ...] = ()  # --align format: the real training files' JPEG qualities (the audit's)
+    audit: dict | None = None  # the shortcut audit's summary (synthsight.audit, run by the CLI): in data_report.json
 
 
-def fit(config: TrainConfig) -> Path:
-    """Train per ``config``; returns the bundle directory (``config.out``)."""
+def fit(config: TrainConfig, audit: Callable[[], dict] | None = None) -> Path:
+    """Train per ``config``; returns the bundle directory (``config.out``).
+
+    ``audit`` (the CLI's shortcut audit, synthsight.audit: train cannot import it) runs once the model is
+    built and before the data check; it returns TrainConfig fields (``audit``, ``align_qualities``).
+    """
     out = Path(config.out)
     preprocess = preprocess_for(config)  # a bad --tiles fails before anything is written
+    degrade_for(config, measured=audit is None)  # a bad recipe or --align too
     prepare_out(out, config.overwrite, bool(config.resume))
     seed_everything(config.seed, config.deterministic)
     device = torch.device(resolve_device(config.device))
     spec = ModelSpec(arch=config.arch, classes=list(CLASSES), preprocess=preprocess)
     # The model first: a missing hub or a wrong arch fails in a second, not after checking a million files.
     model = build(spec, config.init).to(device)
+    if audit is not None:
+        config = replace(config, **audit())
+    degrade = degrade_for(config)
     index = discover(
         config.data, spec.preprocess, config.seed, config.val_fraction, config.workers,
         max_pixels=config.max_pixels, max_per_class=config.max_per_class,
     )  # fmt: skip
-    index.write_report(out)
+    index.write_report(out, config.audit)
     _require_both_classes(index)
-    train_set, val_set = _datasets(index, spec, config)
+    train_set, val_set = _datasets(index, spec, config, degrade)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -121,7 +136,32 @@ def fit(config: TrainConfig) -> Path:
                 config, f"early stop: val loss has not improved for {config.patience} epochs (best {state.best_epoch})"
             )
             break
-    return _finish(config, model, spec, index, val_set, state, device, out)
+    return _finish(config, model, spec, index, val_set, state, device, out, degrade)
+
+
+def degrade_for(config: TrainConfig, measured: bool = True) -> Degrade:
+    """The training images' degradation from ``--augment`` and ``--align`` (refused before anything runs;
+    ``measured=False``: the real class's qualities are still to come, from the audit).
+
+    Raises:
+        UsageError: a bad recipe; ``--align size`` without ``--resize tiles``; ``--align format`` without the
+            real class's JPEG qualities (none of its files is a JPEG, or no audit measured them).
+    """
+    recipe = recipe_for(config.augment)
+    if config.align not in (None, "format", "size"):
+        raise UsageError(f"--align must be format or size, got {config.align!r}")
+    if config.align == "size" and config.resize != "tiles":
+        raise UsageError(
+            "--align size trains on windows of the input size at native resolution, as --resize tiles does (and "
+            "scans the same way): use it with --resize tiles"
+        )
+    qualities = tuple(config.align_qualities) if config.align == "format" else ()
+    if config.align == "format" and not qualities and measured:
+        raise UsageError(
+            "--align format draws JPEG qualities from the real class's training files, and none was measured "
+            "(no real JPEG in the data, or fit() was called without align_qualities: `synthsight train` measures them)"
+        )
+    return Degrade(recipe, qualities)
 
 
 class _TrainState:
@@ -221,7 +261,9 @@ class _Run:
         return loss, float((logits.argmax(1) == labels).mean())
 
 
-def _finish(config, model, spec, index: DataIndex, val_set, state: _TrainState, device, out: Path) -> Path:
+def _finish(
+    config, model, spec, index: DataIndex, val_set, state: _TrainState, device, out: Path, degrade: Degrade
+) -> Path:
     """Restore the best epoch, measure it on validation data, write the bundle and plots."""
     from safetensors.torch import load_file
 
@@ -235,7 +277,11 @@ def _finish(config, model, spec, index: DataIndex, val_set, state: _TrainState, 
     logits, labels = run.logits(val_set)
     spec.metrics = compute_metrics(labels, logits, spec, generators=[s.generator for s in val_set.samples])
     spec.metrics.update(best_epoch=state.best_epoch, epochs_run=state.epoch)
-    spec.data = {**index.summary(), "train_config": _public_config(config)}
+    spec.data = {**index.summary(), "train_config": _public_config(config), "augmentation": degrade.describe()}
+    if config.audit is not None:
+        spec.data["audit_findings"] = [
+            {"feature": f["feature"], "auc": f["auc"]} for f in config.audit.get("classifier", {}).get("findings", [])
+        ]
     save_bundle(model.cpu(), spec, out)
     _write_history(out, state.history)
     from synthsight.train.plots import plot_history
@@ -246,7 +292,9 @@ def _finish(config, model, spec, index: DataIndex, val_set, state: _TrainState, 
     return out
 
 
-def _datasets(index: DataIndex, spec: ModelSpec, config: TrainConfig) -> tuple[ImageDataset, ImageDataset]:
+def _datasets(
+    index: DataIndex, spec: ModelSpec, config: TrainConfig, degrade: Degrade
+) -> tuple[ImageDataset, ImageDataset]:
     train = index.train
     if config.shuffle_labels:
         labels = [s.label for s in train]
@@ -254,7 +302,10 @@ def _datasets(index: DataIndex, spec: ModelSpec, config: TrainConfig) -> tuple[I
         train = [type(s)(s.path, lab, s.generator) for s, lab in zip(train, labels, strict=True)]
     transform = RandomTile(spec.preprocess) if spec.preprocess.resize == "tiles" else None
     return (
-        ImageDataset(train, spec.preprocess, index.cache, config.max_pixels, transform, config.seed),
+        ImageDataset(
+            train, spec.preprocess, index.cache, config.max_pixels, transform, config.seed,
+            degrade if degrade.active else None,
+        ),  # fmt: skip
         ImageDataset(index.val, spec.preprocess, index.cache, config.max_pixels),
     )
 
@@ -341,7 +392,8 @@ def _worker_init(_: int) -> None:
 
 
 def _public_config(config: TrainConfig) -> dict:
-    return {k: v for k, v in asdict(config).items() if k not in ("progress", "overwrite")}
+    # the audit is in data_report.json, the qualities in spec.data["augmentation"]: not repeated here
+    return {k: v for k, v in asdict(config).items() if k not in ("progress", "overwrite", "audit", "align_qualities")}
 
 
 def _log(config: TrainConfig, message: str) -> None:
