@@ -23,6 +23,7 @@ import json
 import logging
 import math
 import os
+import resource
 import sys
 import uuid
 from collections.abc import Iterator
@@ -188,6 +189,7 @@ class RaySource:
         self.runners: dict[str, dict[str, Any]] = {}
         self.blocks = self.entries = 0
         self.run_id = uuid.uuid4().hex
+        self.driver_cpu = 0.0  # CPU seconds this process spent while records() ran (listing, Ray, records, writes)
 
     def describe(self) -> dict[str, Any]:
         runners = sorted(self.runners.values(), key=lambda r: (r["host"], r["pid"]))
@@ -202,10 +204,24 @@ class RaySource:
             "decode_workers": None,  # Ray's decode tasks: as many as the cluster has free CPUs
             "decode_worker_deaths": None,
             "gradcam": None,
-            "ray": {**self.plan.describe(), "list_blocks": self.blocks, "actors_seen": runners},
+            "ray": {
+                **self.plan.describe(),
+                "list_blocks": self.blocks,
+                "actors_seen": runners,
+                "driver_cpu_seconds": round(self.driver_cpu, 3),
+            },
         }
 
     def records(self, entries: Iterator[Entry], stop: StopFlag) -> Iterator[list[Record]]:
+        cpu = _cpu_seconds()
+        try:
+            yield from self._records_of(entries, stop)
+        finally:
+            # Every thread of this process: Ray's own (the streaming executor, the core worker) and the caller's
+            # writing, which runs while this generator waits between batches. What one driver can sustain.
+            self.driver_cpu += _cpu_seconds() - cpu
+
+    def _records_of(self, entries: Iterator[Entry], stop: StopFlag) -> Iterator[list[Record]]:
         refs = self._put_blocks(entries, stop)
         if not refs or stop.signal is not None:
             return
@@ -329,6 +345,11 @@ class RaySource:
     def _say(self, line: str) -> None:
         if not self.opts.quiet:
             print(line, file=sys.stderr, flush=True)
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 @contextlib.contextmanager
