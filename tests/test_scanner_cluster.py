@@ -89,6 +89,7 @@ def test_ray_gives_the_records_of_the_local_scan_in_every_format(ray_cluster, mi
     assert (plan["actors"], plan["actor_gpus"], plan["actor_cpus"]) == (1, 1.0, 1.0), "one actor per GPU"
     assert len(plan["actors_seen"]) == 1 and plan["actors_seen"][0]["sha256"] == manifest["model"]["sha256"]
     assert plan["list_blocks"] == 1, "the entries reach Ray as blocks of 8192"
+    assert 0 < plan["driver_cpu_seconds_main_thread"] <= plan["driver_cpu_seconds"], "the driver's CPU, measured"
     assert manifest["backend"] == "onnxruntime" and manifest["status"] == "complete"
     line = {k: v for k, v in plan["actors_seen"][0].items() if k not in ("host", "pid", "model", "sha256")}
     assert {k: manifest[k] for k in line} == line and line["providers"], "the actor's Backend.describe() is the line"
