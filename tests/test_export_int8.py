@@ -26,7 +26,8 @@ def test_int8_without_training_images_is_one_line_and_exit_2(tiny_bundle, tmp_pa
     assert not (tmp_path / "model.int8.onnx").exists()
 
 
-def test_all_skips_int8_with_the_reason(tiny_bundle, tmp_path):
+@pytest.mark.parametrize("simulated_cpu", ["avx512-vnni"], indirect=True)
+def test_all_skips_int8_with_the_reason(simulated_cpu, tiny_bundle, tmp_path):
     from synthsight.export.pipeline import ExportConfig, export_model
 
     said = []
@@ -51,3 +52,18 @@ def test_int8_graph_keeps_io_stem_downsampling_and_head_in_fp32(reduced_export):
     assert len(quantised) >= 12  # every depthwise and MLP layer of convnext_atto's 12 blocks
     assert proto.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.UINT8
     assert proto.graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+
+
+@pytest.mark.parametrize("simulated_cpu", ["avx2", "aarch64"], indirect=True)
+def test_all_makes_no_int8_file_on_a_cpu_that_could_neither_certify_nor_run_it(simulated_cpu, tiny_bundle, tmp_path):
+    """Issue 18 item 16: `--format all` spent 45 of 81 s on an AVX2-only CPU building an INT8 file it cannot
+    certify or run; now one line says so, before any calibration."""
+    from synthsight.export.pipeline import ExportConfig, export_model
+
+    said: list[str] = []
+    export_model(ExportConfig(model=tiny_bundle, format="all", out=tmp_path, check=False), echo=said.append)
+    skipped = [line for line in said if line.startswith("int8 skipped: ")]
+    assert len(skipped) == 1 and "no INT8 dot-product instructions" in skipped[0], said
+    assert "could neither certify nor run model.int8.onnx (--format int8 makes it anyway" in skipped[0]
+    assert not any("calibrating INT8" in line for line in said)
+    assert (tmp_path / "model.onnx").is_file() and not (tmp_path / "model.int8.onnx").exists()

@@ -103,6 +103,42 @@ def test_an_export_from_before_the_mark_is_judged_by_the_training_time(bundle):
         open_backend(path, device="cpu")
 
 
+def _rewrite_spec(bundle: Path, **changes) -> None:
+    spec = json.loads((bundle / "model.json").read_text())
+    (bundle / "model.json").write_text(json.dumps({**spec, **changes}))
+
+
+def test_an_unmarked_export_needs_the_same_training_time_arch_and_preprocessing(bundle):
+    """One rule (runtime/made_from.mismatch) for scan and calibrate: an export that names no weights is made
+    from this bundle only when the training time, architecture and preprocessing all match."""
+    path = bundle / "model.onnx"
+    _strip_mark(path)
+    spec = json.loads((bundle / "model.json").read_text())
+    _rewrite_spec(bundle, preprocess={**spec["preprocess"], "size": spec["preprocess"]["size"] * 2})
+    with pytest.raises(ModelFileError, match="stale export, made with other preprocessing than the bundle of"):
+        open_backend(path, device="cpu")
+    _rewrite_spec(bundle, preprocess=spec["preprocess"], created="")
+    with pytest.raises(ModelFileError, match="stale export, it names no weights and the bundle of model.safetensors"):
+        open_backend(path, device="cpu")
+
+
+def test_calibrate_refuses_a_stale_export_in_the_same_one_line(bundle, tmp_path, capsys):
+    from unittest import mock
+
+    from synthsight.cli import main
+
+    _retrain(bundle, seed=1)
+    data = tmp_path / "data"
+    data.mkdir()
+    argv = ["synthsight", "calibrate", str(bundle / "model.onnx"), str(data)]
+    with mock.patch.object(sys, "argv", argv), pytest.raises(SystemExit) as stopped:
+        main()
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert stopped.value.code == 2 and len(lines) == 1, lines
+    assert re.search(r"model\.onnx: stale export, made from weights [0-9a-f]{12}, not those of", lines[0]), lines
+    assert f"synthsight export {bundle}) or calibrate the bundle itself" in lines[0]
+
+
 def _strip_mark(path: Path) -> None:
     import onnx
 

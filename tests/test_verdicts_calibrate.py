@@ -76,7 +76,7 @@ def test_calibrate_stores_in_the_bundle_and_every_export(capsys, family, fresh_d
         assert f"updated {name}" in out
     assert export_family(family / "model.onnx").int8 is not None  # the INT8 file still belongs to model.onnx
     assert read_sidecar(family / "model.engine")["spec"]["calibration"] == read_spec(family).calibration
-    assert "left other.onnx alone: made from other weights" in out
+    assert "left other.onnx alone: made from the bundle trained" in out
     assert onnx_spec(family / "other.onnx").calibration == {}
     assert f"could not update {family / 'broken.onnx'}" in out
     report = family / "calibration"

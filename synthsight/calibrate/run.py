@@ -25,10 +25,11 @@ from synthsight.artifacts import bundle_paths, file_sha256, is_bundle, model_kin
 from synthsight.calibrate import stats
 from synthsight.calibrate.data import CalibrationImages, find_images, score_images, training_overlap
 from synthsight.calibrate.fit import Targets, check_counts, decided_accuracy, fit_calibration
-from synthsight.calibrate.store import Stored, made_from, store_calibration
+from synthsight.calibrate.store import Stored, store_calibration
 from synthsight.datalayout import CLASSES
 from synthsight.errors import ModelFileError, UsageError
 from synthsight.image.read_window import DEFAULT_MAX_PIXELS
+from synthsight.runtime.made_from import mismatch, stale_export
 from synthsight.spec import ModelSpec
 from synthsight.verdicts.rule import POOLED, Calibration, stratum_of
 
@@ -102,8 +103,9 @@ def locate(model: str | Path) -> tuple[Path, str]:
             "kept in the bundle's model.json, so calibrate needs it"
         )
     weights = file_sha256(bundle_paths(bundle)[0])
-    if kind != "bundle" and not made_from(_exported_spec(path, kind), read_spec(bundle), weights):
-        raise ModelFileError(f"{path} was made from other weights than the bundle beside it: re-export it first")
+    why = mismatch(_exported_spec(path, kind), read_spec(bundle), weights) if kind != "bundle" else ""
+    if why:
+        raise stale_export(path, bundle, why, "calibrate")
     return bundle, weights
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from synthsight.artifacts import ENGINE_SUFFIXES, INT8_SUFFIX, bundle_paths, file_sha256
 from synthsight.errors import ModelFileError
+from synthsight.runtime.made_from import mismatch
 from synthsight.spec import SOURCE_KEY, ModelSpec
 
 
@@ -28,18 +29,6 @@ class Stored:
     updated: list[Path] = field(default_factory=list)
     left_alone: list[tuple[Path, str]] = field(default_factory=list)  # not synthsight's, or other weights
     failed: list[tuple[Path, str]] = field(default_factory=list)
-
-
-def made_from(export: ModelSpec, bundle: ModelSpec, weights_sha256: str) -> bool:
-    """Whether an exported file's spec says it was made from these bundle weights.
-
-    Exports name the weights' SHA-256; older ones (before exports recorded it) are matched by the bundle's
-    creation stamp, architecture and preprocessing, which training writes afresh for every new model.
-    """
-    if export.weights_sha256:
-        return export.weights_sha256 == weights_sha256
-    same = (export.created, export.arch, export.preprocess) == (bundle.created, bundle.arch, bundle.preprocess)
-    return bool(bundle.created) and same
 
 
 def export_files(folder: Path) -> list[Path]:
@@ -84,8 +73,9 @@ def _update(path: Path, bundle: ModelSpec, calibration: dict, weights: str, rena
         spec = ModelSpec.from_onnx_metadata(props)
     except ModelFileError:
         return "not exported by synthsight (no spec in its metadata)"
-    if not made_from(spec, bundle, weights):
-        return "made from other weights than this bundle's: re-export it to calibrate it"
+    why = mismatch(spec, bundle, weights)
+    if why:
+        return f"{why}: re-export it to calibrate it"
     spec.calibration, spec.weights_sha256 = calibration, weights
     values = spec.to_onnx_metadata()
     source = _json(props.get(SOURCE_KEY))
@@ -103,8 +93,9 @@ def _update_engine(path: Path, bundle: ModelSpec, calibration: dict, weights: st
     from synthsight.runtime.engine_sidecar import read_sidecar
 
     spec = ModelSpec.from_dict(read_sidecar(path).get("spec"))
-    if not made_from(spec, bundle, weights):
-        return "made from other weights than this bundle's: re-export it to calibrate it"
+    why = mismatch(spec, bundle, weights)
+    if why:
+        return f"{why}: re-export it to calibrate it"
     spec.calibration, spec.weights_sha256 = calibration, weights
     update_sidecar_spec(path, spec)
     return ""

@@ -16,7 +16,8 @@ from synthsight.extras import require
     default="all",
     show_default=True,
     help="onnx: FP32 ONNX; fp16: + mixed-FP16 ONNX; int8: + INT8 ONNX for CPUs (calibrated on the bundle's "
-    "training images); engine: + TensorRT engine (needs tensorrt and a GPU); all: every file this machine can make.",
+    "training images); engine: + TensorRT engine (needs tensorrt and a GPU); all: every file this machine can make "
+    "(INT8 only on a CPU with INT8 dot products: VNNI or AMX).",
 )
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Output directory [default: the bundle].")
 @click.option("--opset", type=int, default=18, show_default=True, help="ONNX opset (>= 17 keeps LayerNorm one node).")

@@ -8,7 +8,9 @@ and not a word. So whatever opens or describes such a file (scan, explain, bench
 driver) refuses a mismatch in one line (exit 2).
 
 An export made before the mark existed is compared by the training time both specs carry (``created``,
-written once when the bundle is saved): a different one is another training run, refused the same way.
+written once when the bundle is saved), the architecture and the preprocessing: a difference is another
+training run, refused the same way, and so is such an export beside a bundle that records no training time.
+`calibrate` stores a calibration only in the exports this same rule (``mismatch``) accepts.
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ from pathlib import Path
 from synthsight.artifacts import (
     EXPORT_NAMES,
     SIDECAR_SUFFIX,
+    WEIGHTS_NAME,
     bundle_paths,
+    file_sha256,
     is_bundle,
     model_kind,
     onnx_spec,
-    weights_sha256,
 )
 from synthsight.errors import ModelFileError
 from synthsight.spec import ModelSpec
@@ -50,22 +53,41 @@ def bundle_beside(path: str | Path) -> Path | None:
     return folder if is_bundle(folder) else None
 
 
-def stale_reason(export: ModelSpec, bundle: str | Path) -> str:
-    """Why ``export`` (a spec an exported file carries) was not made from ``bundle``'s weights; "" when it was,
-    or when nothing tells."""
-    weights, spec_file = bundle_paths(bundle)
+def mismatch(export: ModelSpec, bundle: ModelSpec, weights_sha256: str, weights_name: str = WEIGHTS_NAME) -> str:
+    """Why an exported file (its spec ``export``) was not made from the bundle whose spec is ``bundle`` and whose
+    weights hash to ``weights_sha256``; "" when it was. The one rule of scan, explain, bench, info, export and
+    calibrate.
+
+    A marked export (``weights_sha256``) is decided by the hash. An older one is matched by the training time,
+    architecture and preprocessing, which training writes afresh for every new model; a bundle that records no
+    training time cannot vouch for an unmarked export, which is then refused too (re-exporting marks it).
+    """
     if export.weights_sha256:
-        have = weights_sha256(bundle, export)  # the bundle's: the hash of its weights file
-        if export.weights_sha256 != have:
-            return f"made from weights {export.weights_sha256[:12]}, not those of {weights.name} ({have[:12]})"
+        if export.weights_sha256 != weights_sha256:
+            have = weights_sha256[:12]
+            return f"made from weights {export.weights_sha256[:12]}, not those of {weights_name} ({have})"
         return ""
-    try:
-        trained = ModelSpec.from_json(spec_file.read_text(encoding="utf-8")).created
-    except (ModelFileError, OSError, UnicodeDecodeError):
-        return ""
-    if export.created and trained and export.created != trained:
-        return f"made from the bundle trained {export.created}, not that of {weights.name} (trained {trained})"
+    if not bundle.created:
+        return f"it names no weights and the bundle of {weights_name} records no training time to match it by"
+    if export.created != bundle.created:
+        made = export.created or "at an unknown time"
+        return f"made from the bundle trained {made}, not that of {weights_name} (trained {bundle.created})"
+    if export.arch != bundle.arch:
+        return f"made from a {export.arch} bundle, not the {bundle.arch} of {weights_name}"
+    if export.preprocess != bundle.preprocess:
+        return f"made with other preprocessing than the bundle of {weights_name}"
     return ""
+
+
+def stale_reason(export: ModelSpec, bundle: str | Path) -> str:
+    """``mismatch`` against the bundle folder ``bundle`` (its model.json and the hash of its weights file)."""
+    weights, spec_file = bundle_paths(bundle)
+    try:
+        spec = ModelSpec.from_json(spec_file.read_text(encoding="utf-8"))
+    except (ModelFileError, OSError, UnicodeDecodeError):
+        spec = ModelSpec(arch=export.arch, preprocess=export.preprocess)  # unreadable: no training time to match
+    have = file_sha256(weights) if export.weights_sha256 else ""
+    return mismatch(export, spec, have, weights.name)
 
 
 def check_export(path: str | Path) -> None:
@@ -76,10 +98,15 @@ def check_export(path: str | Path) -> None:
     spec = export_spec(path)
     why = stale_reason(spec, bundle) if spec is not None else ""
     if why:
-        raise ModelFileError(
-            f"{path}: stale export, {why} (retrained since?): re-export it (synthsight export {bundle}) "
-            "or scan the bundle itself"
-        )
+        raise stale_export(path, bundle, why, "scan")
+
+
+def stale_export(path: str | Path, bundle: str | Path, why: str, verb: str) -> ModelFileError:
+    """The one line refusing a stale export (``why`` from ``mismatch``); ``verb``: what to do with the bundle."""
+    return ModelFileError(
+        f"{path}: stale export, {why} (retrained since?): re-export it (synthsight export {bundle}) "
+        f"or {verb} the bundle itself"
+    )
 
 
 def exports_in(folder: str | Path) -> list[Path]:

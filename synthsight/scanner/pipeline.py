@@ -119,11 +119,23 @@ def _open(model: str | Path | Backend, opts: ScanOptions, cores: CorePlan) -> tu
     return open_backend(str(model), threads=cores.threads, **kwargs), True
 
 
+def precision_line(choice: dict[str, Any], width: int = 80) -> str:
+    """``precision auto: CHOSEN (REASON)`` in ``width`` columns: the reason's first clause (a why's clauses are
+    joined by "; "); the whole reason is the run manifest's ``precision.why``."""
+    head = f"precision {choice['asked']}: {choice['chosen']}"
+    first = str(choice["why"]).split("; ")[0]
+    more = "; more in the manifest" if first != choice["why"] else ""
+    for reason in (first + more, first):
+        if len(f"{head} ({reason})") <= width:
+            return f"{head} ({reason})"
+    return head + (f" ({first[: width - len(head) - 6]}...)" if len(head) + 10 <= width else "")
+
+
 def _say_precision(backend: Backend, quiet: bool) -> None:
     """One line on stderr: what runtime.precision chose and why; its warning even with --quiet."""
     choice = backend.selection
     if choice and not quiet:
-        print(f"precision {choice['asked']}: {choice['chosen']} ({choice['why']})", file=sys.stderr)
+        print(precision_line(choice), file=sys.stderr)
     if backend.warning:
         print(backend.warning, file=sys.stderr)
     if backend.device == "cpu":

@@ -259,7 +259,7 @@ class Session:
                 try:
                     for records in batches:
                         self._write(writers, records)
-                        progress.update(len(records), sum(r.judged for r in records))
+                        progress.update(len(records))
                         if stop.signal is not None:
                             break
                 finally:
