@@ -15,7 +15,8 @@ The actors make the records (the local scan's judge_file and make_record) and th
 takes them with ``iter_batches`` in walk order (``preserve_order``) and hands them to the same
 :class:`~synthsight.scanner.session.Session` as a local scan: same records, writers (which copy the lines),
 manifest, Ctrl-C and ``--resume``. The manifest's ``ray.driver_cpu_seconds`` is what the driver process spent
-(all its threads; ``..._main_thread``: listing, and taking and writing the records). Ray is optional: ``pip install 'synthsight[cluster]'``.
+(all its threads; ``..._main_thread``: listing, and taking and writing the records).
+Ray is optional: ``pip install 'synthsight[cluster]'``.
 """
 
 from __future__ import annotations
