@@ -11,9 +11,12 @@ with streaming back-pressure:
   one CPU, or, on a cluster without GPUs, one CPU actor per node; each opens the model file once.
   Pixels go from the decode tasks to the actors through the object store and stop there.
 
-The driver takes the scored rows with ``iter_batches`` in walk order (``preserve_order``) and hands them to
-the same :class:`~synthsight.scanner.session.Session` as a local scan: same records, writers, manifest,
-Ctrl-C and ``--resume``. Ray is optional: ``pip install 'synthsight[cluster]'``.
+The actors make the records (the local scan's judge_file and make_record) and their report lines; the driver
+takes them with ``iter_batches`` in walk order (``preserve_order``) and hands them to the same
+:class:`~synthsight.scanner.session.Session` as a local scan: same records, writers (which copy the lines),
+manifest, Ctrl-C and ``--resume``. The manifest's ``ray.driver_cpu_seconds`` is what the driver process spent
+(all its threads; ``..._main_thread``: listing, and taking and writing the records).
+Ray is optional: ``pip install 'synthsight[cluster]'``.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ import json
 import logging
 import math
 import os
+import resource
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -35,15 +40,13 @@ import numpy as np
 from synthsight.errors import SynthsightError, UsageError
 from synthsight.extras import missing
 from synthsight.machine import parse_device, usable_cores
-from synthsight.reports.writers import Record
+from synthsight.reports.writers import Encoded, Record
 from synthsight.runtime.base import Backend
 from synthsight.scanner.session import (
     ModelFacts,
     ScanSummary,
     Session,
     StopFlag,
-    judge_file,
-    make_record,
 )
 from synthsight.scanner.walk import Entry, Walker
 from synthsight.scanner.worker import ReadOptions, rows_per_image
@@ -76,9 +79,17 @@ def scan_on_ray(
     session = Session(walker, outs, opts, previous, facts, evidence)
     with connect(opts.ray) as address:
         plan = plan_actors(address, opts, facts)
-        source = RaySource(plan, opts, facts, evidence)
+        source = RaySource(plan, opts, facts, evidence, line_formats(outs))
         session.check(source.describe())  # before any decoding: a refused --resume costs only the cluster's start
         return session.run(source)
+
+
+def line_formats(outs: list[Path]) -> tuple[str, ...]:
+    """The line formats the reports ``outs`` are written in (a JSON report takes JSONL lines)."""
+    from synthsight.reports.writers import writer_for
+
+    wanted = {".jsonl" if writer_for(o).extension == ".json" else writer_for(o).extension for o in outs}
+    return tuple(sorted(wanted))
 
 
 def cluster_precision(model: str, asked: str | None, gpu_actors: bool) -> str:
@@ -182,12 +193,17 @@ def plan_actors(address: str, opts: Any, facts: ModelFacts) -> ActorPlan:
 class RaySource:
     """Records from Ray Data: the entries go out as blocks, scored rows come back in walk order."""
 
-    def __init__(self, plan: ActorPlan, opts: Any, facts: ModelFacts, evidence: Any = None):
+    def __init__(
+        self, plan: ActorPlan, opts: Any, facts: ModelFacts, evidence: Any = None, formats: tuple[str, ...] = ()
+    ):
         self.plan, self.opts, self.facts, self.evidence = plan, opts, facts, evidence
+        self.formats = formats  # the report line formats the actors make (see line_formats)
         self.precision = cluster_precision(facts.path, opts.precision, bool(plan.actor_gpus))
         self.runners: dict[str, dict[str, Any]] = {}
         self.blocks = self.entries = 0
         self.run_id = uuid.uuid4().hex
+        self.driver_main_cpu = 0.0
+        self.driver_cpu = 0.0  # CPU seconds this process spent while records() ran (listing, Ray, records, writes)
 
     def describe(self) -> dict[str, Any]:
         runners = sorted(self.runners.values(), key=lambda r: (r["host"], r["pid"]))
@@ -202,10 +218,26 @@ class RaySource:
             "decode_workers": None,  # Ray's decode tasks: as many as the cluster has free CPUs
             "decode_worker_deaths": None,
             "gradcam": None,
-            "ray": {**self.plan.describe(), "list_blocks": self.blocks, "actors_seen": runners},
+            "ray": {
+                **self.plan.describe(),
+                "list_blocks": self.blocks,
+                "actors_seen": runners,
+                "driver_cpu_seconds": round(self.driver_cpu, 3),
+                "driver_cpu_seconds_main_thread": round(self.driver_main_cpu, 3),
+            },
         }
 
     def records(self, entries: Iterator[Entry], stop: StopFlag) -> Iterator[list[Record]]:
+        cpu, mine = _cpu_seconds(), time.thread_time()
+        try:
+            yield from self._records_of(entries, stop)
+        finally:
+            # Every thread of this process: Ray's own (the streaming executor, the core worker) and the caller's
+            # writing, which runs while this generator waits between batches. What one driver can sustain.
+            self.driver_cpu += _cpu_seconds() - cpu
+            self.driver_main_cpu += time.thread_time() - mine  # this thread: the records and their writing
+
+    def _records_of(self, entries: Iterator[Entry], stop: StopFlag) -> Iterator[list[Record]]:
         refs = self._put_blocks(entries, stop)
         if not refs or stop.signal is not None:
             return
@@ -279,6 +311,8 @@ class RaySource:
             precision=self.precision,
             batch_size=opts.batch_size,
             threads=plan.threads,
+            facts=self.facts,
+            formats=self.formats,
         )
         return (
             ray.data.from_arrow_refs(refs)
@@ -295,20 +329,15 @@ class RaySource:
         )  # fmt: skip
 
     def _records(self, batch: dict[str, np.ndarray]) -> list[Record]:
+        """The records the actors made, with the report lines they made (written as they are)."""
         import pickle
 
-        records = []
-        columns = (batch["entry"], batch["meta"], batch["logits"], batch["runner"])
-        for raw, meta_bytes, logits, runner in zip(*columns, strict=True):
+        from synthsight.scanner.ray.tasks import LINE_COLUMNS
+
+        for runner in set(batch["runner"]):  # one actor made a whole batch: one check, not one per row
             self._check_runner(runner)
-            _, entry = pickle.loads(raw)
-            meta = pickle.loads(meta_bytes)
-            rows = np.asarray(logits).reshape((-1, self.facts.spec.num_classes))[: meta.inputs]
-            outcome = stability = tiles = None
-            if not (meta.error or np.isnan(rows).all()):  # NaN logits of a decoded file: the Judge's error record
-                outcome, stability, tiles = judge_file(self.facts.judge, self.facts.spec, meta, rows)
-            records.append(make_record(entry, meta, outcome, stability=stability, tiles=tiles))
-        return records
+        text = {suffix: "".join(batch[LINE_COLUMNS[suffix]]) for suffix in self.formats}
+        return Encoded([pickle.loads(raw) for raw in batch["record"]], text)
 
     def _images(self) -> int:
         """Files per inference batch: as many as fit in --batch-size model inputs (a tiles model: N each)."""
@@ -329,6 +358,11 @@ class RaySource:
     def _say(self, line: str) -> None:
         if not self.opts.quiet:
             print(line, file=sys.stderr, flush=True)
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 @contextlib.contextmanager

@@ -1,0 +1,193 @@
+"""Training for the wild (issue 21): the shortcut audit's speed, and what --augment web / --align format buy.
+
+    python benchmarks/bench_augment.py [--quick] [--json FILE] [--part audit,format,perturb]
+
+audit: files/s of ``synthsight audit`` on the shared realworld corpus (300 files) and on 20,000 synthetic
+  files (64 px, half JPEG, half PNG; cached), with 1 header-reading process and with the default
+  (min(8, cores)); the median of 3 runs, page cache warm.
+format: convnext_atto at 64 px, random init, trained by ``synthsight train`` (the CLI, audit included) on
+  ``synth --confound format`` (400 images: ai all PNG, real all JPEG 95) three ways: ``--augment none``,
+  ``--augment web`` and ``--align format``. Each model's clean validation accuracy and its recall on the AI
+  validation images re-encoded as JPEG 90 (``eval --perturb jpeg=90``): the none model is expected to call
+  them real, since JPEG is what "real" looked like in training.
+perturb: the same two ways none / web on the unconfounded synthetic set: accuracy clean and under
+  ``eval --perturb jpeg=90,75``.
+timing: the time of one training epoch (history.json's seconds) with --augment web against none, on the
+  unconfounded set, alternated 3 times (none, web, none, web, ...) so that a change of load on a shared
+  machine falls on both; the median of the 3 ratios.
+
+Bundles are cached under benchmarks/.cache/augment/ (delete it to retrain). Synthetic data says how the
+recipes act on a trace of known strength, not how they do on a real generator.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import REPO, emit, log, machine, machine_line, parser, table  # noqa: E402
+
+from synthsight.audit.run import PARALLEL_FROM, audit  # noqa: E402
+from synthsight.machine import usable_cores  # noqa: E402
+from synthsight.train.synthetic import make_synthetic  # noqa: E402
+
+CORPUS = REPO.parent / "shared" / "corpora" / "realworld"
+TRAIN = ["--arch", "convnext_atto", "--size", "64", "--init", "random", "--batch-size", "32", "--lr", "5e-4",
+         "--seed", "0", "--device", "cpu", "--workers", "0", "--quiet"]  # fmt: skip
+
+
+def audit_speed(cache: Path, quick: bool) -> list[list[object]]:
+    n = 2000 if quick else 20000
+    big = cache / f"audit-{n}"
+    if not (big / "synthetic.json").exists():
+        log(f"writing {n} synthetic files to {big}")
+        make_synthetic(big, n=n, size=64, seed=3)
+    rows = []
+    for name, root in (("realworld corpus", CORPUS), (f"synthetic {n:,}", big)):
+        if not root.is_dir():
+            log(f"{root} absent: skipped")
+            continue
+        for workers in (1, None):
+            audit(root, workers=workers)  # warm the page cache
+            rates = []
+            for _ in range(3):
+                t0 = time.perf_counter()
+                result = audit(root, workers=workers)
+                rates.append(len(result.files) / (time.perf_counter() - t0))
+            pool = workers is None and len(result.files) >= PARALLEL_FROM
+            label = f"default: {min(8, usable_cores())}" if pool else "1" if workers == 1 else "default: 1 (small set)"
+            rows.append([name, len(result.files), label, statistics.median(rates)])
+    return rows
+
+
+def trained(data: Path, out: Path, epochs: int, *extra: str) -> Path:
+    """A bundle trained by the CLI (cached: retrained only when absent)."""
+    from synthsight.cli import cli
+
+    if (out / "model.json").exists():
+        return out
+    log(f"training {out.name}")
+    cli.main(["train", str(data), "--out", str(out), "--epochs", str(epochs), "--patience", "3", *TRAIN, *extra],
+             standalone_mode=False)  # fmt: skip
+    return out
+
+
+def scores(bundle: Path, data: Path, perturb: tuple[str, ...]) -> dict:
+    from synthsight.train.evaluate import EvalConfig, evaluate_model
+
+    result = evaluate_model(EvalConfig(model=str(bundle), data=str(data), perturb=perturb, device="cpu", workers=0))
+    return {"clean": result.metrics, **result.rows}
+
+
+def history(bundle: Path) -> list[dict]:
+    return json.loads((bundle / "history.json").read_text(encoding="utf-8"))
+
+
+def epoch_seconds(bundle: Path) -> float:
+    """The median epoch's seconds, as measured when the bundle was trained (the load of that time)."""
+    return statistics.median(row["seconds"] for row in history(bundle))
+
+
+WAYS = {"none": ("--augment", "none"), "web": ("--augment", "web"), "align format": ("--align", "format")}
+
+
+def format_part(cache: Path, n: int, epochs: int) -> tuple[list[list[object]], dict]:
+    data = cache / f"confound-format-{n}"
+    if not (data / "synthetic.json").exists():
+        make_synthetic(data, n=n, size=64, seed=0, confound="format")
+    rows, raw = [], {}
+    for name, flags in WAYS.items():
+        bundle = trained(data, cache / f"format-{n}-{epochs}-{name.replace(' ', '-')}", epochs, *flags)
+        s = scores(bundle, data, ("jpeg=90",))
+        raw[name] = s
+        rows.append([name, s["clean"]["accuracy"], s["clean"]["roc_auc"], s["clean"]["recall"]["ai"],
+                     s["jpeg=90"]["recall"]["ai"], s["jpeg=90"]["recall"]["real"], len(history(bundle))])  # fmt: skip
+    return rows, raw
+
+
+def perturb_part(cache: Path, n: int, epochs: int) -> tuple[list[list[object]], dict]:
+    data = cache / f"clean-{n}"
+    if not (data / "synthetic.json").exists():
+        make_synthetic(data, n=n, size=64, seed=0)
+    rows, raw = [], {}
+    for name in ("none", "web"):
+        bundle = trained(data, cache / f"clean-{n}-{epochs}-{name}", epochs, *WAYS[name])
+        s = scores(bundle, data, ("jpeg=90", "jpeg=75"))
+        raw[name] = {**s, "epoch_seconds": epoch_seconds(bundle)}
+        rows.append([name, s["clean"]["accuracy"], s["jpeg=90"]["accuracy"], s["jpeg=75"]["accuracy"],
+                     s["clean"]["roc_auc"], s["jpeg=75"]["roc_auc"], len(history(bundle)), epoch_seconds(bundle)])
+    raw["time_ratio"] = raw["web"]["epoch_seconds"] / raw["none"]["epoch_seconds"]
+    return rows, raw
+
+
+def timing_part(cache: Path, n: int, repeats: int) -> dict:
+    """Seconds of one epoch, none and web alternated; never cached (the machine's state is the figure)."""
+    import shutil
+
+    data = cache / f"clean-{n}"
+    if not (data / "synthetic.json").exists():
+        make_synthetic(data, n=n, size=64, seed=0)
+    seconds: dict[str, list[float]] = {"none": [], "web": []}
+    for i in range(repeats):
+        for name in ("none", "web"):
+            out = cache / f"timing-{name}"
+            shutil.rmtree(out, ignore_errors=True)
+            seconds[name].append(epoch_seconds(trained(data, out, 1, *WAYS[name])))
+            log(f"timing {i}: {name} {seconds[name][-1]:.2f} s")
+    ratios = [w / o for w, o in zip(seconds["web"], seconds["none"], strict=True)]
+    return {"seconds": seconds, "ratios": ratios, "ratio": statistics.median(ratios)}
+
+
+def main() -> None:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--part", default="audit,format,perturb,timing")
+    args = p.parse_args()
+    parts = set(args.part.split(","))
+    cache = args.cache / "augment"
+    cache.mkdir(parents=True, exist_ok=True)
+    n, epochs = (80, 1) if args.quick else (400, 10)
+    info = machine()
+    flags = " ".join(f for f in ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile")
+                     if f in Path("/proc/cpuinfo").read_text().split())  # fmt: skip
+    out = [f"Machine: {machine_line(info)}; CPU flags: {flags}; load average at start: "
+           f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}\n"]  # fmt: skip
+    data: dict = {"machine": info, "flags": flags, "quick": args.quick}
+    if "audit" in parts:
+        rows = audit_speed(args.cache, args.quick)
+        data["audit"] = rows
+        out.append("Audit speed (headers only, files/s, median of 3):\n\n"
+                   + table(["folder", "files", "processes", "files/s"], rows) + "\n")  # fmt: skip
+    if "format" in parts:
+        rows, data["format"] = format_part(cache, n, epochs)
+        out.append(
+            f"The format confound (`synth --confound format`, {n} images, convnext_atto 64 px, at most {epochs} "
+            "epochs):\n\n"
+            + table(["training", "clean accuracy", "clean AUC", "clean AI recall", "AI recall at JPEG 90",
+                     "real recall at JPEG 90", "epochs run"], rows) + "\n"
+        )  # fmt: skip
+    if "perturb" in parts:
+        rows, data["perturb"] = perturb_part(cache, n, epochs)
+        out.append(
+            f"The unconfounded synthetic set ({n} images), accuracy under `eval --perturb jpeg=90,75`:\n\n"
+            + table(["training", "clean", "JPEG 90", "JPEG 75", "AUC clean", "AUC JPEG 75", "epochs run",
+                     "s / epoch (median, when trained)"], rows)
+            + f"\n\nweb / none time per epoch, from those trainings: {data['perturb']['time_ratio']:.2f}x.\n"
+        )  # fmt: skip
+    if "timing" in parts:
+        data["timing"] = t = timing_part(cache, n, 1 if args.quick else 3)
+        out.append(
+            f"Training time: one epoch of {n} images' training split, none and web alternated "
+            f"{len(t['ratios'])} times: none {', '.join(f'{v:.1f}' for v in t['seconds']['none'])} s, web "
+            f"{', '.join(f'{v:.1f}' for v in t['seconds']['web'])} s; web / none median {t['ratio']:.2f}x.\n"
+        )
+    out.append(f"Load average at the end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    emit("\n".join(out), data, args.json)
+
+
+if __name__ == "__main__":
+    main()
