@@ -120,13 +120,23 @@ def test_ray_gives_the_calibrated_verdicts_and_stability_of_the_local_scan(ray_c
 
 
 def test_ray_composes_with_files_from_and_shards(ray_cluster, mixed, tiny_onnx, tmp_path):
+    """Missing paths among the listed ones get their records from the driver, in list order among Ray's (item 8),
+    and a list of nothing but missing paths starts no dataset at all."""
     listing = tmp_path / "list.txt"
-    listing.write_bytes(b"".join(os.fsencode(p) + b"\0" for p in sorted((mixed / "d3").rglob("*"))))
+    listed = [os.fsencode(p) for p in sorted((mixed / "d3").rglob("*"))]
+    listed = [name for p in listed for name in (p, p + b".gone", p + b".gone2")]  # settled entries between
+    listing.write_bytes(b"".join(p + b"\0" for p in listed))
     model, common = str(tiny_onnx["onnx"]), dict(files_from=str(listing), null=True, shard="1/2", quiet=True)
     scan([], model, [tmp_path / "local.jsonl"], workers=0, **common)
     scan([], model, [tmp_path / "ray.jsonl"], ray="local", **common)
     same_records(tmp_path / "ray.jsonl", tmp_path / "local.jsonl")
     assert json.loads((tmp_path / "ray.jsonl.manifest.json").read_text())["shard"] == {"index": 1, "count": 2}
+    listing.write_bytes(b"".join(p + b"\0" for p in listed if p.endswith(b".gone")))
+    scan([], model, [tmp_path / "gone.csv", tmp_path / "gone.json"], ray="local", **{**common, "shard": None})
+    scan([], model, [tmp_path / "gone-local.csv"], workers=0, **{**common, "shard": None})
+    same_records(tmp_path / "gone.csv", tmp_path / "gone-local.csv")
+    same_records(tmp_path / "gone.json", tmp_path / "gone-local.csv")
+    assert json.loads((tmp_path / "gone.json").read_text())["manifest"]["ray"]["list_blocks"] == 0
 
 
 def test_resources_are_checked_before_anything_runs(ray_cluster, mixed, tiny_onnx, tmp_path, monkeypatch):

@@ -21,6 +21,7 @@ Ray is optional: ``pip install 'synthsight[cluster]'``.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import logging
@@ -41,7 +42,7 @@ import numpy as np
 from synthsight.errors import StoppedBeforeScanning, SynthsightError, UsageError
 from synthsight.extras import missing
 from synthsight.machine import parse_device, usable_cores
-from synthsight.reports.writers import Encoded, Record
+from synthsight.reports.writers import Encoded, Record, writer_for
 from synthsight.runtime.base import Backend
 from synthsight.scanner.session import (
     ModelFacts,
@@ -225,6 +226,9 @@ class RaySource:
     ):
         self.plan, self.opts, self.facts, self.evidence = plan, opts, facts, evidence
         self.formats = formats  # the report line formats the actors make (see line_formats)
+        # Entries whose record needs no reading (missing, unreadable, not an image and not hashed): the driver makes
+        # those records itself, in walk order among the ones Ray returns (by their listing number, seq).
+        self.settled: collections.deque[tuple[int, Entry]] = collections.deque()
         self.precision = cluster_precision(facts.path, opts.precision, bool(plan.actor_gpus))
         self.runners: dict[str, dict[str, Any]] = {}
         self.blocks = self.entries = 0
@@ -266,7 +270,10 @@ class RaySource:
 
     def _records_of(self, entries: Iterator[Entry], stop: StopFlag) -> Iterator[list[Record]]:
         refs = self._put_blocks(entries, stop)
-        if not refs or stop.signal is not None:
+        if stop.signal is not None:
+            return
+        if not refs:
+            yield from self._settled_to_end()
             return
         with _data_context():
             # No prefetch: with it, Ray hands over a block only once the next one is ready too, so a slow block
@@ -276,6 +283,7 @@ class RaySource:
             try:
                 for batch in batches:
                     yield self._records(batch)
+                yield from self._settled_to_end()
             except (SynthsightError, GeneratorExit):
                 raise
             except Exception as exc:
@@ -298,23 +306,31 @@ class RaySource:
         from synthsight.scanner.ray.tasks import pack
 
         rows = LIST_BLOCK_ROWS
+        read = ReadOptions.for_scan(self.facts.spec.preprocess, self.opts, self.evidence)
         self._say("ray: listing the files to scan...")
         refs, chunk = [], []
         for seq, entry in enumerate(entries):
             self.entries = seq + 1
-            chunk.append(pack(seq, entry))
+            if not read.needs_reading(entry):  # its record is known here: it never goes to the cluster
+                self.settled.append((seq, entry))
+            else:
+                chunk.append(pack(seq, entry))
             if len(chunk) == rows:
                 refs.append(ray.put(pa.table({"entry": pa.array(chunk, pa.binary())})))
                 chunk = []
-                if stop.signal is not None:
-                    return refs
+            if (seq + 1) % rows == 0 and stop.signal is not None:
+                return refs
         if chunk:
             refs.append(ray.put(pa.table({"entry": pa.array(chunk, pa.binary())})))
         self.blocks = len(refs)
         p = self.plan
         on = f"{p.actors} GPU actors" if p.actor_gpus else f"{p.actors} CPU actors x {p.threads} threads"
         tasks = TASK_ROWS_PER_BATCH * self._images()
-        self._say(f"ray: {self.entries} files, decoded {tasks} per task; inference on {on}, decoding on the other CPUs")
+        settled = f" ({len(self.settled)} recorded here without reading)" if self.settled else ""
+        self._say(
+            f"ray: {self.entries} files{settled}, decoded {tasks} per task; inference on {on}, decoding on the "
+            "other CPUs"
+        )
         return refs
 
     def _dataset(self, refs: list):
@@ -363,8 +379,42 @@ class RaySource:
 
         for runner in set(batch["runner"]):  # one actor made a whole batch: one check, not one per row
             self._check_runner(runner)
-        text = {suffix: "".join(batch[LINE_COLUMNS[suffix]]) for suffix in self.formats}
-        return Encoded([pickle.loads(raw) for raw in batch["record"]], text)
+        made = [pickle.loads(raw) for raw in batch["record"]]
+        lines = [batch[LINE_COLUMNS[suffix]] for suffix in self.formats]
+        if not self.settled or self.settled[0][0] > batch["seq"][-1]:
+            return Encoded(made, {suffix: "".join(col) for suffix, col in zip(self.formats, lines, strict=True)})
+        records: list[Record] = []
+        parts: list[list[str]] = [[] for _ in self.formats]
+        for k, seq in enumerate(batch["seq"]):  # walk order: the settled entries listed before this row first
+            self._add(self._settled_before(seq), records, parts)
+            records.append(made[k])
+            for part, col in zip(parts, lines, strict=True):
+                part.append(col[k])
+        return Encoded(records, {suffix: "".join(part) for suffix, part in zip(self.formats, parts, strict=True)})
+
+    def _settled_before(self, seq: int) -> list[Record]:
+        """The records of the settled entries listed before entry ``seq`` (missing, unreadable, not images)."""
+        from synthsight.scanner.session import make_record
+
+        out = []
+        while self.settled and self.settled[0][0] < seq:
+            out.append(make_record(self.settled.popleft()[1], None, None))
+        return out
+
+    def _add(self, records: list[Record], into: list[Record], parts: list[list[str]]) -> None:
+        if records:
+            into.extend(records)
+            for part, suffix in zip(parts, self.formats, strict=True):
+                part.append(writer_for(f"r{suffix}").encode(records))
+
+    def _settled_to_end(self) -> Iterator[list[Record]]:
+        """The settled entries listed after the last entry Ray read, in batches."""
+        while self.settled:
+            end = self.settled[min(len(self.settled), LIST_BLOCK_ROWS) - 1][0] + 1
+            records: list[Record] = []
+            parts: list[list[str]] = [[] for _ in self.formats]
+            self._add(self._settled_before(end), records, parts)
+            yield Encoded(records, {suffix: "".join(part) for suffix, part in zip(self.formats, parts, strict=True)})
 
     def _images(self) -> int:
         """Files per inference batch: as many as fit in --batch-size model inputs (a tiles model: N each)."""
