@@ -368,3 +368,19 @@ def test_ray_gives_the_tiles_records_of_the_local_scan(ray_cluster, tiles_model,
     assert sum(r.tiles or 0 for r in got) == 17  # 4 + 4 + 4 + 1 + 4 tiles of the five readable images
     for r, w in zip(got, want, strict=True):
         assert r.tile_scores is None or np.allclose(r.tile_scores, w.tile_scores, atol=1e-5)
+
+
+def test_a_stalled_cluster_stops_the_scan_in_one_line_with_resumable_reports(ray_cluster, tiny_onnx, tmp_path):
+    """No batch for --stall-timeout (here: a decode that runs far longer, as a lost node's tasks would) stops the
+    driver's wait: Stalled, the manifest says failed, the report keeps its complete records."""
+    from synthsight.scanner.ray.watchdog import Stalled
+
+    root = _three_blocks(tmp_path / "tree", 128 << 30)  # hashing 128 GiB of holes: a minute or more
+    out = tmp_path / "r.csv"
+    t0 = time.monotonic()
+    with pytest.raises(Stalled, match=r"no records came from the Ray cluster for 10 s .* --resume"):
+        scan([str(root)], str(tiny_onnx["onnx"]), [out], ray="local", batch_size=1, decode_timeout=3600,
+             stall_timeout=10, quiet=True)  # fmt: skip
+    assert time.monotonic() - t0 < 50, "stopped by the watchdog, not by the file's end"
+    assert len(read_records(out)[0]) < 33 and out.read_bytes().endswith(b"\n")
+    assert json.loads(Path(f"{out}.manifest.json").read_text())["status"] == "failed"

@@ -117,6 +117,14 @@ def _resume_command() -> str:
     help="Seconds a decode process may spend on one file; then it is stopped and the file gets an error record.",
 )
 @click.option(
+    "--stall-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=DEFAULTS.stall_timeout,
+    show_default=True,
+    help="With --ray: seconds without records from the cluster (a lost node, a hung task) before the scan stops, "
+    "its reports resumable.",
+)
+@click.option(
     "--gradcam",
     "gradcam_dir",
     type=click.Path(file_okay=False),

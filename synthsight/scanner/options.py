@@ -48,6 +48,7 @@ class ScanOptions:
     quiet: bool = False
     command_line: str = ""
     decode_timeout: float = DECODE_TIMEOUT  # seconds a decode process may spend on one file
+    stall_timeout: float = 600.0  # --ray: seconds without a batch from the cluster before the scan stops (watchdog)
     provenance: bool = True  # read what each file declares (C2PA, XMP, generator tools, EXIF)
     trust_anchors: tuple[str, ...] = ()  # PEM files trusted beside the vendored C2PA trust list
 

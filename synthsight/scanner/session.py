@@ -258,8 +258,9 @@ class Session:
         interrupted, failed, stopped_by = False, True, None
         walk = self.walk = Lookahead(self.walker, skip)
         progress = Progress(walk, self.opts.quiet)
+        stop = StopFlag()
         try:
-            with StopFlag() as stop:
+            with stop:
                 batches = source.records(iter(walk), stop)
                 try:
                     for records in batches:
@@ -272,8 +273,8 @@ class Session:
                 interrupted = stop.signal is not None  # also when the source stopped early for it
                 stopped_by = stop.signal
             failed = False
-        except KeyboardInterrupt:
-            interrupted, failed, stopped_by = True, False, signal.SIGINT
+        except KeyboardInterrupt:  # a second Ctrl-C, or a signal while a cluster source waited (SIGTERM: 143)
+            interrupted, failed, stopped_by = True, False, stop.signal or signal.SIGINT
         finally:
             progress.close()
             walk.close()

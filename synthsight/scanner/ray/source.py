@@ -44,6 +44,7 @@ from synthsight.extras import missing
 from synthsight.machine import parse_device, usable_cores
 from synthsight.reports.writers import Encoded, Record, writer_for
 from synthsight.runtime.base import Backend
+from synthsight.scanner.ray.watchdog import watched
 from synthsight.scanner.session import (
     ModelFacts,
     ScanSummary,
@@ -281,7 +282,7 @@ class RaySource:
             rows = self._dataset(refs).iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=0)
             batches = iter(rows)
             try:
-                for batch in batches:
+                for batch in watched(batches, stop, self.opts.stall_timeout):
                     yield self._records(batch)
                 yield from self._settled_to_end()
             except (SynthsightError, GeneratorExit):
@@ -290,10 +291,7 @@ class RaySource:
                 if stop.signal is not None:  # a Ctrl-C that reached the workers too: still an interruption
                     raise KeyboardInterrupt from None
                 raise SynthsightError(f"the Ray scan failed: {_reason(exc)}") from None
-            finally:
-                close = getattr(batches, "close", None)
-                if close is not None:
-                    close()
+            finally:  # Ray's iterator is closed by watched()'s feeder thread, the one that iterates it
                 from synthsight.scanner.ray.tasks import forget_notes
 
                 forget_notes(self.run_id)

@@ -1,0 +1,79 @@
+"""The driver's stall watchdog of ``scan --ray``, and signals honoured while the driver waits on the cluster.
+
+Ray Data's iterator can wait forever in native code (a lost node whose tasks are never rescheduled, a hung
+actor), where no Python signal handler runs: Ctrl-C and SIGTERM were only seen at the next batch, if any.
+So a feeder thread takes the batches from Ray and the main thread waits on it a quarter second at a time:
+a signal stops the wait at once (the scan then ends as interrupted: 130 or 143, valid reports), and a wait
+longer than ``--stall-timeout`` stops the scan in one line (exit 1; the reports keep every record so far and
+``--resume`` continues them). While the session writes a batch, signals only set the flag, as in a local scan.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from synthsight.errors import SynthsightError
+
+POLL_S = 0.25  # how often the waiting driver looks at the stop flag and the clock
+
+
+class Stalled(SynthsightError):
+    """No batch came from the cluster for ``--stall-timeout`` seconds."""
+
+
+def watched(batches: Iterator[Any], stop: Any, stall_s: float) -> Iterator[Any]:
+    """``batches`` in order; a signal while waiting raises KeyboardInterrupt, a wait past ``stall_s`` raises
+    :class:`Stalled` (``stop``: the session's StopFlag). One batch at most waits in memory."""
+    handed: queue.Queue = queue.Queue(maxsize=1)
+    cancelled = threading.Event()
+
+    def put(item: tuple[str, Any]) -> None:
+        while not cancelled.is_set():
+            try:
+                handed.put(item, timeout=POLL_S)
+                return
+            except queue.Full:
+                continue
+
+    def feed() -> None:
+        try:
+            for batch in batches:
+                if cancelled.is_set():
+                    break
+                put(("batch", batch))
+            put(("end", None))
+        except BaseException as exc:  # handed to the driver's thread, which raises it
+            put(("error", exc))
+        finally:
+            close = getattr(batches, "close", None)
+            if cancelled.is_set() and close is not None:
+                close()  # the driver stopped waiting: Ray's executor stops too (once its current wait ends)
+
+    threading.Thread(target=feed, name="synthsight-ray-feed", daemon=True).start()
+    try:
+        since = time.monotonic()
+        while True:
+            try:
+                kind, item = handed.get(timeout=POLL_S)
+            except queue.Empty:
+                if stop.signal is not None:
+                    raise KeyboardInterrupt from None
+                if time.monotonic() - since > stall_s:
+                    raise Stalled(
+                        f"no records came from the Ray cluster for {stall_s:g} s (a lost node or a hung task): "
+                        "stopped; the reports keep every record so far: run the same command with --resume "
+                        "(--stall-timeout sets the wait)"
+                    ) from None
+                continue
+            if kind == "end":
+                return
+            if kind == "error":
+                raise item
+            yield item
+            since = time.monotonic()
+    finally:
+        cancelled.set()
