@@ -120,13 +120,23 @@ def test_ray_gives_the_calibrated_verdicts_and_stability_of_the_local_scan(ray_c
 
 
 def test_ray_composes_with_files_from_and_shards(ray_cluster, mixed, tiny_onnx, tmp_path):
+    """Missing paths among the listed ones get their records from the driver, in list order among Ray's (item 8),
+    and a list of nothing but missing paths starts no dataset at all."""
     listing = tmp_path / "list.txt"
-    listing.write_bytes(b"".join(os.fsencode(p) + b"\0" for p in sorted((mixed / "d3").rglob("*"))))
+    listed = [os.fsencode(p) for p in sorted((mixed / "d3").rglob("*"))]
+    listed = [name for p in listed for name in (p, p + b".gone", p + b".gone2")]  # settled entries between
+    listing.write_bytes(b"".join(p + b"\0" for p in listed))
     model, common = str(tiny_onnx["onnx"]), dict(files_from=str(listing), null=True, shard="1/2", quiet=True)
     scan([], model, [tmp_path / "local.jsonl"], workers=0, **common)
     scan([], model, [tmp_path / "ray.jsonl"], ray="local", **common)
     same_records(tmp_path / "ray.jsonl", tmp_path / "local.jsonl")
     assert json.loads((tmp_path / "ray.jsonl.manifest.json").read_text())["shard"] == {"index": 1, "count": 2}
+    listing.write_bytes(b"".join(p + b"\0" for p in listed if p.endswith(b".gone")))
+    scan([], model, [tmp_path / "gone.csv", tmp_path / "gone.json"], ray="local", **{**common, "shard": None})
+    scan([], model, [tmp_path / "gone-local.csv"], workers=0, **{**common, "shard": None})
+    same_records(tmp_path / "gone.csv", tmp_path / "gone-local.csv")
+    same_records(tmp_path / "gone.json", tmp_path / "gone-local.csv")
+    assert json.loads((tmp_path / "gone.json").read_text())["manifest"]["ray"]["list_blocks"] == 0
 
 
 def test_resources_are_checked_before_anything_runs(ray_cluster, mixed, tiny_onnx, tmp_path, monkeypatch):
@@ -194,6 +204,28 @@ def test_ray_local_ctrl_c_exits_130_with_valid_reports_and_resume_finishes(ray_c
     scan([str(slow_tree)], model, [reference], workers=1, batch_size=4, quiet=True)
     same_records(csv_out, reference)
     same_records(json_out, reference, ordered=False)  # a resumed JSON report lists the earlier runs' records last
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_while_ray_starts_stops_the_scan_in_one_line_before_any_report(mixed, tiny_onnx, tmp_path, sig):
+    import psutil
+
+    out = tmp_path / "r.csv"
+    args = ["scan", str(mixed), "-m", str(tiny_onnx["onnx"]), "--ray", "local", "--out", str(out)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "synthsight", *args], cwd=REPO, env=ENV, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:  # Ray's first process: ray.init is under way
+        if any("gcs_server" in " ".join(k.cmdline()) for k in psutil.Process(proc.pid).children(recursive=True)):
+            break
+        time.sleep(0.02)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + sig, err
+    name = signal.Signals(sig).name
+    assert err.strip() == f"error: {name} while Ray was starting: no file was read and no report written"
+    assert not out.exists()
 
 
 def test_without_ray_the_option_says_how_to_install_it(tiny_onnx, tmp_path):

@@ -21,12 +21,14 @@ Ray is optional: ``pip install 'synthsight[cluster]'``.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import logging
 import math
 import os
 import resource
+import signal
 import sys
 import time
 import uuid
@@ -37,10 +39,10 @@ from typing import Any
 
 import numpy as np
 
-from synthsight.errors import SynthsightError, UsageError
+from synthsight.errors import StoppedBeforeScanning, SynthsightError, UsageError
 from synthsight.extras import missing
 from synthsight.machine import parse_device, usable_cores
-from synthsight.reports.writers import Encoded, Record
+from synthsight.reports.writers import Encoded, Record, writer_for
 from synthsight.runtime.base import Backend
 from synthsight.scanner.session import (
     ModelFacts,
@@ -77,11 +79,22 @@ def scan_on_ray(
     spec = read_model_spec(model)
     facts = ModelFacts.of(str(model), spec, opts.threshold)
     session = Session(walker, outs, opts, previous, facts, evidence)
-    with connect(opts.ray) as address:
+    # Ctrl-C or SIGTERM while Ray starts (seconds to minutes on a cluster) stops the scan before anything is
+    # read or written: 130 / 143, one line; from the session on, the session's own handling.
+    with StopFlag() as stop, connect(opts.ray, stop) as address:
+        _stop_if_asked(stop)
         plan = plan_actors(address, opts, facts)
         source = RaySource(plan, opts, facts, evidence, line_formats(outs))
         session.check(source.describe())  # before any decoding: a refused --resume costs only the cluster's start
+        _stop_if_asked(stop)
         return session.run(source)
+
+
+def _stop_if_asked(stop: StopFlag) -> None:
+    if stop.signal is not None:
+        name = signal.Signals(stop.signal).name
+        said = f"{name} while Ray was starting: no file was read and no report written"
+        raise StoppedBeforeScanning(stop.signal, said)
 
 
 def line_formats(outs: list[Path]) -> tuple[str, ...]:
@@ -112,10 +125,12 @@ def cluster_precision(model: str, asked: str | None, gpu_actors: bool) -> str:
 
 
 @contextlib.contextmanager
-def connect(address: str) -> Iterator[str]:
+def connect(address: str, stop: StopFlag | None = None) -> Iterator[str]:
     """Start a local Ray (``local``) or join a cluster (``auto``, ``HOST:PORT``, ``ray://...``); yields its address.
 
     A Ray already initialised in this process (a notebook, the tests) is used as it is and left running.
+    ``stop`` takes SIGTERM back once Ray is up (ray.init sets a handler that exits with status 15); a SIGTERM
+    that Ray's handler caught during the start is recorded in it.
     """
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # nothing leaves the machine unless asked for
     try:
@@ -135,8 +150,21 @@ def connect(address: str) -> Iterator[str]:
         else:
             ray.init(address=address, **kwargs)
     except (ConnectionError, ValueError, RuntimeError) as exc:
+        if stop is not None:  # a terminal's Ctrl-C reaches Ray's own processes too, and fails the start
+            _stop_if_asked(stop)
         hint = "start one (`ray start --head` on a node) or use --ray local"
         raise UsageError(f"--ray {address}: cannot join a Ray cluster ({_reason(exc)}); {hint}") from None
+    except SystemExit as exc:  # Ray's own SIGTERM handler, during its start
+        if stop is None or exc.code != signal.SIGTERM:
+            raise
+        stop.signal = signal.SIGTERM
+        with contextlib.suppress(Exception):
+            ray.shutdown()
+        yield ""
+        return
+    finally:
+        if stop is not None:
+            stop.reclaim()
     try:
         yield ray.get_runtime_context().gcs_address
     finally:
@@ -198,6 +226,9 @@ class RaySource:
     ):
         self.plan, self.opts, self.facts, self.evidence = plan, opts, facts, evidence
         self.formats = formats  # the report line formats the actors make (see line_formats)
+        # Entries whose record needs no reading (missing, unreadable, not an image and not hashed): the driver makes
+        # those records itself, in walk order among the ones Ray returns (by their listing number, seq).
+        self.settled: collections.deque[tuple[int, Entry]] = collections.deque()
         self.precision = cluster_precision(facts.path, opts.precision, bool(plan.actor_gpus))
         self.runners: dict[str, dict[str, Any]] = {}
         self.blocks = self.entries = 0
@@ -239,7 +270,10 @@ class RaySource:
 
     def _records_of(self, entries: Iterator[Entry], stop: StopFlag) -> Iterator[list[Record]]:
         refs = self._put_blocks(entries, stop)
-        if not refs or stop.signal is not None:
+        if stop.signal is not None:
+            return
+        if not refs:
+            yield from self._settled_to_end()
             return
         with _data_context():
             # No prefetch: with it, Ray hands over a block only once the next one is ready too, so a slow block
@@ -249,6 +283,7 @@ class RaySource:
             try:
                 for batch in batches:
                     yield self._records(batch)
+                yield from self._settled_to_end()
             except (SynthsightError, GeneratorExit):
                 raise
             except Exception as exc:
@@ -271,23 +306,31 @@ class RaySource:
         from synthsight.scanner.ray.tasks import pack
 
         rows = LIST_BLOCK_ROWS
+        read = ReadOptions.for_scan(self.facts.spec.preprocess, self.opts, self.evidence)
         self._say("ray: listing the files to scan...")
         refs, chunk = [], []
         for seq, entry in enumerate(entries):
             self.entries = seq + 1
-            chunk.append(pack(seq, entry))
+            if not read.needs_reading(entry):  # its record is known here: it never goes to the cluster
+                self.settled.append((seq, entry))
+            else:
+                chunk.append(pack(seq, entry))
             if len(chunk) == rows:
                 refs.append(ray.put(pa.table({"entry": pa.array(chunk, pa.binary())})))
                 chunk = []
-                if stop.signal is not None:
-                    return refs
+            if (seq + 1) % rows == 0 and stop.signal is not None:
+                return refs
         if chunk:
             refs.append(ray.put(pa.table({"entry": pa.array(chunk, pa.binary())})))
         self.blocks = len(refs)
         p = self.plan
         on = f"{p.actors} GPU actors" if p.actor_gpus else f"{p.actors} CPU actors x {p.threads} threads"
         tasks = TASK_ROWS_PER_BATCH * self._images()
-        self._say(f"ray: {self.entries} files, decoded {tasks} per task; inference on {on}, decoding on the other CPUs")
+        settled = f" ({len(self.settled)} recorded here without reading)" if self.settled else ""
+        self._say(
+            f"ray: {self.entries} files{settled}, decoded {tasks} per task; inference on {on}, decoding on the "
+            "other CPUs"
+        )
         return refs
 
     def _dataset(self, refs: list):
@@ -336,8 +379,42 @@ class RaySource:
 
         for runner in set(batch["runner"]):  # one actor made a whole batch: one check, not one per row
             self._check_runner(runner)
-        text = {suffix: "".join(batch[LINE_COLUMNS[suffix]]) for suffix in self.formats}
-        return Encoded([pickle.loads(raw) for raw in batch["record"]], text)
+        made = [pickle.loads(raw) for raw in batch["record"]]
+        lines = [batch[LINE_COLUMNS[suffix]] for suffix in self.formats]
+        if not self.settled or self.settled[0][0] > batch["seq"][-1]:
+            return Encoded(made, {suffix: "".join(col) for suffix, col in zip(self.formats, lines, strict=True)})
+        records: list[Record] = []
+        parts: list[list[str]] = [[] for _ in self.formats]
+        for k, seq in enumerate(batch["seq"]):  # walk order: the settled entries listed before this row first
+            self._add(self._settled_before(seq), records, parts)
+            records.append(made[k])
+            for part, col in zip(parts, lines, strict=True):
+                part.append(col[k])
+        return Encoded(records, {suffix: "".join(part) for suffix, part in zip(self.formats, parts, strict=True)})
+
+    def _settled_before(self, seq: int) -> list[Record]:
+        """The records of the settled entries listed before entry ``seq`` (missing, unreadable, not images)."""
+        from synthsight.scanner.session import make_record
+
+        out = []
+        while self.settled and self.settled[0][0] < seq:
+            out.append(make_record(self.settled.popleft()[1], None, None))
+        return out
+
+    def _add(self, records: list[Record], into: list[Record], parts: list[list[str]]) -> None:
+        if records:
+            into.extend(records)
+            for part, suffix in zip(parts, self.formats, strict=True):
+                part.append(writer_for(f"r{suffix}").encode(records))
+
+    def _settled_to_end(self) -> Iterator[list[Record]]:
+        """The settled entries listed after the last entry Ray read, in batches."""
+        while self.settled:
+            end = self.settled[min(len(self.settled), LIST_BLOCK_ROWS) - 1][0] + 1
+            records: list[Record] = []
+            parts: list[list[str]] = [[] for _ in self.formats]
+            self._add(self._settled_before(end), records, parts)
+            yield Encoded(records, {suffix: "".join(part) for suffix, part in zip(self.formats, parts, strict=True)})
 
     def _images(self) -> int:
         """Files per inference batch: as many as fit in --batch-size model inputs (a tiles model: N each)."""

@@ -202,11 +202,13 @@ class Inferencer:
             index = [(k, t) for k, n in enumerate(inputs) for t in range(n)]  # tiles of several files in one batch
             rows, cols = np.array(index).T
             logits[rows, cols] = self.backend.infer(np.ascontiguousarray(pixels[rows, cols]))
+        listed = [pickle.loads(raw) for raw in batch["entry"]]
         records = [
-            file_record(self.facts, pickle.loads(raw)[1], pickle.loads(meta), z)
-            for raw, meta, z in zip(batch["entry"], batch["meta"], logits, strict=True)
+            file_record(self.facts, entry, pickle.loads(meta), z)
+            for (_, entry), meta, z in zip(listed, batch["meta"], logits, strict=True)
         ]
         out = {
+            "seq": np.array([seq for seq, _ in listed], np.int64),  # listing order: the driver slots its records in
             "record": np.array([pickle.dumps(r, protocol=pickle.HIGHEST_PROTOCOL) for r in records], dtype=object),
             "runner": np.array([self.runner] * len(records), dtype=object),
         }
