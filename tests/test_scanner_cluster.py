@@ -206,6 +206,28 @@ def test_ray_local_ctrl_c_exits_130_with_valid_reports_and_resume_finishes(ray_c
     same_records(json_out, reference, ordered=False)  # a resumed JSON report lists the earlier runs' records last
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_while_ray_starts_stops_the_scan_in_one_line_before_any_report(mixed, tiny_onnx, tmp_path, sig):
+    import psutil
+
+    out = tmp_path / "r.csv"
+    args = ["scan", str(mixed), "-m", str(tiny_onnx["onnx"]), "--ray", "local", "--out", str(out)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "synthsight", *args], cwd=REPO, env=ENV, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:  # Ray's first process: ray.init is under way
+        if any("gcs_server" in " ".join(k.cmdline()) for k in psutil.Process(proc.pid).children(recursive=True)):
+            break
+        time.sleep(0.02)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + sig, err
+    name = signal.Signals(sig).name
+    assert err.strip() == f"error: {name} while Ray was starting: no file was read and no report written"
+    assert not out.exists()
+
+
 def test_without_ray_the_option_says_how_to_install_it(tiny_onnx, tmp_path):
     hide_ray = "import sys; sys.modules['ray'] = None; from synthsight.cli import main; main()"
     args = ["scan", str(tmp_path), "-m", str(tiny_onnx["onnx"]), "--ray", "local", "--out", str(tmp_path / "r.csv")]

@@ -142,6 +142,11 @@ class StopFlag:
                 self._old[sig] = signal.signal(sig, self._handle)
         return self
 
+    def reclaim(self) -> None:
+        """Take the signals back from a library that set its own handlers (ray.init sets SIGTERM's)."""
+        for sig in self._old:
+            signal.signal(sig, self._handle)
+
     def _handle(self, signum: int, frame: Any) -> None:
         if self.signal is not None and signum == signal.SIGINT:
             raise KeyboardInterrupt

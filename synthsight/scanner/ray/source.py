@@ -28,6 +28,7 @@ import logging
 import math
 import os
 import resource
+import signal
 import sys
 import time
 import uuid
@@ -38,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from synthsight.errors import SynthsightError, UsageError
+from synthsight.errors import StoppedBeforeScanning, SynthsightError, UsageError
 from synthsight.extras import missing
 from synthsight.machine import parse_device, usable_cores
 from synthsight.reports.writers import Encoded, Record, writer_for
@@ -78,11 +79,22 @@ def scan_on_ray(
     spec = read_model_spec(model)
     facts = ModelFacts.of(str(model), spec, opts.threshold)
     session = Session(walker, outs, opts, previous, facts, evidence)
-    with connect(opts.ray) as address:
+    # Ctrl-C or SIGTERM while Ray starts (seconds to minutes on a cluster) stops the scan before anything is
+    # read or written: 130 / 143, one line; from the session on, the session's own handling.
+    with StopFlag() as stop, connect(opts.ray, stop) as address:
+        _stop_if_asked(stop)
         plan = plan_actors(address, opts, facts)
         source = RaySource(plan, opts, facts, evidence, line_formats(outs))
         session.check(source.describe())  # before any decoding: a refused --resume costs only the cluster's start
+        _stop_if_asked(stop)
         return session.run(source)
+
+
+def _stop_if_asked(stop: StopFlag) -> None:
+    if stop.signal is not None:
+        name = signal.Signals(stop.signal).name
+        said = f"{name} while Ray was starting: no file was read and no report written"
+        raise StoppedBeforeScanning(stop.signal, said)
 
 
 def line_formats(outs: list[Path]) -> tuple[str, ...]:
@@ -113,10 +125,12 @@ def cluster_precision(model: str, asked: str | None, gpu_actors: bool) -> str:
 
 
 @contextlib.contextmanager
-def connect(address: str) -> Iterator[str]:
+def connect(address: str, stop: StopFlag | None = None) -> Iterator[str]:
     """Start a local Ray (``local``) or join a cluster (``auto``, ``HOST:PORT``, ``ray://...``); yields its address.
 
     A Ray already initialised in this process (a notebook, the tests) is used as it is and left running.
+    ``stop`` takes SIGTERM back once Ray is up (ray.init sets a handler that exits with status 15); a SIGTERM
+    that Ray's handler caught during the start is recorded in it.
     """
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # nothing leaves the machine unless asked for
     try:
@@ -136,8 +150,21 @@ def connect(address: str) -> Iterator[str]:
         else:
             ray.init(address=address, **kwargs)
     except (ConnectionError, ValueError, RuntimeError) as exc:
+        if stop is not None:  # a terminal's Ctrl-C reaches Ray's own processes too, and fails the start
+            _stop_if_asked(stop)
         hint = "start one (`ray start --head` on a node) or use --ray local"
         raise UsageError(f"--ray {address}: cannot join a Ray cluster ({_reason(exc)}); {hint}") from None
+    except SystemExit as exc:  # Ray's own SIGTERM handler, during its start
+        if stop is None or exc.code != signal.SIGTERM:
+            raise
+        stop.signal = signal.SIGTERM
+        with contextlib.suppress(Exception):
+            ray.shutdown()
+        yield ""
+        return
+    finally:
+        if stop is not None:
+            stop.reclaim()
     try:
         yield ray.get_runtime_context().gcs_address
     finally:
