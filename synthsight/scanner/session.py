@@ -172,7 +172,7 @@ class ScanSummary:
     @property
     def line(self) -> str:
         unscanned = [(self.walked.get(key, 0), why) for key, why in UNRECORDED.items()]
-        return summary_line(self.counts, self.seconds, self.images, self.outputs, unscanned, self.provenance)
+        return summary_line(self.counts, self.seconds, self.outputs, unscanned, self.provenance)
 
 
 @dataclass(frozen=True)

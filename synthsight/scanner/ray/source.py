@@ -377,7 +377,7 @@ class RaySource:
 
         from synthsight.scanner.ray.tasks import LINE_COLUMNS
 
-        for runner in set(batch["runner"]):  # one actor made a whole batch: one check, not one per row
+        for runner in set(batch["runner"]) - {""}:  # on the first row of each actor call (tasks.Inferencer)
             self._check_runner(runner)
         made = [pickle.loads(raw) for raw in batch["record"]]
         lines = [batch[LINE_COLUMNS[suffix]] for suffix in self.formats]
