@@ -149,6 +149,14 @@ def test_resources_are_checked_before_anything_runs(ray_cluster, mixed, tiny_onn
     monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 1.0, "GPU": 1.0})
     with pytest.raises(UsageError, match=r"1 inference actors need 1 CPUs and decoding at least one more"):
         scan([str(mixed)], model, [out], ray="local", quiet=True)
+    # Another scan holds the GPU (two drivers on one cluster): one line, not a scan waiting for its first actor.
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 2.0, "GPU": 1.0})
+    monkeypatch.setattr(ray, "available_resources", lambda: {"CPU": 2.0, "GPU": 0.0})
+    from synthsight.scanner.ray import source
+
+    monkeypatch.setattr(source, "FREE_WAIT_S", 0.5)
+    with pytest.raises(UsageError, match=r"but only 2 CPUs and 0 GPUs are free now \(another scan or job holds"):
+        scan([str(mixed)], model, [out], ray="local", quiet=True)
     with pytest.raises(UsageError, match=r"--workers sets local decode processes"):
         scan([str(mixed)], model, [out], ray="local", workers=2, quiet=True)
     with pytest.raises(UsageError, match=r"--gradcam needs the pixels"):
