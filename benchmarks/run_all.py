@@ -34,6 +34,8 @@ SUITE = {
     "provenance": ("bench_provenance.py", "Provenance evidence: cost per file, and scan throughput on vs off", 120, []),
     "verdicts": ("bench_verdicts.py", "Calibrated verdicts and --stability K: what they cost", 300, []),
     "cluster": ("bench_cluster.py", "Past one machine: --ray local, shard and merge, 1,000,000-path lists", 240, []),
+    # ~4 min on a quiet 2-core machine: two --ray local scans (3,000 and 12,000 files) and two merges (0.8M, 1.6M)
+    "scaleout": ("bench_scaleout.py", "One --ray driver's CPU per record, and merge of shuffled shards", 900, []),
     # ~3 min with its five bundles cached in benchmarks/.cache/augment; the first run trains them (~4 min more)
     "augment": ("bench_augment.py", "Training for the wild: the audit, --augment web, --align format", 600, []),
     # ~4.5 min with its trained model cached in benchmarks/.cache; the first run also trains and exports it

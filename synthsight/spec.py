@@ -133,6 +133,24 @@ def check_tiles(tiles: Any, placement: Any, aggregate: Any) -> None:
 
 
 # Folder names mapped to the two canonical classes (docs/design.md "Model bundle").
+# Below this ROC-AUC or balanced accuracy a two-class model is called "at chance" (0.5 is a coin toss): what
+# `train` warns about after validating and `info` says beside the metrics, one rule for both.
+CHANCE_BELOW = 0.6
+
+
+def chance_note(metrics: dict[str, Any]) -> str:
+    """``at chance (...)`` when validation metrics show the model separates nothing yet; "" otherwise or unknown."""
+    auc = metrics.get("roc_auc")
+    tpr, fpr = metrics.get("true_positive_rate"), metrics.get("false_positive_rate")
+    balanced = (tpr + 1 - fpr) / 2 if isinstance(tpr, (int, float)) and isinstance(fpr, (int, float)) else None
+    low = [f"{name} {value:.2f}" for name, value in (("ROC-AUC", auc), ("balanced accuracy", balanced))
+           if isinstance(value, (int, float)) and value < CHANCE_BELOW]  # fmt: skip
+    if not low:
+        return ""
+    return (f"at chance ({', '.join(low)}; 0.5 is a coin toss): it separates nothing yet, so train longer, on more "
+            "images or from pretrained weights")  # fmt: skip
+
+
 AI_ALIASES = ("ai", "fake", "generated", "synthetic")
 REAL_ALIASES = ("nature", "real", "authentic")
 AI_CLASS = "ai"

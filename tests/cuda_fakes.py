@@ -18,10 +18,14 @@ import numpy as np
 DTYPES = {"uint8": np.uint8, "float32": np.float32}
 
 
+STREAMS: dict[int, Stream] = {}  # by handle (``cuda_stream``), as TensorRT is given them
+
+
 class Stream:
     def __init__(self, device: str = "cuda:0"):
         self.device, self.queue = device, deque()
         self.cuda_stream = id(self)
+        STREAMS[self.cuda_stream] = self
 
     def enqueue(self, op: Callable[[], None]) -> None:
         self.queue.append(op)
@@ -102,9 +106,12 @@ class FakeTorch:
 
     def __init__(self) -> None:
         self.cuda = _Cuda()
+        self.memory: dict[int, np.ndarray] = {}  # every buffer by its address, as TensorRT is given them
 
     def _new(self, shape, dtype, device, fill) -> Tensor:
-        return Tensor(self, np.full(shape, fill, DTYPES[dtype]), "cpu" if device is None else device)
+        tensor = Tensor(self, np.full(shape, fill, DTYPES[dtype]), "cpu" if device is None else device)
+        self.memory[tensor.data_ptr()] = tensor.array
+        return tensor
 
     def zeros(self, shape, dtype, device=None, pin_memory=False) -> Tensor:
         return self._new(shape, dtype, device, 0)
@@ -131,3 +138,34 @@ def mean_model(torch: FakeTorch, log: list[int] | None = None) -> Callable[[Tens
         return out
 
     return run
+
+
+class FakeContext:
+    """A TensorRT execution context over the fake memory: addresses, an input shape, work on a stream handle
+    (logits [mean pixel, -mean pixel] per row, as mean_model)."""
+
+    def __init__(self, torch: FakeTorch, max_rows: int):
+        self.torch, self.max_rows = torch, max_rows
+        self.addresses: dict[str, int] = {}
+        self.rows = 0
+        self.inputs: list[int] = []  # the input address of each execution
+
+    def set_tensor_address(self, name: str, ptr: int) -> bool:
+        self.addresses[name] = ptr
+        return True
+
+    def set_input_shape(self, name: str, shape: tuple[int, ...]) -> bool:
+        self.rows = shape[0]
+        return shape[0] <= self.max_rows
+
+    def execute_async_v3(self, handle: int) -> bool:
+        src = self.torch.memory[self.addresses["pixels"]][: self.rows]
+        out = self.torch.memory[self.addresses["logits"]][: self.rows]
+        self.inputs.append(self.addresses["pixels"])
+
+        def kernel() -> None:
+            m = src.reshape(len(src), -1).mean(1)
+            out[...] = np.stack([m, -m], 1)
+
+        STREAMS[handle].enqueue(kernel)
+        return True

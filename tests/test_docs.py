@@ -48,3 +48,23 @@ def test_the_reference_lives_in_docs_and_the_readme_stays_short():
     assert len(readme.splitlines()) <= 300
     for name in ("design", "scanning", "cluster", "gpu", "output-format", "provenance", "guarantees"):
         assert f"](docs/{name}.md)" in readme and (REPO / "docs" / f"{name}.md").exists(), name
+
+
+def test_the_readme_reads_as_a_newcomers_page():
+    """Issue 18 item 15: the CPU-sized recipe first, the output format and exit codes before the cluster and
+    GPU pages, no internal wording, what the reports and the docs promise as the code does it."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) <= 200
+    assert readme.index("## A first recipe on your own folder (CPU-sized)") < readme.index("## One example per command")
+    # The cluster and GPU live in docs/ (no README section); the reference table lists them after these.
+    later = min(readme.index("| [docs/cluster.md]"), readme.index("| [docs/gpu.md]"))
+    for earlier in ("| [docs/output-format.md]", "| [docs/provenance.md]"):
+        assert readme.index(earlier) < later, earlier
+    assert "## Cluster" not in readme and "## GPU" not in readme
+    for internal in ("the seeds' way", "the issue's targets", "target was not met", "the seeds'"):
+        assert internal not in readme, internal
+    assert "`path` (absolute" in readme
+    design = (REPO / "docs" / "design.md").read_text(encoding="utf-8")
+    assert "no pickle anywhere" not in design and "weights_only=True" in design
+    scanning = (REPO / "docs" / "scanning.md").read_text(encoding="utf-8")
+    assert "`--precision auto|fp32|bf16|int8` for `model.onnx` (and `fp16`" in scanning

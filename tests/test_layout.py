@@ -41,7 +41,7 @@ def test_import_synthsight_is_light():
 
 
 def test_the_documented_python_api_keeps_its_paths():
-    """README "From Python": synthsight.preprocess stays a thin re-export of synthsight.image.preprocess."""
+    """docs/design.md "Python API": synthsight.preprocess stays a thin re-export of synthsight.image.preprocess."""
     from synthsight.image import preprocess
     from synthsight.preprocess import PreprocessSpec, load_image
     from synthsight.runtime import open_backend

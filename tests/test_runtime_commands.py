@@ -22,10 +22,40 @@ def _run(*args):
 def test_bundle_info(tiny_bundle):
     out = _run(tiny_bundle)
     assert "PyTorch model bundle" in out and "arch         convnext_atto" in out
-    assert "classes      ai, real (positive: ai)" in out and "threshold    0.5 (default (0.5))" in out
+    assert "classes      ai, real (positive: ai)" in out and "threshold    0.5 (default)\n" in out
     assert "64 px, squash, bilinear" in out and "timm=" in out
     assert "torch        cpu   yes" in out
     assert "onnxruntime  -     no   export it first" in out
+
+
+def test_info_reads_as_a_user_needs_it(tiny_bundle, tmp_path):
+    """Issue 18 item 13: no 600-character metrics dump, chance called chance, no "export it first" beside the
+    export, no "runs fp32 runs everywhere", no "not measured (not measured ...)"."""
+    import shutil
+
+    from synthsight.export.pipeline import ExportConfig, export_model
+    from synthsight.runtime.cpu.precision import certificate_line
+
+    bundle = tmp_path / "m"
+    shutil.copytree(tiny_bundle, bundle)
+    spec = json.loads((bundle / "model.json").read_text())
+    per_class = {"ai": 0.51, "real": 0.55}
+    spec["metrics"] = {"n": 60, "accuracy": 0.5333333, "roc_auc": 0.52, "false_positive_rate": 0.47,
+                       "true_positive_rate": 0.53, "precision": per_class, "recall": per_class, "f1": per_class,
+                       "per_generator": {f"gen{i}": {"accuracy": 0.5, "roc_auc": 0.5} for i in range(8)}}  # fmt: skip
+    (bundle / "model.json").write_text(json.dumps(spec))
+    out = _run(bundle)
+    metrics = next(line for line in out.splitlines() if line.startswith("  metrics"))
+    assert len(metrics) <= 160 and "accuracy 0.533" in metrics and "(all: info --json)" in metrics, metrics
+    assert "WARNING      at chance (ROC-AUC 0.52, balanced accuracy 0.53; 0.5 is a coin toss)" in out
+    assert "export it first" in out  # nothing exported yet
+    export_model(ExportConfig(model=bundle, format="onnx", check=False), echo=lambda line: None)
+    out = _run(bundle)
+    assert "export it first" not in out and "scan the export beside it: model.onnx" in out
+    onnx_out = _run(bundle / "model.onnx")
+    assert "runs fp32 runs everywhere" not in onnx_out and "yes  fp32 runs everywhere" in onnx_out, onnx_out
+    why = "not measured at export: this CPU (X) has no INT8 dot-product instructions"
+    assert certificate_line({"measured": False, "why": why}) == why
 
 
 def test_onnx_info_detects_precision_and_io(tiny_onnx):

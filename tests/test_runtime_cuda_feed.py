@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from cuda_fakes import FakeTorch, mean_model
+from cuda_fakes import FakeContext, FakeTorch, mean_model
 
+from synthsight.image.preprocess import PreprocessSpec
+from synthsight.runtime.base import Backend
 from synthsight.runtime.cuda_feed import CudaFeed
+from synthsight.runtime.tensorrt import TensorRTBackend
+from synthsight.spec import ModelSpec
 
-SHAPE = (4, 4, 3)
+SHAPE = (8, 8, 3)
 
 
 def _batch(n: int, value: int) -> np.ndarray:
@@ -68,6 +72,28 @@ def test_close_waits_for_what_is_queued():
     feed.submit(_batch(8, 10))
     feed.close()
     assert not feed.compute_stream.queue
+
+
+def test_tensorrt_backend_through_the_feed():
+    """TensorRTBackend._bind/_execute on the fake memory: each slot's input address in turn, padded to the
+    profile's minimum, logits of each batch in order, a batch the context refuses is one line."""
+    torch = FakeTorch()
+    trt = TensorRTBackend.__new__(TensorRTBackend)
+    Backend.__init__(trt, ModelSpec(arch="x", preprocess=PreprocessSpec(size=8)), max_batch=8, source="m.engine")
+    trt.device, trt._low, trt._torch = "cuda:0", 2, torch
+    context = FakeContext(torch, max_rows=8)
+    trt._bind(torch, context, classes=2, low=2)
+    batches = [_batch(8, 10), _batch(8, 60), _batch(1, 200)]
+    handles = [trt.submit(b) for b in batches]
+    for b, h in zip(batches, handles, strict=True):
+        np.testing.assert_array_equal(h.result(), _expected(b))
+    slots = [t.data_ptr() for t in trt._feed._in_dev]
+    assert context.inputs == [slots[0], slots[1], slots[0]] and context.rows == 2  # 1 image padded to 2 rows
+    np.testing.assert_array_equal(trt.infer(np.concatenate(batches)), _expected(np.concatenate(batches)))
+    context.max_rows = 4  # an engine whose profile stops below the feed's rows
+    with pytest.raises(Exception, match="TensorRT refused batch 8"):
+        trt.submit(_batch(8, 1))
+    trt.close()
 
 
 @pytest.mark.gpu("torch")

@@ -12,7 +12,16 @@ import pytest
 from scanner_support import NASTY_NAMES
 
 from synthsight.errors import UsageError
-from synthsight.reports.writers import COLUMNS, WRITERS, Record, check_output, read_records
+from synthsight.reports.writers import (
+    COLUMNS,
+    WRITERS,
+    Encoded,
+    Record,
+    check_output,
+    read_records,
+    write_records,
+    writer_for,
+)
 
 
 def sample_records() -> list[Record]:
@@ -49,6 +58,27 @@ def test_every_writer_round_trips_losslessly(tmp_path: Path, ext: str):
     for a, b in zip(back, records, strict=True):
         assert a.verdict == b.verdict and a.error == b.error and a.bytes == b.bytes and a.mtime == b.mtime
         assert (a.score is None) == (b.score is None) and (a.score is None or abs(a.score - b.score) < 1e-6)
+
+
+@pytest.mark.parametrize("ext", sorted(WRITERS))
+def test_records_with_lines_made_elsewhere_write_the_same_report(tmp_path: Path, ext: str):
+    """A Ray actor encodes each record's lines (writers' encode, one record at a time); the driver copies them:
+    byte for byte the report its writer makes of the records; a batch cut by --resume is written anew."""
+    records = sample_records()
+    text = {s: "".join(writer_for(f"r{s}").encode([r]) for r in records) for s in (".csv", ".jsonl")}
+    odd = Encoded(records, {".csv": "copied,as,is\n", ".jsonl": '{"copied": "as is"}\n'})
+    for name, written, made in (
+        ("copied", records, Encoded(records, text)),
+        ("direct", records, records),
+        ("used", records, odd),  # every record: the lines given are what is written
+        ("cut", records[1:], odd),  # not every record: they are not
+    ):
+        writer = WRITERS[ext](tmp_path / f"{name}{ext}")
+        write_records(writer, written, made)
+        writer.close({"m": 1})
+    assert (tmp_path / f"copied{ext}").read_bytes() == (tmp_path / f"direct{ext}").read_bytes()
+    assert "copied" in (tmp_path / f"used{ext}").read_text(encoding="utf-8")
+    assert [r.path for r in read_records(tmp_path / f"cut{ext}")[0]] == [r.path for r in records[1:]]
 
 
 def test_csv_is_one_line_per_record_and_neutralises_formulas(tmp_path: Path):

@@ -116,6 +116,25 @@ def test_resume_refuses_another_shard(mixed, tiny_onnx, tmp_path):
     scan([str(mixed / "d2")], str(tiny_onnx["onnx"]), [out], workers=0, shard="0/3", quiet=True, resume=True)
 
 
+def test_a_walk_shard_lstats_only_its_own_files(mixed, monkeypatch):
+    """N walk-based shards must not each lstat the whole archive: another shard's plain file is known from the
+    folder listing and passed over (item 9); the shards still partition the unsharded walk exactly."""
+    from synthsight.scanner.walk import Walker
+
+    everything = [e.path for e in Walker([str(mixed)], all_files=True)]
+    real_lstat, looked = os.lstat, []
+    monkeypatch.setattr(os, "lstat", lambda p, *a, **k: looked.append(os.fspath(p)) or real_lstat(p, *a, **k))
+    shards = []
+    for k in range(4):
+        looked.clear()
+        walker = Walker([str(mixed)], shard=Shard(k, 4), all_files=True)
+        shards.append([e.path for e in walker])
+        seen = list(looked)  # (islink below calls lstat too)
+        plain = [p for p in seen if os.path.isfile(p) and not os.path.islink(p)]
+        assert plain and all(walker._owns(p) for p in plain), f"shard {k}/4 lstat'ed another shard's file"
+    assert sorted(p for s in shards for p in s) == sorted(everything)
+
+
 def test_shard_keys_are_stable_relative_bytes():
     assert Shard.parse("2/5") == Shard(2, 5) and str(Shard(2, 5)) == "2/5"
     for bad in ("5/5", "-1/3", "1", "a/b", "0/0"):

@@ -29,6 +29,42 @@ COMMANDS = {
 }
 
 
+# What `synthsight --help` lists beside each command: whole phrases (click cut each docstring mid-phrase
+# at the terminal's width), and without importing any command's module.
+SHORT = {
+    "synth": "Write a small synthetic image folder (tests, demos)",
+    "audit": "What besides pixels separates the classes of DATA",
+    "train": "Train a model bundle on labelled folders of images",
+    "eval": "Score a model on images it did not train on",
+    "calibrate": "Fit the thresholds that bound the error rates",
+    "export": "Make ONNX (FP32, FP16, INT8) and TensorRT files",
+    "info": "What a model file is and what runs it here",
+    "scan": "Scan files and folders into a CSV/JSONL report",
+    "explain": "One image: verdict, Grad-CAM overlay, provenance",
+    "merge": "Merge the reports of scan --shard K/N",
+    "report": "Build the review page of scan reports",
+    "bench": "Speed of every backend that runs a model here",
+    "trust-list": "The vendored C2PA trust list",
+}
+# One example per command, shown at the end of its --help (one place for all of them).
+EXAMPLES = {
+    "synth": "synthsight synth demo-data --n 200",
+    "audit": "synthsight audit ~/photos-and-ai",
+    "train": "synthsight train ~/photos-and-ai --out models/mine --arch convnext_atto --size 128 --init random "
+    "--epochs 3",
+    "eval": "synthsight eval models/mine ~/held-out --target-fpr 0.01",
+    "calibrate": "synthsight calibrate models/mine ~/labelled-sample",
+    "export": "synthsight export models/mine --format onnx",
+    "info": "synthsight info models/mine/model.onnx",
+    "scan": "synthsight scan /archive --model models/mine/model.onnx --out verdicts.csv --html review.html",
+    "explain": "synthsight explain photo.jpg --model models/mine --out photo.cam.png",
+    "merge": "synthsight merge all.csv part-*.csv",
+    "report": "synthsight report verdicts.csv --html review.html",
+    "bench": "synthsight bench --model models/mine/model.onnx",
+    "trust-list": "synthsight trust-list",
+}
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
@@ -39,9 +75,16 @@ class LazyGroup(click.Group):
             return None
         module, attr = target.split(":")
         try:
-            return getattr(importlib.import_module(module), attr)
+            command = getattr(importlib.import_module(module), attr)
         except (ImportError, AttributeError) as exc:
             return _unavailable(name, exc)
+        if name in EXAMPLES and not command.epilog:
+            command.epilog = f"\b\nExample:\n  {EXAMPLES[name]}"
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, SHORT.get(name, "")) for name in COMMANDS])
 
 
 def _unavailable(name: str, exc: Exception) -> click.Command:

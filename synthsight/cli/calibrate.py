@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import click
 
-from synthsight.cli.options import device_option
+from synthsight.cli.options import ModelFirst, device_option
 from synthsight.errors import EXIT_FAILED
 from synthsight.extras import require
 
 
-@click.command("calibrate")
+@click.command("calibrate", cls=ModelFirst)
 @click.argument("model", type=click.Path(exists=True))
 @click.argument("data", type=click.Path(exists=True, file_okay=False))
 @click.option("--target-fpr", type=float, default=0.01, show_default=True,

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import click
 
+from synthsight.cli.options import ModelFirst
 from synthsight.extras import require
 
 
-@click.command("export")
+@click.command("export", cls=ModelFirst)
 @click.argument("model", type=click.Path(exists=True, file_okay=True, dir_okay=True))
 @click.option(
     "--format",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from synthsight.cli.options import require_runtime
+from synthsight.cli.options import ModelFirst, require_runtime
 
 
-@click.command("info")
+@click.command("info", cls=ModelFirst)
 @click.argument("model", type=click.Path(exists=True, file_okay=True, dir_okay=True))
 @click.option("--json", "as_json", is_flag=True, help="Print the description as JSON.")
 def info(model: str, as_json: bool) -> None:

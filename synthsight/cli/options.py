@@ -16,6 +16,30 @@ from synthsight.review import DEFAULT_PAGE_SIZE, DEFAULT_THUMBS, PAGE_SIZES
 from synthsight.runtime.registry import BACKEND_CHOICES, PRECISION_CHOICES
 from synthsight.scanner.options import DEFAULTS
 
+
+class ModelFirst(click.Command):
+    """A command whose first argument is MODEL (eval, calibrate, export, info) also takes it as ``--model``/``-m``,
+    the spelling of scan, explain and bench: either works in every command that takes a model."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        args = list(args)
+        for i, arg in enumerate(args):
+            if arg == "--":
+                break
+            if arg in ("--model", "-m") and i + 1 < len(args):
+                args.insert(0, args.pop(i + 1))  # MODEL first, where the positional reads it
+                args.pop(i + 1)
+                break
+            if arg.startswith("--model="):
+                args.insert(0, args.pop(i).split("=", 1)[1])
+                break
+        return super().parse_args(ctx, args)
+
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_usage(ctx, formatter)
+        formatter.write_text("MODEL may also be given as --model MODEL (or -m), as scan, explain and bench take it.")
+
+
 model_option = click.option(
     "--model",
     "-m",

@@ -51,9 +51,8 @@ def _resume_command() -> str:
     "--threads",
     type=click.IntRange(1),
     default=None,
-    help="Inference threads on CPU. Default: the CPUs this process may use (its affinity mask, capped by a "
-    "cgroup CPU quota: not the host's count) minus the decode workers, plus one; with the default --workers, "
-    "minus half of them, plus one.",
+    help="CPU threads for inference. Default: the CPUs this scan may use, less those the decode workers take "
+    "(how it is counted: docs/scanning.md).",
 )
 @click.option(
     "--recursive/--no-recursive", default=DEFAULTS.recursive, show_default=True, help="Descend into sub-folders."

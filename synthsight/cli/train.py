@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from synthsight.cli.options import device_option, max_per_class_option
+from synthsight.cli.options import ModelFirst, device_option, max_per_class_option
 from synthsight.errors import UsageError
 from synthsight.extras import require
 from synthsight.spec import DEFAULT_AGGREGATE, DEFAULT_PLACEMENT, DEFAULT_TILES, RESIZE_MODES, TILE_PLACEMENTS
@@ -90,7 +90,7 @@ def synth(out: str, n: int, size: int, seed: int, confound: str | None) -> None:
     help="format: re-encode every training image as JPEG at the real class's measured qualities, so format "
     "cannot be the cue; size: train on native windows (--resize tiles), so image size cannot be.",
 )
-@click.option("--quiet", is_flag=True, help="No progress bar or per-epoch lines.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or per-epoch lines.")
 def train(data: str, out: str, quiet: bool, **options) -> None:
     """Train a ConvNeXt on DATA (GenImage, Kaggle, per-generator or class-folder layouts); writes a bundle to OUT.
 
@@ -115,7 +115,7 @@ def train(data: str, out: str, quiet: bool, **options) -> None:
     click.echo(f"model bundle: {bundle}")
 
 
-@click.command("eval")
+@click.command("eval", cls=ModelFirst)
 @click.argument("model", type=click.Path(exists=True))
 @click.argument("data", type=click.Path(exists=True, file_okay=False))
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write metrics here.")

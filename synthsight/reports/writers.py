@@ -83,9 +83,14 @@ class StreamWriter:
 
     def write(self, records: Iterable[Record]) -> None:
         # One write call per batch: an interruption between batches never leaves half a line.
-        text = "".join(self._line(r) for r in records)
+        text = self.encode(records)
         if text:
             self._write(text)
+
+    @classmethod
+    def encode(cls, records: Iterable[Record]) -> str:
+        """The lines of ``records`` in this format, as ``write`` writes them (also where records are made)."""
+        return "".join(cls._line(r) for r in records)
 
     def write_lines(self, lines: list[str]) -> None:
         """Lines already in this format (a merge copying them), as one batch."""
@@ -99,7 +104,8 @@ class StreamWriter:
         except OSError as exc:
             raise write_failed(self.path, exc, self.fh) from None
 
-    def _line(self, record: Record) -> str:
+    @staticmethod
+    def _line(record: Record) -> str:
         raise NotImplementedError
 
     def close(self, manifest: dict[str, Any] | None = None) -> None:
@@ -169,12 +175,12 @@ class CsvWriter(StreamWriter):
     def _header(self) -> None:
         self._write(CSV_HEADER)
 
-    def write(self, records: Iterable[Record]) -> None:
+    @classmethod
+    def encode(cls, records: Iterable[Record]) -> str:
         # One csv.writer per batch, not per record (it was a third of the writer's time).
         buf = _LineBuffer()
         csv.writer(buf).writerows([_csv_safe(row[c]) for c in COLUMNS] for row in (r.to_dict() for r in records))
-        if buf.text:
-            self._write(buf.text)
+        return buf.text
 
     @staticmethod
     def records(lines: Iterable[str]) -> Iterator[Record]:
@@ -191,7 +197,8 @@ class CsvWriter(StreamWriter):
 class JsonlWriter(StreamWriter):
     extension = ".jsonl"
 
-    def _line(self, record: Record) -> str:
+    @staticmethod
+    def _line(record: Record) -> str:
         return json.dumps(record.to_dict(detail=True), ensure_ascii=False) + "\n"
 
     @staticmethod
@@ -275,6 +282,29 @@ class ConsoleWriter:
     def abort(self) -> None:
         with contextlib.suppress(OSError):
             self.fh.flush()
+
+
+class Encoded(list):
+    """Records that arrive with their report lines already made where the records were (a Ray actor): ``text``
+    holds, by format (".csv", ".jsonl"), the lines ``encode`` gives for all of them, so the process writing the
+    report does not format them again (one driver's CPU per record is what limits a cluster scan)."""
+
+    def __init__(self, records: Iterable[Record], text: dict[str, str]):
+        super().__init__(records)
+        self.text = text
+
+
+def write_records(writer: Any, records: list[Record], made: list[Record]) -> None:
+    """Write ``records`` (all of ``made``, or some of them) with ``writer``: lines ``made`` carries encoded
+    already are copied when every record is written and they are in the writer's format (JSON takes JSONL's)."""
+    suffix = getattr(writer, "extension", "")
+    text = made.text.get(".jsonl" if suffix == ".json" else suffix) if isinstance(made, Encoded) else None
+    if text is None or len(records) != len(made):
+        writer.write(records)
+    elif suffix == ".json":
+        writer.write_lines(text.split("\n")[:-1])  # JSON escapes a newline in a string: each "\n" ends a line
+    else:
+        writer.write_lines([text])
 
 
 # The one table of report formats: what each can do is an attribute of its writer class.

@@ -14,7 +14,7 @@ from typing import Any
 from synthsight.artifacts import bundle_paths, load_onnx, model_kind, onnx_facts
 from synthsight.errors import SynthsightError
 from synthsight.runtime.registry import BACKENDS, CONVERT_HINT, RUNS_ON, backend_class
-from synthsight.spec import CALIBRATION_KEY, CERTIFICATES_KEY, SOURCE_KEY, ModelSpec
+from synthsight.spec import CALIBRATION_KEY, CERTIFICATES_KEY, SOURCE_KEY, ModelSpec, chance_note
 
 KIND_LABELS = {"bundle": "PyTorch model bundle", "onnx": "ONNX model", "engine": "TensorRT engine"}
 
@@ -157,10 +157,10 @@ def format_info(info: dict[str, Any]) -> str:
         f"{info['path']}: {KIND_LABELS[info['kind']]} ({info['bytes'] / 1e6:.1f} MB)",
         f"  arch         {spec['arch']}",
         f"  classes      {', '.join(spec['classes'])} (positive: {spec['positive_class']})",
-        f"  threshold    {spec['threshold']:g} ({spec['threshold_source']})",
+        f"  threshold    {spec['threshold']:g} ({_source(spec)})",
         f"  preprocess   {pre['size']} px, {pre['resize']}, {pre['interpolation']}, "
         f"mean {_floats(pre['mean'])}, std {_floats(pre['std'])}",
-        f"  metrics      {_flat(spec.get('metrics') or {}) or '-'}",
+        *_metric_lines(spec.get("metrics") or {}),
         f"  versions     {_flat(spec.get('versions') or {}) or '-'}",
         f"  created      {spec.get('created') or '-'}",
     ]
@@ -179,9 +179,13 @@ def format_info(info: dict[str, Any]) -> str:
             f"(sm {details.get('compute_capability')}), profile {_flat(details.get('profile') or {})}"
         )
     lines.append("runs here:")
+    exported = _exports_beside(info)
     width = max(len(r["backend"]) for r in info["runs_on"])
     for row in info["runs_on"]:
-        lines.append(f"  {row['backend']:<{width}}  {row['device']:<4}  {row['ok']:<3}  {row['why']}")
+        why = row["why"]
+        if exported and why == CONVERT_HINT["bundle"]:  # "export it first" while the exports lie beside it
+            why = f"scan the export beside it: {', '.join(exported)}"
+        lines.append(f"  {row['backend']:<{width}}  {row['device']:<4}  {row['ok']:<3}  {why}")
     return "\n".join(lines)
 
 
@@ -200,11 +204,42 @@ def _reduced_lines(details: dict) -> list[str]:
         cpu = details["cpu"]
         lines.append(f"cpu options here ({cpu['model']}; {', '.join(cpu['flags']) or 'no listed flags'}):")
         for row in details["cpu_options"]:
-            runs = "runs" if row["runs"] else "no"
+            runs = "yes" if row["runs"] else "no"
             lines.append(f"  {row['option']:<17} {row['file']:<16} {runs:<4} {row['why']}; {row['certificate']}")
         lines += [f"  note: {note}" for note in details.get("cpu_notes") or []]
         lines.append("  (scan --precision auto times those that run and pass the gate, once per model and machine)")
     return lines
+
+
+# The metrics `info` prints of a bundle's validation (the whole dict, per class and generator: info --json).
+SHOWN_METRICS = ("n", "accuracy", "roc_auc", "false_positive_rate", "true_positive_rate", "best_epoch", "epochs_run")
+
+
+def _metric_lines(metrics: dict) -> list[str]:
+    if not metrics:
+        return ["  metrics      -"]
+    shown = {k: metrics[k] for k in SHOWN_METRICS if metrics.get(k) is not None}
+    text = ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in shown.items())
+    more = " (all: info --json)" if set(metrics) - set(shown) else ""
+    lines = [f"  metrics      {text or '-'}{more}"]
+    chance = chance_note(metrics)
+    return lines + ([f"  WARNING      {chance}"] if chance else [])
+
+
+def _source(spec: dict) -> str:
+    """How the threshold was chosen, without repeating its value (``default (0.5)`` beside 0.5)."""
+    source = str(spec.get("threshold_source") or "")
+    return "default" if source.startswith("default") else source or "-"
+
+
+def _exports_beside(info: dict) -> list[str]:
+    """A bundle's export files lying beside it (the runtimes that cannot run the bundle run those)."""
+    if info["kind"] != "bundle":
+        return []
+    from synthsight.runtime.made_from import exports_in
+
+    folder = Path(info["bundle"]["spec_file"]).parent
+    return [p.name for p in exports_in(folder) if not p.name.endswith(".json")]
 
 
 def _floats(values) -> str:

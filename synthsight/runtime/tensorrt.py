@@ -162,10 +162,13 @@ class TensorRTBackend(Backend):
         if self._engine is None:
             raise ModelFileError(f"{path}: TensorRT could not deserialise the engine; {REEXPORT}")
         check_io(engine_tensors(trt, self._engine), spec, low, high, str(path))
-        self._context = self._engine.create_execution_context()
+        self._bind(torch, self._engine.create_execution_context(), spec.num_classes, low)
+
+    def _bind(self, torch, context, classes: int, low: int) -> None:
+        """``context``'s output buffer (bound once) and the feed whose slots take turns as its input."""
         from synthsight.runtime.cuda_feed import CudaFeed
 
-        rows, classes = max(self.max_batch, low), spec.num_classes
+        self._context, rows = context, max(self.max_batch, low)
         # One output buffer serves both slots: executions and their output copies are queued on one stream.
         self._out_dev = torch.empty((rows, classes), dtype=torch.float32, device=self.device)
         self._context.set_tensor_address(OUTPUT_NAME, self._out_dev.data_ptr())

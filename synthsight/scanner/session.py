@@ -36,6 +36,7 @@ from synthsight.reports.writers import (
     encode_path,
     mtime_text,
     summary_line,
+    write_records,
     writer_for,
 )
 from synthsight.runtime.tiles import TileScores, image_logits, score_file
@@ -290,7 +291,7 @@ class Session:
                 self.provenance_counts[r.provenance] += 1
         for w in writers:
             fresh = self.previous.fresh_for(w.path, records) if self.previous else records
-            w.write(fresh)
+            write_records(w, fresh, records)
             if w.path is not None:
                 self.written[w.path] += len(fresh)
 

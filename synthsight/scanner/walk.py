@@ -189,14 +189,19 @@ class Walker:
     def _listing(self, folder: str) -> Iterator[Entry | tuple[str, bool, os.stat_result]]:
         try:
             with os.scandir(folder) as it:
-                names = sorted((e.name for e in it), key=os.fsencode)
+                kinds = {e.name: self.shard is not None and _plain_file(e) for e in it}
         except OSError as exc:
             yield Entry(folder, "error", f"folder unreadable: {_why(exc)}")
             return
-        for name in names:
+        for name in sorted(kinds, key=os.fsencode):
             path = os.path.join(folder, name)
             if self._excluded(path, name):
                 self._count("excluded", path)
+                continue
+            # Another shard's plain file (its type known from the folder listing): no lstat, so N shards do not
+            # put N times one walk's metadata load on a shared file system. Without --follow-symlinks it cannot
+            # be the target of a link this shard records, and its record, if any, is another shard's.
+            if kinds[name] and not self.follow and not self._owns(path):
                 continue
             yield from self._classify(path, name)
 
@@ -312,6 +317,14 @@ class Lookahead:
 def walk(paths: Iterable[str], **options) -> Iterator[Entry]:
     """Entries for ``paths`` (files and folders); options as :class:`Walker`."""
     return iter(Walker(paths, **options))
+
+
+def _plain_file(entry: os.DirEntry) -> bool:
+    """A regular file by the folder listing's own type field (no syscall where the file system fills it in)."""
+    try:
+        return entry.is_file(follow_symlinks=False)
+    except OSError:
+        return False
 
 
 def _why(exc: OSError) -> str:

@@ -64,6 +64,18 @@ class DataIndex:
                 out[name]["per_generator"] = dict(sorted(Counter(s.generator for s in samples).items()))
         return out
 
+    def found_line(self) -> str:
+        """What `train` found, in one line before epoch 1: counts per split and class (and generator)."""
+        summary = self.summary()
+        parts = []
+        for name in ("train", "val"):
+            counts = ", ".join(f"{c} {n}" for c, n in summary[name]["per_class"].items())
+            gens = summary[name].get("per_generator")
+            more = f"; {len(gens)} generators: " + ", ".join(f"{g} {n}" for g, n in gens.items()) if gens else ""
+            parts.append(f"{name} {summary[name]['n']} ({counts}{more})")
+        bad = f", {len(self.bad)} files excluded (excluded_files.csv)" if self.bad else ""
+        return f"data {self.root} ({self.layout}): {', '.join(parts)}{bad}"
+
     def write_report(self, out_dir: str | Path, audit: dict | None = None) -> Path:
         """``excluded_files.csv`` (path, reason) and ``data_report.json`` in ``out_dir`` (with the shortcut
         audit's summary, when `train` ran one)."""

@@ -32,7 +32,7 @@ from synthsight.machine import usable_cores
 from synthsight.model import PixelModel, build, save_bundle
 from synthsight.runtime.tiles import aggregate_all
 from synthsight.runtime.torch import resolve_device
-from synthsight.spec import ModelSpec
+from synthsight.spec import ModelSpec, chance_note
 from synthsight.train.augment import Degrade, recipe_for
 from synthsight.train.data import CLASSES, DataIndex, ImageDataset, collate, collate_tiles, discover
 from synthsight.train.out_folder import prepare_out
@@ -101,6 +101,7 @@ def fit(config: TrainConfig, audit: Callable[[], dict] | None = None) -> Path:
         max_pixels=config.max_pixels, max_per_class=config.max_per_class,
     )  # fmt: skip
     index.write_report(out, config.audit)
+    _log(config, index.found_line())
     _require_both_classes(index)
     train_set, val_set = _datasets(index, spec, config, degrade)
     if device.type == "cuda":
@@ -127,7 +128,7 @@ def fit(config: TrainConfig, audit: Callable[[], dict] | None = None) -> Path:
         _save_checkpoint(out / CHECKPOINT_DIR, model, optimizer, scaler, state, improved)
         _log(
             config,
-            f"epoch {epoch}: train loss {train_loss:.4f} acc {train_acc:.3f} | val loss {val_loss:.4f} "
+            f"epoch {epoch}/{config.epochs}: train loss {train_loss:.4f} acc {train_acc:.3f} | val loss {val_loss:.4f} "
             f"acc {val_acc:.3f}{' *' if improved else ''}",
         )
         _write_history(out, state.history)
@@ -288,7 +289,10 @@ def _finish(
 
     plot_history(state.history, out / "history.png")
     m = spec.metrics
-    _log(config, f"best epoch {state.best_epoch}: val accuracy {m['accuracy']:.4f}, ROC-AUC {m['roc_auc']} -> {out}")
+    auc = "-" if m.get("roc_auc") is None else f"{m['roc_auc']:.3f}"
+    _log(config, f"best epoch {state.best_epoch}: val accuracy {m['accuracy']:.3f}, ROC-AUC {auc} -> {out}")
+    if chance_note(m):
+        _log(config, f"WARNING: the validation set scores {chance_note(m)}")
     return out
 
 

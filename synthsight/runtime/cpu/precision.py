@@ -70,7 +70,8 @@ def passes_gate(certificate: dict | None) -> tuple[bool, str]:
 def certificate_line(cert: dict) -> str:
     """One line: a certificate's figures and the gate's verdict, or why it was not measured."""
     if not cert.get("measured", True):
-        return f"not measured ({cert.get('why')})"
+        why = str(cert.get("why") or "")
+        return why if why.startswith("not measured") else f"not measured ({why})"
     ok, _ = passes_gate(cert)
     return (
         f"verdicts agree {100 * cert['agreement']:.2f}% ({cert['n'] - cert['disagreements']}/{cert['n']}), "

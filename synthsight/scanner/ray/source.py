@@ -11,19 +11,25 @@ with streaming back-pressure:
   one CPU, or, on a cluster without GPUs, one CPU actor per node; each opens the model file once.
   Pixels go from the decode tasks to the actors through the object store and stop there.
 
-The driver takes the scored rows with ``iter_batches`` in walk order (``preserve_order``) and hands them to
-the same :class:`~synthsight.scanner.session.Session` as a local scan: same records, writers, manifest,
-Ctrl-C and ``--resume``. Ray is optional: ``pip install 'synthsight[cluster]'``.
+The actors make the records (the local scan's judge_file and make_record) and their report lines; the driver
+takes them with ``iter_batches`` in walk order (``preserve_order``) and hands them to the same
+:class:`~synthsight.scanner.session.Session` as a local scan: same records, writers (which copy the lines),
+manifest, Ctrl-C and ``--resume``. The manifest's ``ray.driver_cpu_seconds`` is what the driver process spent
+(all its threads; ``..._main_thread``: listing, and taking and writing the records).
+Ray is optional: ``pip install 'synthsight[cluster]'``.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import logging
 import math
 import os
+import resource
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -35,15 +41,13 @@ import numpy as np
 from synthsight.errors import SynthsightError, UsageError
 from synthsight.extras import missing
 from synthsight.machine import parse_device, usable_cores
-from synthsight.reports.writers import Record
+from synthsight.reports.writers import Encoded, Record, writer_for
 from synthsight.runtime.base import Backend
 from synthsight.scanner.session import (
     ModelFacts,
     ScanSummary,
     Session,
     StopFlag,
-    judge_file,
-    make_record,
 )
 from synthsight.scanner.walk import Entry, Walker
 from synthsight.scanner.worker import ReadOptions, rows_per_image
@@ -76,9 +80,17 @@ def scan_on_ray(
     session = Session(walker, outs, opts, previous, facts, evidence)
     with connect(opts.ray) as address:
         plan = plan_actors(address, opts, facts)
-        source = RaySource(plan, opts, facts, evidence)
+        source = RaySource(plan, opts, facts, evidence, line_formats(outs))
         session.check(source.describe())  # before any decoding: a refused --resume costs only the cluster's start
         return session.run(source)
+
+
+def line_formats(outs: list[Path]) -> tuple[str, ...]:
+    """The line formats the reports ``outs`` are written in (a JSON report takes JSONL lines)."""
+    from synthsight.reports.writers import writer_for
+
+    wanted = {".jsonl" if writer_for(o).extension == ".json" else writer_for(o).extension for o in outs}
+    return tuple(sorted(wanted))
 
 
 def cluster_precision(model: str, asked: str | None, gpu_actors: bool) -> str:
@@ -182,12 +194,20 @@ def plan_actors(address: str, opts: Any, facts: ModelFacts) -> ActorPlan:
 class RaySource:
     """Records from Ray Data: the entries go out as blocks, scored rows come back in walk order."""
 
-    def __init__(self, plan: ActorPlan, opts: Any, facts: ModelFacts, evidence: Any = None):
+    def __init__(
+        self, plan: ActorPlan, opts: Any, facts: ModelFacts, evidence: Any = None, formats: tuple[str, ...] = ()
+    ):
         self.plan, self.opts, self.facts, self.evidence = plan, opts, facts, evidence
+        self.formats = formats  # the report line formats the actors make (see line_formats)
+        # Entries whose record needs no reading (missing, unreadable, not an image and not hashed): the driver makes
+        # those records itself, in walk order among the ones Ray returns (by their listing number, seq).
+        self.settled: collections.deque[tuple[int, Entry]] = collections.deque()
         self.precision = cluster_precision(facts.path, opts.precision, bool(plan.actor_gpus))
         self.runners: dict[str, dict[str, Any]] = {}
         self.blocks = self.entries = 0
         self.run_id = uuid.uuid4().hex
+        self.driver_main_cpu = 0.0
+        self.driver_cpu = 0.0  # CPU seconds this process spent while records() ran (listing, Ray, records, writes)
 
     def describe(self) -> dict[str, Any]:
         runners = sorted(self.runners.values(), key=lambda r: (r["host"], r["pid"]))
@@ -202,12 +222,31 @@ class RaySource:
             "decode_workers": None,  # Ray's decode tasks: as many as the cluster has free CPUs
             "decode_worker_deaths": None,
             "gradcam": None,
-            "ray": {**self.plan.describe(), "list_blocks": self.blocks, "actors_seen": runners},
+            "ray": {
+                **self.plan.describe(),
+                "list_blocks": self.blocks,
+                "actors_seen": runners,
+                "driver_cpu_seconds": round(self.driver_cpu, 3),
+                "driver_cpu_seconds_main_thread": round(self.driver_main_cpu, 3),
+            },
         }
 
     def records(self, entries: Iterator[Entry], stop: StopFlag) -> Iterator[list[Record]]:
+        cpu, mine = _cpu_seconds(), time.thread_time()
+        try:
+            yield from self._records_of(entries, stop)
+        finally:
+            # Every thread of this process: Ray's own (the streaming executor, the core worker) and the caller's
+            # writing, which runs while this generator waits between batches. What one driver can sustain.
+            self.driver_cpu += _cpu_seconds() - cpu
+            self.driver_main_cpu += time.thread_time() - mine  # this thread: the records and their writing
+
+    def _records_of(self, entries: Iterator[Entry], stop: StopFlag) -> Iterator[list[Record]]:
         refs = self._put_blocks(entries, stop)
-        if not refs or stop.signal is not None:
+        if stop.signal is not None:
+            return
+        if not refs:
+            yield from self._settled_to_end()
             return
         with _data_context():
             # No prefetch: with it, Ray hands over a block only once the next one is ready too, so a slow block
@@ -217,6 +256,7 @@ class RaySource:
             try:
                 for batch in batches:
                     yield self._records(batch)
+                yield from self._settled_to_end()
             except (SynthsightError, GeneratorExit):
                 raise
             except Exception as exc:
@@ -239,23 +279,31 @@ class RaySource:
         from synthsight.scanner.ray.tasks import pack
 
         rows = LIST_BLOCK_ROWS
+        read = ReadOptions.for_scan(self.facts.spec.preprocess, self.opts, self.evidence)
         self._say("ray: listing the files to scan...")
         refs, chunk = [], []
         for seq, entry in enumerate(entries):
             self.entries = seq + 1
-            chunk.append(pack(seq, entry))
+            if not read.needs_reading(entry):  # its record is known here: it never goes to the cluster
+                self.settled.append((seq, entry))
+            else:
+                chunk.append(pack(seq, entry))
             if len(chunk) == rows:
                 refs.append(ray.put(pa.table({"entry": pa.array(chunk, pa.binary())})))
                 chunk = []
-                if stop.signal is not None:
-                    return refs
+            if (seq + 1) % rows == 0 and stop.signal is not None:
+                return refs
         if chunk:
             refs.append(ray.put(pa.table({"entry": pa.array(chunk, pa.binary())})))
         self.blocks = len(refs)
         p = self.plan
         on = f"{p.actors} GPU actors" if p.actor_gpus else f"{p.actors} CPU actors x {p.threads} threads"
         tasks = TASK_ROWS_PER_BATCH * self._images()
-        self._say(f"ray: {self.entries} files, decoded {tasks} per task; inference on {on}, decoding on the other CPUs")
+        settled = f" ({len(self.settled)} recorded here without reading)" if self.settled else ""
+        self._say(
+            f"ray: {self.entries} files{settled}, decoded {tasks} per task; inference on {on}, decoding on the "
+            "other CPUs"
+        )
         return refs
 
     def _dataset(self, refs: list):
@@ -279,6 +327,8 @@ class RaySource:
             precision=self.precision,
             batch_size=opts.batch_size,
             threads=plan.threads,
+            facts=self.facts,
+            formats=self.formats,
         )
         return (
             ray.data.from_arrow_refs(refs)
@@ -295,20 +345,49 @@ class RaySource:
         )  # fmt: skip
 
     def _records(self, batch: dict[str, np.ndarray]) -> list[Record]:
+        """The records the actors made, with the report lines they made (written as they are)."""
         import pickle
 
-        records = []
-        columns = (batch["entry"], batch["meta"], batch["logits"], batch["runner"])
-        for raw, meta_bytes, logits, runner in zip(*columns, strict=True):
+        from synthsight.scanner.ray.tasks import LINE_COLUMNS
+
+        for runner in set(batch["runner"]):  # one actor made a whole batch: one check, not one per row
             self._check_runner(runner)
-            _, entry = pickle.loads(raw)
-            meta = pickle.loads(meta_bytes)
-            rows = np.asarray(logits).reshape((-1, self.facts.spec.num_classes))[: meta.inputs]
-            outcome = stability = tiles = None
-            if not (meta.error or np.isnan(rows).all()):  # NaN logits of a decoded file: the Judge's error record
-                outcome, stability, tiles = judge_file(self.facts.judge, self.facts.spec, meta, rows)
-            records.append(make_record(entry, meta, outcome, stability=stability, tiles=tiles))
-        return records
+        made = [pickle.loads(raw) for raw in batch["record"]]
+        lines = [batch[LINE_COLUMNS[suffix]] for suffix in self.formats]
+        if not self.settled or self.settled[0][0] > batch["seq"][-1]:
+            return Encoded(made, {suffix: "".join(col) for suffix, col in zip(self.formats, lines, strict=True)})
+        records: list[Record] = []
+        parts: list[list[str]] = [[] for _ in self.formats]
+        for k, seq in enumerate(batch["seq"]):  # walk order: the settled entries listed before this row first
+            self._add(self._settled_before(seq), records, parts)
+            records.append(made[k])
+            for part, col in zip(parts, lines, strict=True):
+                part.append(col[k])
+        return Encoded(records, {suffix: "".join(part) for suffix, part in zip(self.formats, parts, strict=True)})
+
+    def _settled_before(self, seq: int) -> list[Record]:
+        """The records of the settled entries listed before entry ``seq`` (missing, unreadable, not images)."""
+        from synthsight.scanner.session import make_record
+
+        out = []
+        while self.settled and self.settled[0][0] < seq:
+            out.append(make_record(self.settled.popleft()[1], None, None))
+        return out
+
+    def _add(self, records: list[Record], into: list[Record], parts: list[list[str]]) -> None:
+        if records:
+            into.extend(records)
+            for part, suffix in zip(parts, self.formats, strict=True):
+                part.append(writer_for(f"r{suffix}").encode(records))
+
+    def _settled_to_end(self) -> Iterator[list[Record]]:
+        """The settled entries listed after the last entry Ray read, in batches."""
+        while self.settled:
+            end = self.settled[min(len(self.settled), LIST_BLOCK_ROWS) - 1][0] + 1
+            records: list[Record] = []
+            parts: list[list[str]] = [[] for _ in self.formats]
+            self._add(self._settled_before(end), records, parts)
+            yield Encoded(records, {suffix: "".join(part) for suffix, part in zip(self.formats, parts, strict=True)})
 
     def _images(self) -> int:
         """Files per inference batch: as many as fit in --batch-size model inputs (a tiles model: N each)."""
@@ -329,6 +408,11 @@ class RaySource:
     def _say(self, line: str) -> None:
         if not self.opts.quiet:
             print(line, file=sys.stderr, flush=True)
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 @contextlib.contextmanager

@@ -3,6 +3,8 @@
 Rows travel as a pickled ``(seq, Entry)`` and a pickled :class:`FileMeta`, never field by field, so every
 field the local scan records (provenance included) crosses the cluster unchanged; pixels travel in a uint8
 tensor column from the decode task to an inference actor and are dropped there: they never reach the driver.
+The actor makes each file's record (judge_file and make_record, the local scan's own) and its report lines, so
+the driver receives records ready to write.
 
 A decode task reads each file with :func:`~synthsight.scanner.worker.read_file`, the reader of the local
 decode pool, and turns any exception into that file's error record. A decoder that crashes the process
@@ -29,6 +31,8 @@ from typing import Any
 import numpy as np
 
 from synthsight.errors import TIMED_OUT, WORKER_DIED
+from synthsight.reports.writers import Record, writer_for
+from synthsight.scanner.session import ModelFacts, judge_file, make_record
 from synthsight.scanner.walk import Entry
 from synthsight.scanner.worker import FileMeta, ReadOptions, read_file
 
@@ -149,12 +153,30 @@ def _forget_stale(top: Path, run_id: str) -> None:
                     shutil.rmtree(folder, ignore_errors=True)
 
 
-class Inferencer:
-    """An inference actor: opens the model once, scores the decoded rows of each batch, drops the pixels."""
+# The columns an actor returns a record's report line in, by report format (JSON reports take the JSONL lines).
+LINE_COLUMNS = {".csv": "csv", ".jsonl": "jsonl"}
 
-    def __init__(self, model: str, backend: str, device: str, precision: str, batch_size: int, threads: int | None):
+
+class Inferencer:
+    """An inference actor: opens the model once, scores the decoded rows of each batch, drops the pixels, and makes
+    each file's record (the driver's Judge, sent to it) and its report lines in ``formats``: the driver only writes
+    them (its CPU per record is what one driver can feed)."""
+
+    def __init__(
+        self,
+        model: str,
+        backend: str,
+        device: str,
+        precision: str,
+        batch_size: int,
+        threads: int | None,
+        facts: ModelFacts,
+        formats: tuple[str, ...],
+    ):
         from synthsight.runtime import open_backend
         from synthsight.scanner.session import model_sha256
+
+        self.facts, self.formats = facts, formats
 
         self.backend = open_backend(
             model, backend=backend, device=device, precision=precision, max_batch=batch_size, threads=threads
@@ -171,14 +193,36 @@ class Inferencer:
         )
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
-        """Logits of every model input of each row, ``[rows, spec.rows, classes]``, NaN where there is none."""
+        """Each row's record (pickled), its report line in each of ``formats``, and which actor made it."""
         inputs = np.asarray(batch["inputs"], np.int64)
         pixels = np.asarray(batch["pixels"])
         classes = self.backend.model_spec.num_classes
-        logits = np.full((len(inputs), pixels.shape[1], classes), np.nan, np.float32)
+        logits = np.full((len(inputs), pixels.shape[1], classes), np.nan, np.float32)  # NaN: no model input
         if inputs.any():
             index = [(k, t) for k, n in enumerate(inputs) for t in range(n)]  # tiles of several files in one batch
             rows, cols = np.array(index).T
             logits[rows, cols] = self.backend.infer(np.ascontiguousarray(pixels[rows, cols]))
-        runner = np.array([self.runner] * len(inputs), dtype=object)
-        return {"entry": batch["entry"], "meta": batch["meta"], "logits": logits, "runner": runner}
+        listed = [pickle.loads(raw) for raw in batch["entry"]]
+        records = [
+            file_record(self.facts, entry, pickle.loads(meta), z)
+            for (_, entry), meta, z in zip(listed, batch["meta"], logits, strict=True)
+        ]
+        out = {
+            "seq": np.array([seq for seq, _ in listed], np.int64),  # listing order: the driver slots its records in
+            "record": np.array([pickle.dumps(r, protocol=pickle.HIGHEST_PROTOCOL) for r in records], dtype=object),
+            "runner": np.array([self.runner] * len(records), dtype=object),
+        }
+        for suffix in self.formats:
+            encode = writer_for(f"r{suffix}").encode
+            out[LINE_COLUMNS[suffix]] = np.array([encode([r]) for r in records], dtype=object)
+        return out
+
+
+def file_record(facts: ModelFacts, entry: Entry, meta: FileMeta, logits: np.ndarray) -> Record:
+    """The record of one file from its model inputs' logits ``[spec.rows, C]`` (NaN past ``meta.inputs``), as the
+    local scan makes it."""
+    rows = np.asarray(logits).reshape((-1, facts.spec.num_classes))[: meta.inputs]
+    outcome = stability = tiles = None
+    if not (meta.error or np.isnan(rows).all()):  # NaN logits of a decoded file: the Judge's error record
+        outcome, stability, tiles = judge_file(facts.judge, facts.spec, meta, rows)
+    return make_record(entry, meta, outcome, stability=stability, tiles=tiles)
