@@ -2,7 +2,8 @@
 
     python benchmarks/bench_scan_ab.py --before DIR [--rounds R] [--images N] [--json FILE]
 
-DIR is another checkout of synthsight (say main before a change: ``git worktree add /tmp/old <commit>``).
+DIR is another checkout of synthsight (say main before a change: ``git worktree add /tmp/old <commit>``, or a
+copy of this one with ``scanner/overlap.DEPTH = 1``: one batch at a time, everything else the same).
 Each round measures, for each checkout in turn (the order alternates between rounds), bench_scan.py's
 decode-only, inference-only and whole-scan rows, each in a fresh child process whose ``sys.path`` puts that
 checkout first; the fraction of the shared-core bound 1 / (1/decode + 1/inference) is computed within the

@@ -26,6 +26,14 @@ class SynthsightError(Exception):
     exit_code = EXIT_FAILED
 
 
+class StoppedBeforeScanning(SynthsightError):
+    """SIGINT or SIGTERM arrived before any file was read or any report written (a cluster starting up)."""
+
+    def __init__(self, signum: int, message: str):
+        super().__init__(message)
+        self.exit_code = exit_code_for(signum)
+
+
 class UsageError(SynthsightError):
     """The user asked for something that cannot work here (bad option, missing file, no GPU)."""
 

@@ -166,3 +166,26 @@ def parse(html: str) -> Node:
 
 def table_rows(dom: Node) -> list[Node]:
     return list(dom.find_id("rows").iter("tr"))
+
+
+def records_on_first_screen(html: Path) -> tuple[int, int]:
+    """(records shown whole, the window's height) when ``html`` opens in the 1400x1000 browser window
+    (review/browser.py), measured in a copy of the page with one measuring script added (the copy drops the
+    policy that would block it)."""
+    import re
+
+    from synthsight.review.browser import dump_dom
+
+    probe = html.with_name(f"first-screen-{html.stem}.html")
+    text = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", html.read_text(encoding="utf-8"))
+    measure = (
+        "<script>var t = setInterval(function () { var rows = document.querySelectorAll('#rows tr');"
+        " if (document.getElementById('status').dataset.state !== 'ready' || !rows.length) return;"
+        " clearInterval(t); var seen = 0; rows.forEach(function (r) {"
+        " if (r.getBoundingClientRect().bottom <= window.innerHeight) seen += 1; });"
+        " document.body.setAttribute('data-rows-seen', seen + ' of ' + window.innerHeight); }, 50);</script>"
+    )
+    probe.write_text(text.replace("</body>", measure + "</body>"), encoding="utf-8")
+    seen = re.search(r'data-rows-seen="(\d+) of (\d+)"', dump_dom(probe.as_uri())[0])
+    assert seen, "the measuring script did not run"
+    return int(seen.group(1)), int(seen.group(2))

@@ -12,7 +12,17 @@ import shutil
 from pathlib import Path
 
 import pytest
-from review_support import PAYLOAD_SCRIPT, PWNED, RTL_NAME, make_corpus, need_chromium, parse, png_bytes, table_rows
+from review_support import (
+    PAYLOAD_SCRIPT,
+    PWNED,
+    RTL_NAME,
+    make_corpus,
+    need_chromium,
+    parse,
+    png_bytes,
+    records_on_first_screen,
+    table_rows,
+)
 
 from synthsight.review.browser import dump_dom
 from synthsight.review.page import ReviewConfig, write_review
@@ -284,3 +294,9 @@ def test_a_tiles_records_top_tile_is_boxed_on_its_thumbnail_also_when_exif_turne
     assert boxes["plain.png"] == []  # no tiles model: no box
     assert boxes["wide.png"] == ["left: 25%; top: 0%; width: 25%; height: 50%;"]  # of 200 x 100
     assert boxes["turned.jpg"] == ["left: 50%; top: 0%; width: 50%; height: 25%;"]  # of 100 x 200, as shown
+
+
+def test_the_first_screen_shows_records(page):
+    """Issue 18 item 10: at 1400x1000 the summary filled the first screen and no record showed."""
+    seen, height = records_on_first_screen(page[1])
+    assert seen >= 3, f"{seen} records on a first screen {height} px high"

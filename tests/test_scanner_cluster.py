@@ -149,6 +149,14 @@ def test_resources_are_checked_before_anything_runs(ray_cluster, mixed, tiny_onn
     monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 1.0, "GPU": 1.0})
     with pytest.raises(UsageError, match=r"1 inference actors need 1 CPUs and decoding at least one more"):
         scan([str(mixed)], model, [out], ray="local", quiet=True)
+    # Another scan holds the GPU (two drivers on one cluster): one line, not a scan waiting for its first actor.
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 2.0, "GPU": 1.0})
+    monkeypatch.setattr(ray, "available_resources", lambda: {"CPU": 2.0, "GPU": 0.0})
+    from synthsight.scanner.ray import source
+
+    monkeypatch.setattr(source, "FREE_WAIT_S", 0.5)
+    with pytest.raises(UsageError, match=r"but only 2 CPUs and 0 GPUs are free now \(another scan or job holds"):
+        scan([str(mixed)], model, [out], ray="local", quiet=True)
     with pytest.raises(UsageError, match=r"--workers sets local decode processes"):
         scan([str(mixed)], model, [out], ray="local", workers=2, quiet=True)
     with pytest.raises(UsageError, match=r"--gradcam needs the pixels"):
@@ -204,6 +212,28 @@ def test_ray_local_ctrl_c_exits_130_with_valid_reports_and_resume_finishes(ray_c
     scan([str(slow_tree)], model, [reference], workers=1, batch_size=4, quiet=True)
     same_records(csv_out, reference)
     same_records(json_out, reference, ordered=False)  # a resumed JSON report lists the earlier runs' records last
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_while_ray_starts_stops_the_scan_in_one_line_before_any_report(mixed, tiny_onnx, tmp_path, sig):
+    import psutil
+
+    out = tmp_path / "r.csv"
+    args = ["scan", str(mixed), "-m", str(tiny_onnx["onnx"]), "--ray", "local", "--out", str(out)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "synthsight", *args], cwd=REPO, env=ENV, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:  # Ray's first process: ray.init is under way
+        if any("gcs_server" in " ".join(k.cmdline()) for k in psutil.Process(proc.pid).children(recursive=True)):
+            break
+        time.sleep(0.02)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + sig, err
+    name = signal.Signals(sig).name
+    assert err.strip() == f"error: {name} while Ray was starting: no file was read and no report written"
+    assert not out.exists()
 
 
 def test_without_ray_the_option_says_how_to_install_it(tiny_onnx, tmp_path):

@@ -109,3 +109,21 @@ def test_the_precision_line_fits_80_columns_and_names_its_rate_inference_only():
     line = precision_line({"asked": "auto", "chosen": chosen.label, "why": why + "; left out: bf16/openvino (x)"})
     assert len(line) <= 80 and line.startswith("precision auto: int8/openvino (timed 1.25x fp32/onnxruntime"), line
     assert len(precision_line({"asked": "auto", "chosen": "fp32/onnxruntime", "why": "x" * 200})) <= 80
+
+
+def test_the_summary_line_shows_the_progress_lines_rate(tmp_path: Path):
+    """Issue 18 item 12: the last progress line said files/s (every record) and the summary line after it
+    images/s (judged images only): two figures for one scan. Both are files/s of every record now."""
+    from synthsight.reports.writers import summary_line
+
+    stream = io.StringIO()
+    walk = Lookahead(Walker([tmp_path]))
+    progress = Progress(walk, stream=stream, every=0.0)
+    progress.t0 = time.perf_counter() - 10.0  # 10 records in 10 s: 1.0 files/s
+    progress.update(10)
+    progress.close()
+    walk.close()
+    assert "1.0 files/s" in stream.getvalue()
+    counts = {"ai": 4, "real": 2, "error": 4}  # 10 records, 6 of them judged images
+    for line in (summary_line(counts, 10.0, [tmp_path / "r.csv"]), summary_line(counts, 10.0, [], [(3, "not images")])):
+        assert "; 1.0 files/s; " in line and "images/s" not in line

@@ -169,8 +169,8 @@ def test_the_summary_line_says_1_file_and_the_out_given_twice_is_named(tmp_path)
     from synthsight.reports.writers import summary_line
     from synthsight.scanner.pipeline import scan
 
-    assert summary_line({"ai": 1}, 1.0, 1, [tmp_path / "r.csv"]).startswith("scanned 1 file: ")
-    assert summary_line({"ai": 1}, 1.0, 1, [], [(1, "not images")]).startswith("scanned 1 of 2 files walked: ")
+    assert summary_line({"ai": 1}, 1.0, [tmp_path / "r.csv"]).startswith("scanned 1 file: ")
+    assert summary_line({"ai": 1}, 1.0, [], [(1, "not images")]).startswith("scanned 1 of 2 files walked: ")
     report = tmp_path / "r.csv"
     with pytest.raises(UsageError, match=rf"^--out {re.escape(str(report))} is given twice"):
         scan([str(tmp_path)], "unused.onnx", [report, str(report)])

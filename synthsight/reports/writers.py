@@ -360,14 +360,16 @@ def iter_records(path: str | Path) -> Iterator[Record]:
 def summary_line(
     counts: dict[str, int],
     seconds: float,
-    images: int,
     outputs: Iterable[Path],
     unscanned: Iterable[tuple[int, str]] = (),
     provenance: dict[str, int] | None = None,
 ) -> str:
     """``scanned 74 of 85 files walked: 22 ai, ... (provenance: 3 ai-signed, 71 none); not scanned: 11 not images
-    (...); 17.3 images/s; report: X``."""
-    rate = images / seconds if seconds > 0 else 0.0
+    (...); 17.3 files/s; report: X``.
+
+    The rate is the progress line's (scanner/progress.py): every record of this run over the whole scan, so the
+    last progress line and this one show one figure, not files/s then images/s (issue 18 item 12).
+    """
     parts = ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS)
     declared = ", ".join(f"{n} {klass}" for klass, n in (provenance or {}).items() if n)
     if declared:
@@ -375,11 +377,12 @@ def summary_line(
     where = ", ".join(str(p) for p in outputs) or "(no --out given)"
     unscanned = [(n, why) for n, why in unscanned if n]
     scanned = sum(counts.values())
+    rate = scanned / seconds if seconds > 0 else 0.0
     if not unscanned:
-        return f"scanned {files(scanned)}: {parts}; {rate:.1f} images/s; report: {where}"
+        return f"scanned {files(scanned)}: {parts}; {rate:.1f} files/s; report: {where}"
     walked = scanned + sum(n for n, _ in unscanned)
     others = ", ".join(f"{n} {why}" for n, why in unscanned)
-    tail = f"not scanned: {others}; {rate:.1f} images/s; report: {where}"
+    tail = f"not scanned: {others}; {rate:.1f} files/s; report: {where}"
     return f"scanned {scanned} of {files(walked)} walked: {parts}; {tail}"
 
 

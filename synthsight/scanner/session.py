@@ -142,6 +142,11 @@ class StopFlag:
                 self._old[sig] = signal.signal(sig, self._handle)
         return self
 
+    def reclaim(self) -> None:
+        """Take the signals back from a library that set its own handlers (ray.init sets SIGTERM's)."""
+        for sig in self._old:
+            signal.signal(sig, self._handle)
+
     def _handle(self, signum: int, frame: Any) -> None:
         if self.signal is not None and signum == signal.SIGINT:
             raise KeyboardInterrupt
@@ -167,7 +172,7 @@ class ScanSummary:
     @property
     def line(self) -> str:
         unscanned = [(self.walked.get(key, 0), why) for key, why in UNRECORDED.items()]
-        return summary_line(self.counts, self.seconds, self.images, self.outputs, unscanned, self.provenance)
+        return summary_line(self.counts, self.seconds, self.outputs, unscanned, self.provenance)
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,9 @@ Ray Data cuts them (a streaming ``repartition``) into the shares of the decode t
 with streaming back-pressure:
 
 - decode: stateless tasks (one CPU each) calling the local scan's per-file reader (ray_tasks.decode_block);
-- inference: a fixed pool of actors (``ActorPoolStrategy(size=...)``), one per GPU with ``num_gpus=1`` and
-  one CPU, or, on a cluster without GPUs, one CPU actor per node; each opens the model file once.
+- inference: a pool of actors (``ActorPoolStrategy``: started with what is free, growing to the plan), one per
+  GPU with ``num_gpus=1`` and one CPU, or, on a cluster without GPUs, one CPU actor per node; each opens the
+  model file once.
   Pixels go from the decode tasks to the actors through the object store and stop there.
 
 The actors make the records (the local scan's judge_file and make_record) and their report lines; the driver
@@ -28,17 +29,18 @@ import logging
 import math
 import os
 import resource
+import signal
 import sys
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from synthsight.errors import SynthsightError, UsageError
+from synthsight.errors import StoppedBeforeScanning, SynthsightError, UsageError
 from synthsight.extras import missing
 from synthsight.machine import parse_device, usable_cores
 from synthsight.reports.writers import Encoded, Record, writer_for
@@ -60,6 +62,7 @@ RUNNER_KEYS = ("host", "pid", "model", "sha256")  # what an actor adds to its Ba
 # readers) and a decoder's working set. Ray's memory monitor saw 682 MiB used against 262 MiB reserved: a
 # reservation below use lets Ray crowd a node with decode tasks until the OOM killer picks one.
 DECODE_BASE_MEMORY = 768 << 20
+FREE_WAIT_S = 15.0  # how long a scan waits for a cluster's resources to be free before it says they are not
 TASK_ROWS_PER_BATCH = 8  # files per decode task, in batches: the unit of work (and of a retry) on the cluster
 
 
@@ -78,11 +81,22 @@ def scan_on_ray(
     spec = read_model_spec(model)
     facts = ModelFacts.of(str(model), spec, opts.threshold)
     session = Session(walker, outs, opts, previous, facts, evidence)
-    with connect(opts.ray) as address:
+    # Ctrl-C or SIGTERM while Ray starts (seconds to minutes on a cluster) stops the scan before anything is
+    # read or written: 130 / 143, one line; from the session on, the session's own handling.
+    with StopFlag() as stop, connect(opts.ray, stop) as address:
+        _stop_if_asked(stop)
         plan = plan_actors(address, opts, facts)
         source = RaySource(plan, opts, facts, evidence, line_formats(outs))
         session.check(source.describe())  # before any decoding: a refused --resume costs only the cluster's start
+        _stop_if_asked(stop)
         return session.run(source)
+
+
+def _stop_if_asked(stop: StopFlag) -> None:
+    if stop.signal is not None:
+        name = signal.Signals(stop.signal).name
+        said = f"{name} while Ray was starting: no file was read and no report written"
+        raise StoppedBeforeScanning(stop.signal, said)
 
 
 def line_formats(outs: list[Path]) -> tuple[str, ...]:
@@ -113,10 +127,12 @@ def cluster_precision(model: str, asked: str | None, gpu_actors: bool) -> str:
 
 
 @contextlib.contextmanager
-def connect(address: str) -> Iterator[str]:
+def connect(address: str, stop: StopFlag | None = None) -> Iterator[str]:
     """Start a local Ray (``local``) or join a cluster (``auto``, ``HOST:PORT``, ``ray://...``); yields its address.
 
     A Ray already initialised in this process (a notebook, the tests) is used as it is and left running.
+    ``stop`` takes SIGTERM back once Ray is up (ray.init sets a handler that exits with status 15); a SIGTERM
+    that Ray's handler caught during the start is recorded in it.
     """
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # nothing leaves the machine unless asked for
     try:
@@ -136,8 +152,21 @@ def connect(address: str) -> Iterator[str]:
         else:
             ray.init(address=address, **kwargs)
     except (ConnectionError, ValueError, RuntimeError) as exc:
+        if stop is not None:  # a terminal's Ctrl-C reaches Ray's own processes too, and fails the start
+            _stop_if_asked(stop)
         hint = "start one (`ray start --head` on a node) or use --ray local"
         raise UsageError(f"--ray {address}: cannot join a Ray cluster ({_reason(exc)}); {hint}") from None
+    except SystemExit as exc:  # Ray's own SIGTERM handler, during its start
+        if stop is None or exc.code != signal.SIGTERM:
+            raise
+        stop.signal = signal.SIGTERM
+        with contextlib.suppress(Exception):
+            ray.shutdown()
+        yield ""
+        return
+    finally:
+        if stop is not None:
+            stop.reclaim()
     try:
         yield ray.get_runtime_context().gcs_address
     finally:
@@ -157,6 +186,9 @@ class ActorPlan:
     cluster_cpus: float
     cluster_gpus: float
     nodes: int
+    free_cpus: float | None = None  # what was free when the scan started (None: not asked)
+    free_gpus: float | None = None
+    first_actors: int = 0  # actors started at once (those the free resources hold); 0: all of them
 
     def describe(self) -> dict[str, Any]:
         return asdict(self)
@@ -188,7 +220,31 @@ def plan_actors(address: str, opts: Any, facts: ModelFacts) -> ActorPlan:
     if cpus < plan.actors * plan.actor_cpus + 1:
         need = plan.actors * plan.actor_cpus
         raise UsageError(f"{where}: {plan.actors} inference actors need {need:g} CPUs and decoding at least one more")
-    return plan
+    return _fit_free(plan, ray.available_resources, where)
+
+
+def _fit_free(plan: ActorPlan, available: Any, where: str) -> ActorPlan:
+    """Start the actors the free resources hold now (at least one, with a CPU left to decode); the pool grows to
+    the plan's size as other work on the cluster ends. Another scan or job holding everything is one line, not
+    a scan that waits for ever for its first actor (two drivers on one cluster, issue 24 item 3). Resources an
+    ending job is still releasing (actors stop asynchronously) get FREE_WAIT_S to come back."""
+    deadline = time.monotonic() + FREE_WAIT_S
+    while True:
+        free = available()
+        free_cpus, free_gpus = float(free.get("CPU", 0)), float(free.get("GPU", 0))
+        by_cpu = int((free_cpus - 1) // plan.actor_cpus) if plan.actor_cpus else plan.actors
+        by_gpu = int(free_gpus // plan.actor_gpus) if plan.actor_gpus else plan.actors
+        first = min(plan.actors, by_cpu, by_gpu)
+        if first >= 1 or time.monotonic() >= deadline:
+            break
+        time.sleep(0.25)
+    if first < 1:
+        one = f"{plan.actor_cpus:g} CPUs" + (f" and {plan.actor_gpus:g} GPU" if plan.actor_gpus else "")
+        raise UsageError(
+            f"{where}, but only {free_cpus:g} CPUs and {free_gpus:g} GPUs are free now (another scan or job holds "
+            f"the rest): one inference actor needs {one} and decoding one CPU more; run it when they are free"
+        )
+    return replace(plan, free_cpus=free_cpus, free_gpus=free_gpus, first_actors=first)
 
 
 class RaySource:
@@ -338,7 +394,9 @@ class RaySource:
                 udf_modifying_row_count=False,
             )
             .map_batches(
-                Inferencer, batch_size=images, compute=ray.data.ActorPoolStrategy(size=plan.actors),
+                Inferencer, batch_size=images, compute=ray.data.ActorPoolStrategy(
+                    min_size=1, max_size=plan.actors, initial_size=plan.first_actors or plan.actors
+                ),
                 num_cpus=plan.actor_cpus, num_gpus=plan.actor_gpus, fn_constructor_kwargs=actor_kwargs,
                 udf_modifying_row_count=False,
             )
@@ -350,7 +408,7 @@ class RaySource:
 
         from synthsight.scanner.ray.tasks import LINE_COLUMNS
 
-        for runner in set(batch["runner"]):  # one actor made a whole batch: one check, not one per row
+        for runner in set(batch["runner"]) - {""}:  # on the first row of each actor call (tasks.Inferencer)
             self._check_runner(runner)
         made = [pickle.loads(raw) for raw in batch["record"]]
         lines = [batch[LINE_COLUMNS[suffix]] for suffix in self.formats]

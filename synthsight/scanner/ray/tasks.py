@@ -210,7 +210,8 @@ class Inferencer:
         out = {
             "seq": np.array([seq for seq, _ in listed], np.int64),  # listing order: the driver slots its records in
             "record": np.array([pickle.dumps(r, protocol=pickle.HIGHEST_PROTOCOL) for r in records], dtype=object),
-            "runner": np.array([self.runner] * len(records), dtype=object),
+            # which actor made the batch, on its first row only (~250 bytes: not worth sending with every record)
+            "runner": np.array([self.runner, *[""] * (len(records) - 1)][: len(records)], dtype=object),
         }
         for suffix in self.formats:
             encode = writer_for(f"r{suffix}").encode
