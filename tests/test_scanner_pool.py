@@ -111,7 +111,8 @@ def test_a_file_given_to_a_worker_killed_since_the_last_look_goes_back_unread(tm
     # signal) has a closed pipe. That once raised BrokenPipeError out of the scan (1 run in 2 of the kill test).
     import multiprocessing
 
-    from synthsight.scanner.pool import Item, _Worker
+    from synthsight.scanner.batch import Item
+    from synthsight.scanner.pool import _Worker
     from synthsight.scanner.walk import Entry
 
     ctx = multiprocessing.get_context("spawn")

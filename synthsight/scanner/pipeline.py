@@ -23,9 +23,10 @@ from synthsight.reports.writers import Record, check_output
 from synthsight.runtime.background import Background
 from synthsight.runtime.base import Backend, Pending
 from synthsight.runtime.tiles import TileScores
+from synthsight.scanner.batch import Batch, Item
 from synthsight.scanner.options import ScanOptions, check_names
 from synthsight.scanner.overlap import in_flight
-from synthsight.scanner.pool import Batch, CorePlan, DecodePool, Item, plan_cores
+from synthsight.scanner.pool import CorePlan, DecodePool, plan_cores
 from synthsight.scanner.session import (
     ModelFacts,
     ScanSummary,

@@ -35,6 +35,7 @@ import numpy as np
 
 from synthsight.errors import TIMED_OUT, WORKER_DIED, SynthsightError
 from synthsight.machine import parse_device, usable_cores
+from synthsight.scanner.batch import Batch, Batcher, Item
 from synthsight.scanner.options import BATCH_SIZE, DECODE_TIMEOUT
 from synthsight.scanner.ring import check_ring
 from synthsight.scanner.walk import Entry
@@ -46,63 +47,6 @@ STARTUP_HINT = (
     "see the messages above (a script that calls synthsight.scanner.scan must do so under "
     '`if __name__ == "__main__":`, because each decode process imports it)'
 )
-
-
-@dataclass(eq=False)
-class Item:
-    """One entry in a batch; ``meta`` is filled when its file has been read."""
-
-    seq: int
-    entry: Entry
-    row: int | None = None  # row in the batch slot, for images
-    batch: int = -1
-    attempts: int = 0
-    meta: FileMeta | None = None
-
-
-@dataclass(eq=False)
-class Batch:
-    index: int
-    slot: int
-    items: list[Item]
-    pixels: np.ndarray  # [images * rows, S, S, 3] view of the slot (rows: model inputs per image: tiles or views)
-    pending: int = 0
-    rows: int = 1
-
-    def decoded(self) -> list[Item]:
-        return [i for i in self.items if i.row is not None and i.meta is not None and not i.meta.error]
-
-    def inputs(self, items: list[Item]) -> tuple[np.ndarray, list[int]]:
-        """The model inputs of ``items`` (decoded ones), image after image, and how many each has."""
-        counts = [item.meta.inputs for item in items]
-        index = [item.row * self.rows + k for item, n in zip(items, counts, strict=True) for k in range(n)]
-        contiguous = index == list(range(len(index)))
-        return (self.pixels[: len(index)] if contiguous else self.pixels[index]), counts
-
-
-class _Batcher:
-    """Cuts the entry stream into batches of at most ``images`` images (``rows`` slot rows each), in walk order."""
-
-    def __init__(self, entries: Iterator[Entry], images: int, rows: int = 1, max_items: int | None = None):
-        self.entries = iter(entries)
-        self.images, self.rows = images, rows
-        self.max_items = max_items or images * 8  # bounds a batch made of non-images
-        self.seq = 0
-        self.done = False
-
-    def cut(self, index: int, slot: int, pixels: np.ndarray) -> Batch | None:
-        items: list[Item] = []
-        images = 0
-        while images < self.images and len(items) < self.max_items:
-            entry = next(self.entries, None)
-            if entry is None:
-                self.done = True
-                break
-            item = Item(self.seq, entry, images if entry.kind == "image" else None, index)
-            self.seq += 1
-            images += item.row is not None
-            items.append(item)
-        return Batch(index, slot, items, pixels, rows=self.rows) if items else None
 
 
 @dataclass(frozen=True)
@@ -154,7 +98,7 @@ class DecodePool:
         spec = self.spec = options.spec
         self.rows = options.rows  # model inputs per image: a tiles model's tiles, or the image and its views
         self.images = max(1, batch_size // self.rows)  # images per batch: the model sees <= batch_size inputs
-        self.batcher = _Batcher(entries, self.images, self.rows, max_items=8 * batch_size)
+        self.batcher = Batcher(entries, self.images, self.rows, max_items=8 * batch_size)
         self.slots = slots or (2 if workers == 0 else max(3, workers + 2))
         self.image_bytes = self.rows * spec.size * spec.size * 3
         self.slot_bytes = self.images * self.image_bytes
