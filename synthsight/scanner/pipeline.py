@@ -24,6 +24,7 @@ from synthsight.runtime.background import Background
 from synthsight.runtime.base import Backend, Pending
 from synthsight.runtime.tiles import TileScores
 from synthsight.scanner.batch import Batch, Item
+from synthsight.scanner.judging import judge_file, make_record
 from synthsight.scanner.options import ScanOptions, check_names
 from synthsight.scanner.overlap import in_flight
 from synthsight.scanner.pool import CorePlan, DecodePool, plan_cores
@@ -32,8 +33,6 @@ from synthsight.scanner.session import (
     ScanSummary,
     Session,
     StopFlag,
-    judge_file,
-    make_record,
 )
 from synthsight.scanner.walk import Entry, Walker
 from synthsight.scanner.worker import ReadOptions

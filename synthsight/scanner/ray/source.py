@@ -423,7 +423,7 @@ class RaySource:
 
     def _settled_before(self, seq: int) -> list[Record]:
         """The records of the settled entries listed before entry ``seq`` (missing, unreadable, not images)."""
-        from synthsight.scanner.session import make_record
+        from synthsight.scanner.judging import make_record
 
         out = []
         while self.settled and self.settled[0][0] < seq:

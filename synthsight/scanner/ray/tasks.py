@@ -32,7 +32,8 @@ import numpy as np
 
 from synthsight.errors import TIMED_OUT, WORKER_DIED
 from synthsight.reports.writers import Record, writer_for
-from synthsight.scanner.session import ModelFacts, judge_file, make_record
+from synthsight.scanner.judging import judge_file, make_record
+from synthsight.scanner.session import ModelFacts
 from synthsight.scanner.walk import Entry
 from synthsight.scanner.worker import FileMeta, ReadOptions, read_file
 
