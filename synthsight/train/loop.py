@@ -25,7 +25,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from synthsight.atomic import Atomic
 from synthsight.errors import UsageError
 from synthsight.image.read_window import DEFAULT_MAX_PIXELS
 from synthsight.machine import usable_cores
@@ -34,12 +33,10 @@ from synthsight.runtime.tiles import aggregate_all
 from synthsight.runtime.torch import resolve_device
 from synthsight.spec import ModelSpec, chance_note
 from synthsight.train.augment import Degrade, recipe_for
+from synthsight.train.checkpoint import BEST_WEIGHTS, CHECKPOINT_DIR, TrainState, load_checkpoint, save_checkpoint
 from synthsight.train.data import CLASSES, DataIndex, ImageDataset, collate, collate_tiles, discover
 from synthsight.train.out_folder import prepare_out
 from synthsight.train.tiles import RandomTile, preprocess_for
-
-CHECKPOINT_DIR = "checkpoints"
-LAST_WEIGHTS, LAST_STATE, BEST_WEIGHTS = "last.safetensors", "last_state.pt", "best.safetensors"
 
 
 @dataclass
@@ -108,9 +105,9 @@ def fit(config: TrainConfig, audit: Callable[[], dict] | None = None) -> Path:
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
-    state = _TrainState()
+    state = TrainState()
     if config.resume:
-        state = _load_checkpoint(Path(config.resume), model, optimizer, scaler)
+        state = load_checkpoint(Path(config.resume), model, optimizer, scaler)
     run = _Run(config, model, optimizer, scaler, device, out)
     for epoch in range(state.epoch + 1, config.epochs + 1):
         t0 = time.perf_counter()
@@ -125,7 +122,7 @@ def fit(config: TrainConfig, audit: Callable[[], dict] | None = None) -> Path:
         else:
             state.bad_epochs += 1
         state.epoch = epoch
-        _save_checkpoint(out / CHECKPOINT_DIR, model, optimizer, scaler, state, improved)
+        save_checkpoint(out / CHECKPOINT_DIR, model, optimizer, scaler, state, improved)
         _log(
             config,
             f"epoch {epoch}/{config.epochs}: train loss {train_loss:.4f} acc {train_acc:.3f} | val loss {val_loss:.4f} "
@@ -163,15 +160,6 @@ def degrade_for(config: TrainConfig, measured: bool = True) -> Degrade:
             "(no real JPEG in the data, or fit() was called without align_qualities: `synthsight train` measures them)"
         )
     return Degrade(recipe, qualities)
-
-
-class _TrainState:
-    def __init__(self) -> None:
-        self.epoch = 0
-        self.best_loss = math.inf
-        self.best_epoch = 0
-        self.bad_epochs = 0
-        self.history: list[dict] = []
 
 
 class _Run:
@@ -263,7 +251,7 @@ class _Run:
 
 
 def _finish(
-    config, model, spec, index: DataIndex, val_set, state: _TrainState, device, out: Path, degrade: Degrade
+    config, model, spec, index: DataIndex, val_set, state: TrainState, device, out: Path, degrade: Degrade
 ) -> Path:
     """Restore the best epoch, measure it on validation data, write the bundle and plots."""
     from safetensors.torch import load_file
@@ -319,51 +307,6 @@ def _require_both_classes(index: DataIndex) -> None:
     if len(present) < len(CLASSES):
         missing = [c for i, c in enumerate(CLASSES) if i not in present]
         raise UsageError(f"{index.root}: training data has no images of class {missing} (after excluding bad files)")
-
-
-def _save_checkpoint(folder: Path, model, optimizer, scaler, state: _TrainState, improved: bool) -> None:
-    from safetensors.torch import save_file
-
-    folder.mkdir(parents=True, exist_ok=True)
-    weights = {k: v.detach().cpu().contiguous() for k, v in model.net.state_dict().items()}
-    save_file(weights, str(folder / LAST_WEIGHTS))
-    if improved:
-        save_file(weights, str(folder / BEST_WEIGHTS))
-    payload = {
-        "optimizer": optimizer.state_dict(),
-        "scaler": scaler.state_dict(),
-        "epoch": state.epoch,
-        "best_loss": state.best_loss,
-        "best_epoch": state.best_epoch,
-        "bad_epochs": state.bad_epochs,
-        "history": state.history,
-    }
-    with Atomic(folder / LAST_STATE) as tmp:
-        torch.save(payload, tmp)
-
-
-def _load_checkpoint(path: Path, model, optimizer, scaler) -> _TrainState:
-    """Resume from a checkpoint folder (or its ``last_state.pt``); loads tensors and plain values only."""
-    from safetensors.torch import load_file
-
-    folder = path if path.is_dir() else path.parent
-    if (folder / CHECKPOINT_DIR).is_dir():
-        folder = folder / CHECKPOINT_DIR
-    state_file, weights = folder / LAST_STATE, folder / LAST_WEIGHTS
-    if not state_file.exists() or not weights.exists():
-        raise UsageError(f"no checkpoint to resume in {folder} (expected {LAST_STATE} and {LAST_WEIGHTS})")
-    try:
-        payload = torch.load(state_file, map_location="cpu", weights_only=True)
-        model.net.load_state_dict(load_file(str(weights)))
-        optimizer.load_state_dict(payload["optimizer"])
-        scaler.load_state_dict(payload["scaler"])
-    except Exception as exc:
-        raise UsageError(f"cannot resume from {folder}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
-    state = _TrainState()
-    state.epoch, state.best_loss = int(payload["epoch"]), float(payload["best_loss"])
-    state.best_epoch, state.bad_epochs = int(payload["best_epoch"]), int(payload["bad_epochs"])
-    state.history = list(payload["history"])
-    return state
 
 
 def _write_history(out: Path, history: list[dict]) -> None:

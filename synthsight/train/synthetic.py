@@ -48,6 +48,17 @@ CLASS_DIRS = ("ai", "nature")
 CONFOUNDS = ("format", "size")
 
 
+def _check(n: int, size: int, jpeg_qualities: tuple[int, int] | None, confound: str | None) -> None:
+    if n < 4:
+        raise ValueError("synthetic set needs n >= 4 (two classes x train/val)")
+    if size < 16 or size % 2:
+        raise ValueError("synthetic image size must be an even number >= 16")
+    if confound not in (None, *CONFOUNDS):
+        raise ValueError(f"confound must be one of {', '.join(CONFOUNDS)}, got {confound!r}")
+    if confound == "format" and jpeg_qualities:
+        raise ValueError("confound format (ai PNG, real JPEG) does not combine with jpeg_qualities (all JPEG)")
+
+
 def make_synthetic(
     out_dir: str | Path,
     n: int = 400,
@@ -72,14 +83,7 @@ def make_synthetic(
         confound: None, or a planted shortcut (:data:`CONFOUNDS`: ``format`` or ``size``; the module's docstring).
             ``format`` cannot combine with ``jpeg_qualities`` (it needs PNG files); ``size`` can.
     """
-    if n < 4:
-        raise ValueError("synthetic set needs n >= 4 (two classes x train/val)")
-    if size < 16 or size % 2:
-        raise ValueError("synthetic image size must be an even number >= 16")
-    if confound not in (None, *CONFOUNDS):
-        raise ValueError(f"confound must be one of {', '.join(CONFOUNDS)}, got {confound!r}")
-    if confound == "format" and jpeg_qualities:
-        raise ValueError("confound format (ai PNG, real JPEG) does not combine with jpeg_qualities (all JPEG)")
+    _check(n, size, jpeg_qualities, confound)
     big = size * 3 // 4 * 2  # the ai side under confound "size": 1.5x, even
     out = Path(out_dir)
     rng = np.random.default_rng(seed)
