@@ -200,7 +200,8 @@ def ray_blocks(model: Path, count: int, tmp: Path) -> tuple[str, dict]:
     from synthsight.runtime.info import read_model_spec
     from synthsight.scanner.inventory import Inventory
     from synthsight.scanner.options import ScanOptions
-    from synthsight.scanner.ray.source import ActorPlan, RaySource
+    from synthsight.scanner.ray.plan import ActorPlan
+    from synthsight.scanner.ray.source import RaySource
     from synthsight.scanner.session import ModelFacts, StopFlag
     from synthsight.scanner.walk import Lookahead
 

@@ -152,9 +152,9 @@ def test_resources_are_checked_before_anything_runs(ray_cluster, mixed, tiny_onn
     # Another scan holds the GPU (two drivers on one cluster): one line, not a scan waiting for its first actor.
     monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 2.0, "GPU": 1.0})
     monkeypatch.setattr(ray, "available_resources", lambda: {"CPU": 2.0, "GPU": 0.0})
-    from synthsight.scanner.ray import source
+    from synthsight.scanner.ray import plan
 
-    monkeypatch.setattr(source, "FREE_WAIT_S", 0.5)
+    monkeypatch.setattr(plan, "FREE_WAIT_S", 0.5)
     with pytest.raises(UsageError, match=r"but only 2 CPUs and 0 GPUs are free now \(another scan or job holds"):
         scan([str(mixed)], model, [out], ray="local", quiet=True)
     with pytest.raises(UsageError, match=r"--workers sets local decode processes"):

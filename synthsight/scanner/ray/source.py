@@ -26,25 +26,22 @@ import collections
 import contextlib
 import json
 import logging
-import math
-import os
 import resource
-import signal
 import sys
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from synthsight.errors import StoppedBeforeScanning, SynthsightError, UsageError
-from synthsight.extras import missing
-from synthsight.machine import parse_device, usable_cores
+from synthsight.errors import SynthsightError, UsageError
+from synthsight.machine import parse_device
 from synthsight.reports.writers import Encoded, Record, writer_for
 from synthsight.runtime.base import Backend
+from synthsight.scanner.ray.connect import connect, quiet, reason, stop_if_asked
+from synthsight.scanner.ray.plan import ActorPlan, plan_actors
 from synthsight.scanner.ray.watchdog import watched
 from synthsight.scanner.session import (
     ModelFacts,
@@ -63,7 +60,6 @@ RUNNER_KEYS = ("host", "pid", "model", "sha256")  # what an actor adds to its Ba
 # readers) and a decoder's working set. Ray's memory monitor saw 682 MiB used against 262 MiB reserved: a
 # reservation below use lets Ray crowd a node with decode tasks until the OOM killer picks one.
 DECODE_BASE_MEMORY = 768 << 20
-FREE_WAIT_S = 15.0  # how long a scan waits for a cluster's resources to be free before it says they are not
 TASK_ROWS_PER_BATCH = 8  # files per decode task, in batches: the unit of work (and of a retry) on the cluster
 
 
@@ -85,19 +81,12 @@ def scan_on_ray(
     # Ctrl-C or SIGTERM while Ray starts (seconds to minutes on a cluster) stops the scan before anything is
     # read or written: 130 / 143, one line; from the session on, the session's own handling.
     with StopFlag() as stop, connect(opts.ray, stop) as address:
-        _stop_if_asked(stop)
+        stop_if_asked(stop)
         plan = plan_actors(address, opts, facts)
         source = RaySource(plan, opts, facts, evidence, line_formats(outs))
         session.check(source.describe())  # before any decoding: a refused --resume costs only the cluster's start
-        _stop_if_asked(stop)
+        stop_if_asked(stop)
         return session.run(source)
-
-
-def _stop_if_asked(stop: StopFlag) -> None:
-    if stop.signal is not None:
-        name = signal.Signals(stop.signal).name
-        said = f"{name} while Ray was starting: no file was read and no report written"
-        raise StoppedBeforeScanning(stop.signal, said)
 
 
 def line_formats(outs: list[Path]) -> tuple[str, ...]:
@@ -125,127 +114,6 @@ def cluster_precision(model: str, asked: str | None, gpu_actors: bool) -> str:
     if kind == "engine":
         return str(read_sidecar(model).get("precision", "fp16"))
     return "fp16" if gpu_actors else "fp32"  # a bundle: PyTorch's default on the actors' device
-
-
-@contextlib.contextmanager
-def connect(address: str, stop: StopFlag | None = None) -> Iterator[str]:
-    """Start a local Ray (``local``) or join a cluster (``auto``, ``HOST:PORT``, ``ray://...``); yields its address.
-
-    A Ray already initialised in this process (a notebook, the tests) is used as it is and left running.
-    ``stop`` takes SIGTERM back once Ray is up (ray.init sets a handler that exits with status 15); a SIGTERM
-    that Ray's handler caught during the start is recorded in it.
-    """
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # nothing leaves the machine unless asked for
-    try:
-        import ray
-        import ray.data  # noqa: F401
-    except ImportError as exc:
-        raise UsageError(missing("ray") or f"--ray: Ray Data could not be imported ({exc})") from None
-    if ray.is_initialized():
-        yield ray.get_runtime_context().gcs_address
-        return
-    kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
-    try:
-        if address == "local":
-            # A local Ray's token authentication is what it should be; its notice about it is noise here.
-            with _quiet("ray._private.authentication.authentication_token_setup"):
-                ray.init(address="local", num_cpus=usable_cores(), **kwargs)
-        else:
-            ray.init(address=address, **kwargs)
-    except (ConnectionError, ValueError, RuntimeError) as exc:
-        if stop is not None:  # a terminal's Ctrl-C reaches Ray's own processes too, and fails the start
-            _stop_if_asked(stop)
-        hint = "start one (`ray start --head` on a node) or use --ray local"
-        raise UsageError(f"--ray {address}: cannot join a Ray cluster ({_reason(exc)}); {hint}") from None
-    except SystemExit as exc:  # Ray's own SIGTERM handler, during its start
-        if stop is None or exc.code != signal.SIGTERM:
-            raise
-        stop.signal = signal.SIGTERM
-        with contextlib.suppress(Exception):
-            ray.shutdown()
-        yield ""
-        return
-    finally:
-        if stop is not None:
-            stop.reclaim()
-    try:
-        yield ray.get_runtime_context().gcs_address
-    finally:
-        ray.shutdown()
-
-
-@dataclass(frozen=True)
-class ActorPlan:
-    """How many inference actors, what each reserves, and what the cluster had when the scan started."""
-
-    address: str
-    actors: int
-    actor_cpus: float
-    actor_gpus: float
-    device: str
-    threads: int | None
-    cluster_cpus: float
-    cluster_gpus: float
-    nodes: int
-    free_cpus: float | None = None  # what was free when the scan started (None: not asked)
-    free_gpus: float | None = None
-    first_actors: int = 0  # actors started at once (those the free resources hold); 0: all of them
-
-    def describe(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def plan_actors(address: str, opts: Any, facts: ModelFacts) -> ActorPlan:
-    """One actor per GPU (``num_gpus=1``, one CPU), or one CPU actor per node; refuses what cannot run here."""
-    import ray
-
-    from synthsight.artifacts import model_kind
-
-    resources = ray.cluster_resources()
-    cpus, gpus = float(resources.get("CPU", 0)), float(resources.get("GPU", 0))
-    # Nodes that can run work: a head started with --num-cpus 0 (the driver's own) takes none.
-    nodes = max(1, sum(1 for n in ray.nodes() if n.get("Alive") and (n.get("Resources") or {}).get("CPU", 0) > 0))
-    device = parse_device(opts.device)
-    where = f"the Ray cluster at {address} has {cpus:g} CPUs and {gpus:g} GPUs"
-    if device.index is not None:
-        raise UsageError(f"--device {device}: with --ray each inference actor gets a whole GPU: use --device cuda")
-    needs_gpu = device.kind == "cuda" or model_kind(facts.path) == "engine" or opts.backend == "tensorrt"
-    if needs_gpu and gpus < 1:
-        asked = f"--device {opts.device}" if device.kind == "cuda" else Path(facts.path).name
-        raise UsageError(f"{asked} needs GPUs, but {where}; use --device cpu or add GPU nodes")
-    if gpus >= 1 and device.kind != "cpu":
-        plan = ActorPlan(address, math.floor(gpus), 1.0, 1.0, "cuda", None, cpus, gpus, nodes)
-    else:
-        threads = opts.threads or max(1, int(cpus // nodes) // 2)
-        plan = ActorPlan(address, nodes, float(threads), 0.0, "cpu", threads, cpus, gpus, nodes)
-    if cpus < plan.actors * plan.actor_cpus + 1:
-        need = plan.actors * plan.actor_cpus
-        raise UsageError(f"{where}: {plan.actors} inference actors need {need:g} CPUs and decoding at least one more")
-    return _fit_free(plan, ray.available_resources, where)
-
-
-def _fit_free(plan: ActorPlan, available: Any, where: str) -> ActorPlan:
-    """Start the actors the free resources hold now (at least one, with a CPU left to decode); the pool grows to
-    the plan's size as other work on the cluster ends. Another scan or job holding everything is one line, not
-    a scan that waits for ever for its first actor (two drivers on one cluster, issue 24 item 3). Resources an
-    ending job is still releasing (actors stop asynchronously) get FREE_WAIT_S to come back."""
-    deadline = time.monotonic() + FREE_WAIT_S
-    while True:
-        free = available()
-        free_cpus, free_gpus = float(free.get("CPU", 0)), float(free.get("GPU", 0))
-        by_cpu = int((free_cpus - 1) // plan.actor_cpus) if plan.actor_cpus else plan.actors
-        by_gpu = int(free_gpus // plan.actor_gpus) if plan.actor_gpus else plan.actors
-        first = min(plan.actors, by_cpu, by_gpu)
-        if first >= 1 or time.monotonic() >= deadline:
-            break
-        time.sleep(0.25)
-    if first < 1:
-        one = f"{plan.actor_cpus:g} CPUs" + (f" and {plan.actor_gpus:g} GPU" if plan.actor_gpus else "")
-        raise UsageError(
-            f"{where}, but only {free_cpus:g} CPUs and {free_gpus:g} GPUs are free now (another scan or job holds "
-            f"the rest): one inference actor needs {one} and decoding one CPU more; run it when they are free"
-        )
-    return replace(plan, free_cpus=free_cpus, free_gpus=free_gpus, first_actors=first)
 
 
 class RaySource:
@@ -319,7 +187,7 @@ class RaySource:
             except Exception as exc:
                 if stop.signal is not None:  # a Ctrl-C that reached the workers too: still an interruption
                     raise KeyboardInterrupt from None
-                raise SynthsightError(f"the Ray scan failed: {_reason(exc)}") from None
+                raise SynthsightError(f"the Ray scan failed: {reason(exc)}") from None
             finally:  # Ray's iterator is closed by watched()'s feeder thread, the one that iterates it
                 from synthsight.scanner.ray.tasks import forget_notes
 
@@ -482,25 +350,8 @@ def _data_context() -> Iterator[None]:
     ctx.execution_options.preserve_order = True
     ctx.enable_progress_bars = ctx.enable_auto_log_stats = ctx.print_on_execution_start = False
     try:
-        with _quiet("ray.data", logging.WARNING), _quiet("ray.data._internal.progress"):
+        with quiet("ray.data", logging.WARNING), quiet("ray.data._internal.progress"):
             yield
     finally:
         ctx.execution_options.preserve_order, ctx.enable_progress_bars, ctx.enable_auto_log_stats = saved
         ctx.print_on_execution_start = saved_print
-
-
-@contextlib.contextmanager
-def _quiet(name: str, level: int = logging.ERROR) -> Iterator[None]:
-    logger = logging.getLogger(name)
-    saved = logger.level
-    logger.setLevel(level)
-    try:
-        yield
-    finally:
-        logger.setLevel(saved)
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1] if lines else type(exc).__name__

@@ -1,0 +1,88 @@
+"""Joining Ray for a scan: a local Ray or a cluster, with the signals a user sends while it starts honoured
+(SIGINT/SIGTERM: one line, no file read, no report written) and Ray's own noise kept off the console.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import Iterator
+from typing import Any
+
+from synthsight.errors import StoppedBeforeScanning, UsageError
+from synthsight.extras import missing
+from synthsight.machine import usable_cores
+from synthsight.scanner.session import StopFlag
+
+
+def stop_if_asked(stop: StopFlag) -> None:
+    if stop.signal is not None:
+        name = signal.Signals(stop.signal).name
+        said = f"{name} while Ray was starting: no file was read and no report written"
+        raise StoppedBeforeScanning(stop.signal, said)
+
+
+@contextlib.contextmanager
+def connect(address: str, stop: StopFlag | None = None) -> Iterator[str]:
+    """Start a local Ray (``local``) or join a cluster (``auto``, ``HOST:PORT``, ``ray://...``); yields its address.
+
+    A Ray already initialised in this process (a notebook, the tests) is used as it is and left running.
+    ``stop`` takes SIGTERM back once Ray is up (ray.init sets a handler that exits with status 15); a SIGTERM
+    that Ray's handler caught during the start is recorded in it.
+    """
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # nothing leaves the machine unless asked for
+    try:
+        import ray
+        import ray.data  # noqa: F401
+    except ImportError as exc:
+        raise UsageError(missing("ray") or f"--ray: Ray Data could not be imported ({exc})") from None
+    if ray.is_initialized():
+        yield ray.get_runtime_context().gcs_address
+        return
+    kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+    try:
+        if address == "local":
+            # A local Ray's token authentication is what it should be; its notice about it is noise here.
+            with quiet("ray._private.authentication.authentication_token_setup"):
+                ray.init(address="local", num_cpus=usable_cores(), **kwargs)
+        else:
+            ray.init(address=address, **kwargs)
+    except (ConnectionError, ValueError, RuntimeError) as exc:
+        if stop is not None:  # a terminal's Ctrl-C reaches Ray's own processes too, and fails the start
+            stop_if_asked(stop)
+        hint = "start one (`ray start --head` on a node) or use --ray local"
+        raise UsageError(f"--ray {address}: cannot join a Ray cluster ({reason(exc)}); {hint}") from None
+    except SystemExit as exc:  # Ray's own SIGTERM handler, during its start
+        if stop is None or exc.code != signal.SIGTERM:
+            raise
+        stop.signal = signal.SIGTERM
+        with contextlib.suppress(Exception):
+            ray.shutdown()
+        yield ""
+        return
+    finally:
+        if stop is not None:
+            stop.reclaim()
+    try:
+        yield ray.get_runtime_context().gcs_address
+    finally:
+        ray.shutdown()
+
+
+@contextlib.contextmanager
+def quiet(name: str, level: int = logging.ERROR) -> Iterator[None]:
+    logger = logging.getLogger(name)
+    saved = logger.level
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.setLevel(saved)
+
+
+def reason(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else type(exc).__name__
