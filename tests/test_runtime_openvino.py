@@ -115,6 +115,9 @@ def test_gpu_and_fp16_files_are_refused_in_one_line(tiny_onnx):
 
 OVERLAPPING_BACKENDS_THEN_CTRL_C = """
 import gc, signal, sys
+# A parent that ignores SIGINT (something earlier in a pytest run leaves it so) hands that on through exec, and
+# Python then installs no KeyboardInterrupt handler: this test is about the signal stack, so ask for it.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from synthsight.runtime.openvino import OpenVinoBackend
 a = OpenVinoBackend(sys.argv[1], threads=1)
 b = OpenVinoBackend(sys.argv[1], threads=1)  # as `--precision auto` times its options side by side
