@@ -30,6 +30,22 @@ def test_the_planted_format_confound_is_named(sets):
     assert "--align format" in top["format"]["message"]
 
 
+def test_the_format_confound_reals_are_web_jpegs(sets):
+    """The real class as camera and web photos are: JPEG 4:2:0 at qualities spread over U(75, 95); ai all PNG."""
+    from PIL import JpegImagePlugin
+
+    from synthsight.provenance.jpeg_quality import estimate
+
+    reals = sorted((sets["format"] / "train" / "nature").iterdir())
+    qualities = set()
+    for path in reals:
+        with Image.open(path) as im:
+            assert im.format == "JPEG" and JpegImagePlugin.get_sampling(im) == 2  # 4:2:0
+            qualities.add(estimate({k: list(v) for k, v in im.quantization.items()})["quality"])
+    assert len(qualities) >= 5 and min(qualities) >= 75 and max(qualities) <= 95, qualities
+    assert {p.suffix for p in (sets["format"] / "train" / "ai").iterdir()} == {".png"}
+
+
 def test_the_planted_size_confound_is_named(sets):
     result = audit(sets["size"])
     named = {f["feature"] for f in result.findings}

@@ -104,7 +104,8 @@ def test_train_audits_first_and_records_the_augmentation(tmp_path):
     spec = json.loads((out / "model.json").read_text())
     augmentation = spec["data"]["augmentation"]
     assert augmentation["recipe"] == Recipe().to_dict()
-    assert augmentation["align_format"]["qualities"] == [95]  # the real class's measured quality
+    qualities = augmentation["align_format"]["qualities"]  # the real class's measured qualities: U(75, 95)
+    assert len(qualities) > 1 and min(qualities) >= 75 and max(qualities) <= 95
     assert spec["data"]["train_config"]["augment"] == "web" and spec["data"]["train_config"]["align"] == "format"
     assert "format" in {f["feature"] for f in spec["data"]["audit_findings"]}
     report = json.loads((out / "data_report.json").read_text())

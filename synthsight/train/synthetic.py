@@ -18,8 +18,9 @@ Downscaling (``eval --perturb resize=0.5``) or strong JPEG (``jpeg=50``) erase i
 is what the robustness report is there to show.
 
 ``confound`` plants a shortcut on purpose, for `synthsight audit`'s tests and the demo of `train --augment` /
-``--align``: ``format`` saves every ai image as PNG and every real one as JPEG at quality 95 (GenImage's bias:
-a model can learn the container instead of the trace); ``size`` renders the ai images at 1.5x the side of
+``--align``: ``format`` saves every ai image as PNG and every real one as JPEG at a quality drawn from
+U(75, 95) with 4:2:0 chroma (GenImage's bias: its ImageNet reals are camera and web JPEGs of such qualities; a
+model can learn the container instead of the trace); ``size`` renders the ai images at 1.5x the side of
 the real ones (DRCT-2M's 1024 px generations against 640 px photos; a squash resize then blurs the trace, so
 the size is the easier cue).
 
@@ -43,6 +44,7 @@ _OVERLAP = np.array([[1.0, 2.0], [2.0, 4.0]])
 FINGERPRINT = (_OVERLAP - _OVERLAP.mean()) / np.abs(_OVERLAP - _OVERLAP.mean()).max()
 DEFAULT_AMPLITUDE = 0.08
 JPEG_QUALITY = 95
+CONFOUND_JPEG_QUALITY = (75, 95)  # the real class under confound "format": U(75, 95), 4:2:0 as web/camera photos
 NOISE_SIGMA = 2.0
 CLASS_DIRS = ("ai", "nature")
 CONFOUNDS = ("format", "size")
@@ -103,7 +105,10 @@ def make_synthetic(
                 ext = "png" if label == "ai" else "jpg"
             path = folder / f"{label}_{index:05d}.{ext}"
             img = Image.fromarray(pixels)
-            if jpeg_qualities:
+            if confound == "format" and ext == "jpg":
+                low, high = CONFOUND_JPEG_QUALITY
+                img.save(path, quality=int(rng.integers(low, high + 1)), subsampling=2)
+            elif jpeg_qualities:
                 img.save(path, quality=int(rng.integers(jpeg_qualities[0], jpeg_qualities[1] + 1)), subsampling=0)
             elif ext == "jpg":
                 img.save(path, quality=JPEG_QUALITY, subsampling=0)
