@@ -56,7 +56,8 @@ def driver_cpu(model: Path, sizes: list[int], tmp: Path) -> tuple[str, dict]:
         "**One `--ray local` driver's CPU** (tiny random convnext_atto 64 px ONNX, small PNG/JPEG/WebP files, "
         "default batch): past the start-up, the whole driver process spent "
         f"({c2:.2f} - {c1:.2f}) s / ({n2} - {n1}) records = **{1000 * per:.3f} ms per record**, its main thread "
-        f"(listing, taking the actors' records, writing them) **{1000 * main:.3f} ms** (~{1 / main:,.0f} "
+        f"(listing, taking the actors' tallies, merging their part files into the report) **{1000 * main:.3f} ms** "
+        f"(~{1 / main:,.0f} "
         f"records/s on one core of this CPU); Ray's own threads in the driver took {100 * share:.1f} % of a "
         "core through the scan.\n\n"
         + table(["records", "driver CPU s", "main thread CPU s", "ms/record", "main thread ms/record",

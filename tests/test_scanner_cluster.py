@@ -8,6 +8,7 @@ actor's backend still runs on the CPU), dashboard and usage statistics off.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -178,13 +179,15 @@ def slow_tree(tmp_path: Path) -> Path:
     return root
 
 
-def wait_for_lines(path: Path, n: int, proc: subprocess.Popen, timeout: float = 120) -> None:
+def wait_for_parts(folder: Path, n: int, proc: subprocess.Popen, timeout: float = 120) -> None:
+    """Until the whole parts in ``folder`` hold ``n`` records (8 bytes of listing number each)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
-        if path.exists() and path.read_bytes().count(b"\n") >= n:
-            return
+        with contextlib.suppress(OSError):
+            if sum(p.stat().st_size for p in folder.glob("*.seq")) >= 8 * n:
+                return
         time.sleep(0.02)
-    raise AssertionError(f"{path} never reached {n} lines (exit {proc.poll()}): {proc.stderr.read()}")
+    raise AssertionError(f"{folder} never held {n} records (exit {proc.poll()}): {proc.stderr.read()}")
 
 
 def test_ray_local_ctrl_c_exits_130_with_valid_reports_and_resume_finishes(ray_cluster, slow_tree, tiny_onnx, tmp_path):
@@ -199,10 +202,13 @@ def test_ray_local_ctrl_c_exits_130_with_valid_reports_and_resume_finishes(ray_c
         stderr=subprocess.PIPE,
         text=True,
     )
-    wait_for_lines(csv_out, 1 + 64, proc)  # the first block of 64 files is in
+    folder = Path(f"{csv_out}.parts")  # the actors' part files: the reports are made of them when the scan ends
+    wait_for_parts(folder, 64, proc)  # the first block of 64 files is in
+    assert csv_out.read_bytes().count(b"\n") == 1, "the report is made at the end: only its header so far"
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
+    assert not folder.exists(), "the parts are in the reports and removed"
     partial = read_records(csv_out)[0]
     assert 64 <= len(partial) < 164 and csv_out.read_bytes().endswith(b"\n"), len(partial)
     assert json.loads(json_out.read_text())["manifest"]["status"] == "interrupted"

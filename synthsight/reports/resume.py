@@ -10,12 +10,15 @@ last complete line before appending.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable
+import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Protocol
 
 from synthsight.atomic import Atomic
 from synthsight.errors import UsageError
+from synthsight.reports import parts
+from synthsight.reports.lines import Lines
 from synthsight.reports.writers import COLUMNS, STREAM_FORMATS, Record, mtime_text, read_records, writer_for
 
 
@@ -66,6 +69,24 @@ class Previous:
             fresh.append(r)
         return fresh
 
+    def keep_line(self, out: Path, suffix: str) -> Callable[[str], bool]:
+        """As :meth:`fresh_for`, for one report line (of ``suffix``) at a time: False for a line ``out`` holds."""
+        lines, recs = Lines(suffix), self.known.get(out)
+
+        def keep(line: str) -> bool:
+            path = os.fsdecode(lines.fields(line)[0])
+            self.produced.add(path)
+            old = recs.get(path) if recs else None
+            if old is None:
+                return True
+            new = lines.record(line)
+            if self._same(old, new.bytes, new.mtime) and old.verdict == new.verdict:
+                return False
+            self.dirty.add(out)
+            return True
+
+        return keep
+
     def remaining(self) -> list[Record]:
         """Earlier records not rescanned in this run (for the JSON report, which is rewritten whole)."""
         if not self.known:
@@ -109,6 +130,34 @@ def _check_columns(out: Path) -> None:
         )
 
 
+def _fold_leftovers(outs: list[Path], streams: list[Path]) -> None:
+    """The part files of a ``scan --ray`` whose driver died go into the reports first (reports/parts.py)."""
+    folder = parts.parts_folder(outs[0])
+    if not folder.is_dir():
+        return
+
+    def keep_of(out: Path, lines: Lines) -> Callable[[str], bool]:
+        known: dict[str, Record] = {}
+        if out.exists() and out.stat().st_size:
+            records, good = read_records(out)
+            known = {r.path: r for r in records}
+            with open(out, "r+b") as fh:  # a line cut mid-way goes before anything is appended
+                fh.truncate(good)
+
+        def keep(line: str) -> bool:
+            old = known.get(os.fsdecode(lines.fields(line)[0]))
+            if old is None:
+                return True
+            new = lines.record(line)
+            return not (Previous._same(old, new.bytes, new.mtime) and old.verdict == new.verdict)
+
+        return keep
+
+    for out in streams:
+        parts.fold_leftovers(out, outs[0], keep_of)
+    parts.remove(folder)
+
+
 def load(outs: Iterable[Path]) -> Previous:
     """Read the stream reports among ``outs`` (CSV/JSONL); a missing or empty one means nothing done yet."""
     outs = list(outs)
@@ -116,6 +165,7 @@ def load(outs: Iterable[Path]) -> Previous:
     if not streams:
         formats = " or ".join(STREAM_FORMATS)
         raise UsageError(f"--resume needs a {formats} --out: those are the reports a scan resumes from")
+    _fold_leftovers(outs, streams)
     known: dict[Path, dict[str, Record]] = {}
     lengths: dict[Path, int] = {}
     counts: dict[Path, int] = {}

@@ -27,6 +27,7 @@ from synthsight.image.preprocess import PreprocessSpec
 from synthsight.image.views import describe as describe_views
 from synthsight.provenance import PROVENANCE_CLASSES, ProvenanceReader
 from synthsight.reports import manifest as manifests
+from synthsight.reports import parts
 from synthsight.reports.record import JUDGED, VERDICTS
 from synthsight.reports.writers import (
     ConsoleWriter,
@@ -211,6 +212,7 @@ class Session:
             progress.close()
             walk.close()
             seconds = time.perf_counter() - t0
+            self._fold(writers, getattr(source, "parts", None))
             manifest = self._manifest(source.describe(), seconds, interrupted=interrupted, failed=failed)
             self._close_writers(writers, manifest, failed)
             if not (interrupted or failed) and self.previous:
@@ -222,7 +224,12 @@ class Session:
             stopped_by,
         )  # fmt: skip
 
-    def _write(self, writers: list, records: list[Record]) -> None:
+    def _write(self, writers: list, records: list[Record] | parts.Tally) -> None:
+        if isinstance(records, parts.Tally):  # the records are in a part file (a Ray actor wrote them)
+            for counts, add in ((self.counts, records.verdicts), (self.provenance_counts, records.provenance)):
+                for k, n in add.items():
+                    counts[k] = counts.get(k, 0) + n
+            return
         for r in records:
             self.counts[r.verdict] += 1
             if r.provenance:
@@ -232,6 +239,18 @@ class Session:
             write_records(w, fresh, records)
             if w.path is not None:
                 self.written[w.path] += len(fresh)
+
+    def _fold(self, writers: list, folder: Path | None) -> None:
+        """A source's part files into the reports, in listing order (reports/parts.py), then removed."""
+        if folder is None or not folder.is_dir():
+            return
+        for w in writers:
+            keep = self.previous.keep_line(w.path, parts.part_format(w.path.suffix.lower())) if (
+                self.previous and w.path is not None) else None
+            n = parts.fold(folder, w, w.path.suffix.lower() if w.path else ".jsonl", keep)
+            if w.path is not None:
+                self.written[w.path] += n
+        parts.remove(folder)
 
     def _stream_outs(self) -> list[Path]:
         return [o for o in self.outs if writer_for(o).streamed]

@@ -12,22 +12,26 @@ with streaming back-pressure:
   model file once.
   Pixels go from the decode tasks to the actors through the object store and stop there.
 
-The actors make the records (the local scan's judge_file and make_record) and their report lines; the driver
-takes them with ``iter_batches`` in walk order (``preserve_order``) and hands them to the same
-:class:`~synthsight.scanner.session.Session` as a local scan: same records, writers (which copy the lines),
-manifest, Ctrl-C and ``--resume``. The manifest's ``ray.driver_cpu_seconds`` is what the driver process spent
-(all its threads; ``..._main_thread``: listing, and taking and writing the records).
+The actors make the records (the local scan's judge_file and make_record) and write each batch's report lines
+as a part file in ``REPORT.parts/`` beside the first report (reports/parts.py; the folder must be one every node
+can write: a shared file system); the driver writes the parts of the records it makes itself (missing files,
+non-images) and takes from ``iter_batches`` only one tally per batch (records by verdict and provenance), for
+the same :class:`~synthsight.scanner.session.Session` as a local scan: counts, manifest, Ctrl-C and
+``--resume``. When the scan ends the session merges the parts into the reports in listing order (the external
+merge of ``synthsight merge``) and removes them. The manifest's ``ray.driver_cpu_seconds`` is what the driver
+process spent from the first entry to the reports made (all its threads; ``..._main_thread``: listing, tallies
+and the merge).
 Ray is optional: ``pip install 'synthsight[cluster]'``.
 """
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import json
 import logging
 import resource
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -38,7 +42,8 @@ import numpy as np
 
 from synthsight.errors import SynthsightError, UsageError
 from synthsight.machine import parse_device
-from synthsight.reports.writers import Encoded, Record, writer_for
+from synthsight.reports.parts import Tally, parts_folder, remove, write_part
+from synthsight.reports.writers import writer_for
 from synthsight.runtime.base import Backend
 from synthsight.scanner.ray.connect import connect, quiet, reason, stop_if_asked
 from synthsight.scanner.ray.plan import ActorPlan, plan_actors
@@ -83,8 +88,10 @@ def scan_on_ray(
     with StopFlag() as stop, connect(opts.ray, stop) as address:
         stop_if_asked(stop)
         plan = plan_actors(address, opts, facts)
-        source = RaySource(plan, opts, facts, evidence, line_formats(outs))
+        folder = parts_folder(outs[0]) if outs else Path(tempfile.mkdtemp(prefix=".synthsight-parts-", dir="."))
+        source = RaySource(plan, opts, facts, folder, evidence, line_formats(outs) or (".jsonl",))
         session.check(source.describe())  # before any decoding: a refused --resume costs only the cluster's start
+        remove(folder)  # a dead driver's parts of an earlier scan (--resume has appended them to the reports)
         stop_if_asked(stop)
         return session.run(source)
 
@@ -120,25 +127,35 @@ class RaySource:
     """Records from Ray Data: the entries go out as blocks, scored rows come back in walk order."""
 
     def __init__(
-        self, plan: ActorPlan, opts: Any, facts: ModelFacts, evidence: Any = None, formats: tuple[str, ...] = ()
+        self,
+        plan: ActorPlan,
+        opts: Any,
+        facts: ModelFacts,
+        parts: Path,
+        evidence: Any = None,
+        formats: tuple[str, ...] = (".jsonl",),
     ):
         self.plan, self.opts, self.facts, self.evidence = plan, opts, facts, evidence
         self.formats = formats  # the report line formats the actors make (see line_formats)
         # Entries whose record needs no reading (missing, unreadable, not an image and not hashed): the driver makes
-        # those records itself, in walk order among the ones Ray returns (by their listing number, seq).
-        self.settled: collections.deque[tuple[int, Entry]] = collections.deque()
+        # those records itself and writes them as parts, LIST_BLOCK_ROWS at a time (merged by listing number, seq).
+        self.settled: list[tuple[int, Entry]] = []
+        self.settled_count = 0
+        self.tallies: list[Tally] = []
+        self.parts = parts
         self.precision = cluster_precision(facts.path, opts.precision, bool(plan.actor_gpus))
         self.runners: dict[str, dict[str, Any]] = {}
         self.blocks = self.entries = 0
         self.run_id = uuid.uuid4().hex
-        self.driver_main_cpu = 0.0
-        self.driver_cpu = 0.0  # CPU seconds this process spent while records() ran (listing, Ray, records, writes)
+        self.cpu_from: tuple[float, float] | None = None  # (process, thread) CPU seconds when records() started
 
     def describe(self) -> dict[str, Any]:
         runners = sorted(self.runners.values(), key=lambda r: (r["host"], r["pid"]))
         # The first actor's Backend.describe() (the actors' own lines are under ray.actors_seen); before any
         # actor reported, what was asked.
         first = {k: v for k, v in (runners[0] if runners else {}).items() if k not in RUNNER_KEYS}
+        since = self.cpu_from or (_cpu_seconds(), time.thread_time())
+        cpu, main = _cpu_seconds() - since[0], time.thread_time() - since[1]
         return {
             "backend": self.opts.backend,
             "device": self.plan.device,
@@ -150,28 +167,23 @@ class RaySource:
             "ray": {
                 **self.plan.describe(),
                 "list_blocks": self.blocks,
+                "parts": str(self.parts),
                 "actors_seen": runners,
-                "driver_cpu_seconds": round(self.driver_cpu, 3),
-                "driver_cpu_seconds_main_thread": round(self.driver_main_cpu, 3),
+                "driver_cpu_seconds": round(cpu, 3),
+                "driver_cpu_seconds_main_thread": round(main, 3),
             },
         }
 
-    def records(self, entries: Iterator[Entry], stop: StopFlag) -> Iterator[list[Record]]:
-        cpu, mine = _cpu_seconds(), time.thread_time()
-        try:
-            yield from self._records_of(entries, stop)
-        finally:
-            # Every thread of this process: Ray's own (the streaming executor, the core worker) and the caller's
-            # writing, which runs while this generator waits between batches. What one driver can sustain.
-            self.driver_cpu += _cpu_seconds() - cpu
-            self.driver_main_cpu += time.thread_time() - mine  # this thread: the records and their writing
+    def records(self, entries: Iterator[Entry], stop: StopFlag) -> Iterator[Tally]:
+        # From here to the manifest (describe, after the session merged the parts into the reports): every thread of
+        # this process, Ray's own (the streaming executor, the core worker) and the merge. What one driver sustains.
+        self.cpu_from = (_cpu_seconds(), time.thread_time())
+        yield from self._records_of(entries, stop)
 
-    def _records_of(self, entries: Iterator[Entry], stop: StopFlag) -> Iterator[list[Record]]:
+    def _records_of(self, entries: Iterator[Entry], stop: StopFlag) -> Iterator[Tally]:
         refs = self._put_blocks(entries, stop)
-        if stop.signal is not None:
-            return
-        if not refs:
-            yield from self._settled_to_end()
+        yield from self.tallies  # the settled entries' parts, written while listing
+        if stop.signal is not None or not refs:
             return
         with _data_context():
             # No prefetch: with it, Ray hands over a block only once the next one is ready too, so a slow block
@@ -180,8 +192,7 @@ class RaySource:
             batches = iter(rows)
             try:
                 for batch in watched(batches, stop, self.opts.stall_timeout):
-                    yield self._records(batch)
-                yield from self._settled_to_end()
+                    yield from self._records(batch)
             except (SynthsightError, GeneratorExit):
                 raise
             except Exception as exc:
@@ -208,6 +219,9 @@ class RaySource:
             self.entries = seq + 1
             if not read.needs_reading(entry):  # its record is known here: it never goes to the cluster
                 self.settled.append((seq, entry))
+                self.settled_count += 1
+                if len(self.settled) == rows:
+                    self._write_settled()
             else:
                 chunk.append(pack(seq, entry))
             if len(chunk) == rows:
@@ -217,11 +231,12 @@ class RaySource:
                 return refs
         if chunk:
             refs.append(ray.put(pa.table({"entry": pa.array(chunk, pa.binary())})))
+        self._write_settled()
         self.blocks = len(refs)
         p = self.plan
         on = f"{p.actors} GPU actors" if p.actor_gpus else f"{p.actors} CPU actors x {p.threads} threads"
         tasks = TASK_ROWS_PER_BATCH * self._images()
-        settled = f" ({len(self.settled)} recorded here without reading)" if self.settled else ""
+        settled = f" ({self.settled_count} recorded here without reading)" if self.settled_count else ""
         self._say(
             f"ray: {self.entries} files{settled}, decoded {tasks} per task; inference on {on}, decoding on the "
             "other CPUs"
@@ -251,6 +266,7 @@ class RaySource:
             threads=plan.threads,
             facts=self.facts,
             formats=self.formats,
+            parts=str(self.parts),
         )
         return (
             ray.data.from_arrow_refs(refs)
@@ -268,50 +284,23 @@ class RaySource:
             )
         )  # fmt: skip
 
-    def _records(self, batch: dict[str, np.ndarray]) -> list[Record]:
-        """The records the actors made, with the report lines they made (written as they are)."""
-        import pickle
-
-        from synthsight.scanner.ray.tasks import LINE_COLUMNS
-
-        for runner in set(batch["runner"]) - {""}:  # on the first row of each actor call (tasks.Inferencer)
+    def _records(self, batch: dict[str, np.ndarray]) -> Iterator[Tally]:
+        """The tallies of the parts the actors wrote (one per actor call)."""
+        for raw in batch["tally"]:
+            records, verdicts, provenance, runner = json.loads(raw)
             self._check_runner(runner)
-        made = [pickle.loads(raw) for raw in batch["record"]]
-        lines = [batch[LINE_COLUMNS[suffix]] for suffix in self.formats]
-        if not self.settled or self.settled[0][0] > batch["seq"][-1]:
-            return Encoded(made, {suffix: "".join(col) for suffix, col in zip(self.formats, lines, strict=True)})
-        records: list[Record] = []
-        parts: list[list[str]] = [[] for _ in self.formats]
-        for k, seq in enumerate(batch["seq"]):  # walk order: the settled entries listed before this row first
-            self._add(self._settled_before(seq), records, parts)
-            records.append(made[k])
-            for part, col in zip(parts, lines, strict=True):
-                part.append(col[k])
-        return Encoded(records, {suffix: "".join(part) for suffix, part in zip(self.formats, parts, strict=True)})
+            yield Tally(records, verdicts, provenance)
 
-    def _settled_before(self, seq: int) -> list[Record]:
-        """The records of the settled entries listed before entry ``seq`` (missing, unreadable, not images)."""
+    def _write_settled(self) -> None:
+        """The records of the settled entries listed so far, as a part written here."""
         from synthsight.scanner.judging import make_record
 
-        out = []
-        while self.settled and self.settled[0][0] < seq:
-            out.append(make_record(self.settled.popleft()[1], None, None))
-        return out
-
-    def _add(self, records: list[Record], into: list[Record], parts: list[list[str]]) -> None:
-        if records:
-            into.extend(records)
-            for part, suffix in zip(parts, self.formats, strict=True):
-                part.append(writer_for(f"r{suffix}").encode(records))
-
-    def _settled_to_end(self) -> Iterator[list[Record]]:
-        """The settled entries listed after the last entry Ray read, in batches."""
-        while self.settled:
-            end = self.settled[min(len(self.settled), LIST_BLOCK_ROWS) - 1][0] + 1
-            records: list[Record] = []
-            parts: list[list[str]] = [[] for _ in self.formats]
-            self._add(self._settled_before(end), records, parts)
-            yield Encoded(records, {suffix: "".join(part) for suffix, part in zip(self.formats, parts, strict=True)})
+        if self.settled:
+            records = [make_record(entry, None, None) for _, entry in self.settled]
+            lines = {suffix: writer_for(f"r{suffix}").encode(records) for suffix in self.formats}
+            write_part(self.parts, [seq for seq, _ in self.settled], lines)
+            self.tallies.append(Tally.of(records))
+            self.settled.clear()
 
     def _images(self) -> int:
         """Files per inference batch: as many as fit in --batch-size model inputs (a tiles model: N each)."""

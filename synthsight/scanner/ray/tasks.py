@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from synthsight.errors import TIMED_OUT, WORKER_DIED
+from synthsight.reports.parts import Tally, write_part
 from synthsight.reports.writers import Record, writer_for
 from synthsight.scanner.judging import judge_file, make_record
 from synthsight.scanner.session import ModelFacts
@@ -154,14 +155,11 @@ def _forget_stale(top: Path, run_id: str) -> None:
                     shutil.rmtree(folder, ignore_errors=True)
 
 
-# The columns an actor returns a record's report line in, by report format (JSON reports take the JSONL lines).
-LINE_COLUMNS = {".csv": "csv", ".jsonl": "jsonl"}
-
-
 class Inferencer:
-    """An inference actor: opens the model once, scores the decoded rows of each batch, drops the pixels, and makes
-    each file's record (the driver's Judge, sent to it) and its report lines in ``formats``: the driver only writes
-    them (its CPU per record is what one driver can feed)."""
+    """An inference actor: opens the model once, scores the decoded rows of each batch, drops the pixels, makes
+    each file's record (the driver's Judge, sent to it) and writes the batch's report lines in ``formats`` as a
+    part file in the folder ``parts`` (reports/parts.py); the driver receives one small tally per batch (its CPU
+    per record is what one driver can feed)."""
 
     def __init__(
         self,
@@ -173,11 +171,12 @@ class Inferencer:
         threads: int | None,
         facts: ModelFacts,
         formats: tuple[str, ...],
+        parts: str,
     ):
         from synthsight.runtime import open_backend
         from synthsight.scanner.session import model_sha256
 
-        self.facts, self.formats = facts, formats
+        self.facts, self.formats, self.parts = facts, formats, parts
 
         self.backend = open_backend(
             model, backend=backend, device=device, precision=precision, max_batch=batch_size, threads=threads
@@ -194,7 +193,7 @@ class Inferencer:
         )
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
-        """Each row's record (pickled), its report line in each of ``formats``, and which actor made it."""
+        """One row: the batch's tally and which actor made it (JSON: records, by verdict, by provenance, actor)."""
         inputs = np.asarray(batch["inputs"], np.int64)
         pixels = np.asarray(batch["pixels"])
         classes = self.backend.model_spec.num_classes
@@ -208,16 +207,10 @@ class Inferencer:
             file_record(self.facts, entry, pickle.loads(meta), z)
             for (_, entry), meta, z in zip(listed, batch["meta"], logits, strict=True)
         ]
-        out = {
-            "seq": np.array([seq for seq, _ in listed], np.int64),  # listing order: the driver slots its records in
-            "record": np.array([pickle.dumps(r, protocol=pickle.HIGHEST_PROTOCOL) for r in records], dtype=object),
-            # which actor made the batch, on its first row only (~250 bytes: not worth sending with every record)
-            "runner": np.array([self.runner, *[""] * (len(records) - 1)][: len(records)], dtype=object),
-        }
-        for suffix in self.formats:
-            encode = writer_for(f"r{suffix}").encode
-            out[LINE_COLUMNS[suffix]] = np.array([encode([r]) for r in records], dtype=object)
-        return out
+        lines = {suffix: writer_for(f"r{suffix}").encode(records) for suffix in self.formats}
+        write_part(self.parts, [seq for seq, _ in listed], lines)  # the records stay here: the driver gets a tally
+        tally = Tally.of(records)
+        return {"tally": np.array([json.dumps([tally.records, tally.verdicts, tally.provenance, self.runner])])}
 
 
 def file_record(facts: ModelFacts, entry: Entry, meta: FileMeta, logits: np.ndarray) -> Record:
