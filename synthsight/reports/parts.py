@@ -68,7 +68,7 @@ def write_part(folder: str | Path, seqs: list[int], lines: dict[str, str]) -> No
     """One part: ``lines`` by format (".csv", ".jsonl") of the records listed as ``seqs`` (increasing)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    name = f"{seqs[0]:012d}"
+    name = f"{seqs[0]:012d}-{seqs[-1]:012d}"  # the merge plans from the names, reading no part before its turn
     done = [(suffix, text.encode("utf-8")) for suffix, text in lines.items()]
     done.append((SEQ, array.array("q", seqs).tobytes()))  # last: it says the part is whole
     for suffix, data in done:
@@ -84,19 +84,20 @@ def _seqs(path: Path) -> array.array:
 
 
 def part_runs(folder: Path, suffix: str) -> list[Run]:
-    """The whole parts of ``folder`` as runs of ``(listing number, line)`` in the ``suffix`` format."""
+    """The whole parts of ``folder`` as runs of ``(listing number, line)`` in the ``suffix`` format; a part is
+    read only when the merge reaches it (in memory meanwhile: its name)."""
     runs = []
     for seq_file in sorted(folder.glob(f"*{SEQ}")):
         lines_file = seq_file.with_suffix(suffix)
-        seqs = _seqs(seq_file)
-        if not seqs or not lines_file.is_file():
+        first, _, last = seq_file.stem.partition("-")
+        if not (first.isdigit() and last.isdigit() and lines_file.is_file()):
             continue
 
-        def items(lines_file: Path = lines_file, seqs: array.array = seqs) -> Iterator[tuple]:
+        def items(lines_file: Path = lines_file, seq_file: Path = seq_file) -> Iterator[tuple]:
             with open(lines_file, encoding="utf-8", newline="") as fh:
-                yield from zip(seqs, fh, strict=True)
+                yield from zip(_seqs(seq_file), fh, strict=True)
 
-        runs.append(Run(items, seqs[0], seqs[-1], len(seqs)))
+        runs.append(Run(items, int(first), int(last), seq_file.stat().st_size // 8))
     return runs
 
 
