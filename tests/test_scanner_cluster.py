@@ -97,6 +97,20 @@ def test_ray_gives_the_records_of_the_local_scan_in_every_format(ray_cluster, mi
     assert {k: manifest[k] for k in line} == line and line["providers"], "the actor's Backend.describe() is the line"
 
 
+def test_ray_without_out_lists_every_file_on_stdout_and_leaves_no_parts(
+    ray_cluster, mixed, tiny_onnx, tmp_path, monkeypatch, capsys
+):
+    model = str(tiny_onnx["onnx"])
+    monkeypatch.chdir(tmp_path)  # the parts of a scan without --out go to the current directory
+    scan([str(mixed)], model, [], workers=1, batch_size=8, quiet=True)
+    local = capsys.readouterr().out.splitlines()
+    scan([str(mixed)], model, [], ray="local", batch_size=8, quiet=True)
+    on_ray = capsys.readouterr().out.splitlines()
+    assert len(on_ray) == len(local) > 40
+    assert [line.split("\t")[2] for line in on_ray] == [line.split("\t")[2] for line in local], "walk order"
+    assert not list(tmp_path.glob(".synthsight-parts-*")), "the parts are removed once listed"
+
+
 def test_ray_gives_the_calibrated_verdicts_and_stability_of_the_local_scan(ray_cluster, mixed, tiny_onnx, tmp_path):
     """The actors return logits, the file's and its --stability views' (made in the decode task); the driver's
     Judge turns them into the same calibrated verdicts, raw scores and stability marks as the local scan."""

@@ -31,7 +31,6 @@ import json
 import logging
 import resource
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -88,7 +87,8 @@ def scan_on_ray(
     with StopFlag() as stop, connect(opts.ray, stop) as address:
         stop_if_asked(stop)
         plan = plan_actors(address, opts, facts)
-        folder = parts_folder(outs[0]) if outs else Path(tempfile.mkdtemp(prefix=".synthsight-parts-", dir="."))
+        # Made by the first part written (by then the scan has passed every check); without --out, a private name.
+        folder = parts_folder(outs[0]) if outs else Path(f".synthsight-parts-{uuid.uuid4().hex}").absolute()
         source = RaySource(plan, opts, facts, folder, evidence, line_formats(outs) or (".jsonl",))
         session.check(source.describe())  # before any decoding: a refused --resume costs only the cluster's start
         remove(folder)  # a dead driver's parts of an earlier scan (--resume has appended them to the reports)
