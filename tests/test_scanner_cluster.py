@@ -235,6 +235,27 @@ def test_ray_local_ctrl_c_exits_130_with_valid_reports_and_resume_finishes(ray_c
     same_records(json_out, reference, ordered=False)  # a resumed JSON report lists the earlier runs' records last
 
 
+def test_a_driver_killed_mid_scan_leaves_parts_that_resume_takes(ray_cluster, slow_tree, tiny_onnx, tmp_path):
+    """kill -9 of the driver (and its local Ray) mid-scan: the parts it left go into the report on --resume, their
+    files are not scanned again, and the report ends as the plain scan's."""
+    model, out = str(tiny_onnx["onnx"]), tmp_path / "r.csv"
+    args = ["scan", str(slow_tree), "-m", model, "--ray", "local", "--batch-size", "4", "--out", str(out)]
+    proc = subprocess.Popen([sys.executable, "-m", "synthsight", *args], cwd=REPO, env=ENV, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)  # fmt: skip
+    folder = Path(f"{out}.parts")
+    wait_for_parts(folder, 64, proc)
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver's own process group: it and the Ray it started
+    proc.wait(timeout=60)
+    left = sum(p.stat().st_size for p in folder.glob("*.seq")) // 8
+    assert left >= 64 and out.read_bytes().count(b"\n") == 1, "the records are in the parts, not yet in the report"
+    again = scan([str(slow_tree)], model, [out], ray="local", batch_size=4, resume=True, quiet=True)
+    assert not again.interrupted and sum(again.counts.values()) <= 164 - left, "the parts' files are not read again"
+    reference = tmp_path / "whole.csv"
+    scan([str(slow_tree)], model, [reference], workers=1, batch_size=4, quiet=True)
+    same_records(out, reference, ordered=False)  # the parts in listing order, then the rest: each file once
+    assert len(read_records(out)[0]) == 164 and not folder.exists()
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_while_ray_starts_stops_the_scan_in_one_line_before_any_report(mixed, tiny_onnx, tmp_path, sig):
     import psutil
