@@ -185,3 +185,29 @@ def test_missing_file(tmp_path):
     with pytest.raises(DecodeError) as info:
         decode(tmp_path / "gone.png", SPEC)
     assert info.value.reason == "missing"
+
+
+@pytest.mark.parametrize("resize", ["squash", "crop"])
+def test_stability_views_re_encode_the_pixels_the_model_judges(tmp_path, resize):
+    """scan --stability: the views of a 2 MP photo are re-encodings of its own model input (what decides the
+    verdict), which they leave unchanged in front: JPEG 90/75/50, half size resized back, the web JPEG 60."""
+    import io
+
+    from synthsight.bench.images import save_photo_like
+    from synthsight.image.preprocess import resize as model_resize
+
+    path = save_photo_like(tmp_path / "p.jpg", 1632, 1224, seed=5)
+    spec = PreprocessSpec(size=32, resize=resize)
+    clean = decode(path, spec).pixels
+    views = decode(path, spec, views=5).pixels
+    assert views.shape == (6, 32, 32, 3) and np.array_equal(views[0], clean)
+    for i, quality in ((1, 90), (2, 75), (3, 50), (5, 60)):
+        buf = io.BytesIO()
+        Image.fromarray(clean).save(buf, "JPEG", quality=quality)
+        assert np.array_equal(views[i], np.asarray(Image.open(buf)))
+    assert np.array_equal(views[4], model_resize(Image.fromarray(clean).reduce(2), spec))
+
+    def error(a: np.ndarray) -> float:
+        return float(np.abs(a.astype(int) - clean).mean())
+
+    assert 0 < error(views[1]) < error(views[2]) < error(views[3])  # each quality re-encodes more coarsely

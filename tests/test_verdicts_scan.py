@@ -141,6 +141,19 @@ def test_stability_marks_the_ai_images_whose_trace_jpeg_50_erases(trained_bundle
         scan([str(data)], str(trained_bundle), [], workers=0, quiet=True, stability=6)
 
 
+def test_resume_refuses_a_report_whose_views_were_made_otherwise(tiny_onnx, images, tmp_path):
+    """Views of another working image (before 2026-12-03: twice the model input) are other views: a report holding
+    them is not resumed with these, though the names are the same."""
+    out = tmp_path / "r.jsonl"
+    scan([str(images)], str(tiny_onnx["onnx"]), [out], **RUN, stability=2)
+    manifest = out.with_name("r.jsonl.manifest.json")
+    doc = json.loads(manifest.read_text())
+    doc["stability"]["made_from"] = "the one decode of each file, reduced to at most 2x the model input"
+    manifest.write_text(json.dumps(doc))
+    with pytest.raises(UsageError, match="differs in --stability views"):
+        scan([str(images)], str(tiny_onnx["onnx"]), [out], **RUN, stability=2, resume=True)
+
+
 def test_stability_views_are_batched_with_their_image(tiny_onnx, images, tmp_path, monkeypatch):
     """K views cost K more model inputs per image, in the same inference calls as their image (no extra calls);
     --batch-size counts model inputs, as for a tiles model: 3 images with their 2 views each fill 9 of 10."""

@@ -80,7 +80,7 @@ def decode(
     costs seconds, not minutes. With ``resize: tiles`` the file is decoded at its full resolution (no DCT
     scaling) and ``pixels`` holds its tiles, ``[n, size, size, 3]``, with their ``boxes``
     (:mod:`synthsight.image.tiles`). Otherwise ``views`` > 0 (``scan --stability K``) also makes that many
-    re-encoded views from the same decode (:mod:`synthsight.image.views`): ``pixels`` is then
+    re-encoded views of the file's own model input (:mod:`synthsight.image.views`): ``pixels`` is then
     ``[1 + views, size, size, 3]``, the file's own pixels first.
     """
     if spec.resize == "tiles":
@@ -88,11 +88,16 @@ def decode(
     draft = DCT_OVERSAMPLE * spec.size if spec.dct_scaling else None
     if not views:
         return _decode(path, max_pixels, draft, lambda rgb: resize(rgb, spec))
+    return _decode(path, max_pixels, draft, lambda rgb: with_views(rgb, spec, views))
+
+
+def with_views(rgb: Image.Image, spec: PreprocessSpec, views: int) -> np.ndarray:
+    """``[1 + views, size, size, 3]``: ``rgb``'s model input, then its first ``views`` re-encoded views, each made
+    from that input (:mod:`synthsight.image.views`) and resized back to it where its size changed."""
     from synthsight.image.views import make_views
 
-    return _decode(
-        path, max_pixels, draft, lambda rgb: np.stack([resize(im, spec) for im in (rgb, *make_views(rgb, views, spec))])
-    )
+    clean = resize(rgb, spec)
+    return np.stack([clean, *(resize(v, spec) for v in make_views(Image.fromarray(clean), views))])
 
 
 def stack_inputs(arrays: list[np.ndarray]) -> np.ndarray:

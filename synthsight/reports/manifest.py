@@ -25,7 +25,7 @@ IDENTITY = (
     ("precision", lambda m: m.get("precision")),
     ("threshold", lambda m: m.get("threshold")),
     ("calibration", lambda m: m.get("calibration")),
-    ("--stability views", lambda m: [v.get("name") for v in (m.get("stability") or {}).get("views") or []]),
+    ("--stability views", lambda m: _views_identity(m.get("stability") or {})),
     ("preprocessing", lambda m: m.get("preprocess")),
     ("classes", lambda m: m.get("classes")),
     # Records with and without provenance, or judged against other trust lists, must not mix either.
@@ -34,6 +34,11 @@ IDENTITY = (
     ("hashing (--hash/--no-hash)", lambda m: m.get("hash")),
     (SHARD_IDENTITY, lambda m: m.get("shard")),
 )
+
+
+def _views_identity(stability: dict[str, Any]) -> tuple:
+    """The views' names and what they are made from (views of another working image are other views)."""
+    return tuple(v.get("name") for v in stability.get("views") or ()), stability.get("made_from")
 
 
 def _provenance_identity(provenance: dict[str, Any]) -> tuple:
