@@ -35,13 +35,12 @@ from pathlib import Path
 # spinning threads made an epoch of this study 10x slower (6 s against 60-100 s at a load average of 10-17).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO, emit, log, machine, machine_line, parser, table  # noqa: E402
+from common import REALWORLD, emit, log, machine, machine_line, parser, table  # noqa: E402
 
 from synthsight.audit.run import PARALLEL_FROM, audit  # noqa: E402
 from synthsight.machine import usable_cores  # noqa: E402
 from synthsight.train.synthetic import make_synthetic  # noqa: E402
 
-CORPUS = REPO.parent / "shared" / "corpora" / "realworld"
 TRAIN = ["--arch", "convnext_atto", "--size", "64", "--init", "random", "--batch-size", "32", "--lr", "5e-4",
          "--seed", "0", "--device", "cpu", "--workers", "0", "--quiet"]  # fmt: skip
 AMPLITUDE = 0.04  # both sets' trace (measured: at 0.08 JPEG 75 leaves it, at 0.02 aligned training learns none)
@@ -55,7 +54,7 @@ def audit_speed(cache: Path, quick: bool) -> list[list[object]]:
         log(f"writing {n} synthetic files to {big}")
         make_synthetic(big, n=n, size=64, seed=3)
     rows = []
-    for name, root in (("realworld corpus", CORPUS), (f"synthetic {n:,}", big)):
+    for name, root in (("realworld corpus", REALWORLD), (f"synthetic {n:,}", big)):
         if not root.is_dir():
             log(f"{root} absent: skipped")
             continue

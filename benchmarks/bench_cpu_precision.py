@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO, emit, log, machine, machine_line, mixed_corpus, parser, table  # noqa: E402
+from common import REALWORLD, emit, log, machine, machine_line, mixed_corpus, parser, table  # noqa: E402
 
 from synthsight.artifacts import EXPORT_NAMES  # noqa: E402
 
@@ -43,7 +43,6 @@ QUICK = {"arch": "convnext_atto", "stage1": {"size": 64, "n": 160, "epochs": 3, 
          "stage2": {"size": 64, "n": 40, "epochs": 1, "batch": 16, "lr": 1e-4}, "stress": [0.02], "stress_n": 8,
          "realworld": 8, "version": 1}  # fmt: skip
 INFERENCE_TARGET, SCAN_TARGET = 2.0, 1.5
-REALWORLD = REPO.parent / "shared" / "corpora" / "realworld"
 
 
 # ---- the model, made once ---------------------------------------------------------------------------

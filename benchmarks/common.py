@@ -17,6 +17,7 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 CACHE = BENCH_DIR / ".cache"  # gitignored; generated corpora are reused between runs
+REALWORLD = REPO.parent / "shared" / "corpora" / "realworld"  # the shared real-world corpus, where it exists
 
 if str(REPO) not in sys.path:  # the scripts run as `python benchmarks/x.py` from a checkout
     sys.path.insert(0, str(REPO))
