@@ -10,7 +10,10 @@ ONNX file carries, its precision and its SHA-256. One place for each of these fa
   (the run manifest, ``--resume``'s check, the INT8 file's tie to its FP32 file, ``--precision auto``'s cache).
 
 Both caches are keyed by the file's absolute path, size and modification time: a rewritten file is read again.
-Standard library only at import; onnx is imported when an ONNX file is read.
+Standard library only at import. The facts a scan needs (metadata, weight types) are parsed with protobuf
+(onnxruntime's own dependency) through the few fields of onnx.proto they live in (:data:`ONNX_FIELDS`): opening
+a model for a scan does not import onnx (about 1 s, most of it ml_dtypes). The graph (:func:`load_onnx`: info,
+the export) is read with onnx.
 """
 
 from __future__ import annotations
@@ -44,6 +47,15 @@ SUFFIXES: dict[str, str] = {
 }
 KIND_NAMES = {"bundle": "model bundle", "onnx": ".onnx file", "engine": "TensorRT .engine file"}
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")  # every precision a model may run at somewhere
+# The fields of onnx.proto (proto2; numbers fixed by the ONNX standard) that hold an ONNX file's facts: message ->
+# field -> (number, type). Every other field (nodes, raw weights, external-data references) is skipped unread.
+ONNX_FIELDS = {
+    "ModelProto": {"graph": (7, "GraphProto"), "metadata_props": (14, "StringStringEntryProto[]")},
+    "StringStringEntryProto": {"key": (1, "string"), "value": (2, "string")},
+    "GraphProto": {"initializer": (5, "TensorProto[]")},
+    "TensorProto": {"data_type": (2, "int32")},
+}
+FLOAT16 = 10  # onnx.TensorProto.FLOAT16: TensorProto.data_type of a float16 weight
 
 
 def bundle_paths(path: str | Path) -> tuple[Path, Path]:
@@ -124,7 +136,11 @@ def load_onnx(path: str | Path, weights: bool = True):
     try:
         return onnx.load(str(path), load_external_data=weights)
     except Exception as exc:
-        raise ModelFileError(f"{path}: not a readable ONNX file ({type(exc).__name__})") from None
+        raise _unreadable(path, exc) from None
+
+
+def _unreadable(path: str | Path, exc: Exception) -> ModelFileError:
+    return ModelFileError(f"{path}: not a readable ONNX file ({type(exc).__name__})")
 
 
 def precision_rule(props: Mapping[str, str], fp16_weights: bool) -> str:
@@ -143,11 +159,11 @@ class OnnxFacts:
     """What one version of an ONNX file carries besides its graph: metadata and weight types."""
 
     props: dict[str, str]
-    initializer_dtypes: dict[str, int]  # numpy dtype name -> count
+    initializer_dtypes: dict[int, int]  # TensorProto.data_type (onnx.TensorProto.DataType) -> count
 
     @property
     def precision(self) -> str:
-        return precision_rule(self.props, self.initializer_dtypes.get("float16", 0) > 0)
+        return precision_rule(self.props, self.initializer_dtypes.get(FLOAT16, 0) > 0)
 
 
 def onnx_facts(path: str | Path) -> OnnxFacts:
@@ -186,14 +202,40 @@ def _version(path: str | Path) -> tuple[str, int, int]:
 
 @lru_cache(maxsize=64)
 def _facts(path: str, size: int, mtime_ns: int) -> OnnxFacts:
-    import onnx
-
-    proto = load_onnx(path, weights=False)
-    counts: dict[str, int] = {}
+    proto = _facts_message()()
+    try:
+        with open(path, "rb") as fh:
+            proto.ParseFromString(fh.read())
+    except Exception as exc:  # protobuf's DecodeError, or a file gone since it was stat'ed
+        raise _unreadable(path, exc) from None
+    counts: dict[int, int] = {}
     for init in proto.graph.initializer:
-        name = onnx.helper.tensor_dtype_to_np_dtype(init.data_type).name
-        counts[name] = counts.get(name, 0) + 1
+        counts[init.data_type] = counts.get(init.data_type, 0) + 1
     return OnnxFacts(_props_of(proto), counts)
+
+
+@lru_cache(maxsize=1)
+def _facts_message() -> type:
+    """The ModelProto class of :data:`ONNX_FIELDS`: onnx.proto reduced to the fields that hold the facts."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+    field = descriptor_pb2.FieldDescriptorProto
+    scalars = {"string": field.TYPE_STRING, "int32": field.TYPE_INT32}
+    package = "synthsight_onnx_facts"
+    file = descriptor_pb2.FileDescriptorProto(name=f"{package}.proto", package=package, syntax="proto2")
+    for name, fields in ONNX_FIELDS.items():
+        message = file.message_type.add(name=name)
+        for fname, (number, kind) in fields.items():
+            repeated, kind = kind.endswith("[]"), kind.removesuffix("[]")
+            entry = message.field.add(name=fname, number=number)
+            entry.label = field.LABEL_REPEATED if repeated else field.LABEL_OPTIONAL
+            if kind in scalars:
+                entry.type = scalars[kind]
+            else:
+                entry.type, entry.type_name = field.TYPE_MESSAGE, f".{package}.{kind}"
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(file)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{package}.ModelProto"))
 
 
 @lru_cache(maxsize=64)
@@ -210,6 +252,4 @@ def _props_of(proto: Any) -> dict[str, str]:
 
 
 def _has_fp16_weights(proto: Any) -> bool:
-    import onnx
-
-    return any(t.data_type == onnx.TensorProto.FLOAT16 for t in proto.graph.initializer)
+    return any(t.data_type == FLOAT16 for t in proto.graph.initializer)

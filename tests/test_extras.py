@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from importlib.metadata import packages_distributions
@@ -18,6 +19,7 @@ import pytest
 from scanner_support import random_pngs
 
 from synthsight.extras import JOBS, NAMES, install_hint, missing
+from synthsight.reports.writers import read_records
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "RAY_USAGE_STATS_ENABLED": "0"}
@@ -139,3 +141,18 @@ def test_the_cli_and_the_scan_path_of_an_exported_file_import_no_torch(tiny_onnx
                               capture_output=True, text=True)  # fmt: skip
         result = json.loads(done.stdout.splitlines()[-1])
         assert result == {"code": 0, "loaded": []}, (name, done.stderr[-2000:])
+
+
+def test_a_scan_opens_its_model_without_importing_onnx(tiny_bundle, tiny_onnx, tmp_path):
+    """onnx takes about 1 s to import: a scan reads the file's metadata and weight types (precision, --precision
+    auto, the stale-export check of a file in its bundle folder) without it; info and the export load it."""
+    images = random_pngs(tmp_path / "images", 2)
+    folder = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, folder)
+    shutil.copy(tiny_onnx["onnx"], folder / "model.onnx")
+    for name, model in {"fp32": folder / "model.onnx", "fp16": tiny_onnx["fp16"]}.items():
+        args = ["scan", str(images), "-m", str(model), "--out", str(tmp_path / f"{name}.csv"), "-q"]
+        done = subprocess.run([sys.executable, "-c", WATCH % ["onnx"], *args], cwd=REPO, env=ENV,
+                              capture_output=True, text=True)  # fmt: skip
+        assert json.loads(done.stdout.splitlines()[-1]) == {"code": 0, "loaded": []}, (name, done.stderr[-2000:])
+        assert len(read_records(tmp_path / f"{name}.csv")) == 2

@@ -88,6 +88,32 @@ def test_an_unmarked_fp16_file_is_fp16_to_every_reader(tiny_onnx, tmp_path):
     assert cluster_precision(str(path), "auto", gpu_actors=False) == "fp16"
 
 
+def test_the_facts_read_without_onnx_are_what_onnx_reads(tiny_onnx, tmp_path):
+    """The scan reads a file's metadata and weight types through protobuf with a few fields of onnx.proto: the
+    same facts as onnx.load, for weights stored in the file or beside it (external data, left unread)."""
+    import onnx
+
+    from synthsight.artifacts import FLOAT16, onnx_facts
+
+    assert FLOAT16 == onnx.TensorProto.FLOAT16
+    proto = onnx.load(str(tiny_onnx["fp16"]))
+    onnx.save(proto, str(tmp_path / "ext.onnx"), save_as_external_data=True, all_tensors_to_one_file=True,
+              location="ext.onnx.data", size_threshold=0)  # fmt: skip
+    (tmp_path / "ext.onnx.data").unlink()  # the facts do not need the weights' bytes
+    for path in (tiny_onnx["onnx"], tiny_onnx["fp16"], tmp_path / "ext.onnx"):
+        proto = onnx.load(str(path), load_external_data=False)
+        types: dict[int, int] = {}
+        for init in proto.graph.initializer:
+            types[init.data_type] = types.get(init.data_type, 0) + 1
+        facts = onnx_facts(path)
+        assert facts.props == {p.key: p.value for p in proto.metadata_props} and facts.initializer_dtypes == types
+    assert onnx_facts(tmp_path / "ext.onnx").precision == "fp16" and FLOAT16 in types
+    assert onnx_facts(tiny_onnx["onnx"]).precision == "fp32"
+    (tmp_path / "cut.onnx").write_bytes(tiny_onnx["onnx"].read_bytes()[:5000])
+    with pytest.raises(ModelFileError, match=r"cut.onnx: not a readable ONNX file \(DecodeError\)"):
+        onnx_facts(tmp_path / "cut.onnx")
+
+
 def test_garbage_file_is_a_model_file_error(tmp_path):
     path = tmp_path / "junk.onnx"
     path.write_bytes(b"\x00not a protobuf" * 10)

@@ -69,7 +69,7 @@ def _onnx(path: Path) -> tuple[ModelSpec, dict]:
     details = {
         "opset": next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None),
         "precision": facts.precision,
-        "initializer_dtypes": dict(facts.initializer_dtypes),
+        "initializer_dtypes": _dtype_names(facts.initializer_dtypes),
         "nodes": len(proto.graph.node),
         "inputs": [_value_info(v) for v in proto.graph.input if v.name not in weights],
         "outputs": [_value_info(v) for v in proto.graph.output],
@@ -117,6 +117,17 @@ def _check_graph_matches_spec(proto, weights: set[str], spec: ModelSpec, path: P
 
     inputs = [arg(v) for v in proto.graph.input if v.name not in weights]
     check_graph(inputs, [arg(v) for v in proto.graph.output], spec, str(path))
+
+
+def _dtype_names(counts: dict[int, int]) -> dict[str, int]:
+    """{ONNX data type number: count} -> {numpy dtype name: count}, as ``info`` shows the weight types."""
+    import onnx
+
+    names: dict[str, int] = {}
+    for dtype, n in counts.items():
+        name = onnx.helper.tensor_dtype_to_np_dtype(dtype).name
+        names[name] = names.get(name, 0) + n
+    return names
 
 
 def _value_info(value) -> str:
