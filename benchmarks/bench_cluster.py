@@ -1,6 +1,7 @@
 """Past one machine: what `--ray local` costs against the plain scan, and what sharding, merging and inventories cost.
 
     python benchmarks/bench_cluster.py [--quick] [--json FILE] [--n 2000] [--paths 1000000]
+                                       [--ray-seconds 60] [--inventory 200000 1000000] [--only inventory]
 
 1. The same corpus (small mixed PNG/JPEG/WebP files, a few broken: bench_load's) scanned by the plain
    scan and by `--ray local`, one after the other in this run, both as `synthsight scan` subprocesses with
@@ -11,12 +12,15 @@
    records/s and the merge's peak memory (it streams the shards).
 3. The driver's memory while ``--paths`` listed paths stream through `scan --files-from` (paths that do not
    exist: every one gets an error record, so this measures the inventory, the record path and the writers,
-   not decoding), sampled every 0.5 s, and the same list put into Ray's object store as blocks
-   (what `--ray` does before its dataset starts): time and the driver's memory.
+   not decoding), sampled every 0.5 s.
+4. `scan --ray local` over lists of ``--inventory`` files to decode (each length in turn), each stopped after
+   ``--ray-seconds``: when the first record was written, the driver's heap and the object store's use while
+   the inventory streams to the cluster; they must not grow with the list's length (``--only inventory``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -192,45 +196,91 @@ def files_from_memory(model: Path, count: int, tmp: Path) -> tuple[str, dict]:
     return text, figures
 
 
-def ray_blocks(model: Path, count: int, tmp: Path) -> tuple[str, dict]:
-    """The inventory put into Ray's object store as blocks, as `--ray` does before its dataset starts."""
+def linked_inventory(count: int, tmp: Path) -> Path:
+    """A ``count``-line list of distinct paths to decode: hard links (1000 a folder) to 16 small PNGs."""
+    from PIL import Image
+
+    root = tmp / f"linked{count}"
+    root.mkdir()
+    sources = []
+    for k in range(16):
+        sources.append(root / f"source{k:02d}.png")
+        Image.new("RGB", (48 + k, 40), (k * 15, 80, 160)).save(sources[-1])
+    listing = tmp / f"linked{count}.txt"
+    with open(listing, "w", encoding="utf-8") as fh:
+        for i in range(count):
+            if i % 1000 == 0:
+                (root / f"d{i // 1000:05d}").mkdir()
+            path = root / f"d{i // 1000:05d}" / f"f{i:07d}.png"
+            os.link(sources[i % 16], path)
+            fh.write(f"{path}\n")
+    return listing
+
+
+def plasma_mb() -> float:
+    """The object store's pages in use or used (its shared-memory file's allocated blocks: a high-water mark, as
+    freed pages stay allocated), in the raylet this process started."""
+    import psutil
+
+    for kid in psutil.Process().children(recursive=True):
+        if kid.name() != "raylet":
+            continue
+        for fd in os.listdir(f"/proc/{kid.pid}/fd"):
+            with contextlib.suppress(OSError):
+                if "plasma" in os.readlink(f"/proc/{kid.pid}/fd/{fd}"):
+                    return os.stat(f"/proc/{kid.pid}/fd/{fd}").st_blocks * 512 / 2**20
+    return 0.0
+
+
+def ray_inventory(model: Path, count: int, tmp: Path, seconds: float) -> tuple[str, dict]:
+    """`--ray local` over a ``count``-line list of files to decode, for ``seconds`` (then a Ctrl-C): the driver's
+    heap and the object store's use, sampled every second, and when the first part (an actor's records) was
+    written."""
+    import signal
+    import threading
+
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     import ray
 
-    from synthsight.runtime.info import read_model_spec
-    from synthsight.scanner.inventory import Inventory
-    from synthsight.scanner.options import ScanOptions
-    from synthsight.scanner.ray.plan import ActorPlan
-    from synthsight.scanner.ray.source import RaySource
-    from synthsight.scanner.session import ModelFacts, StopFlag
-    from synthsight.scanner.walk import Lookahead
+    from synthsight.scanner import scan
 
-    listing = tmp / "inventory.txt"
+    listing = linked_inventory(count, tmp)
+    out = tmp / f"linked{count}.csv"
+    parts = out.with_name(out.name + ".parts")
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
-        import pyarrow  # noqa: F401  (its import is not the inventory's memory)
+    samples: list[tuple[float, float, float, bool]] = []
+    done = threading.Event()
 
-        before = anon_rss()
-        plan = ActorPlan("local", 1, 1.0, 0.0, "cpu", 1, 2.0, 0.0, 1)
-        facts = ModelFacts.of(str(model), read_model_spec(model), None)
-        source = RaySource(plan, ScanOptions(quiet=True), facts)
+    def sample() -> None:
+        while not done.wait(1.0):
+            written = parts.is_dir() and next(parts.glob("*.seq"), None) is not None
+            samples.append((time.perf_counter() - t0, anon_rss() / 2**20, plasma_mb(), written))
+
+    try:
+        before = anon_rss() / 2**20
         t0 = time.perf_counter()
-        walk = Lookahead(Inventory(str(listing)))
-        refs = source._put_blocks(iter(walk), StopFlag())
-        seconds = time.perf_counter() - t0
-        after = anon_rss()
-        walk.close()
-        stored = sum(ray.get(r).nbytes for r in refs[:20]) / min(len(refs), 20) * len(refs)
+        threading.Thread(target=sample, daemon=True).start()
+        timer = threading.Timer(seconds, os.kill, (os.getpid(), signal.SIGINT))
+        timer.start()
+        summary = scan([], str(model), [out], files_from=str(listing), ray="local", quiet=True, batch_size=32)
+        timer.cancel()
+        done.set()
     finally:
         ray.shutdown()
-    figures = {"seconds": seconds, "blocks": len(refs), "driver_growth_mb": (after - before) / 2**20,
-               "object_store_mb": stored / 2**20}  # fmt: skip
+    first = next((t for t, _, _, w in samples if w), float("nan"))
+    figures = {
+        "entries": count, "seconds": seconds, "records": sum(summary.counts.values()), "first_record_s": first,
+        "driver_heap_before_mb": before, "driver_heap_peak_mb": max(s[1] for s in samples),
+        "object_store_peak_mb": max(s[2] for s in samples),
+        "listed_blocks": summary.manifest["ray"].get("list_blocks"),
+    }  # fmt: skip
     text = (
-        f"**The same {count:,}-path inventory put into Ray's object store as blocks** (`--ray`'s first phase, "
-        f"local Ray): {seconds:.1f} s ({count / seconds:,.0f} entries/s), {len(refs)} blocks of 8192 entries, "
-        f"about {stored / 2**20:.0f} MB in the object store; the driver's own heap (RssAnon) grew by "
-        f"{(after - before) / 2**20:.0f} MB (the walk's look-ahead of up to 100,000 entries included; the "
-        "object store's pages, which Ray spills to disk when it fills, are not counted)."
+        f"**`--ray local` over a {count:,}-line `--files-from` list of files to decode** (hard links to 16 small "
+        f"PNGs; tiny ONNX, batch 32; stopped by a Ctrl-C after {seconds:g} s, sampled every second): first record "
+        f"written after {first:.0f} s, {figures['records']:,} records and {figures['listed_blocks']} blocks of 8192 "
+        f"listed by the stop; the driver's heap (RssAnon) "
+        f"{before:.0f} MB before the scan, peak {figures['driver_heap_peak_mb']:.0f} MB; the object store's pages "
+        f"(high-water mark) {figures['object_store_peak_mb']:.0f} MB."
     )
     return text, figures
 
@@ -246,23 +296,30 @@ def main() -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=2000, help="files in the ray-vs-plain corpus")
     p.add_argument("--paths", type=int, default=1_000_000, help="synthetic paths for shard/merge/files-from")
+    p.add_argument("--ray-seconds", type=float, default=60, help="how long each --ray inventory scan runs")
+    p.add_argument("--inventory", type=int, nargs="+", default=[200_000, 1_000_000], help="--ray list lengths")
+    p.add_argument("--only", choices=("inventory",), help="only the --ray inventory part")
     args = p.parse_args()
     n, count = (300, 50_000) if args.quick else (args.n, args.paths)
     parts, data = [], {"machine": machine_line()}
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         model = tiny_model(tmp)
-        text, data["ray_vs_plain"] = ray_vs_plain(model, n, tmp)
-        parts.append(text)
-        log("shard and merge")
-        text, data["shard_merge"] = shard_and_merge(count, tmp)
-        parts.append(text)
-        log("files-from")
-        text, data["files_from"] = files_from_memory(model, count, tmp)
-        parts.append(text)
-        log("ray blocks")
-        text, data["ray_blocks"] = ray_blocks(model, count, tmp)
-        parts.append(text)
+        if args.only is None:
+            text, data["ray_vs_plain"] = ray_vs_plain(model, n, tmp)
+            parts.append(text)
+            log("shard and merge")
+            text, data["shard_merge"] = shard_and_merge(count, tmp)
+            parts.append(text)
+            log("files-from")
+            text, data["files_from"] = files_from_memory(model, count, tmp)
+            parts.append(text)
+        data["ray_inventory"] = []
+        for length in [20_000, 80_000] if args.quick else args.inventory:
+            log(f"--ray over a {length:,}-line inventory")
+            text, figures = ray_inventory(model, length, tmp, 20 if args.quick else args.ray_seconds)
+            parts.append(text)
+            data["ray_inventory"].append(figures)
     emit("\n\n".join(parts), data, args.json)
 
 

@@ -1,10 +1,10 @@
 """``scan --ray ADDRESS``: the same scan with Ray Data doing the work across a cluster.
 
 The driver (this process) walks or reads the inventory exactly as a local scan does (same entries, same
-``--shard``, same ``--resume`` skip), packs the entries into Arrow blocks of 8192 rows and puts them in
-Ray's object store one block at a time, so the path list never sits in the driver's memory as one list;
-Ray Data cuts them (a streaming ``repartition``) into the shares of the decode tasks, then runs two stages
-with streaming back-pressure:
+``--shard``, same ``--resume`` skip), in a thread of its own that hands the entries to Ray Data in blocks of
+8192 through a window of a few blocks (feed.py), so neither the driver nor the object store ever holds the
+whole list and decoding starts with the first block; Ray Data cuts them (a streaming ``repartition``) into the
+shares of the decode tasks, then runs two stages with streaming back-pressure:
 
 - decode: stateless tasks (one CPU each) calling the local scan's per-file reader (ray_tasks.decode_block);
 - inference: a pool of actors (``ActorPoolStrategy``: started with what is free, growing to the plan), one per
@@ -56,9 +56,6 @@ from synthsight.scanner.session import (
 from synthsight.scanner.walk import Entry, Walker
 from synthsight.scanner.worker import ReadOptions, rows_per_image
 
-# Entries per block put into the object store: big enough (~1.5 MB) to live in the shared object store, where
-# Ray can spill it, not in the driver's own memory (Ray keeps objects under 100 KiB in their owner's heap).
-LIST_BLOCK_ROWS = 8192
 RUNNER_KEYS = ("host", "pid", "model", "sha256")  # what an actor adds to its Backend.describe()
 # Memory a decode task uses besides its block's pixels: the worker process (Ray, numpy, Pillow, the provenance
 # readers) and a decoder's working set. Ray's memory monitor saw 682 MiB used against 262 MiB reserved: a
@@ -137,15 +134,10 @@ class RaySource:
     ):
         self.plan, self.opts, self.facts, self.evidence = plan, opts, facts, evidence
         self.formats = formats  # the report line formats the actors make (see line_formats)
-        # Entries whose record needs no reading (missing, unreadable, not an image and not hashed): the driver makes
-        # those records itself and writes them as parts, LIST_BLOCK_ROWS at a time (merged by listing number, seq).
-        self.settled: list[tuple[int, Entry]] = []
-        self.settled_count = 0
-        self.tallies: list[Tally] = []
         self.parts = parts
         self.precision = cluster_precision(facts.path, opts.precision, bool(plan.actor_gpus))
         self.runners: dict[str, dict[str, Any]] = {}
-        self.blocks = self.entries = 0
+        self.listing: Any = None  # feed.Listing: the inventory on its way to the cluster
         self.run_id = uuid.uuid4().hex
         self.cpu_from: tuple[float, float] | None = None  # (process, thread) CPU seconds when records() started
 
@@ -166,7 +158,7 @@ class RaySource:
             "gradcam": None,
             "ray": {
                 **self.plan.describe(),
-                "list_blocks": self.blocks,
+                **(self.listing.describe() if self.listing else {"list_blocks": 0}),
                 "parts": str(self.parts),
                 "actors_seen": runners,
                 "driver_cpu_seconds": round(cpu, 3),
@@ -181,18 +173,36 @@ class RaySource:
         yield from self._records_of(entries, stop)
 
     def _records_of(self, entries: Iterator[Entry], stop: StopFlag) -> Iterator[Tally]:
-        refs = self._put_blocks(entries, stop)
-        yield from self.tallies  # the settled entries' parts, written while listing
-        if stop.signal is not None or not refs:
-            return
+        from synthsight.scanner.ray.feed import Listing
+
+        self._say("ray: listing the files to scan...")
+        read = ReadOptions.for_scan(self.facts.spec.preprocess, self.opts, self.evidence)
+        listing = self.listing = Listing(entries, read, stop, self._write_settled)
+        try:
+            if listing.wait_first():
+                yield from self._from_cluster(listing, stop)
+            if stop.signal is None:
+                listing.finish()
+            yield from listing.take_tallies()  # the settled entries' parts, written while listing
+        finally:
+            listing.close()
+
+    def _from_cluster(self, listing: Any, stop: StopFlag) -> Iterator[Tally]:
+        p = self.plan
+        on = f"{p.actors} GPU actors" if p.actor_gpus else f"{p.actors} CPU actors x {p.threads} threads"
+        self._say(
+            f"ray: decoding {TASK_ROWS_PER_BATCH * self._images()} files per task as they are listed; inference "
+            f"on {on}, decoding on the other CPUs"
+        )
         with _data_context():
             # No prefetch: with it, Ray hands over a block only once the next one is ready too, so a slow block
             # would hold back the records of the one before it (measured: they reach the report seconds late).
-            rows = self._dataset(refs).iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=0)
-            batches = iter(rows)
+            rows = self._dataset(listing).iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=0)
             try:
-                for batch in watched(batches, stop, self.opts.stall_timeout):
-                    yield from self._records(batch)
+                # While no batch comes, the settled parts the listing wrote meanwhile (a listing that moves is
+                # no stall).
+                for batch in watched(iter(rows), stop, self.opts.stall_timeout, listing.progress):
+                    yield from batch if isinstance(batch, list) else self._records(batch)
             except (SynthsightError, GeneratorExit):
                 raise
             except Exception as exc:
@@ -204,46 +214,7 @@ class RaySource:
 
                 forget_notes(self.run_id)
 
-    def _put_blocks(self, entries: Iterator[Entry], stop: StopFlag) -> list:
-        """Entries as Arrow blocks in the object store, one block in this process at a time."""
-        import pyarrow as pa
-        import ray
-
-        from synthsight.scanner.ray.tasks import pack
-
-        rows = LIST_BLOCK_ROWS
-        read = ReadOptions.for_scan(self.facts.spec.preprocess, self.opts, self.evidence)
-        self._say("ray: listing the files to scan...")
-        refs, chunk = [], []
-        for seq, entry in enumerate(entries):
-            self.entries = seq + 1
-            if not read.needs_reading(entry):  # its record is known here: it never goes to the cluster
-                self.settled.append((seq, entry))
-                self.settled_count += 1
-                if len(self.settled) == rows:
-                    self._write_settled()
-            else:
-                chunk.append(pack(seq, entry))
-            if len(chunk) == rows:
-                refs.append(ray.put(pa.table({"entry": pa.array(chunk, pa.binary())})))
-                chunk = []
-            if (seq + 1) % rows == 0 and stop.signal is not None:
-                return refs
-        if chunk:
-            refs.append(ray.put(pa.table({"entry": pa.array(chunk, pa.binary())})))
-        self._write_settled()
-        self.blocks = len(refs)
-        p = self.plan
-        on = f"{p.actors} GPU actors" if p.actor_gpus else f"{p.actors} CPU actors x {p.threads} threads"
-        tasks = TASK_ROWS_PER_BATCH * self._images()
-        settled = f" ({self.settled_count} recorded here without reading)" if self.settled_count else ""
-        self._say(
-            f"ray: {self.entries} files{settled}, decoded {tasks} per task; inference on {on}, decoding on the "
-            "other CPUs"
-        )
-        return refs
-
-    def _dataset(self, refs: list):
+    def _dataset(self, listing: Any):
         import ray.data
 
         from synthsight.scanner.ray.tasks import Inferencer, decode_block
@@ -269,7 +240,7 @@ class RaySource:
             parts=str(self.parts),
         )
         return (
-            ray.data.from_arrow_refs(refs)
+            listing.dataset()
             .repartition(target_num_rows_per_block=rows)  # streamed: list blocks cut into decode tasks' shares
             .map_batches(
                 decode_block, batch_size=None, num_cpus=1, memory=block_memory, fn_kwargs=decode_kwargs,
@@ -291,16 +262,14 @@ class RaySource:
             self._check_runner(runner)
             yield Tally(records, verdicts, provenance)
 
-    def _write_settled(self) -> None:
-        """The records of the settled entries listed so far, as a part written here."""
+    def _write_settled(self, settled: list[tuple[int, Entry]]) -> Tally:
+        """The records of entries that need no reading (missing, unreadable, not images), as a part written here."""
         from synthsight.scanner.judging import make_record
 
-        if self.settled:
-            records = [make_record(entry, None, None) for _, entry in self.settled]
-            lines = {suffix: writer_for(f"r{suffix}").encode(records) for suffix in self.formats}
-            write_part(self.parts, [seq for seq, _ in self.settled], lines)
-            self.tallies.append(Tally.of(records))
-            self.settled.clear()
+        records = [make_record(entry, None, None) for _, entry in settled]
+        lines = {suffix: writer_for(f"r{suffix}").encode(records) for suffix in self.formats}
+        write_part(self.parts, [seq for seq, _ in settled], lines)
+        return Tally.of(records)
 
     def _images(self) -> int:
         """Files per inference batch: as many as fit in --batch-size model inputs (a tiles model: N each)."""
@@ -330,17 +299,21 @@ def _cpu_seconds() -> float:
 
 @contextlib.contextmanager
 def _data_context() -> Iterator[None]:
-    """Ray Data settings for a scan: rows in walk order, no progress bars or stats of its own; restored after."""
+    """Ray Data settings for a scan: rows in walk order, no progress bars or stats of its own, blocks of at most
+    feed.MAX_BLOCK_BYTES; restored after."""
     from ray.data import DataContext
+
+    from synthsight.scanner.ray.feed import MAX_BLOCK_BYTES
 
     ctx = DataContext.get_current()
     saved = (ctx.execution_options.preserve_order, ctx.enable_progress_bars, ctx.enable_auto_log_stats)
-    saved_print = ctx.print_on_execution_start
+    saved_more = (ctx.print_on_execution_start, ctx.target_max_block_size)
     ctx.execution_options.preserve_order = True
     ctx.enable_progress_bars = ctx.enable_auto_log_stats = ctx.print_on_execution_start = False
+    ctx.target_max_block_size = MAX_BLOCK_BYTES
     try:
         with quiet("ray.data", logging.WARNING), quiet("ray.data._internal.progress"):
             yield
     finally:
         ctx.execution_options.preserve_order, ctx.enable_progress_bars, ctx.enable_auto_log_stats = saved
-        ctx.print_on_execution_start = saved_print
+        ctx.print_on_execution_start, ctx.target_max_block_size = saved_more

@@ -13,7 +13,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from synthsight.errors import SynthsightError
@@ -25,9 +25,12 @@ class Stalled(SynthsightError):
     """No batch came from the cluster for ``--stall-timeout`` seconds."""
 
 
-def watched(batches: Iterator[Any], stop: Any, stall_s: float) -> Iterator[Any]:
+def watched(batches: Iterator[Any], stop: Any, stall_s: float, idle: Callable[[], Any] | None = None) -> Iterator[Any]:
     """``batches`` in order; a signal while waiting raises KeyboardInterrupt, a wait past ``stall_s`` raises
-    :class:`Stalled` (``stop``: the session's StopFlag). One batch at most waits in memory."""
+    :class:`Stalled` (``stop``: the session's StopFlag). One batch at most waits in memory.
+
+    ``idle``, called while no batch came: what the driver can yield meanwhile (yielded when not empty), or
+    None when nothing moved; anything else (the listing went on) restarts the stall clock."""
     handed: queue.Queue = queue.Queue(maxsize=1)
     cancelled = threading.Event()
 
@@ -62,6 +65,12 @@ def watched(batches: Iterator[Any], stop: Any, stall_s: float) -> Iterator[Any]:
             except queue.Empty:
                 if stop.signal is not None:
                     raise KeyboardInterrupt from None
+                meanwhile = idle() if idle is not None else None
+                if meanwhile is not None:
+                    since = time.monotonic()
+                    if meanwhile:
+                        yield meanwhile
+                    continue
                 if time.monotonic() - since > stall_s:
                     raise Stalled(
                         f"no records came from the Ray cluster for {stall_s:g} s (a lost node or a hung task): "
