@@ -60,6 +60,31 @@ def test_degradation_is_seeded_and_keeps_the_input_shape():
     assert not Degrade(NONE).active and np.array_equal(Degrade(NONE)(_pixels(), np.random.default_rng(0)), _pixels())
 
 
+def _trace(pixels: np.ndarray) -> float:
+    """The synthetic ai trace's relative amplitude in an image (its correlation with the checkerboard)."""
+    from synthsight.train.synthetic import FINGERPRINT
+
+    luma = pixels.astype(np.float64).mean(axis=2)
+    tile = np.tile(FINGERPRINT, (luma.shape[0] // 2, luma.shape[1] // 2))
+    return float((luma * tile).mean() / luma.mean() / (tile * tile).mean())
+
+
+def test_web_keeps_a_faint_trace_that_the_issues_recipe_erased():
+    """Why web is JPEG alone at U(60, 100): the resampling steps and low qualities wipe a faint trace out."""
+    from synthsight.train.synthetic import render
+
+    rng = np.random.default_rng(0)
+    ai = [render(rng, 64, fake=True, amplitude=0.04) for _ in range(20)]
+    issue = Recipe(crop_p=0.25, resize_p=0.25, blur_p=0.2, thumbnail_p=0.1, jpeg_p=0.5, jpeg_quality=(30, 100))
+
+    def erased(recipe: Recipe) -> float:
+        degrade, draws = Degrade(recipe), np.random.default_rng(1)
+        return float(np.mean([abs(_trace(degrade(im, draws))) < 0.01 for im in ai for _ in range(5)]))
+
+    assert all(_trace(im) > 0.03 for im in ai)
+    assert erased(RECIPES["web"]) <= 0.25 and erased(issue) >= 0.6
+
+
 def test_align_format_re_encodes_every_image_at_a_measured_quality():
     degrade = Degrade(NONE, align_qualities=(40,))
     out = degrade(_pixels(), np.random.default_rng(0))

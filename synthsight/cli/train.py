@@ -80,8 +80,8 @@ def synth(out: str, n: int, size: int, seed: int, confound: str | None) -> None:
     "--augment",
     default="none",
     show_default=True,
-    help="Degrade training images of both classes alike: none, web (JPEG q30-100, resize, crop, blur, "
-    "thumbnail; docs/training.md) or a recipe JSON file.",
+    help="Degrade training images of both classes alike: none, web (JPEG re-encoding at random qualities; "
+    "docs/training.md) or a recipe JSON file (crop, resize, blur, thumbnail, JPEG).",
 )
 @click.option(
     "--align",
