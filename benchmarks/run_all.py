@@ -36,8 +36,9 @@ SUITE = {
     "cluster": ("bench_cluster.py", "Past one machine: --ray local, shard and merge, 1,000,000-path lists", 240, []),
     # ~4 min on a quiet 2-core machine: two --ray local scans (3,000 and 12,000 files) and two merges (0.8M, 1.6M)
     "scaleout": ("bench_scaleout.py", "One --ray driver's CPU per record, and merge of shuffled shards", 900, []),
-    # ~3 min with its five bundles cached in benchmarks/.cache/augment; the first run trains them (~4 min more)
-    "augment": ("bench_augment.py", "Training for the wild: the audit, --augment web, --align format", 600, []),
+    # with its 10 bundles cached in benchmarks/.cache/augment: their evaluations and 6 one-epoch trainings; the
+    # first run trains them (~15 min at a load of 5-9 on 2 cores; a run cut short keeps the bundles it finished)
+    "augment": ("bench_augment.py", "Training for the wild: the audit, --augment web, --align format", 1200, []),
     # ~4.5 min with its trained model cached in benchmarks/.cache; the first run also trains and exports it
     # (~7 min more on a quiet machine; a run cut short keeps what it finished, so the next one resumes)
     "cpu_precision": (
