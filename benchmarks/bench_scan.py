@@ -132,7 +132,8 @@ def decode_only(files: list[str], workers: int | None) -> int:
 
 
 def inference_only(onnx: str, images: int) -> int:
-    """The runtime alone on ready uint8 batches, with the threads the scan gives it (the inference side)."""
+    """The runtime alone on ready uint8 batches, with the threads the scan gives it (the inference side): the
+    batches a scan of ``images`` files makes (full ones of BATCH, then the rest), after one warm-up batch."""
     import numpy as np
 
     from synthsight.runtime import open_backend
@@ -140,12 +141,13 @@ def inference_only(onnx: str, images: int) -> int:
 
     threads = plan_cores().threads
     batch = np.random.default_rng(0).integers(0, 256, (BATCH, SIZE, SIZE, 3), dtype=np.uint8)
+    sizes = [BATCH] * (images // BATCH) + ([images % BATCH] if images % BATCH else [])
     with open_backend(onnx, max_batch=BATCH, threads=threads) as backend:
         backend.infer(batch)
         _start()
-        for _ in range(max(1, images // BATCH)):
-            backend.infer(batch)
-    return max(1, images // BATCH) * BATCH
+        for size in sizes:
+            backend.infer(batch[:size])
+    return images
 
 
 _T0: list[float] = []
