@@ -78,7 +78,7 @@ def synth(out: str, n: int, size: int, seed: int, confound: str | None) -> None:
 @click.option("--overwrite", is_flag=True, help="Train into a non-empty --out: replace its bundle, remove its exports.")
 @click.option(
     "--augment",
-    default="none",
+    default="web",
     show_default=True,
     help="Degrade training images of both classes alike: none, web (JPEG re-encoding at random qualities; "
     "docs/training.md) or a recipe JSON file (crop, resize, blur, thumbnail, JPEG).",

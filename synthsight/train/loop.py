@@ -69,7 +69,7 @@ class TrainConfig:
     progress: bool = True
     overwrite: bool = False  # train into a non-empty --out (its exports are removed: they would be stale)
     shuffle_labels: bool = False  # control experiment: train on permuted labels (the task must become unlearnable)
-    augment: str = "none"  # "none", "web" or a recipe JSON file (train/augment.py)
+    augment: str = "web"  # "none", "web" (the default, measured: docs/training.md) or a recipe JSON file
     align: str | None = None  # "format": JPEG at the real class's qualities; "size": native windows (--resize tiles)
     align_qualities: tuple[int, ...] = ()  # --align format: the real training files' JPEG qualities (the audit's)
     audit: dict | None = None  # the shortcut audit's summary (synthsight.audit, run by the CLI): in data_report.json
