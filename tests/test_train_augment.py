@@ -116,13 +116,13 @@ def test_the_dataset_degrades_training_images_per_epoch():
     assert not np.array_equal(first, _pixels())
 
 
-def test_train_audits_first_and_records_the_augmentation(tmp_path):
+def test_train_audits_first_and_records_the_default_augmentation(tmp_path):
     from synthsight.cli import cli
 
     data = make_synthetic(tmp_path / "data", n=40, size=64, seed=2, confound="format")
     out = tmp_path / "bundle"
     args = ["train", str(data), "--out", str(out), "--arch", "convnext_atto", "--size", "64", "--init", "random",
-            "--epochs", "1", "--device", "cpu", "--workers", "0", "--augment", "web", "--align", "format", "--quiet"]
+            "--epochs", "1", "--device", "cpu", "--workers", "0", "--align", "format", "--quiet"]  # web: the default
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert "warning: format separates the classes (AUC 1.00)" in result.output
