@@ -19,6 +19,7 @@ the export) is read with onnx.
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -205,7 +206,11 @@ def _facts(path: str, size: int, mtime_ns: int) -> OnnxFacts:
     proto = _facts_message()()
     try:
         with open(path, "rb") as fh:
-            proto.ParseFromString(fh.read())
+            if size == 0:
+                proto.ParseFromString(b"")
+            else:  # parsed from the mapped file: no copy of the weights into a bytes object (0.1-0.2 s for 110 MB)
+                with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped, memoryview(mapped) as view:
+                    proto.ParseFromString(view)
     except Exception as exc:  # protobuf's DecodeError, or a file gone since it was stat'ed
         raise _unreadable(path, exc) from None
     counts: dict[int, int] = {}
