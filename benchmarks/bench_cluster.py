@@ -217,77 +217,65 @@ def linked_inventory(count: int, tmp: Path) -> Path:
     return listing
 
 
-def plasma_mb() -> float:
+def plasma_mb(pid: int) -> float:
     """The object store's pages in use or used (its shared-memory file's allocated blocks: a high-water mark, as
-    freed pages stay allocated), in the raylet this process started."""
+    freed pages stay allocated), in the raylet that process ``pid`` started."""
     import psutil
 
-    for kid in psutil.Process().children(recursive=True):
-        if kid.name() != "raylet":
-            continue
-        for fd in os.listdir(f"/proc/{kid.pid}/fd"):
-            with contextlib.suppress(OSError):
-                if "plasma" in os.readlink(f"/proc/{kid.pid}/fd/{fd}"):
-                    return os.stat(f"/proc/{kid.pid}/fd/{fd}").st_blocks * 512 / 2**20
+    for kid in psutil.Process(pid).children(recursive=True):
+        with contextlib.suppress(psutil.Error, OSError):
+            if kid.name() != "raylet":
+                continue
+            for fd in os.listdir(f"/proc/{kid.pid}/fd"):
+                with contextlib.suppress(OSError):
+                    if "plasma" in os.readlink(f"/proc/{kid.pid}/fd/{fd}"):
+                        return os.stat(f"/proc/{kid.pid}/fd/{fd}").st_blocks * 512 / 2**20
     return 0.0
 
 
 def ray_inventory(model: Path, count: int, tmp: Path, seconds: float) -> tuple[str, dict]:
-    """`--ray local` over a ``count``-line list of files to decode, for ``seconds`` (then a Ctrl-C): the driver's
-    heap and the object store's use, sampled every second, and when the first part (an actor's records) was
-    written."""
+    """`synthsight scan --ray local` over a ``count``-line list of files to decode, for ``seconds`` (then a
+    Ctrl-C): the driver's heap and the object store's use, sampled every second, and when the first part (an
+    actor's records) was written."""
     import signal
-    import threading
-
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    import ray
-
-    from synthsight.scanner import scan
 
     listing = linked_inventory(count, tmp)
     out = tmp / f"linked{count}.csv"
     parts = out.with_name(out.name + ".parts")
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-    samples: list[tuple[float, float, float, bool]] = []
-    done = threading.Event()
-
-    def sample() -> None:
-        while not done.wait(1.0):
+    args = cli("scan", "--files-from", str(listing), "--model", str(model), "--ray", "local", "--batch-size", "32",
+               "--out", str(out), "--quiet")  # fmt: skip
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    samples: list[tuple[float, float, float, bool]] = []  # (s, driver heap MB, object store MB, a part written)
+    t0 = time.perf_counter()
+    while proc.poll() is None and time.perf_counter() - t0 < seconds:
+        with contextlib.suppress(OSError, StopIteration):
             written = parts.is_dir() and next(parts.glob("*.seq"), None) is not None
-            samples.append((time.perf_counter() - t0, anon_rss() / 2**20, plasma_mb(), written))
-
-    try:
-        before = anon_rss() / 2**20
-        t0 = time.perf_counter()
-        threading.Thread(target=sample, daemon=True).start()
-        timer = threading.Timer(seconds, os.kill, (os.getpid(), signal.SIGINT))
-        timer.start()
-        summary = scan([], str(model), [out], files_from=str(listing), ray="local", quiet=True, batch_size=32)
-        timer.cancel()
-        done.set()
-    finally:
-        ray.shutdown()
+            samples.append((time.perf_counter() - t0, anon_rss(proc.pid) / 2**20, plasma_mb(proc.pid), written))
+        time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=600)
+    manifest = json.loads(Path(f"{out}.manifest.json").read_text())
     first = next((t for t, _, _, w in samples if w), float("nan"))
     figures = {
-        "entries": count, "seconds": seconds, "records": sum(summary.counts.values()), "first_record_s": first,
-        "driver_heap_before_mb": before, "driver_heap_peak_mb": max(s[1] for s in samples),
-        "object_store_peak_mb": max(s[2] for s in samples),
-        "listed_blocks": summary.manifest["ray"].get("list_blocks"),
+        "entries": count, "seconds": seconds, "exit": proc.returncode, "first_part_s": first,
+        "records": sum(manifest["counts"].values()), "listed_blocks": manifest["ray"].get("list_blocks"),
+        "driver_heap_peak_mb": max(s[1] for s in samples), "object_store_peak_mb": max(s[2] for s in samples),
     }  # fmt: skip
     text = (
         f"**`--ray local` over a {count:,}-line `--files-from` list of files to decode** (hard links to 16 small "
-        f"PNGs; tiny ONNX, batch 32; stopped by a Ctrl-C after {seconds:g} s, sampled every second): first record "
-        f"written after {first:.0f} s, {figures['records']:,} records and {figures['listed_blocks']} blocks of 8192 "
-        f"listed by the stop; the driver's heap (RssAnon) "
-        f"{before:.0f} MB before the scan, peak {figures['driver_heap_peak_mb']:.0f} MB; the object store's pages "
-        f"(high-water mark) {figures['object_store_peak_mb']:.0f} MB."
+        f"PNGs; tiny ONNX, batch 32; a Ctrl-C after {seconds:g} s, Ray's start included; sampled every second): "
+        f"first part written after {first:.0f} s; by the stop {figures['records']:,} records and "
+        f"{figures['listed_blocks']} blocks of 8192 listed; the driver's heap (RssAnon) peak "
+        f"{figures['driver_heap_peak_mb']:.0f} MB; the object store's pages (high-water mark) "
+        f"{figures['object_store_peak_mb']:.0f} MB."
     )
     return text, figures
 
 
-def anon_rss() -> int:
-    """This process's anonymous resident memory (its heap), without the shared object-store pages it wrote."""
-    with open("/proc/self/status", encoding="ascii") as fh:
+def anon_rss(pid: int | str = "self") -> int:
+    """A process's anonymous resident memory (its heap), without the shared object-store pages it wrote."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as fh:
         line = next(line for line in fh if line.startswith("RssAnon:"))
     return int(line.split()[1]) * 1024
 

@@ -35,10 +35,13 @@ def ray_cluster():
     ray.shutdown()
 
 
-def test_the_listing_stops_when_the_window_is_full_and_the_dataset_gets_every_entry_in_order(ray_cluster, monkeypatch):
+def test_the_listing_stops_at_a_full_window_and_at_its_bound_of_entries_out_and_keeps_its_order(
+    ray_cluster, monkeypatch
+):
     """Blocks of 4 entries, a window of 2: with nobody reading, the listing of 400 entries stops after 3 blocks
-    (2 in the window, 1 waiting to go in), whatever the list's length; once the dataset reads, every entry to
-    decode comes through in list order and the settled ones (errors) are written by ``settle``, each once."""
+    (2 in the window, 1 waiting to go in); with the dataset reading but no records coming back, it stops once
+    MAX_AHEAD_BYTES of entries are out, whatever the list's length; as records come back it goes on, every entry
+    to decode reaches the dataset once, in list order, and the settled ones (errors) are written by ``settle``."""
     from synthsight.scanner.options import ScanOptions
     from synthsight.scanner.ray import feed
     from synthsight.scanner.worker import ReadOptions
@@ -46,6 +49,7 @@ def test_the_listing_stops_when_the_window_is_full_and_the_dataset_gets_every_en
 
     monkeypatch.setattr(feed, "LIST_BLOCK_ROWS", 4)
     monkeypatch.setattr(feed, "WINDOW_BLOCKS", 2)
+    monkeypatch.setattr(feed, "MAX_AHEAD_BYTES", 4000)  # ~6 blocks of 4 entries
     pulled = 0
 
     def entries():
@@ -60,16 +64,33 @@ def test_the_listing_stops_when_the_window_is_full_and_the_dataset_gets_every_en
         settled.extend(seq for seq, _ in batch)
         return Tally(len(batch))
 
+    def steady() -> int:
+        while True:
+            held = pulled
+            time.sleep(1.5)
+            if pulled == held:
+                return held
+
     read = ReadOptions.for_scan(PreprocessSpec(), ScanOptions(quiet=True), None)
     listing = feed.Listing(entries(), read, StopFlag(), settle)
+    got: list[int] = []
+    reader = threading.Thread(
+        target=lambda: got.extend(pickle.loads(r["entry"])[0] for r in listing.dataset().iter_rows())  # tasks.pack's
+    )
     try:
         assert listing.wait_first()
-        time.sleep(2.0)
-        held = pulled
-        time.sleep(1.0)
-        assert pulled == held, "the listing went on with the window full"
+        held = steady()
         assert listing.blocks == 3 and held <= 3 * 4 + 2, f"{held} entries listed ahead of a reader, 3 blocks at most"
-        got = [pickle.loads(row["entry"])[0] for row in listing.dataset().iter_rows()]  # tasks.pack's (seq, entry)
+        reader.start()
+        deadline = time.monotonic() + 60
+        while listing.blocks == 3 and time.monotonic() < deadline:  # Ray Data's start
+            time.sleep(0.1)
+        steady()
+        assert 3 < listing.blocks < 12 and listing.out_bytes() <= 4000 + 1000, (listing.blocks, listing.out_bytes())
+        while not listing.done.is_set():  # the records come back: the listing goes on to its end
+            listing.returned(listing.sent_rows - listing.returned_rows)
+            time.sleep(0.05)
+        reader.join(60)
         listing.finish()
     finally:
         listing.close()

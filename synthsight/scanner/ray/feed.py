@@ -5,7 +5,8 @@ skip included) and packs those to decode into Arrow blocks of :data:`LIST_BLOCK_
 small queue (a Ray actor on the driver's node, :data:`WINDOW_BLOCKS` deep) from which the dataset's one read
 task takes them as the stages downstream ask for more. So neither the driver nor the object store holds the
 whole list (before, every block was in the object store before the first decode: ~204 MB per 10⁶ entries): a
-full window stops the listing until the cluster catches up, and decoding starts with the first block.
+full window stops the listing until the cluster catches up, and so does having more than
+:data:`MAX_AHEAD_BYTES` of listed entries out on the cluster (sent, their records not back: :meth:`returned`).
 The read task and the queue reserve no CPU and run on the driver's node (lost only with the driver).
 
 Entries whose record needs no reading (missing, unreadable, not an image and not hashed) never go to the
@@ -37,6 +38,9 @@ WINDOW_BLOCKS = 4  # blocks listed ahead of what the dataset has taken (~6 MB)
 # is ~1.3 MB). A scan sets it to this: ~24 list blocks (~200,000 entries) a read block, and a decode task's pixels
 # (38.5 MB at --batch-size 32) still one block (Ray cuts only a block past 1.5 times the size).
 MAX_BLOCK_BYTES = 32 << 20
+# The listing waits while more than this many bytes of the entries it sent have not come back as records (Ray
+# Data's own budget for a read op's output is a share of the object store: gigabytes, ~10^7 entries).
+MAX_AHEAD_BYTES = 4 * MAX_BLOCK_BYTES
 POLL_S = 0.25
 CLOSE_WAIT_S = 10.0  # how long closing waits for a listing thread stuck in the walk (a hung file system)
 
@@ -60,6 +64,7 @@ class Listing:
         self.queue = Queue(maxsize=WINDOW_BLOCKS, actor_options={"num_cpus": 0, "scheduling_strategy": self._here})
         self.entries_in, self.read, self.stop, self.settle = entries, read, stop, settle
         self.entries = self.blocks = self.settled = 0
+        self.sent_rows = self.sent_bytes = self.returned_rows = 0
         self.tallies: collections.deque[Tally] = collections.deque()  # the settled parts' tallies, not yet taken
         self.error: BaseException | None = None
         self._seen = 0
@@ -75,6 +80,15 @@ class Listing:
             if self.stop.signal is not None:
                 return False
         return self.blocks > 0
+
+    def returned(self, rows: int) -> None:
+        """The records of ``rows`` sent entries came back (the driver's thread, per actor batch)."""
+        self.returned_rows += rows
+
+    def out_bytes(self) -> float:
+        """About how many bytes of the entries sent are still out on the cluster."""
+        sent = self.sent_rows
+        return (sent - self.returned_rows) * self.sent_bytes / sent if sent else 0.0
 
     def take_tallies(self) -> list[Tally]:
         """The tallies of the settled parts written since the last call."""
@@ -113,9 +127,12 @@ class Listing:
             warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
             return ray.data.read_datasource(_Window(self.queue), override_num_blocks=1, ray_remote_args=remote)
 
-    def close(self) -> None:
-        """Stop listing (if it has not ended) and drop the window."""
+    def close(self, wait: bool = True) -> None:
+        """Stop listing (if it has not ended) and drop the window (``wait=False``: the node is gone, and so is
+        the window; the listing thread, a daemon, is not waited for)."""
         self._cancelled.set()
+        if not wait:
+            return
         self._thread.join(CLOSE_WAIT_S)
         with contextlib.suppress(Exception):  # a cluster that is gone already took the queue with it
             self.queue.shutdown(force=True)
@@ -160,9 +177,14 @@ class Listing:
     def _send(self, chunk: list[bytes]) -> None:
         import pyarrow as pa
 
+        while self.out_bytes() > MAX_AHEAD_BYTES and not self._cancelled.wait(POLL_S / 5):
+            if self.stop.signal is not None:
+                break  # the block still goes (its entries were taken from the walk), the listing ends after it
+        block = pa.table({"entry": pa.array(chunk, pa.binary())})
         self.blocks += 1
+        self.sent_rows, self.sent_bytes = self.sent_rows + len(chunk), self.sent_bytes + block.nbytes
         self._started.set()
-        self._put(pa.table({"entry": pa.array(chunk, pa.binary())}))
+        self._put(block)
 
     def _put(self, item: Any) -> None:
         from ray.util.queue import Full

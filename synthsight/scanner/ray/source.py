@@ -44,7 +44,7 @@ from synthsight.machine import parse_device
 from synthsight.reports.parts import Tally, parts_folder, remove, write_part
 from synthsight.reports.writers import writer_for
 from synthsight.runtime.base import Backend
-from synthsight.scanner.ray.connect import connect, quiet, reason, stop_if_asked
+from synthsight.scanner.ray.connect import connect, quiet, raylet_probe, reason, stop_if_asked
 from synthsight.scanner.ray.plan import ActorPlan, plan_actors
 from synthsight.scanner.ray.watchdog import watched
 from synthsight.scanner.session import (
@@ -138,6 +138,7 @@ class RaySource:
         self.precision = cluster_precision(facts.path, opts.precision, bool(plan.actor_gpus))
         self.runners: dict[str, dict[str, Any]] = {}
         self.listing: Any = None  # feed.Listing: the inventory on its way to the cluster
+        self.node_gone: Any = lambda: False  # connect.raylet_probe(), once the dataset runs
         self.run_id = uuid.uuid4().hex
         self.cpu_from: tuple[float, float] | None = None  # (process, thread) CPU seconds when records() started
 
@@ -185,7 +186,7 @@ class RaySource:
                 listing.finish()
             yield from listing.take_tallies()  # the settled entries' parts, written while listing
         finally:
-            listing.close()
+            listing.close(wait=not self.node_gone())  # with the node gone, its queue is gone too
 
     def _from_cluster(self, listing: Any, stop: StopFlag) -> Iterator[Tally]:
         p = self.plan
@@ -201,7 +202,8 @@ class RaySource:
             try:
                 # While no batch comes, the settled parts the listing wrote meanwhile (a listing that moves is
                 # no stall).
-                for batch in watched(iter(rows), stop, self.opts.stall_timeout, listing.progress):
+                gone = self.node_gone = raylet_probe()
+                for batch in watched(iter(rows), stop, self.opts.stall_timeout, listing.progress, gone):
                     yield from batch if isinstance(batch, list) else self._records(batch)
             except (SynthsightError, GeneratorExit):
                 raise
@@ -240,8 +242,7 @@ class RaySource:
             parts=str(self.parts),
         )
         return (
-            listing.dataset()
-            .repartition(target_num_rows_per_block=rows)  # streamed: list blocks cut into decode tasks' shares
+            _cut(listing.dataset(), rows)  # streamed: list blocks cut into decode tasks' shares
             .map_batches(
                 decode_block, batch_size=None, num_cpus=1, memory=block_memory, fn_kwargs=decode_kwargs,
                 udf_modifying_row_count=False,
@@ -260,6 +261,7 @@ class RaySource:
         for raw in batch["tally"]:
             records, verdicts, provenance, runner = json.loads(raw)
             self._check_runner(runner)
+            self.listing.returned(records)
             yield Tally(records, verdicts, provenance)
 
     def _write_settled(self, settled: list[tuple[int, Entry]]) -> Tally:
@@ -290,6 +292,23 @@ class RaySource:
     def _say(self, line: str) -> None:
         if not self.opts.quiet:
             print(line, file=sys.stderr, flush=True)
+
+
+def _cut(ds: Any, rows: int) -> Any:
+    """``ds.repartition(target_num_rows_per_block=rows)``, its tasks reserving no CPU.
+
+    A read block is up to feed.MAX_BLOCK_BYTES (~200,000 entries): cutting one takes a task for as long as the
+    decode tasks downstream take its pieces, and with a CPU reserved that task held the one CPU a 2-CPU Ray
+    has for decoding (the other is the inference actor's), so nothing was decoded until the listing ended.
+    Dataset.repartition takes no resources (Ray 2.60, pinned): the same logical operator, made here.
+    """
+    from ray.data import Dataset
+    from ray.data._internal.logical.interfaces import LogicalPlan
+    from ray.data._internal.logical.operators.map_operator import StreamingRepartition
+
+    dag = ds._logical_plan.dag
+    op = StreamingRepartition(target_num_rows_per_block=rows, input_dependencies=[dag], ray_remote_args={"num_cpus": 0})
+    return Dataset._from_parent(ds, LogicalPlan(op, ds.context))
 
 
 def _cpu_seconds() -> float:
