@@ -34,6 +34,16 @@ class StoppedBeforeScanning(SynthsightError):
         self.exit_code = exit_code_for(signum)
 
 
+class ScanInterrupted(SynthsightError):
+    """The scan stopped early for a reason outside it (the Ray node of its driver went away): its reports hold
+    every record so far and say interrupted; the same command with --resume continues it.
+
+    ``end_process``: the CLI ends the process right after the line (the reports are closed by then), since
+    what is left to do at exit (Ray's own shutdown) waits on what was lost and prints its complaints after it."""
+
+    end_process = False
+
+
 class UsageError(SynthsightError):
     """The user asked for something that cannot work here (bad option, missing file, no GPU)."""
 

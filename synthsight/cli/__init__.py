@@ -4,6 +4,7 @@ so `synthsight --help` loads no torch, onnxruntime or tensorrt."""
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
@@ -124,6 +125,10 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except SynthsightError as exc:
         click.echo(f"error: {exc}", err=True)
+        if getattr(exc, "end_process", False):  # errors.ScanInterrupted: nothing left to do that can finish
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(exc.exit_code)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from synthsight import __version__
 from synthsight.artifacts import file_sha256, weights_file, weights_sha256
-from synthsight.errors import SynthsightError, UsageError
+from synthsight.errors import ScanInterrupted, SynthsightError, UsageError
 from synthsight.image.preprocess import PreprocessSpec
 from synthsight.image.views import describe as describe_views
 from synthsight.provenance import PROVENANCE_CLASSES, ProvenanceReader
@@ -208,6 +208,9 @@ class Session:
             failed = False
         except KeyboardInterrupt:  # a second Ctrl-C, or a signal while a cluster source waited (SIGTERM: 143)
             interrupted, failed, stopped_by = True, False, stop.signal or signal.SIGINT
+        except ScanInterrupted:  # valid reports, resumable; the error's line is the user's message
+            interrupted, failed = True, False
+            raise
         finally:
             progress.close()
             walk.close()

@@ -8,7 +8,8 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Iterator
+import socket
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from synthsight.errors import StoppedBeforeScanning, UsageError
@@ -70,10 +71,39 @@ def connect(address: str, stop: StopFlag | None = None) -> Iterator[str]:
     finally:
         if stop is not None:
             stop.reclaim()
+    gone = raylet_probe()
     try:
         yield ray.get_runtime_context().gcs_address
     finally:
-        ray.shutdown()
+        if not gone():  # with this node's Ray gone, ray.shutdown() waits on it (Ray ends the process soon)
+            ray.shutdown()
+
+
+def raylet_probe() -> Callable[[], bool]:
+    """A check that this node's raylet (the Ray process the driver talks to) is gone: its socket refuses.
+
+    Ray has no public call for it; without a local raylet (a ``ray://`` client) the check says never."""
+    import ray
+
+    try:
+        path = ray._private.worker.global_worker.node.raylet_socket_name
+    except AttributeError:
+        return lambda: False
+    if not isinstance(path, str) or path.startswith("tcp://"):
+        return lambda: False
+
+    def gone() -> bool:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(1.0)
+            try:
+                s.connect(path)
+            except (FileNotFoundError, ConnectionRefusedError):
+                return True
+            except OSError:  # busy, timed out: not known to be gone
+                return False
+        return False
+
+    return gone
 
 
 @contextlib.contextmanager

@@ -6,6 +6,9 @@ So a feeder thread takes the batches from Ray and the main thread waits on it a 
 a signal stops the wait at once (the scan then ends as interrupted: 130 or 143, valid reports), and a wait
 longer than ``--stall-timeout`` stops the scan in one line (exit 1; the reports keep every record so far and
 ``--resume`` continues them). While the session writes a batch, signals only set the flag, as in a local scan.
+The driver's own node going away (its raylet stopped: the node's Ray killed or out of memory, while this
+process lives on) ends the wait within PROBE_S too, before Ray ends the process (which it did 15 s later with
+exit 1 and no line): one line, exit 1, the reports made from the parts so far and their manifest interrupted.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from synthsight.errors import SynthsightError
+from synthsight.errors import ScanInterrupted, SynthsightError
 
 POLL_S = 0.25  # how often the waiting driver looks at the stop flag and the clock
 
@@ -25,12 +28,32 @@ class Stalled(SynthsightError):
     """No batch came from the cluster for ``--stall-timeout`` seconds."""
 
 
-def watched(batches: Iterator[Any], stop: Any, stall_s: float, idle: Callable[[], Any] | None = None) -> Iterator[Any]:
+class NodeLost(ScanInterrupted):
+    """The Ray node of this driver went away (its raylet stopped): Ray ends this process seconds later."""
+
+    end_process = True
+
+
+NODE_LOST = (
+    "the Ray node this driver runs on went away (its raylet stopped): the scan stopped; the reports keep every "
+    "record so far: run the same command with --resume"
+)
+PROBE_S = 1.0  # how often the waiting driver looks for its node's raylet
+
+
+def watched(
+    batches: Iterator[Any],
+    stop: Any,
+    stall_s: float,
+    idle: Callable[[], Any] | None = None,
+    node_gone: Callable[[], bool] | None = None,
+) -> Iterator[Any]:
     """``batches`` in order; a signal while waiting raises KeyboardInterrupt, a wait past ``stall_s`` raises
     :class:`Stalled` (``stop``: the session's StopFlag). One batch at most waits in memory.
 
     ``idle``, called while no batch came: what the driver can yield meanwhile (yielded when not empty), or
-    None when nothing moved; anything else (the listing went on) restarts the stall clock."""
+    None when nothing moved; anything else (the listing went on) restarts the stall clock. ``node_gone``,
+    called every PROBE_S while waiting: True raises :class:`NodeLost`."""
     handed: queue.Queue = queue.Queue(maxsize=1)
     cancelled = threading.Event()
 
@@ -58,13 +81,17 @@ def watched(batches: Iterator[Any], stop: Any, stall_s: float, idle: Callable[[]
 
     threading.Thread(target=feed, name="synthsight-ray-feed", daemon=True).start()
     try:
-        since = time.monotonic()
+        since = probed = time.monotonic()
         while True:
             try:
                 kind, item = handed.get(timeout=POLL_S)
             except queue.Empty:
                 if stop.signal is not None:
                     raise KeyboardInterrupt from None
+                if node_gone is not None and time.monotonic() - probed > PROBE_S:
+                    probed = time.monotonic()
+                    if node_gone():
+                        raise NodeLost(NODE_LOST) from None
                 meanwhile = idle() if idle is not None else None
                 if meanwhile is not None:
                     since = time.monotonic()

@@ -1,0 +1,89 @@
+"""scan --ray when Ray's nodes go away (issue 24 item 5): the driver's own node losing its Ray processes while the
+driver lives on ends the scan in one line, exit 1, with reports made of every part so far and a manifest that
+says interrupted; --resume then finishes the scan with the plain scan's records.
+
+The scans run as `synthsight scan` processes of their own with a local Ray each (its processes are the
+driver's children, so the test can kill them and leave the driver); the resume and the reference scan use
+this module's in-process Ray.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from scanner_support import image_bytes, records_by_path
+
+from synthsight.reports.writers import read_records
+from synthsight.scanner import scan
+
+ray = pytest.importorskip("ray", reason="Ray is the optional extra synthsight[cluster] (make test installs it)")
+
+REPO = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "RAY_USAGE_STATS_ENABLED": "0"}
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    ray.init(address="local", num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False,
+             object_store_memory=256 << 20)  # fmt: skip
+    yield
+    ray.shutdown()
+
+
+def slow_tree(root: Path) -> Path:
+    """320 small images and 16 sparse 384 MiB files between them (hashed: about a second each)."""
+    root.mkdir()
+    for i in range(320):
+        (root / f"i{i:03d}.png").write_bytes(image_bytes("PNG", 20 + i % 9, 24, i))
+        if i % 20 == 19:
+            with open(root / f"i{i:03d}-sparse.jpg", "wb") as fh:
+                fh.truncate(384 << 20)
+    return root
+
+
+def test_the_drivers_node_going_away_ends_the_scan_in_one_line_interrupted_and_resume_finishes(
+    ray_cluster, tiny_onnx, tmp_path
+):
+    import psutil
+
+    root, model, out = slow_tree(tmp_path / "tree"), str(tiny_onnx["onnx"]), tmp_path / "r.csv"
+    args = ["scan", str(root), "-m", model, "--ray", "local", "--batch-size", "4", "--hash", "--out", str(out)]
+    proc = subprocess.Popen([sys.executable, "-m", "synthsight", *args], cwd=REPO, env=ENV, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)  # fmt: skip
+    folder = Path(f"{out}.parts")
+    try:
+        deadline = time.monotonic() + 180
+        while proc.poll() is None and not list(folder.glob("*.seq")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert proc.poll() is None and list(folder.glob("*.seq")), "no part came from the cluster"
+        node = psutil.Process(proc.pid).children(recursive=True)  # the node's Ray: GCS, raylet, workers
+        for p in node:
+            p.send_signal(signal.SIGKILL)
+        t0 = time.monotonic()
+        _, err = proc.communicate(timeout=120)
+        took = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 1, err[-3000:]
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: the Ray node this driver runs on went away") and last.endswith("--resume"), err
+    assert took < 12, f"{took:.1f} s from the node's loss to the driver's exit"
+    assert json.loads(Path(f"{out}.manifest.json").read_text())["status"] == "interrupted"
+    partial = read_records(out)[0]
+    assert partial and out.read_bytes().endswith(b"\n") and not folder.exists(), "the parts are in the report"
+    again = scan([str(root)], model, [out], ray="local", batch_size=4, hash_files=True, resume=True, quiet=True)
+    assert not again.interrupted and sum(again.counts.values()) == 336 - len(partial)
+    reference = tmp_path / "whole.csv"
+    scan([str(root)], model, [reference], workers=1, batch_size=4, hash_files=True, quiet=True)
+    got, want = records_by_path(read_records(out)[0]), records_by_path(read_records(reference)[0])
+    assert list(got) == list(want), "every file once, in walk order"
+    assert all((got[p].verdict, got[p].sha256) == (want[p].verdict, want[p].sha256) for p in want)
