@@ -157,8 +157,8 @@ def render(rounds: list[dict], n: int) -> str:
         table(["row", "wall s", "CPU s, this process", "CPU s, decode processes", "fraction of the bound",
                "wait for logits s (per batch)", "records ms (per batch)"], rows),  # fmt: skip
         "",
-        f"- Depth 2 / depth 1 scan time, per round: median **{ratio:.3f}**. The session's first run costs "
-        f"{first:.2f} s more than a later batch (inside every scan, outside the bound).",
+        f"- Depth 2 / depth 1 scan time, per round: median **{ratio:.3f}**. The session's first run against a "
+        f"later batch: {first:+.2f} s (inside every scan, outside the bound).",
     ])  # fmt: skip
 
 
