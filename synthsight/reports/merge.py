@@ -35,13 +35,12 @@ from synthsight import __version__
 from synthsight.atomic import Atomic
 from synthsight.errors import UsageError
 from synthsight.reports import manifest as manifests
-from synthsight.reports.lines import Lines, open_lines
+from synthsight.reports.lines import Lines, jsonl_to_csv, open_lines
 from synthsight.reports.runs import Run, Spill
 from synthsight.reports.shard import key_candidates, owner_of, shard_of
 from synthsight.reports.writers import (
     STREAM_FORMATS,
     VERDICTS,
-    Record,
     check_output,
     encode_path,
     writer_for,
@@ -248,11 +247,15 @@ def write_items(
 ) -> None:
     """Write ``(key, verdict, format index, line)`` items in the target's format, counting them.
 
-    Lines already in the target's format are copied as they are; the others become records, written anew.
+    Lines already in the target's format are copied as they are, JSONL lines into a CSV are converted line to
+    line (lines.jsonl_to_csv); the others become records, written anew.
     """
-    passes = [f.passes_to(summary.out.suffix.lower()) for f in formats]
-    lines: list[str] = []
-    records: list[Record] = []
+    target = summary.out.suffix.lower()
+    # How each source's lines go out: "copy", "csv" (JSONL lines converted) or "record".
+    modes = ["copy" if f.passes_to(target) else "csv" if (f.suffix, target) == (".jsonl", ".csv") else "record"
+             for f in formats]  # fmt: skip
+    pending: list[str] = []  # lines of one mode, in order
+    mode = "copy"
     last_key, last_twice = None, None
     try:
         for k, verdict, fmt, line in items:
@@ -263,27 +266,26 @@ def write_items(
                     summary.twice_shown.append(os.fsdecode(formats[fmt].fields(line)[0]))
             last_key = k
             summary.counts[verdict] = summary.counts.get(verdict, 0) + 1
-            if passes[fmt]:
-                if records:
-                    writer.write(records)
-                    records = []
-                lines.append(line)
-                if len(lines) >= CHUNK:
-                    writer.write_lines(lines)
-                    lines = []
-            else:
-                if lines:
-                    writer.write_lines(lines)
-                    lines = []
-                records.append(formats[fmt].record(line))
-                if len(records) >= CHUNK:
-                    writer.write(records)
-                    records = []
-        writer.write_lines(lines)
-        writer.write(records)
+            if modes[fmt] != mode or len(pending) >= CHUNK:
+                _flush(writer, pending, mode)
+                pending, mode = [], modes[fmt]
+            pending.append(line if mode != "record" else formats[fmt].record(line))
+        _flush(writer, pending, mode)
     except BaseException:
         _abort(writer, tmp)
         raise
+
+
+def _flush(writer: Any, pending: list, mode: str) -> None:
+    """Write ``pending`` (lines, or records in mode "record") as ``mode`` says (see write_items)."""
+    if not pending:
+        return
+    if mode == "copy":
+        writer.write_lines(pending)
+    elif mode == "csv":
+        writer.write_lines([jsonl_to_csv(pending)])
+    else:
+        writer.write(pending)
 
 
 def close_target(writer: Any, tmp: Atomic | None, target: Path, manifest: dict[str, Any]) -> None:

@@ -69,6 +69,7 @@ COLUMNS = (
 # Fields that only the JSON formats carry (nested objects have no place in a CSV cell).
 DETAIL_FIELDS = ("provenance_detail", "tile_scores", "tile_boxes")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+PRINTABLE_FIELDS = ("evidence", "error", "notes", "gradcam")  # made printable (one line, valid UTF-8) on output
 
 
 @dataclass
@@ -110,7 +111,7 @@ class Record:
         text, b64 = encode_path(self.path)
         out = dict(self.__dict__)  # the fields, in order (dataclasses.fields() costs a writer ~15% per record)
         out["path"], out["path_b64"] = text, b64
-        for key in ("evidence", "error", "notes", "gradcam"):
+        for key in PRINTABLE_FIELDS:
             out[key] = printable(out[key])
         return {k: out[k] for k in COLUMNS + (DETAIL_FIELDS if detail else ())}
 
