@@ -19,7 +19,17 @@ from pathlib import Path
 from typing import Any
 
 from synthsight.errors import UsageError
-from synthsight.reports.record import COLUMNS, PRINTABLE_FIELDS, Record, box, decode_path, encode_path, flag, printable
+from synthsight.reports.record import (
+    COLUMNS,
+    FORMULA_START,
+    PRINTABLE_FIELDS,
+    Record,
+    box,
+    decode_path,
+    encode_path,
+    flag,
+    printable,
+)
 from synthsight.reports.writers import _csv_safe, _LineBuffer, csv_header, csv_record, csv_unsafe, jsonl_record
 
 _JSONL_START = '{"path": "'
@@ -97,14 +107,16 @@ _READ_BACK: dict[str, Callable[[Any], Any]] = {
 }
 
 
-def _cell_readers() -> list[tuple[str, Callable[[Any], Any]]]:
+def _cell_readers() -> list[tuple[str, Callable[[Any], Any], type | None]]:
+    """(column, how it is read back, the JSON type whose cell is written without reading back: None for none)."""
     kinds = {f.name: f.type for f in fields(Record)}
     out = []
     for column in COLUMNS[2:]:  # after path and path_b64
         read = _READ_BACK[kinds[column]]
+        direct = {"str": str, "float | None": float}.get(kinds[column])
         if column in PRINTABLE_FIELDS:
-            read = (lambda r: lambda value: printable(r(value)))(read)
-        out.append((column, read))
+            read, direct = (lambda r: lambda value: printable(r(value)))(read), None
+        out.append((column, read, direct))
     return out
 
 
@@ -119,10 +131,15 @@ def jsonl_to_csv(lines: list[str]) -> str:
         data = json.loads(line)
         text, b64 = encode_path(decode_path(data.get("path") or "", data.get("path_b64") or ""))
         row = [_csv_safe(text), _csv_safe(b64)]
-        get = data.get
-        for column, read in _CELLS:
+        get, add = data.get, row.append
+        for column, read, direct in _CELLS:
             value = get(column)
-            row.append("" if value is None else _csv_safe(read(value)))
+            if value is None:
+                add("")
+            elif value.__class__ is direct:  # _csv_safe(read(value)), inline for the common cells
+                add(f"{value:.6f}" if direct is float else "'" + value if value.startswith(FORMULA_START) else value)
+            else:
+                add(_csv_safe(read(value)))
         rows.append(row)
     buf = _LineBuffer()
     csv.writer(buf).writerows(rows)
