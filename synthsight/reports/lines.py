@@ -3,8 +3,10 @@
 A merge copies every record's line unchanged when the merged report has the lines' format (CSV to CSV with
 the same columns, JSONL to JSONL or JSON): whatever columns the record schema has, they pass through, and
 nothing is parsed but the path and the verdict (json.decoder.scanstring on a JSONL line, a split on a CSV
-line whose first columns are not quoted; the full parser otherwise). Into another format, or from a CSV of
-other columns (an older synthsight's), a line becomes a :class:`Record` and is written by the target's writer.
+line whose first columns are not quoted; the full parser otherwise). A JSONL line into a CSV becomes the CSV
+line the CSV writer would write for its record, without the record (:func:`jsonl_to_csv`). Into another
+format, or from a CSV of other columns (an older synthsight's), a line becomes a :class:`Record` and is
+written by the target's writer.
 """
 
 from __future__ import annotations

@@ -13,8 +13,9 @@ components as bytes) *is* the walk order. (Records of a ``--files-from`` scan ar
 their paths: a list's own order is not in the records.) The merge is external (runs.py): a shard in that
 order is read in place, the out-of-order rest of one (files added to a folder between an interrupted run
 and its --resume, any --files-from shard) is sorted on disk in chunks, so memory does not grow with the
-record count. Lines already in the merged report's format are copied unchanged (lines.py). A file recorded
-more than once (overlapping roots, a path listed twice) keeps every record and is reported.
+record count. Lines already in the merged report's format are copied unchanged, JSONL lines into a CSV are
+converted line to line (lines.py). A file recorded more than once (overlapping roots, a path listed twice)
+keeps every record and is reported.
 
 The merged manifest names every shard (report, command line, counts, times) and is written beside a
 CSV/JSONL report, or inside a JSON one. The output is written to a temporary file and renamed.
