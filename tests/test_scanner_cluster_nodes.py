@@ -87,3 +87,51 @@ def test_the_drivers_node_going_away_ends_the_scan_in_one_line_interrupted_and_r
     got, want = records_by_path(read_records(out)[0]), records_by_path(read_records(reference)[0])
     assert list(got) == list(want), "every file once, in walk order"
     assert all((got[p].verdict, got[p].sha256) == (want[p].verdict, want[p].sha256) for p in want)
+
+
+def test_a_worker_node_removed_mid_scan_ends_the_scan_with_valid_reports_and_never_hangs(
+    tiny_onnx, tmp_path, monkeypatch
+):
+    """A local two-node Ray (ray.cluster_utils.Cluster: a head and a worker node, 2 CPUs each); the worker node is
+    removed (not gracefully) once the first part is written: the scan either finishes with the plain scan's
+    records or stops in one line with valid reports within its --stall-timeout (40 s), never hangs."""
+    from ray.cluster_utils import Cluster
+
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # the scan process joins this cluster without its token
+    root, model, out = slow_tree(tmp_path / "tree"), str(tiny_onnx["onnx"]), tmp_path / "r.csv"
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2, "include_dashboard": False})
+    try:
+        worker = cluster.add_node(num_cpus=2)
+        cluster.wait_for_nodes()
+        args = ["scan", str(root), "-m", model, "--ray", cluster.address, "--batch-size", "4", "--threads", "1",
+                "--stall-timeout", "40", "--out", str(out), "--quiet"]  # fmt: skip
+        env = {**ENV, "RAY_AUTH_MODE": "disabled"}
+        proc = subprocess.Popen([sys.executable, "-m", "synthsight", *args], cwd=REPO, env=env,
+                                stderr=subprocess.PIPE, text=True)  # fmt: skip
+        folder = Path(f"{out}.parts")
+        deadline = time.monotonic() + 180
+        while proc.poll() is None and not list(folder.glob("*.seq")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert proc.poll() is None and list(folder.glob("*.seq")), "no part came from the cluster"
+        cluster.remove_node(worker, allow_graceful=False)
+        t0 = time.monotonic()
+        try:
+            _, err = proc.communicate(timeout=150)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise AssertionError("the scan hung after its worker node was removed") from None
+        took = time.monotonic() - t0
+    finally:
+        cluster.shutdown()
+    status = json.loads(Path(f"{out}.manifest.json").read_text())["status"]
+    got = records_by_path(read_records(out)[0])
+    assert out.read_bytes().endswith(b"\n") and not folder.exists()
+    if proc.returncode == 0:
+        reference = tmp_path / "whole.csv"
+        scan([str(root)], model, [reference], workers=1, batch_size=4, quiet=True)
+        want = records_by_path(read_records(reference)[0])
+        assert status == "complete" and list(got) == list(want), "every file once, in walk order"
+        assert all((got[p].verdict, got[p].sha256) == (want[p].verdict, want[p].sha256) for p in want)
+    else:
+        assert proc.returncode == 1 and status in ("failed", "interrupted"), (proc.returncode, status, err[-2000:])
+        assert err.strip().splitlines()[-1].strip().endswith("--resume") and took < 40 + 60, err[-2000:]
