@@ -439,3 +439,26 @@ def test_a_stalled_cluster_stops_the_scan_in_one_line_with_resumable_reports(ray
     assert elapsed < 90, f"stopped by the watchdog, not by the file's end ({elapsed:.0f} s, Ray's start included)"
     assert len(read_records(out)[0]) < 33 and out.read_bytes().endswith(b"\n")
     assert json.loads(Path(f"{out}.manifest.json").read_text())["status"] == "failed"
+
+
+def test_an_actor_whose_model_file_differs_refuses_to_start_before_it_writes_a_part(tiny_onnx, tmp_path):
+    """A node with another model file at the path: its inference actor stops in its constructor with the one line
+    the driver reports, and writes no part (a failed scan's parts still make its reports, and --resume takes them)."""
+    import dataclasses
+
+    from synthsight.errors import SynthsightError
+    from synthsight.runtime.info import read_model_spec
+    from synthsight.scanner.ray.tasks import Inferencer
+    from synthsight.scanner.session import ModelFacts
+
+    model = str(tiny_onnx["onnx"])
+    facts = ModelFacts.of(model, read_model_spec(model), None)
+    parts = tmp_path / "r.csv.parts"
+    kwargs = dict(model=model, backend="onnxruntime", device="cpu", precision="fp32", batch_size=4, threads=1,
+                  formats=(".csv",), parts=str(parts))  # fmt: skip
+    assert json.loads(Inferencer(facts=facts, **kwargs).runner)["sha256"] == facts.sha256  # the scan's own file
+    other = dataclasses.replace(facts, sha256="0" * 64)  # what the driver hashed: not this node's file
+    with pytest.raises(SynthsightError, match=r"opened .*model\.onnx with sha256 \w{12}, not the model this scan "
+                       r"started with \(000000000000\): every node needs the same file"):  # fmt: skip
+        Inferencer(facts=other, **kwargs)
+    assert not parts.exists()

@@ -281,12 +281,10 @@ class RaySource:
         """Every actor must have opened the very model file this report names (same sha256)."""
         if runner in self.runners:
             return
+        from synthsight.scanner.ray.tasks import refuse_other_model
+
         info = json.loads(runner)
-        if info["sha256"] != self.facts.sha256:
-            raise SynthsightError(
-                f"the inference actor on {info['host']} opened {info['model']} with sha256 {info['sha256'][:12]}, "
-                f"not the model this scan started with ({self.facts.sha256[:12]}): every node needs the same file"
-            )
+        refuse_other_model(info, self.facts.sha256)  # the actor refused already; a second look costs nothing
         self.runners[runner] = info
 
     def _say(self, line: str) -> None:

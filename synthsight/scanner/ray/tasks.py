@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from synthsight.errors import TIMED_OUT, WORKER_DIED
+from synthsight.errors import TIMED_OUT, WORKER_DIED, SynthsightError
 from synthsight.reports.parts import Tally, write_part
 from synthsight.reports.writers import Record, writer_for
 from synthsight.scanner.judging import judge_file, make_record
@@ -155,6 +155,17 @@ def _forget_stale(top: Path, run_id: str) -> None:
                     shutil.rmtree(folder, ignore_errors=True)
 
 
+def refuse_other_model(runner: dict[str, Any], sha256: str) -> None:
+    """Every actor must run the very model file the scan's report names (same SHA-256). An actor refuses a node's
+    other file when it starts, before it writes a part: the reports are made of the parts, also those of a scan
+    that failed, and ``--resume`` takes them in, so a record of another model must never be written."""
+    if runner["sha256"] != sha256:
+        raise SynthsightError(
+            f"the inference actor on {runner['host']} opened {runner['model']} with sha256 {runner['sha256'][:12]}, "
+            f"not the model this scan started with ({sha256[:12]}): every node needs the same file"
+        )
+
+
 class Inferencer:
     """An inference actor: opens the model once, scores the decoded rows of each batch, drops the pixels, makes
     each file's record (the driver's Judge, sent to it) and writes the batch's report lines in ``formats`` as a
@@ -177,20 +188,12 @@ class Inferencer:
         from synthsight.scanner.session import model_sha256
 
         self.facts, self.formats, self.parts = facts, formats, parts
-
+        here = {"host": os.uname().nodename, "pid": os.getpid(), "model": model, "sha256": model_sha256(model)}
+        refuse_other_model(here, facts.sha256)  # before any part is written
         self.backend = open_backend(
             model, backend=backend, device=device, precision=precision, max_batch=batch_size, threads=threads
         )
-        self.runner = json.dumps(
-            {
-                **self.backend.describe(),
-                "host": os.uname().nodename,
-                "pid": os.getpid(),
-                "model": model,
-                "sha256": model_sha256(model),
-            },
-            sort_keys=True,
-        )
+        self.runner = json.dumps({**self.backend.describe(), **here}, sort_keys=True)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         """One row: the batch's tally and which actor made it (JSON: records, by verdict, by provenance, actor)."""
