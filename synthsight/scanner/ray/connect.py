@@ -106,6 +106,20 @@ def raylet_probe() -> Callable[[], bool]:
     return gone
 
 
+def mute_stopping_executor() -> None:
+    """A scan that stopped waiting on Ray Data (a stall, a signal, a lost node) leaves its executor thread to stop
+    when its own wait ends, often after ray.shutdown(): its cancel calls then joined the cluster again (Ray's
+    auto-init) and it logged a traceback of Ray's below the scan's one line (seen with a worker node lost, then
+    SIGTERM or the stall watchdog). Neither helps the user; both are turned off for this process, which ends with
+    the scan (Ray has no public switch for its auto-init)."""
+    import ray._private.auto_init_hook as auto_init
+
+    auto_init.enable_auto_connect = False
+    for name in ["ray.data", *logging.root.manager.loggerDict]:  # Ray Data sets levels on some of its own
+        if name == "ray.data" or name.startswith("ray.data."):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
 @contextlib.contextmanager
 def quiet(name: str, level: int = logging.ERROR) -> Iterator[None]:
     logger = logging.getLogger(name)

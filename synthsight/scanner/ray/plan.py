@@ -1,6 +1,6 @@
 """How many inference actors a --ray scan starts and what each reserves, from what the cluster has and what is
 free now: one actor per GPU (``num_gpus=1``, one CPU), or one CPU actor per node; the pool starts with what is
-free and grows to the plan as other work on the cluster ends.
+free (one actor, with a CPU left to decode) and grows to the plan as its use asks and other work ends.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class ActorPlan:
     nodes: int
     free_cpus: float | None = None  # what was free when the scan started (None: not asked)
     free_gpus: float | None = None
-    first_actors: int = 0  # actors started at once (those the free resources hold); 0: all of them
+    first_actors: int = 0  # actors the free resources held when the scan started (the pool starts with one)
 
     def describe(self) -> dict[str, Any]:
         return asdict(self)
@@ -69,10 +69,11 @@ def plan_actors(address: str, opts: Any, facts: ModelFacts) -> ActorPlan:
 
 
 def _fit_free(plan: ActorPlan, available: Any, where: str) -> ActorPlan:
-    """Start the actors the free resources hold now (at least one, with a CPU left to decode); the pool grows to
-    the plan's size as other work on the cluster ends. Another scan or job holding everything is one line, not
-    a scan that waits for ever for its first actor (two drivers on one cluster, issue 24 item 3). Resources an
-    ending job is still releasing (actors stop asynchronously) get FREE_WAIT_S to come back."""
+    """Count the actors the free resources hold now (at least one, with a CPU left to decode); the pool starts
+    with one and grows to the plan's size as its use asks and other work on the cluster ends. Another scan or
+    job holding everything is one line, not a scan that waits for ever for its first actor (two drivers on one
+    cluster, issue 24 item 3). Resources an ending job is still releasing (actors stop asynchronously) get
+    FREE_WAIT_S to come back."""
     deadline = time.monotonic() + FREE_WAIT_S
     while True:
         free = available()

@@ -44,7 +44,7 @@ from synthsight.machine import parse_device
 from synthsight.reports.parts import Tally, parts_folder, remove, write_part
 from synthsight.reports.writers import writer_for
 from synthsight.runtime.base import Backend
-from synthsight.scanner.ray.connect import connect, quiet, raylet_probe, reason, stop_if_asked
+from synthsight.scanner.ray.connect import connect, mute_stopping_executor, quiet, raylet_probe, reason, stop_if_asked
 from synthsight.scanner.ray.plan import ActorPlan, plan_actors
 from synthsight.scanner.ray.watchdog import watched
 from synthsight.scanner.session import (
@@ -199,12 +199,14 @@ class RaySource:
             # No prefetch: with it, Ray hands over a block only once the next one is ready too, so a slow block
             # would hold back the records of the one before it (measured: they reach the report seconds late).
             rows = self._dataset(listing).iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=0)
+            ended = False
             try:
                 # While no batch comes, the settled parts the listing wrote meanwhile (a listing that moves is
                 # no stall).
                 gone = self.node_gone = raylet_probe()
                 for batch in watched(iter(rows), stop, self.opts.stall_timeout, listing.progress, gone):
                     yield from batch if isinstance(batch, list) else self._records(batch)
+                ended = True
             except (SynthsightError, GeneratorExit):
                 raise
             except Exception as exc:
@@ -215,6 +217,8 @@ class RaySource:
                 from synthsight.scanner.ray.tasks import forget_notes
 
                 forget_notes(self.run_id)
+                if not ended:  # stalled, interrupted, node lost: Ray Data's executor thread stops on its own
+                    mute_stopping_executor()
 
     def _dataset(self, listing: Any):
         import ray.data
@@ -248,8 +252,11 @@ class RaySource:
                 udf_modifying_row_count=False,
             )
             .map_batches(
+                # One actor first, growing with its use: two drivers that plan at once from the same free CPUs
+                # would each start pools that take every CPU, and Ray Data never shrinks a pool that had no input
+                # yet, so neither decoded anything (issue 24 item 3, tests/test_scanner_cluster_drivers.py).
                 Inferencer, batch_size=images, compute=ray.data.ActorPoolStrategy(
-                    min_size=1, max_size=plan.actors, initial_size=plan.first_actors or plan.actors
+                    min_size=1, max_size=plan.actors, initial_size=1
                 ),
                 num_cpus=plan.actor_cpus, num_gpus=plan.actor_gpus, fn_constructor_kwargs=actor_kwargs,
                 udf_modifying_row_count=False,
