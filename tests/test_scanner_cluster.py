@@ -441,6 +441,34 @@ def test_a_stalled_cluster_stops_the_scan_in_one_line_with_resumable_reports(ray
     assert json.loads(Path(f"{out}.manifest.json").read_text())["status"] == "failed"
 
 
+def test_ctrl_c_while_the_cluster_is_stalled_exits_130_and_resume_finishes(ray_cluster, tiny_onnx, tmp_path):
+    """Ctrl-C while no batch comes (one decode task runs for minutes, as a lost node's would): exit 130 at once
+    with the records made so far, the manifest interrupted, and --resume finishes the rest."""
+    root = _three_blocks(tmp_path / "tree", 128 << 30)  # hashing 128 GiB of holes: a minute or more
+    model, out = str(tiny_onnx["onnx"]), tmp_path / "r.csv"
+    args = ["scan", str(root), "-m", model, "--ray", "local", "--batch-size", "1", "--decode-timeout", "3600",
+            "--stall-timeout", "3600", "--out", str(out)]  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-m", "synthsight", *args], cwd=REPO, env=ENV, stderr=subprocess.PIPE,
+                            text=True)  # fmt: skip
+    wait_for_parts(Path(f"{out}.parts"), 16, proc)  # the files before the sparse one; its task holds for minutes
+    time.sleep(2)
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert time.monotonic() - t0 < 60, "the stalled wait held the Ctrl-C"
+    assert err.strip().splitlines()[-1].strip().endswith("--resume"), err[-2000:]
+    assert json.loads(Path(f"{out}.manifest.json").read_text())["status"] == "interrupted"
+    partial = read_records(out)[0]
+    assert 16 <= len(partial) < 32 and not any(r.path.endswith("b-sparse.jpg") for r in partial), len(partial)
+    (root / "b-sparse.jpg").unlink()  # the rest, without hashing the 128 GiB again
+    again = scan([str(root)], model, [out], ray="local", batch_size=1, resume=True, quiet=True)
+    assert not again.interrupted and sum(again.counts.values()) == 32 - len(partial)
+    reference = tmp_path / "whole.csv"
+    scan([str(root)], model, [reference], workers=1, batch_size=1, quiet=True)
+    same_records(out, reference)
+
+
 def test_an_actor_whose_model_file_differs_refuses_to_start_before_it_writes_a_part(tiny_onnx, tmp_path):
     """A node with another model file at the path: its inference actor stops in its constructor with the one line
     the driver reports, and writes no part (a failed scan's parts still make its reports, and --resume takes them)."""
