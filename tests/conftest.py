@@ -53,6 +53,18 @@ def simulated_cpu(request, tmp_path_factory, monkeypatch):
     return here()
 
 
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """A local Ray of 2 CPUs and a declared GPU for one test module's in-process scans (a scan uses a Ray already
+    initialised as it is)."""
+    ray = pytest.importorskip("ray", reason="Ray is the optional extra synthsight[cluster] (make test installs it)")
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    ray.init(address="local", num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False,
+             object_store_memory=256 << 20)  # fmt: skip
+    yield
+    ray.shutdown()
+
+
 @pytest.fixture(scope="session")
 def badinputs_dir() -> Path:
     return _corpus("badinputs")

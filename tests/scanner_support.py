@@ -38,6 +38,19 @@ class MeanBackend(Backend):
         return np.stack([(m - 127.0) / 10.0, np.zeros_like(m)], 1).astype(np.float32)
 
 
+REPO = Path(__file__).resolve().parents[1]
+
+
+def child_env() -> dict[str, str]:
+    """The environment of a `python -m synthsight` child in the tests, as this process has it now: output
+    unbuffered (a test reads it as it comes) and Ray's usage statistics off (nothing leaves the machine). Now, not
+    at import: a Ray started in this process sets RAY_AUTH_MODE=token, and a child joining that Ray needs it too."""
+    return {**os.environ, "PYTHONUNBUFFERED": "1", "RAY_USAGE_STATS_ENABLED": "0"}
+
+
+RAY_ENV = child_env()  # for children that start a Ray of their own
+
+
 def image_bytes(fmt: str, w: int, h: int, seed: int) -> bytes:
     rng = np.random.default_rng(seed)
     arr = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from scanner_support import image_bytes
+from scanner_support import REPO, child_env, image_bytes
 from test_scanner_cluster import same_records
 
 from synthsight.reports.writers import read_records
@@ -25,8 +25,6 @@ from synthsight.scanner import scan
 
 ray = pytest.importorskip("ray", reason="Ray is the optional extra synthsight[cluster] (make test installs it)")
 
-REPO = Path(__file__).resolve().parents[1]
-ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "RAY_USAGE_STATS_ENABLED": "0"}
 NODE = dict(num_cpus=2, object_store_memory=96 << 20, include_dashboard=False)
 
 
@@ -52,7 +50,7 @@ def tree(root: Path, n: int, seed: int = 0) -> Path:
 
 def start(root: Path, model: str, out: Path, address: str, *extra: str) -> subprocess.Popen:
     args = ["scan", str(root), "-m", model, "--ray", address, "--batch-size", "4", "--out", str(out), *extra]
-    return subprocess.Popen([sys.executable, "-m", "synthsight", *args], cwd=REPO, env=ENV,
+    return subprocess.Popen([sys.executable, "-m", "synthsight", *args], cwd=REPO, env=child_env(),
                             stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
 
 

@@ -8,7 +8,6 @@ One local Ray for the module (2 CPUs and a declared GPU, as test_scanner_cluster
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import threading
 import time
@@ -24,15 +23,6 @@ from synthsight.scanner.session import StopFlag
 from synthsight.scanner.walk import Entry
 
 ray = pytest.importorskip("ray", reason="Ray is the optional extra synthsight[cluster] (make test installs it)")
-
-
-@pytest.fixture(scope="module")
-def ray_cluster():
-    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-    ray.init(address="local", num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False,
-             object_store_memory=256 << 20)  # fmt: skip
-    yield
-    ray.shutdown()
 
 
 def test_the_listing_stops_at_a_full_window_and_at_its_bound_of_entries_out_and_keeps_its_order(

@@ -18,24 +18,13 @@ import time
 from pathlib import Path
 
 import pytest
-from scanner_support import image_bytes, records_by_path
+from scanner_support import RAY_ENV as ENV
+from scanner_support import REPO, image_bytes, records_by_path
 
 from synthsight.reports.writers import read_records
 from synthsight.scanner import scan
 
 ray = pytest.importorskip("ray", reason="Ray is the optional extra synthsight[cluster] (make test installs it)")
-
-REPO = Path(__file__).resolve().parents[1]
-ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "RAY_USAGE_STATS_ENABLED": "0"}
-
-
-@pytest.fixture(scope="module")
-def ray_cluster():
-    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-    ray.init(address="local", num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False,
-             object_store_memory=256 << 20)  # fmt: skip
-    yield
-    ray.shutdown()
 
 
 def slow_tree(root: Path) -> Path:
