@@ -38,6 +38,7 @@ NODE_LOST = (
     "the Ray node this driver runs on went away (its raylet stopped): the scan stopped; the reports keep every "
     "record so far: run the same command with --resume"
 )
+CLOSE_WAIT_S = 10.0  # how long a stopped scan waits for Ray's iterator to close before Ray is shut down
 PROBE_S = 1.0  # how often the waiting driver looks for its node's raylet
 
 
@@ -79,7 +80,8 @@ def watched(
             if cancelled.is_set() and close is not None:
                 close()  # the driver stopped waiting: Ray's executor stops too (once its current wait ends)
 
-    threading.Thread(target=feed, name="synthsight-ray-feed", daemon=True).start()
+    feeder = threading.Thread(target=feed, name="synthsight-ray-feed", daemon=True)
+    feeder.start()
     try:
         since = probed = time.monotonic()
         while True:
@@ -113,3 +115,7 @@ def watched(
             since = time.monotonic()
     finally:
         cancelled.set()
+        # The feeder closes Ray's iterator once its current wait ends: let that happen before the caller shuts Ray
+        # down, since a close after ray.shutdown() made Ray's core worker end the process with status 1 instead of
+        # the scan's 130 (seen once in CI after a Ctrl-C). A feeder still waiting on a stalled task is left behind.
+        feeder.join(CLOSE_WAIT_S)
