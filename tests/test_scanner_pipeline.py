@@ -148,6 +148,25 @@ def test_interrupt_then_resume_equals_an_uninterrupted_run(signum, tree, backend
             assert (rec.verdict, rec.sha256, rec.error) == (b[path].verdict, b[path].sha256, b[path].error)
 
 
+def test_a_report_with_a_gap_is_resumed_into_the_whole_runs_lines_in_walk_order(tree, backend, tmp_path):
+    """A scan that stopped with a gap (a --ray scan's block lost with its node) gets the missing files appended
+    by --resume; the completed report puts them back in walk order: line for line the uninterrupted run's."""
+    root, _ = tree
+    whole = outputs(tmp_path, "whole")[:2]
+    scan([str(root)], backend, whole, workers=0, batch_size=32, quiet=True)
+    gapped = outputs(tmp_path, "gap")[:2]
+    for src, dst in zip(whole, gapped, strict=True):
+        lines = src.read_bytes().splitlines(keepends=True)
+        head = 1 if src.suffix == ".csv" else 0
+        dst.write_bytes(b"".join(lines[: head + 10] + lines[head + 40 :]))  # records 10-39 lost
+        Path(f"{dst}.manifest.json").write_bytes(Path(f"{src}.manifest.json").read_bytes())
+    again = scan([str(root)], backend, gapped, workers=0, batch_size=32, quiet=True, resume=True)
+    assert sum(again.counts.values()) == 30, "only the lost files are scanned again"
+    for a, b in zip(whole, gapped, strict=True):
+        assert b.read_bytes() == a.read_bytes(), f"{b.name}: the lines of the uninterrupted run, in its order"
+        assert json.loads(Path(f"{b}.manifest.json").read_text())["report_records"] == len(read_records(a)[0])
+
+
 def test_resume_refuses_a_different_model(tiny_onnx, tmp_path):
     from synthsight.errors import UsageError
 

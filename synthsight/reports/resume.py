@@ -3,7 +3,10 @@
 A file is skipped when every stream report already holds a record for the same path with the same
 size and modification time. Records that say nothing about the file itself (reason `worker-died`)
 are retried, and at the end of a completed resumed scan each stream report is rewritten (atomically)
-with one record per path, the latest. A report cut mid-line (power loss, kill -9) is truncated to its
+with one record per path, the latest, in walk order, when it holds a superseded line or its records left walk
+order: a scan that stopped with a gap (a ``--ray`` scan's lost block, records cut from a report) gets the
+missing files appended at the end, and the rewrite puts them back in their place, so the resumed report equals an
+uninterrupted run's line for line. A report cut mid-line (power loss, kill -9) is truncated to its
 last complete line before appending.
 """
 
@@ -42,6 +45,7 @@ class Previous:
         self.produced: set[str] = set()
         self.dirty: set[Path] = set()
         self.compacted: dict[Path, int] = {}  # records in each report rewritten by compact()
+        self.order: dict[str, int] = {}  # walk position of each path walked in this run (compact() sorts by it)
 
     @staticmethod
     def _same(rec: Record | None, entry_size: int | None, mtime: str) -> bool:
@@ -50,6 +54,7 @@ class Previous:
     def should_skip(self, entry: Walked) -> bool:
         if not self.known:
             return False
+        self.order.setdefault(entry.path, len(self.order))
         mtime = mtime_text(entry.mtime_ns)
         return all(self._same(recs.get(entry.path), entry.size, mtime) for recs in self.known.values())
 
@@ -101,13 +106,23 @@ class Previous:
                 fh.truncate(good)
 
     def compact(self) -> None:
-        """Rewrite superseded stream reports with one record per path (the latest), atomically."""
-        for out in sorted(self.dirty):
+        """Rewrite, atomically, each stream report that holds a superseded line or whose records left walk order:
+        one record per path (the latest), in walk order; a path this run did not walk (gone since) keeps its
+        place after the walked ones, in report order."""
+        unwalked = len(self.order)
+        for out in sorted(self.known):
+            if not out.exists():
+                continue
             records, _ = read_records(out)
             latest = {r.path: r for r in records}
+            ordered = sorted(latest.values(), key=lambda r: self.order.get(r.path, unwalked))  # stable
+            if out not in self.dirty and len(ordered) == len(records) and all(
+                a is b for a, b in zip(ordered, records, strict=True)
+            ):
+                continue
             with Atomic(out) as tmp:
                 writer = writer_for(out)(tmp)
-                writer.write(latest.values())
+                writer.write(ordered)
                 writer.close()
             self.compacted[out] = len(latest)
 
