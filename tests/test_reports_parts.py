@@ -28,6 +28,9 @@ def _reference(tmp_path: Path, model: str) -> tuple[Path, list]:
 def test_parts_fold_in_listing_order_a_batch_written_twice_once_an_unfinished_part_not_at_all(tiny_onnx, tmp_path):
     _, records = _reference(tmp_path, str(tiny_onnx["onnx"]))
     folder = tmp_path / "parts"
+    write_part(folder, [0], {".csv": lines_of(records[:1], ".csv")})  # the folder is the driver's to make
+    assert not folder.exists(), "a part for a folder that is gone (the scan has ended) is dropped"
+    folder.mkdir()
     seqs = list(range(len(records)))
     settled, scored = seqs[::3], [s for s in seqs if s % 3]  # the driver's part spans the actors' ones
     for chunk in (scored[8:], scored[:8], scored[4:12]):  # out of order, and one batch run again (cut otherwise)
@@ -50,6 +53,7 @@ def test_resume_after_a_dead_driver_takes_its_parts_and_skips_their_files(tiny_o
     writer.write(head)  # what an earlier run wrote, the first of the dead driver's parts folded already
     writer.close()
     folder = parts_folder(out)
+    folder.mkdir()
     for lo, hi in ((0, 6), (6, 14)):  # the parts the driver left: records 0-13
         write_part(folder, list(range(lo, hi)), {".csv": lines_of(records[lo:hi], ".csv")})
     again = scan([str(root)], model, [out], workers=0, all_files=True, quiet=True, resume=True)

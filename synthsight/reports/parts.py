@@ -65,9 +65,15 @@ def part_format(suffix: str) -> str:
 
 
 def write_part(folder: str | Path, seqs: list[int], lines: dict[str, str]) -> None:
-    """One part: ``lines`` by format (".csv", ".jsonl") of the records listed as ``seqs`` (increasing)."""
+    """One part: ``lines`` by format (".csv", ".jsonl") of the records listed as ``seqs`` (increasing).
+
+    The driver makes the folder before the scan; a part for a folder that is gone is dropped: the driver has
+    folded the parts into the reports and removed it (a batch still running when the scan stopped), and making
+    it again would leave a folder of stray parts beside finished reports (its files are rescanned by --resume).
+    """
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    if not folder.is_dir():
+        return
     name = f"{seqs[0]:012d}-{seqs[-1]:012d}"  # the merge plans from the names, reading no part before its turn
     done = [(suffix, text.encode("utf-8")) for suffix, text in lines.items()]
     done.append((SEQ, array.array("q", seqs).tobytes()))  # last: it says the part is whole

@@ -84,11 +84,12 @@ def scan_on_ray(
     with StopFlag() as stop, connect(opts.ray, stop) as address:
         stop_if_asked(stop)
         plan = plan_actors(address, opts, facts)
-        # Made by the first part written (by then the scan has passed every check); without --out, a private name.
+        # Without --out, a private name.
         folder = parts_folder(outs[0]) if outs else Path(f".synthsight-parts-{uuid.uuid4().hex}").absolute()
         source = RaySource(plan, opts, facts, folder, evidence, line_formats(outs) or (".jsonl",))
         session.check(source.describe())  # before any decoding: a refused --resume costs only the cluster's start
         remove(folder)  # a dead driver's parts of an earlier scan (--resume has appended them to the reports)
+        folder.mkdir(parents=True)  # here, not by the parts: a batch still running after the scan ends writes none
         stop_if_asked(stop)
         return session.run(source)
 
