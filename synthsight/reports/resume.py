@@ -116,8 +116,10 @@ class Previous:
             records, _ = read_records(out)
             latest = {r.path: r for r in records}
             ordered = sorted(latest.values(), key=lambda r: self.order.get(r.path, unwalked))  # stable
-            if out not in self.dirty and len(ordered) == len(records) and all(
-                a is b for a, b in zip(ordered, records, strict=True)
+            if (
+                out not in self.dirty
+                and len(ordered) == len(records)
+                and all(a is b for a, b in zip(ordered, records, strict=True))
             ):
                 continue
             with Atomic(out) as tmp:
