@@ -324,8 +324,9 @@ def _cpu_seconds() -> float:
 
 @contextlib.contextmanager
 def _data_context() -> Iterator[None]:
-    """Ray Data settings for a scan: rows in walk order, no progress bars or stats of its own, blocks of at most
-    feed.MAX_BLOCK_BYTES; restored after."""
+    """Ray Data settings for a scan: blocks handed over as they finish (the reports are ordered by the merge of the
+    parts, by listing number, so one slow file holds back nothing), no progress bars or stats of its own, blocks of
+    at most feed.MAX_BLOCK_BYTES; restored after."""
     from ray.data import DataContext
 
     from synthsight.scanner.ray.feed import MAX_BLOCK_BYTES
@@ -333,7 +334,7 @@ def _data_context() -> Iterator[None]:
     ctx = DataContext.get_current()
     saved = (ctx.execution_options.preserve_order, ctx.enable_progress_bars, ctx.enable_auto_log_stats)
     saved_more = (ctx.print_on_execution_start, ctx.target_max_block_size)
-    ctx.execution_options.preserve_order = True
+    ctx.execution_options.preserve_order = False
     ctx.enable_progress_bars = ctx.enable_auto_log_stats = ctx.print_on_execution_start = False
     ctx.target_max_block_size = MAX_BLOCK_BYTES
     try:
