@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -144,3 +147,28 @@ def calibrated_copy(onnx: Path, out: Path, scores: list[float], weights: str = "
     spec.calibration, spec.weights_sha256 = calibration.to_dict(), weights
     embed_spec(target, spec)
     return target
+
+
+def slow_tree(root: Path, images: int, sparse_every: int, sparse_mib: int) -> Path:
+    """``images`` small PNGs and, after every ``sparse_every``-th, a sparse file of ``sparse_mib`` MiB named .jpg:
+    reading (or hashing) one holds its decode task for a while, so a cluster test can act mid-scan."""
+    root.mkdir()
+    for i in range(images):
+        (root / f"i{i:03d}.png").write_bytes(image_bytes("PNG", 20 + i % 9, 24, i))
+        if i % sparse_every == sparse_every - 1:
+            with open(root / f"i{i:03d}-sparse.jpg", "wb") as fh:
+                fh.truncate(sparse_mib << 20)
+    return root
+
+
+def wait_for_parts(folder: Path, n: int, proc: subprocess.Popen, timeout: float = 120) -> None:
+    """Until the whole parts of a ``--ray`` scan in ``folder`` hold ``n`` records (8 bytes of listing number
+    each) while ``proc`` runs; fails if it ends first or the time is up."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        with contextlib.suppress(OSError):
+            if sum(p.stat().st_size for p in folder.glob("*.seq")) >= 8 * n:
+                return
+        time.sleep(0.02)
+    err = proc.stderr.read() if proc.stderr and proc.poll() is not None else ""
+    raise AssertionError(f"{folder} never held {n} records (exit {proc.poll()}): {err}")

@@ -8,7 +8,6 @@ actor's backend still runs on the CPU), dashboard and usage statistics off.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -22,7 +21,8 @@ from pathlib import Path
 
 import pytest
 from scanner_support import RAY_ENV as ENV
-from scanner_support import REPO, calibrated_copy, image_bytes, make_tree, records_by_path
+from scanner_support import REPO, calibrated_copy, image_bytes, make_tree, records_by_path, wait_for_parts
+from scanner_support import slow_tree as make_slow_tree
 
 from synthsight.errors import UsageError
 from synthsight.reports.writers import read_records
@@ -166,25 +166,7 @@ def test_resources_are_checked_before_anything_runs(ray_cluster, mixed, tiny_onn
 @pytest.fixture()
 def slow_tree(tmp_path: Path) -> Path:
     """160 small images and sparse 384 MiB files between them: each holds its decode task for about a second."""
-    root = tmp_path / "tree"
-    root.mkdir()
-    for i in range(160):
-        (root / f"i{i:03d}.png").write_bytes(image_bytes("PNG", 20 + i % 9, 24, i))
-        if i % 40 == 39:
-            with open(root / f"i{i:03d}-sparse.jpg", "wb") as fh:
-                fh.truncate(384 << 20)
-    return root
-
-
-def wait_for_parts(folder: Path, n: int, proc: subprocess.Popen, timeout: float = 120) -> None:
-    """Until the whole parts in ``folder`` hold ``n`` records (8 bytes of listing number each)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
-        with contextlib.suppress(OSError):
-            if sum(p.stat().st_size for p in folder.glob("*.seq")) >= 8 * n:
-                return
-        time.sleep(0.02)
-    raise AssertionError(f"{folder} never held {n} records (exit {proc.poll()}): {proc.stderr.read()}")
+    return make_slow_tree(tmp_path / "tree", images=160, sparse_every=40, sparse_mib=384)
 
 
 def test_ray_local_ctrl_c_exits_130_with_valid_reports_and_resume_finishes(ray_cluster, slow_tree, tiny_onnx, tmp_path):

@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 
 import pytest
-from scanner_support import REPO, child_env, image_bytes
+from scanner_support import REPO, child_env, image_bytes, wait_for_parts
+from scanner_support import slow_tree as make_slow_tree
 from test_scanner_cluster import same_records
 
 from synthsight.reports.writers import read_records
@@ -93,21 +94,12 @@ def test_two_drivers_started_together_on_one_cluster_both_finish_with_the_plain_
 
 def slow_tree(root: Path) -> Path:
     """48 small images and 12 sparse 128 MiB files between them (hashed: a fraction of a second each)."""
-    root.mkdir()
-    for i in range(48):
-        (root / f"i{i:03d}.png").write_bytes(image_bytes("PNG", 20 + i % 9, 24, i))
-        if i % 4 == 3:
-            with open(root / f"i{i:03d}-sparse.jpg", "wb") as fh:
-                fh.truncate(128 << 20)
-    return root
+    return make_slow_tree(root, images=48, sparse_every=4, sparse_mib=128)
 
 
 def lose_the_worker_mid_scan(cluster, worker, proc: subprocess.Popen, out: Path) -> None:
     """Once the first part is written (the scan is under way on both nodes), the worker node is killed."""
-    folder, deadline = Path(f"{out}.parts"), time.monotonic() + 90
-    while proc.poll() is None and not list(folder.glob("*.seq")) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert proc.poll() is None and list(folder.glob("*.seq")), "no part came from the cluster"
+    wait_for_parts(Path(f"{out}.parts"), 1, proc, timeout=90)
     cluster.remove_node(worker, allow_graceful=False)
 
 

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 from scanner_support import RAY_ENV as ENV
-from scanner_support import REPO, image_bytes, records_by_path
+from scanner_support import REPO, records_by_path, wait_for_parts
+from scanner_support import slow_tree as make_slow_tree
 
 from synthsight.reports.writers import read_records
 from synthsight.scanner import scan
@@ -29,13 +30,7 @@ ray = pytest.importorskip("ray", reason="Ray is the optional extra synthsight[cl
 
 def slow_tree(root: Path) -> Path:
     """320 small images and 16 sparse 384 MiB files between them (hashed: about a second each)."""
-    root.mkdir()
-    for i in range(320):
-        (root / f"i{i:03d}.png").write_bytes(image_bytes("PNG", 20 + i % 9, 24, i))
-        if i % 20 == 19:
-            with open(root / f"i{i:03d}-sparse.jpg", "wb") as fh:
-                fh.truncate(384 << 20)
-    return root
+    return make_slow_tree(root, images=320, sparse_every=20, sparse_mib=384)
 
 
 def test_the_drivers_node_going_away_ends_the_scan_in_one_line_interrupted_and_resume_finishes(
@@ -49,10 +44,7 @@ def test_the_drivers_node_going_away_ends_the_scan_in_one_line_interrupted_and_r
                             text=True, start_new_session=True)  # fmt: skip
     folder = Path(f"{out}.parts")
     try:
-        deadline = time.monotonic() + 180
-        while proc.poll() is None and not list(folder.glob("*.seq")) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert proc.poll() is None and list(folder.glob("*.seq")), "no part came from the cluster"
+        wait_for_parts(folder, 1, proc, timeout=180)  # the first part came from the cluster
         node = psutil.Process(proc.pid).children(recursive=True)  # the node's Ray: GCS, raylet, workers
         for p in node:
             p.send_signal(signal.SIGKILL)
@@ -98,10 +90,7 @@ def test_a_worker_node_removed_mid_scan_ends_the_scan_with_valid_reports_and_nev
         proc = subprocess.Popen([sys.executable, "-m", "synthsight", *args], cwd=REPO, env=env,
                                 stderr=subprocess.PIPE, text=True)  # fmt: skip
         folder = Path(f"{out}.parts")
-        deadline = time.monotonic() + 180
-        while proc.poll() is None and not list(folder.glob("*.seq")) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert proc.poll() is None and list(folder.glob("*.seq")), "no part came from the cluster"
+        wait_for_parts(folder, 1, proc, timeout=180)  # the first part came from the cluster
         cluster.remove_node(worker, allow_graceful=False)
         t0 = time.monotonic()
         try:
